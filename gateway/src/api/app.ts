@@ -1,0 +1,38 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { GatewayDeps } from './deps';
+import { authenticate } from './auth';
+import { errorEnvelope, requestContext } from './context';
+import { GatewayError } from './errors';
+import { messagesHandler } from './messages';
+import { getModel, listModels } from './models';
+
+/** The traffic port: the Messages API surface, composed in one place. */
+export function trafficApp(deps: GatewayDeps): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const auth = authenticate(deps);
+  const router = new Router();
+  const probe: Koa.Middleware = async (ctx) => {
+    ctx.state.call.endpoint = 'probe';
+    ctx.body = { ok: true, service: 'switchyard' };
+  };
+  router.head('/', probe).get('/', probe);
+  router.post('/v1/messages', auth, messagesHandler(deps, 'messages'));
+  router.post('/v1/messages/count_tokens', auth, messagesHandler(deps, 'count_tokens'));
+  router.get('/v1/models', auth, listModels);
+  router.get('/v1/models/:id', auth, getModel);
+
+  app.use(requestContext(deps));
+  app.use(errorEnvelope(deps));
+  app.use(router.routes());
+  app.use(router.allowedMethods({
+    throw: true,
+    methodNotAllowed: () => new GatewayError(405, 'invalid_request_error', 'method not allowed for this endpoint'),
+    notImplemented: () => new GatewayError(501, 'api_error', 'method not implemented'),
+  }));
+  app.use(async (ctx) => {
+    throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
+  });
+  return app;
+}

@@ -1,0 +1,113 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError, invalidRequest } from './errors';
+
+export interface BodyOptions {
+  maxBytes: number;
+  /** Longest pause allowed between two chunks of a request body (slow-loris guard). */
+  idleTimeoutMs: number;
+}
+
+const tooLarge = (max: number) =>
+  new GatewayError(413, 'request_too_large', `Request exceeds the maximum allowed size of ${max} bytes`, { connection: 'close' });
+
+/**
+ * Reads a request body without ever holding more than `maxBytes`: a declared length over the limit
+ * is refused before reading; a chunked body is cut off the moment it crosses the limit.
+ */
+export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined) {
+    const n = Number(declared);
+    if (!/^\d+$/.test(declared) || !Number.isSafeInteger(n)) return Promise.reject(invalidRequest('content-length header is not a valid length'));
+    if (n > opts.maxBytes) return Promise.reject(tooLarge(opts.maxBytes));
+  }
+  const encoding = req.headers['content-encoding'];
+  if (encoding && encoding !== 'identity') {
+    return Promise.reject(new GatewayError(415, 'invalid_request_error', `content-encoding '${encoding}' is not supported; send an uncompressed body`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (err: Error | null, body?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      if (err) {
+        // Stop reading what we will not use; the response carries `connection: close`.
+        req.pause();
+        reject(err);
+      } else resolve(body!);
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => finish(new GatewayError(408, 'invalid_request_error', `request body not received within ${opts.idleTimeoutMs / 1000}s of the last byte`, { connection: 'close' })),
+        opts.idleTimeoutMs,
+      );
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > opts.maxBytes) return finish(tooLarge(opts.maxBytes));
+      chunks.push(chunk);
+      arm();
+    };
+    const onEnd = () => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    const onError = (err: Error) => finish(new GatewayError(400, 'invalid_request_error', `error reading request body: ${err.message}`));
+    const onAborted = () => finish(new GatewayError(400, 'invalid_request_error', 'client aborted the request body'));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+    arm();
+  });
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Parses a JSON object body with messages a user can act on. */
+export function parseJsonObject(raw: Buffer, contentType: string | undefined): Record<string, unknown> {
+  const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (mediaType !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(mediaType)) {
+    throw invalidRequest(`content-type must be application/json, got '${contentType ?? '(none)'}'`);
+  }
+  if (raw.length === 0) throw invalidRequest('request body is empty; expected a JSON object');
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw invalidRequest('request body is not valid UTF-8');
+  }
+  if (nestingExceeds(text, MAX_DEPTH)) {
+    throw invalidRequest(`request body nests objects or arrays deeper than ${MAX_DEPTH} levels`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw invalidRequest(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidRequest('request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Deeper JSON than this is refused: it is never a real request, and it would overflow the stack of JSON.stringify downstream. */
+export const MAX_DEPTH = 256;
+
+/** Whether brackets outside strings nest deeper than `max`. */
+export function nestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import type { FailureKind } from '../providers/types';
+import type { ApiKey, Route, RoutingTable, Target } from '../routing/table';
+
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+}
+
+export const zeroUsage = (): Usage => ({ input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+
+/** Overwrites the counts an Anthropic `usage` object carries (message_delta counts are cumulative). */
+export function mergeUsage(into: Usage, u: any): void {
+  if (!u || typeof u !== 'object') return;
+  for (const k of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
+    if (typeof u[k] === 'number') into[k] = u[k];
+  }
+}
+
+export interface AttemptRecord {
+  target: Target;
+  /** 1-based position among the request's attempts. */
+  n: number;
+  startedAt: number;
+  durationMs: number;
+  /** ok: a reply the client gets; error: an upstream error status; failure: no HTTP reply. */
+  outcome: 'ok' | 'error' | 'failure';
+  status?: number;
+  errorType?: string;
+  failure?: FailureKind;
+  retryable: boolean;
+}
+
+export type Endpoint = 'messages' | 'count_tokens' | 'models' | 'probe' | 'other';
+
+/**
+ * Everything known about one client request, filled in as it moves through the middleware chain
+ * and read once at the end by limits, metrics, traces and the access log.
+ */
+export class CallContext {
+  readonly requestId = newRequestId();
+  /** performance.now() at arrival; durations are measured from here. */
+  readonly startedAt = performance.now();
+  readonly startTime: Date;
+  endpoint: Endpoint = 'other';
+  table?: RoutingTable;
+  key?: ApiKey;
+  route?: Route;
+  requestedModel?: string;
+  body?: Record<string, any>;
+  stream = false;
+  /** The target whose reply the client got. */
+  target?: Target;
+  responseModel?: string;
+  attempts: AttemptRecord[] = [];
+  /** How many times the request moved on to a lower-priority group of targets. */
+  fallbacks = 0;
+  usage: Usage = zeroUsage();
+  /** performance.now() when the first content delta was sent. */
+  firstTokenAt?: number;
+  stopReason?: string;
+  /** HTTP status the client got. */
+  status = 0;
+  errorType?: string;
+  errorMessage?: string;
+  /** The client went away before the response was complete. */
+  clientAborted = false;
+  endedAt?: number;
+  /** Free-form slots for middleware added by later features (limits, budgets, tracing). */
+  readonly extra: Record<string, unknown> = {};
+
+  constructor(now: number) {
+    this.startTime = new Date(now);
+  }
+
+  get durationMs(): number {
+    return (this.endedAt ?? performance.now()) - this.startedAt;
+  }
+
+  get ttftMs(): number | undefined {
+    return this.firstTokenAt === undefined ? undefined : this.firstTokenAt - this.startedAt;
+  }
+}
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** `req_` + 24 base62 characters, the shape Anthropic's request ids have. */
+export function newRequestId(): string {
+  const bytes = randomBytes(24);
+  let s = 'req_';
+  for (let i = 0; i < 24; i++) s += ALPHABET[bytes[i] % 62];
+  return s;
+}

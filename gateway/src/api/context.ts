@@ -1,0 +1,52 @@
+import type Koa from 'koa';
+import { CallContext } from './call';
+import type { GatewayDeps } from './deps';
+import { GatewayError, envelope } from './errors';
+
+/**
+ * First in the chain: gives the request its id and CallContext, and calls the end-of-request
+ * hooks exactly once, when the response is fully sent or the client has gone.
+ */
+export function requestContext(deps: GatewayDeps): Koa.Middleware {
+  return async (ctx, next) => {
+    const call = new CallContext(deps.now());
+    ctx.state.call = call;
+    ctx.set('request-id', call.requestId);
+    deps.observers.requestStart(call);
+    ctx.res.once('close', () => {
+      call.endedAt = performance.now();
+      if (!ctx.res.writableFinished) call.clientAborted = true;
+      call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
+      const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
+      try {
+        admission?.release(call);
+      } catch (err) {
+        deps.log.error('limit release failed', { err: String(err), request_id: call.requestId });
+      }
+      deps.observers.requestEnd(call);
+    });
+    await next();
+  };
+}
+
+/** Renders every error as Anthropic's envelope; unexpected ones become a 500 without internals. */
+export function errorEnvelope(deps: GatewayDeps): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const call: CallContext = ctx.state.call;
+      let ge: GatewayError;
+      if (err instanceof GatewayError) ge = err;
+      else {
+        deps.log.error('unhandled error', { request_id: call.requestId, err: (err as Error)?.stack ?? String(err) });
+        ge = new GatewayError(500, 'api_error', 'internal gateway error');
+      }
+      call.errorType = ge.type;
+      call.errorMessage = ge.message;
+      ctx.status = ge.status;
+      ctx.set(ge.headers);
+      ctx.body = envelope(ge.type, ge.message, call.requestId);
+    }
+  };
+}

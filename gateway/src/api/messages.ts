@@ -1,0 +1,93 @@
+import type Koa from 'koa';
+import { mergeUsage, type CallContext } from './call';
+import type { GatewayDeps } from './deps';
+import { GatewayError, envelope } from './errors';
+import { parseJsonObject, readBody } from './body';
+import { SseResponse } from './stream';
+import { validateRequest } from './validate';
+import { runAttempts } from '../routing/attempts';
+import { UpstreamFailure, type UpstreamReply } from '../providers/types';
+import type { Admission } from '../limits/types';
+
+type Endpoint = 'messages' | 'count_tokens';
+
+/** POST /v1/messages and /v1/messages/count_tokens: read, validate, route, admit, forward, relay. */
+export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Middleware {
+  return async (ctx) => {
+    const call: CallContext = ctx.state.call;
+    call.endpoint = endpoint;
+    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs });
+    const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
+    validateRequest(endpoint, body);
+    call.body = body;
+    call.requestedModel = body.model as string;
+    call.stream = endpoint === 'messages' && body.stream === true;
+    resolveRoute(call);
+
+    const admission = await deps.limiter.admit(call);
+    call.extra.admission = admission;
+    ctx.set(admission.headers);
+
+    const client = new AbortController();
+    const onClose = () => {
+      if (!ctx.res.writableFinished) client.abort();
+    };
+    ctx.res.once('close', onClose);
+
+    let reply: UpstreamReply;
+    try {
+      reply = await runAttempts(
+        { adapter: deps.adapter, breakers: deps.breakers, observers: deps.observers, maxRetryWaitMs: deps.options.maxRetryWaitMs, baseBackoffMs: deps.options.baseBackoffMs },
+        call,
+        { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
+        client.signal,
+      );
+    } catch (err) {
+      if (err instanceof UpstreamFailure && err.kind === 'aborted') {
+        call.clientAborted = true;
+        ctx.respond = false; // nobody is listening
+        return;
+      }
+      throw err;
+    }
+    relay(ctx, call, reply, deps, admission, () => client.abort());
+  };
+}
+
+function resolveRoute(call: CallContext): void {
+  const model = call.requestedModel!;
+  const route = call.table!.route(model);
+  if (!route) throw new GatewayError(404, 'not_found_error', `model: ${model} is not a model this gateway serves`);
+  if (!call.key!.mayUse(model)) throw new GatewayError(403, 'permission_error', `this API key is not allowed to use model '${model}'`);
+  call.route = route;
+}
+
+function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, abortUpstream: () => void): void {
+  ctx.set(reply.headers);
+  ctx.status = reply.status;
+  if (reply.kind === 'sse') {
+    ctx.set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    ctx.body = new SseResponse(
+      reply.events,
+      call,
+      {
+        firstToken: () => deps.observers.firstToken(call),
+        usage: () => admission.usage?.(call, call.usage),
+      },
+      abortUpstream,
+      deps.options.pingIntervalMs,
+    );
+    return;
+  }
+  if (reply.status < 300) {
+    mergeUsage(call.usage, reply.body?.usage);
+    if (typeof reply.body?.input_tokens === 'number') call.usage.input_tokens = reply.body.input_tokens; // count_tokens
+    if (typeof reply.body?.model === 'string') call.responseModel = reply.body.model;
+    if (typeof reply.body?.stop_reason === 'string') call.stopReason = reply.body.stop_reason;
+  } else {
+    call.errorType = reply.body?.error?.type;
+    call.errorMessage = reply.body?.error?.message;
+  }
+  ctx.type = 'application/json';
+  ctx.body = reply.raw ?? Buffer.from(JSON.stringify(reply.body?.type === 'error' && reply.body.request_id == null ? envelope(reply.body.error.type, reply.body.error.message, call.requestId) : reply.body));
+}

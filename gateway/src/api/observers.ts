@@ -1,0 +1,54 @@
+import type { AttemptRecord, CallContext } from './call';
+import type { Target } from '../routing/table';
+
+/** What a feature (metrics, tracing, access log) may hook into. Every method is optional. */
+export interface Observer {
+  requestStart?(call: CallContext): void;
+  /** Before an upstream attempt; may return headers to add to the upstream request (trace context). */
+  attemptStart?(call: CallContext, target: Target, n: number): Record<string, string> | void;
+  attemptEnd?(call: CallContext, attempt: AttemptRecord): void;
+  firstToken?(call: CallContext): void;
+  /** Exactly once per request, after the last byte went out or the client went away. */
+  requestEnd?(call: CallContext): void;
+}
+
+/** Fans calls out to every observer; one observer throwing never breaks a request or the others. */
+export class Observers implements Required<Observer> {
+  private readonly list: Observer[] = [];
+
+  constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
+
+  add(o: Observer): void {
+    this.list.push(o);
+  }
+
+  requestStart(call: CallContext): void {
+    for (const o of this.list) this.safe(() => o.requestStart?.(call));
+  }
+
+  attemptStart(call: CallContext, target: Target, n: number): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const o of this.list) this.safe(() => Object.assign(headers, o.attemptStart?.(call, target, n) ?? {}));
+    return headers;
+  }
+
+  attemptEnd(call: CallContext, attempt: AttemptRecord): void {
+    for (const o of this.list) this.safe(() => o.attemptEnd?.(call, attempt));
+  }
+
+  firstToken(call: CallContext): void {
+    for (const o of this.list) this.safe(() => o.firstToken?.(call));
+  }
+
+  requestEnd(call: CallContext): void {
+    for (const o of this.list) this.safe(() => o.requestEnd?.(call));
+  }
+
+  private safe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Server-sent events, both directions. The reader yields whole events so the gateway only ever
+ * forwards complete events: if an upstream dies mid-event the client never sees half of one, and
+ * an `error` event can be appended without breaking the grammar.
+ */
+export interface SseEvent {
+  /** The exact text of the event including its terminating blank line (for pass-through). */
+  raw: string;
+  /** `event:` field, or '' when absent (OpenAI and Gemini send only `data:`). */
+  event: string;
+  /** `data:` lines joined with '\n'. */
+  data: string;
+}
+
+export function formatEvent(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+}
+
+/** Incremental parser: push decoded text, get complete events. Accepts \n, \r\n and \r line ends. */
+export class SseParser {
+  private buf = '';
+  private lines: string[] = [];
+  private rawParts: string[] = [];
+
+  push(text: string): SseEvent[] {
+    const out: SseEvent[] = [];
+    this.buf += text;
+    let pos = 0;
+    for (;;) {
+      let nl = -1;
+      let width = 1;
+      for (let i = pos; i < this.buf.length; i++) {
+        const c = this.buf.charCodeAt(i);
+        if (c === 10) { nl = i; break; }
+        if (c === 13) {
+          // A lone \r at the very end may be the first half of \r\n: wait for more input.
+          if (i + 1 >= this.buf.length) { nl = -2; break; }
+          nl = i;
+          width = this.buf.charCodeAt(i + 1) === 10 ? 2 : 1;
+          break;
+        }
+      }
+      if (nl < 0) break;
+      const line = this.buf.slice(pos, nl);
+      const end = nl + width;
+      this.rawParts.push(this.buf.slice(pos, end));
+      pos = end;
+      if (line === '') {
+        if (this.lines.length > 0) out.push(this.dispatch());
+        this.rawParts = [];
+      } else {
+        this.lines.push(line);
+      }
+    }
+    this.buf = this.buf.slice(pos);
+    return out;
+  }
+
+  /** Whatever complete-but-unterminated event is left when the stream ends (servers that omit the final blank line). */
+  flush(): SseEvent[] {
+    if (this.buf.length > 0) { this.rawParts.push(this.buf); this.lines.push(this.buf.replace(/\r$/, '')); this.buf = ''; }
+    if (this.lines.length === 0) return [];
+    const ev = this.dispatch();
+    ev.raw += '\n\n';
+    return [ev];
+  }
+
+  private dispatch(): SseEvent {
+    let event = '';
+    const data: string[] = [];
+    let onlyComments = true;
+    for (const line of this.lines) {
+      if (line.startsWith(':')) continue;
+      onlyComments = false;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    }
+    const raw = this.rawParts.join('');
+    this.lines = [];
+    return { raw, event: onlyComments ? '' : event, data: data.join('\n') };
+  }
+}
+
+/** Reads a byte stream as SSE events. */
+export async function* readSse(body: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  for await (const chunk of body) {
+    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    for (const ev of parser.push(text)) yield ev;
+  }
+  const tail = decoder.decode();
+  if (tail) for (const ev of parser.push(tail)) yield ev;
+  for (const ev of parser.flush()) yield ev;
+}

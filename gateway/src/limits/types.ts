@@ -1,0 +1,25 @@
+import type { CallContext, Usage } from '../api/call';
+
+/** A request the limiter let through. */
+export interface Admission {
+  /** Headers for the client's response (anthropic-ratelimit-*). */
+  headers: Record<string, string>;
+  /** Usage reported as it arrives (stream message_start / message_delta, cumulative). */
+  usage?(call: CallContext, usage: Usage): void;
+  /** Called exactly once when the request is over, success or not, with the final usage on `call`. */
+  release(call: CallContext): void;
+}
+
+/**
+ * Decides whether a request may go upstream. Refusals throw a GatewayError (429 with
+ * retry-after, or 403 for budgets) naming the limit.
+ */
+export interface Limiter {
+  admit(call: CallContext): Promise<Admission>;
+}
+
+export const unlimited: Limiter = {
+  async admit() {
+    return { headers: {}, release() {} };
+  },
+};

@@ -1,0 +1,83 @@
+import { envelope, errorTypeForStatus } from '../../api/errors';
+import { readSse } from '../../api/sse';
+import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
+import { RELAYED_HEADERS, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
+import { replaceTopLevelString } from './splice';
+
+const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_tokens' } as const;
+
+/**
+ * Anthropic upstreams: the client's body goes out byte for byte but for `model`; the upstream's
+ * events come back byte for byte. Only headers are rebuilt, so the client's credentials never
+ * leave the gateway.
+ */
+export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
+  return {
+    async send(call: UpstreamCall): Promise<UpstreamReply> {
+      const { target } = call;
+      const body = call.body.model === target.model ? call.raw : replaceTopLevelString(call.raw, 'model', target.model);
+      const res = await httpSend(pools, target, {
+        url: joinUrl(target.baseURL, PATHS[call.endpoint]) + call.search,
+        headers: upstreamHeaders(call),
+        body,
+        signal: call.signal,
+      });
+      const headers = relayed(res.headers);
+      const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
+      if (res.status === 200 && isStream) {
+        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call) };
+      }
+      const raw = await readAll(res.body, target);
+      return { kind: 'json', status: res.status, headers, ...jsonBody(res.status, raw, res.headers['content-type']) };
+    },
+  };
+}
+
+function upstreamHeaders(call: UpstreamCall): Record<string, string> {
+  const h: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+    'anthropic-version': '2023-06-01',
+  };
+  // Every anthropic-* header (version, beta, and whatever Anthropic adds next) goes through as sent.
+  for (const [k, v] of Object.entries(call.clientHeaders)) {
+    if (k.startsWith('anthropic-') && typeof v === 'string') h[k] = v;
+  }
+  const ua = call.clientHeaders['user-agent'];
+  if (typeof ua === 'string') h['user-agent'] = ua;
+  Object.assign(h, call.target.headers, call.extraHeaders);
+  if (call.target.apiKey) h['x-api-key'] = call.target.apiKey;
+  return h;
+}
+
+function relayed(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of RELAYED_HEADERS) if (headers[k] !== undefined) out[k] = headers[k];
+  if (headers['request-id']) out['upstream-request-id'] = headers['request-id'];
+  return out;
+}
+
+/** Parses a JSON reply; a non-JSON error page (a proxy's HTML 502, say) becomes an Anthropic envelope. */
+function jsonBody(status: number, raw: Buffer, contentType: string | undefined): { body: any; raw?: Buffer } {
+  try {
+    const body = JSON.parse(raw.toString('utf8'));
+    if (status < 300 || (body && body.type === 'error' && body.error && typeof body.error.type === 'string')) return { body, raw };
+    const message = typeof body?.error?.message === 'string' ? body.error.message : JSON.stringify(body).slice(0, 500);
+    return { body: envelope(errorTypeForStatus(status), message, null) };
+  } catch {
+    const snippet = raw.toString('utf8').replace(/\s+/g, ' ').slice(0, 200);
+    const what = status < 300 ? `a ${contentType ?? 'non-JSON'} body that is not JSON` : `HTTP ${status}: ${snippet}`;
+    return { body: envelope(status < 300 ? 'api_error' : errorTypeForStatus(status), `upstream returned ${what}`, null) };
+  }
+}
+
+async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<StreamEvent> {
+  try {
+    for await (const ev of readSse(body)) {
+      if (ev.event === '' && ev.data === '') continue; // comment-only keep-alives
+      yield { event: ev.event, raw: ev.raw };
+    }
+  } catch (err) {
+    throw toFailure(err, call.target);
+  }
+}

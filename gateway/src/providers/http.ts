@@ -1,0 +1,106 @@
+import { Agent, errors as undiciErrors, request } from 'undici';
+import type { Readable } from 'node:stream';
+import type { Target } from '../routing/table';
+import { UpstreamFailure } from './types';
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Readable & AsyncIterable<Buffer>;
+}
+
+/**
+ * Keep-alive connection pools for upstreams. undici's Agent keeps one pool per origin; we keep one
+ * Agent per connect timeout so each target gets the connect timeout it asked for.
+ */
+export class UpstreamPools {
+  private readonly agents = new Map<number, Agent>();
+
+  agent(connectTimeoutMs: number): Agent {
+    let a = this.agents.get(connectTimeoutMs);
+    if (!a) {
+      a = new Agent({ connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+      this.agents.set(connectTimeoutMs, a);
+    }
+    return a;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.close().catch(() => undefined)));
+    this.agents.clear();
+  }
+}
+
+export interface SendOptions {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: Buffer | string;
+  signal: AbortSignal;
+}
+
+/** One HTTP exchange with an upstream, with the target's timeouts; transport errors become UpstreamFailure. */
+export async function httpSend(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<HttpResponse> {
+  try {
+    const res = await request(opts.url, {
+      method: opts.method ?? 'POST',
+      headers: opts.headers,
+      body: opts.body,
+      signal: opts.signal,
+      dispatcher: pools.agent(target.connectTimeoutSeconds * 1000),
+      headersTimeout: target.timeoutSeconds * 1000,
+      bodyTimeout: target.idleTimeoutSeconds * 1000,
+    });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    return { status: res.statusCode, headers, body: res.body as any };
+  } catch (err) {
+    throw toFailure(err, target);
+  }
+}
+
+/** Classifies undici and socket errors; messages name the target by provider and origin only (no credentials). */
+export function toFailure(err: unknown, target: Target): UpstreamFailure {
+  if (err instanceof UpstreamFailure) return err;
+  const e = err as NodeJS.ErrnoException & { code?: string; name?: string };
+  const where = `${target.provider} upstream ${safeOrigin(target.baseURL)}`;
+  if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return new UpstreamFailure('aborted', `request to ${where} was aborted`);
+  if (e instanceof undiciErrors.ConnectTimeoutError || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new UpstreamFailure('connect', `could not connect to ${where} within ${target.connectTimeoutSeconds}s`);
+  }
+  if (e instanceof undiciErrors.HeadersTimeoutError || e?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new UpstreamFailure('timeout', `${where} did not respond within ${target.timeoutSeconds}s`);
+  }
+  if (e instanceof undiciErrors.BodyTimeoutError || e?.code === 'UND_ERR_BODY_TIMEOUT') {
+    return new UpstreamFailure('idle_timeout', `${where} sent nothing for ${target.idleTimeoutSeconds}s`);
+  }
+  const code = e?.code ?? (e as any)?.cause?.code;
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE'].includes(code)) {
+    return new UpstreamFailure(code === 'ECONNRESET' || code === 'EPIPE' ? 'network' : 'connect', `${where}: ${code}`);
+  }
+  return new UpstreamFailure('network', `${where}: ${e?.message ?? String(err)}`);
+}
+
+export function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+/** Collects a response body (upstream JSON replies are small; streams never come here). */
+export async function readAll(body: AsyncIterable<Buffer>, target: Target): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of body) chunks.push(c);
+  } catch (err) {
+    throw toFailure(err, target);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Joins a base URL and a path without doubling or dropping slashes. */
+export function joinUrl(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + (path.startsWith('/') ? path : `/${path}`);
+}

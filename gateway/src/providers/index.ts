@@ -1,0 +1,22 @@
+import type { ProviderName } from '../config/snapshot';
+import type { Target } from '../routing/table';
+import { anthropicAdapter } from './anthropic/adapter';
+import type { UpstreamPools } from './http';
+import type { ProviderAdapter, UpstreamReply } from './types';
+import { envelope } from '../api/errors';
+
+/** One adapter per upstream protocol, sharing the gateway's connection pools. */
+export function createAdapters(pools: UpstreamPools): (target: Target) => ProviderAdapter {
+  const adapters: Partial<Record<ProviderName, ProviderAdapter>> = {
+    anthropic: anthropicAdapter(pools),
+  };
+  return (target) => adapters[target.provider] ?? unsupported(target.provider);
+}
+
+function unsupported(provider: string): ProviderAdapter {
+  return {
+    async send(): Promise<UpstreamReply> {
+      return { kind: 'json', status: 501, headers: {}, body: envelope('api_error', `provider '${provider}' is not supported by this gateway build`, null) };
+    },
+  };
+}

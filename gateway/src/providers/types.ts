@@ -1,0 +1,54 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Target } from '../routing/table';
+
+/** What the core hands a provider adapter for one upstream attempt. */
+export interface UpstreamCall {
+  endpoint: 'messages' | 'count_tokens';
+  /** The client's parsed, validated body (Anthropic Messages shape). Adapters must not mutate it. */
+  body: Record<string, any>;
+  /** The client's exact bytes, for pass-through adapters. */
+  raw: Buffer;
+  /** The client's query string including '?', or ''. */
+  search: string;
+  clientHeaders: IncomingHttpHeaders;
+  target: Target;
+  /** Aborted when the client goes away or the gateway gives up on the attempt. */
+  signal: AbortSignal;
+  requestId: string;
+  /** Headers the gateway adds to every upstream request (W3C trace context). */
+  extraHeaders: Record<string, string>;
+}
+
+/**
+ * One streamed event in Anthropic's grammar. Translating adapters fill `data`; the pass-through
+ * adapter fills `raw` with the upstream's exact bytes and leaves `data` to be parsed on demand.
+ */
+export interface StreamEvent {
+  event: string;
+  data?: any;
+  raw?: string;
+}
+
+export type UpstreamReply =
+  /** A complete response: an Anthropic Message (2xx) or an Anthropic error envelope (non-2xx). */
+  | { kind: 'json'; status: number; headers: Record<string, string>; body: any; raw?: Buffer }
+  /** A stream of Anthropic SSE events; status is always 200 once here. */
+  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<StreamEvent> };
+
+export interface ProviderAdapter {
+  /** Sends one attempt. Throws UpstreamFailure for transport failures (connect, timeout). */
+  send(call: UpstreamCall): Promise<UpstreamReply>;
+}
+
+export type FailureKind = 'connect' | 'timeout' | 'idle_timeout' | 'network' | 'aborted';
+
+/** A transport-level failure: no usable HTTP response came back. */
+export class UpstreamFailure extends Error {
+  constructor(readonly kind: FailureKind, message: string) {
+    super(message);
+    this.name = 'UpstreamFailure';
+  }
+}
+
+/** Response headers worth relaying from any upstream to the client. */
+export const RELAYED_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'];

@@ -1,0 +1,205 @@
+import type { AttemptRecord, CallContext } from '../api/call';
+import { GatewayError } from '../api/errors';
+import type { Observers } from '../api/observers';
+import { payload } from '../api/stream';
+import type { RetryCondition } from '../config/snapshot';
+import { UpstreamFailure, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../providers/types';
+import type { CircuitBreakers } from './breaker';
+import { planGroups } from './plan';
+import type { Target } from './table';
+
+export interface AttemptDeps {
+  adapter(target: Target): ProviderAdapter;
+  breakers: CircuitBreakers;
+  observers: Observers;
+  /** Longest `retry-after` worth waiting for; longer ones move on to the next target or group. */
+  maxRetryWaitMs: number;
+  baseBackoffMs: number;
+  random?: () => number;
+}
+
+type Verdict = { retry: RetryCondition | null; retryAfterMs?: number };
+
+/**
+ * Runs a request against its route: priority groups in order, up to `retry.attempts` tries per
+ * group with backoff, then the next group (a fallback). Retries only happen before any byte has
+ * gone to the client, which holds here because a reply is only returned, never relayed, by this
+ * function. Returns the reply the client should get, or throws 502/504 when no upstream answered.
+ */
+export async function runAttempts(
+  deps: AttemptDeps,
+  call: CallContext,
+  base: Omit<UpstreamCall, 'target' | 'signal' | 'extraHeaders'>,
+  clientSignal: AbortSignal,
+): Promise<UpstreamReply> {
+  const route = call.route!;
+  const groups = planGroups(route, deps.breakers, deps.random);
+  let last: { reply?: UpstreamReply; failure?: UpstreamFailure } = {};
+  let n = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[g];
+    if (g > 0) call.fallbacks++;
+    let skipGroup = false;
+    for (let i = 0; i < route.retry.attempts && !skipGroup; i++) {
+      if (clientSignal.aborted) throw new UpstreamFailure('aborted', 'client went away');
+      const target = pick(group, i, deps.breakers);
+      if (i > 0) {
+        const verdict = last.reply ? judgeReply(last.reply) : judgeFailure(last.failure!);
+        const wait = verdict.retryAfterMs ?? backoff(i, deps.baseBackoffMs, deps.random);
+        if (wait > deps.maxRetryWaitMs) break;
+        await sleep(wait, clientSignal);
+      }
+      n++;
+      const started = performance.now();
+      const extraHeaders = deps.observers.attemptStart(call, target, n);
+      const controller = new AbortController();
+      const onClientAbort = () => controller.abort();
+      clientSignal.addEventListener('abort', onClientAbort, { once: true });
+      const record = (r: Omit<AttemptRecord, 'target' | 'n' | 'startedAt' | 'durationMs'>) => {
+        const rec: AttemptRecord = { target, n, startedAt: started, durationMs: performance.now() - started, ...r };
+        call.attempts.push(rec);
+        deps.observers.attemptEnd(call, rec);
+      };
+      let reply: UpstreamReply;
+      try {
+        reply = await deps.adapter(target).send({ ...base, target, signal: controller.signal, extraHeaders });
+        if (reply.kind === 'sse') reply = await primeStream(reply);
+      } catch (err) {
+        clientSignal.removeEventListener('abort', onClientAbort);
+        const failure = err instanceof UpstreamFailure ? err : new UpstreamFailure('network', (err as Error)?.message ?? String(err));
+        if (failure.kind === 'aborted' || clientSignal.aborted) {
+          record({ outcome: 'failure', failure: 'aborted', retryable: false });
+          throw new UpstreamFailure('aborted', 'client went away');
+        }
+        const verdict = judgeFailure(failure);
+        const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
+        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: failure.kind === 'timeout' ? 'timeout_error' : 'api_error' });
+        deps.breakers.failure(target.id);
+        last = { failure };
+        if (!retryable) break;
+        continue;
+      }
+      const verdict = judgeReply(reply);
+      const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
+      if (reply.status >= 500) deps.breakers.failure(target.id);
+      else deps.breakers.success(target.id);
+      const errorType = reply.kind === 'json' && reply.status >= 400 ? reply.body?.error?.type : undefined;
+      record({ outcome: reply.status < 400 ? 'ok' : 'error', status: reply.status, errorType, retryable });
+      if (!retryable) {
+        // Later aborts (client leaving mid-stream) must still reach this attempt's upstream request.
+        call.target = target;
+        return reply;
+      }
+      clientSignal.removeEventListener('abort', onClientAbort);
+      controller.abort();
+      last = { reply };
+      if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > deps.maxRetryWaitMs) skipGroup = true;
+    }
+  }
+  if (last.reply) {
+    call.target = call.attempts[call.attempts.length - 1]?.target;
+    return last.reply;
+  }
+  const f = last.failure!;
+  const timeout = f.kind === 'timeout' || f.kind === 'idle_timeout';
+  throw new GatewayError(
+    timeout ? 504 : 502,
+    timeout ? 'timeout_error' : 'api_error',
+    `no upstream answered for model '${call.requestedModel}' after ${n} attempt${n === 1 ? '' : 's'}; last error: ${f.message}`,
+  );
+}
+
+function pick(group: Target[], i: number, breakers: CircuitBreakers): Target {
+  for (let k = 0; k < group.length; k++) {
+    const t = group[(i + k) % group.length];
+    if (breakers.allow(t.id)) return t;
+  }
+  return group[i % group.length];
+}
+
+function judgeFailure(f: UpstreamFailure): Verdict {
+  switch (f.kind) {
+    case 'connect':
+    case 'network':
+      return { retry: 'connect' };
+    case 'timeout':
+    case 'idle_timeout':
+      return { retry: 'timeout' };
+    default:
+      return { retry: null };
+  }
+}
+
+function judgeReply(r: UpstreamReply): Verdict {
+  if (r.headers['x-should-retry'] === 'false') return { retry: null };
+  const retryAfterMs = parseRetryAfter(r.headers);
+  if (r.status === 429) return { retry: '429', retryAfterMs };
+  if (r.status >= 500) return { retry: '5xx', retryAfterMs };
+  if (r.status === 408) return { retry: 'timeout', retryAfterMs };
+  return { retry: null };
+}
+
+export function parseRetryAfter(h: Record<string, string>): number | undefined {
+  const ms = Number(h['retry-after-ms']);
+  if (h['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  const v = h['retry-after'];
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  const date = Date.parse(v);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+/** Exponential backoff with jitter: base·2^(n-1), uniformly between half and all of it, capped at 8 s. */
+export function backoff(n: number, baseMs: number, random: () => number = Math.random): number {
+  const full = Math.min(8000, baseMs * 2 ** (n - 1));
+  return full / 2 + random() * (full / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new UpstreamFailure('aborted', 'client went away'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new UpstreamFailure('aborted', 'client went away'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Waits for a stream's first event before committing to it, so an upstream that accepts the
+ * request and then immediately reports `overloaded_error` can still be retried elsewhere.
+ */
+async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Promise<UpstreamReply> {
+  const it = reply.events[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (!first.done && first.value.event === 'error') {
+    const body = payload(first.value) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
+    void it.return?.();
+    const type = body?.error?.type;
+    const status = type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'invalid_request_error' ? 400 : 500;
+    return { kind: 'json', status, headers: reply.headers, body };
+  }
+  async function* replay(): AsyncGenerator<StreamEvent> {
+    if (first.done) return;
+    yield first.value;
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  const events = replay();
+  // Closing the replay must close the upstream iterator too.
+  const origReturn = events.return.bind(events);
+  events.return = async (v?: any) => {
+    await it.return?.();
+    return origReturn(v);
+  };
+  return { ...reply, events };
+}

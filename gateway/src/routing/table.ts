@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import type { ConfigSnapshot, KeySnapshot, RouteSnapshot, TargetSnapshot } from '../config/snapshot';
+import { compileGlobs } from './glob';
+
+export interface Target extends TargetSnapshot {
+  /** Stable identity across snapshots, for circuit breakers and connection pools. */
+  id: string;
+}
+
+export interface Route extends Omit<RouteSnapshot, 'targets'> {
+  targets: Target[];
+}
+
+export interface ApiKey extends KeySnapshot {
+  digest: Buffer;
+  mayUse: (model: string) => boolean;
+}
+
+export interface ModelEntry {
+  id: string;
+  route: Route;
+}
+
+/** The compiled, immutable view of one snapshot. A new snapshot builds a new table; requests keep the table they started with. */
+export class RoutingTable {
+  readonly version: string;
+  readonly serial: number;
+  private readonly byModel = new Map<string, Route>();
+  private readonly byDigest = new Map<string, ApiKey>();
+  /** Model names then aliases, in configuration order: what /v1/models lists. */
+  readonly models: ModelEntry[] = [];
+
+  constructor(readonly snapshot: ConfigSnapshot) {
+    this.version = snapshot.version;
+    this.serial = snapshot.serial;
+    for (const r of snapshot.routes) {
+      const route: Route = { ...r, targets: r.targets.map((t) => ({ ...t, id: targetId(t) })) };
+      for (const name of [r.model, ...r.aliases]) {
+        if (this.byModel.has(name)) continue; // the compiler rejects clashes; first wins if one slips through
+        this.byModel.set(name, route);
+        this.models.push({ id: name, route });
+      }
+    }
+    for (const k of snapshot.keys) {
+      this.byDigest.set(k.sha256, { ...k, digest: Buffer.from(k.sha256, 'hex'), mayUse: compileGlobs(k.allowedModels) });
+    }
+  }
+
+  route(model: string): Route | undefined {
+    return this.byModel.get(model);
+  }
+
+  /** Looks a key up by its SHA-256 digest. */
+  keyByDigest(hex: string): ApiKey | undefined {
+    return this.byDigest.get(hex);
+  }
+
+  get keys(): Iterable<ApiKey> {
+    return this.byDigest.values();
+  }
+}
+
+export function targetId(t: TargetSnapshot): string {
+  return createHash('sha256').update(`${t.provider}\n${t.baseURL}\n${t.model}\n${t.apiKey ?? ''}`).digest('hex').slice(0, 16);
+}

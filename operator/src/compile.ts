@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from '../../gateway/src/config/snapshot';
+import { validateAndDefault, type Kind } from './crd-schema';
+import { objectKey, type K8sObject } from './types';
+
+export const DEFAULT_BASE_URLS: Record<ProviderName, string> = {
+  anthropic: 'https://api.anthropic.com',
+  openai: 'https://api.openai.com/v1',
+  gemini: 'https://generativelanguage.googleapis.com/v1beta',
+};
+
+export interface CompileInput {
+  routes: K8sObject[];
+  keys: K8sObject[];
+  secrets: K8sObject[];
+  /** Stamped on the snapshot; the caller owns the clock so compile() stays pure. */
+  serial: number;
+  /** Ready gateway pods the snapshot goes to; local limit stores divide by it. */
+  gateways?: number;
+}
+
+export type Reason =
+  | 'Accepted'
+  | 'InvalidSpec'
+  | 'SecretNotFound'
+  | 'SecretKeyNotFound'
+  | 'InvalidTarget'
+  | 'DuplicateModel'
+  | 'DuplicateKey';
+
+export interface ObjectResult {
+  kind: Kind;
+  /** `namespace/name`. */
+  key: string;
+  generation?: number;
+  accepted: boolean;
+  reason: Reason;
+  message: string;
+  /** Field-level problems, each `path: message`. */
+  errors: string[];
+  /** ModelRoute only: whether every target has a price (budgets and cost metrics need one). */
+  priced?: boolean;
+}
+
+export interface CompileResult {
+  snapshot: ConfigSnapshot;
+  results: ObjectResult[];
+}
+
+class Rejection extends Error {
+  constructor(readonly reason: Reason, message: string, readonly errors: string[] = []) {
+    super(message);
+  }
+}
+
+/**
+ * The pure compiler from custom resources and Secrets to the gateway's ConfigSnapshot. Standalone
+ * mode and the operator both call it, so the two behave the same. One bad object is rejected on
+ * its own and never blocks the others.
+ */
+export function compile(input: CompileInput): CompileResult {
+  const secrets = new Map(input.secrets.map((s) => [objectKey(s), s]));
+  const results: ObjectResult[] = [];
+  const routes: RouteSnapshot[] = [];
+  const keys: KeySnapshot[] = [];
+
+  // Oldest first, so the route that claimed a name first keeps it when a newer one collides.
+  const claimed = new Map<string, string>();
+  for (const obj of [...input.routes].sort(byAge)) {
+    const key = objectKey(obj);
+    try {
+      const spec = checked('ModelRoute', obj);
+      const route = compileRoute(obj, spec, secrets);
+      for (const name of [route.model, ...route.aliases]) {
+        const holder = claimed.get(name);
+        if (holder) throw new Rejection('DuplicateModel', `model name '${name}' is already served by ModelRoute ${holder}`);
+      }
+      for (const name of [route.model, ...route.aliases]) claimed.set(name, key);
+      routes.push(route);
+      const priced = route.targets.every((t) => hasPrice(t.pricing ?? route.pricing));
+      results.push({ kind: 'ModelRoute', key, generation: obj.metadata.generation, accepted: true, reason: 'Accepted', message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)`, errors: [], priced });
+    } catch (err) {
+      results.push(rejected('ModelRoute', obj, err));
+    }
+  }
+
+  const digests = new Map<string, string>();
+  for (const obj of [...input.keys].sort(byAge)) {
+    const key = objectKey(obj);
+    try {
+      const spec = checked('ApiKey', obj);
+      const k = compileKey(obj, spec, secrets);
+      const holder = digests.get(k.sha256);
+      if (holder) throw new Rejection('DuplicateKey', `the key in Secret ${spec.secretRef.name} is the same key ApiKey ${holder} uses`);
+      digests.set(k.sha256, key);
+      keys.push(k);
+      results.push({ kind: 'ApiKey', key, generation: obj.metadata.generation, accepted: true, reason: 'Accepted', message: 'key is valid', errors: [] });
+    } catch (err) {
+      results.push(rejected('ApiKey', obj, err));
+    }
+  }
+
+  routes.sort((a, b) => a.name.localeCompare(b.name));
+  keys.sort((a, b) => a.name.localeCompare(b.name));
+  const content = { routes, keys, gateways: input.gateways ?? 1 };
+  const version = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
+  return {
+    snapshot: { version, serial: input.serial, generatedAt: new Date(input.serial).toISOString(), ...content },
+    results,
+  };
+}
+
+function checked(kind: Kind, obj: K8sObject): any {
+  // Validation fills in CRD defaults; work on a copy so the caller's object is untouched.
+  const copy = structuredClone({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: {}, spec: obj.spec });
+  const errors = validateAndDefault(kind, copy);
+  if (errors.length) throw new Rejection('InvalidSpec', errors.join('; '), errors);
+  return copy.spec;
+}
+
+function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): RouteSnapshot {
+  const ns = obj.metadata.namespace ?? 'default';
+  const targets: TargetSnapshot[] = spec.targets.map((t: any, i: number) => {
+    const target: TargetSnapshot = {
+      provider: t.provider,
+      model: t.model,
+      baseURL: t.baseURL ?? DEFAULT_BASE_URLS[t.provider as ProviderName],
+      weight: t.weight,
+      priority: t.priority,
+      connectTimeoutSeconds: t.connectTimeoutSeconds,
+      timeoutSeconds: t.timeoutSeconds,
+      idleTimeoutSeconds: t.idleTimeoutSeconds,
+    };
+    try {
+      new URL(target.baseURL);
+    } catch {
+      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: '${target.baseURL}' is not a URL`);
+    }
+    if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
+    if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
+    if (t.options && Object.keys(t.options).length) target.options = t.options;
+    if (t.pricing) target.pricing = t.pricing;
+    return target;
+  });
+  const priorities = new Set(targets.map((t) => t.priority));
+  for (const p of priorities) {
+    if (targets.filter((t) => t.priority === p).every((t) => t.weight === 0)) {
+      throw new Rejection('InvalidTarget', `spec.targets: every target with priority ${p} has weight 0, so none would get traffic`);
+    }
+  }
+  const route: RouteSnapshot = {
+    name: objectKey(obj),
+    model: spec.model,
+    aliases: spec.aliases ?? [],
+    targets,
+    retry: { attempts: spec.retry.attempts, on: spec.retry.on },
+  };
+  if (new Set(route.aliases).size !== route.aliases.length) throw new Rejection('InvalidSpec', 'spec.aliases: aliases must be unique');
+  if (route.aliases.includes(route.model)) throw new Rejection('InvalidSpec', 'spec.aliases: an alias repeats spec.model');
+  if (spec.displayName) route.displayName = spec.displayName;
+  if (obj.metadata.creationTimestamp) route.createdAt = obj.metadata.creationTimestamp;
+  if (spec.limits && Object.keys(spec.limits).length) route.limits = spec.limits;
+  if (spec.pricing && Object.keys(spec.pricing).length) route.pricing = spec.pricing;
+  return route;
+}
+
+function compileKey(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): KeySnapshot {
+  const ns = obj.metadata.namespace ?? 'default';
+  const value = secretValue(secrets, ns, spec.secretRef, 'spec.secretRef');
+  if (!value) throw new Rejection('SecretKeyNotFound', `Secret ${ns}/${spec.secretRef.name} key '${spec.secretRef.key}' is empty`);
+  const k: KeySnapshot = {
+    name: objectKey(obj),
+    sha256: createHash('sha256').update(value, 'utf8').digest('hex'),
+    allowedModels: spec.allowedModels ?? [],
+  };
+  if (spec.limits && Object.keys(spec.limits).length) k.limits = spec.limits;
+  if (spec.disabled) k.disabled = true;
+  if (spec.expiresAt) k.expiresAt = new Date(spec.expiresAt).toISOString();
+  if (spec.budget) {
+    if (spec.budget.timezone && !validTimezone(spec.budget.timezone)) {
+      throw new Rejection('InvalidSpec', `spec.budget.timezone: '${spec.budget.timezone}' is not an IANA time zone`);
+    }
+    k.budget = spec.budget;
+  }
+  return k;
+}
+
+function secretValue(secrets: Map<string, K8sObject>, ns: string, ref: { name: string; key: string }, field: string): string {
+  const secret = secrets.get(`${ns}/${ref.name}`);
+  if (!secret) throw new Rejection('SecretNotFound', `${field}: Secret ${ns}/${ref.name} not found`);
+  if (secret.stringData && ref.key in secret.stringData) return secret.stringData[ref.key];
+  if (secret.data && ref.key in secret.data) return Buffer.from(secret.data[ref.key], 'base64').toString('utf8');
+  throw new Rejection('SecretKeyNotFound', `${field}: Secret ${ns}/${ref.name} has no key '${ref.key}'`);
+}
+
+function rejected(kind: Kind, obj: K8sObject, err: unknown): ObjectResult {
+  const r = err instanceof Rejection ? err : new Rejection('InvalidSpec', String((err as Error)?.message ?? err));
+  return { kind, key: objectKey(obj), generation: obj.metadata.generation, accepted: false, reason: r.reason, message: r.message, errors: r.errors.length ? r.errors : [r.message] };
+}
+
+function byAge(a: K8sObject, b: K8sObject): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta < tb ? -1 : ta > tb ? 1 : objectKey(a).localeCompare(objectKey(b));
+}
+
+function hasPrice(p: RouteSnapshot['pricing']): boolean {
+  return !!p && (p.inputPerMTok !== undefined || p.outputPerMTok !== undefined);
+}
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

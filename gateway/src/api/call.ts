@@ -86,10 +86,18 @@ export class CallContext {
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+// Random bytes drawn from a 4 KiB pool: one randomBytes call per ~170 requests instead of one each.
+let pool = Buffer.alloc(0);
+let offset = 0;
+
 /** `req_` + 24 base62 characters, the shape Anthropic's request ids have. */
 export function newRequestId(): string {
-  const bytes = randomBytes(24);
+  if (offset + 24 > pool.length) {
+    pool = randomBytes(4096);
+    offset = 0;
+  }
   let s = 'req_';
-  for (let i = 0; i < 24; i++) s += ALPHABET[bytes[i] % 62];
+  for (let i = 0; i < 24; i++) s += ALPHABET[pool[offset + i] % 62];
+  offset += 24;
   return s;
 }

@@ -85,15 +85,15 @@ export class SseParser {
   }
 }
 
-/** Reads a byte stream as SSE events. */
-export async function* readSse(body: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseEvent> {
+/** Reads a byte stream as SSE events, one batch (possibly empty) per chunk received. */
+export async function* readSse(body: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseEvent[]> {
   const decoder = new TextDecoder();
   const parser = new SseParser();
   for await (const chunk of body) {
     const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    for (const ev of parser.push(text)) yield ev;
+    const batch = parser.push(text);
+    if (batch.length) yield batch;
   }
-  const tail = decoder.decode();
-  if (tail) for (const ev of parser.push(tail)) yield ev;
-  for (const ev of parser.flush()) yield ev;
+  const tail = [...parser.push(decoder.decode()), ...parser.flush()];
+  if (tail.length) yield tail;
 }

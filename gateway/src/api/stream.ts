@@ -12,35 +12,57 @@ export interface StreamHooks {
 const PING = formatEvent('ping', { type: 'ping' });
 
 /**
- * The client side of a streamed response. Pulls whole events from the upstream only as fast as
+ * One timer for all open streams rather than one per stream: at thousands of concurrent streams,
+ * per-stream intervals are measurable; a sweep every 250 ms is not.
+ */
+const live = new Set<SseResponse>();
+let sweeper: NodeJS.Timeout | undefined;
+function track(s: SseResponse): void {
+  live.add(s);
+  if (!sweeper) {
+    sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const x of live) x.pingIfIdle(now);
+    }, 250);
+    sweeper.unref();
+  }
+}
+function untrack(s: SseResponse): void {
+  live.delete(s);
+  if (live.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/**
+ * The client side of a streamed response. Pulls event batches from the upstream only as fast as
  * the client reads (backpressure), keeps usage and first-token time on the call, sends `ping`
  * during long silences, and never ends a stream silently: a stream that breaks or stops short
  * gets a final `error` event.
  */
 export class SseResponse extends Readable {
-  private readonly upstream: AsyncIterator<StreamEvent>;
+  private readonly upstream: AsyncIterator<StreamEvent[]>;
   private pumping = false;
   private finished = false;
   private lastPush = Date.now();
-  private readonly pinger?: NodeJS.Timeout;
   private sawStop = false;
   private sawError = false;
 
   constructor(
-    events: AsyncIterable<StreamEvent>,
+    events: AsyncIterable<StreamEvent[]>,
     private readonly call: CallContext,
     private readonly hooks: StreamHooks,
     private readonly onClose: () => void,
-    pingIntervalMs: number,
+    private readonly pingIntervalMs: number,
   ) {
     super({ highWaterMark: 64 * 1024 });
     this.upstream = events[Symbol.asyncIterator]();
-    if (pingIntervalMs > 0) {
-      this.pinger = setInterval(() => {
-        if (!this.finished && Date.now() - this.lastPush >= pingIntervalMs) this.write(PING);
-      }, Math.max(50, Math.floor(pingIntervalMs / 2)));
-      this.pinger.unref();
-    }
+    if (pingIntervalMs > 0) track(this);
+  }
+
+  pingIfIdle(now: number): void {
+    if (!this.finished && now - this.lastPush >= this.pingIntervalMs) this.write(PING);
   }
 
   override _read(): void {
@@ -59,15 +81,21 @@ export class SseResponse extends Readable {
         const next = await this.upstream.next();
         if (this.finished) return;
         if (next.done) {
-          if (!this.sawStop && !this.sawError) {
-            this.fail('api_error', 'upstream stream ended before message_stop');
-          }
+          if (!this.sawStop && !this.sawError) this.fail('api_error', 'upstream stream ended before message_stop');
           return this.end();
         }
-        const ev = next.value;
-        this.observe(ev);
-        const more = this.write(ev.raw ?? formatEvent(ev.event, ev.data));
-        if (ev.event === 'error') return this.end();
+        let text = '';
+        let ended = false;
+        for (const ev of next.value) {
+          this.observe(ev);
+          text += ev.raw ?? formatEvent(ev.event, ev.data);
+          if (ev.event === 'error') {
+            ended = true;
+            break;
+          }
+        }
+        const more = text ? this.write(text) : true;
+        if (ended) return this.end();
         if (!more) return;
       }
     } catch (err) {
@@ -128,14 +156,14 @@ export class SseResponse extends Readable {
   private end(): void {
     if (this.finished) return;
     this.finished = true;
-    clearInterval(this.pinger);
+    untrack(this);
     this.push(null);
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
     // The client went away (Koa destroys the body) or we are done: stop the upstream either way.
     this.finished = true;
-    clearInterval(this.pinger);
+    untrack(this);
     this.onClose();
     void this.upstream.return?.().catch(() => undefined);
     cb(err);

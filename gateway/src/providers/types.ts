@@ -32,8 +32,11 @@ export interface StreamEvent {
 export type UpstreamReply =
   /** A complete response: an Anthropic Message (2xx) or an Anthropic error envelope (non-2xx). */
   | { kind: 'json'; status: number; headers: Record<string, string>; body: any; raw?: Buffer }
-  /** A stream of Anthropic SSE events; status is always 200 once here. */
-  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<StreamEvent> };
+  /**
+   * A stream of Anthropic SSE events, in batches: one batch per upstream chunk, so a burst of
+   * events costs one write to the client rather than one per event. Status is always 200 here.
+   */
+  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<StreamEvent[]> };
 
 export interface ProviderAdapter {
   /** Sends one attempt. Throws UpstreamFailure for transport failures (connect, timeout). */

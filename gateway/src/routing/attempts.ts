@@ -52,9 +52,6 @@ export async function runAttempts(
       n++;
       const started = performance.now();
       const extraHeaders = deps.observers.attemptStart(call, target, n);
-      const controller = new AbortController();
-      const onClientAbort = () => controller.abort();
-      clientSignal.addEventListener('abort', onClientAbort, { once: true });
       const record = (r: Omit<AttemptRecord, 'target' | 'n' | 'startedAt' | 'durationMs'>) => {
         const rec: AttemptRecord = { target, n, startedAt: started, durationMs: performance.now() - started, ...r };
         call.attempts.push(rec);
@@ -62,10 +59,11 @@ export async function runAttempts(
       };
       let reply: UpstreamReply;
       try {
-        reply = await deps.adapter(target).send({ ...base, target, signal: controller.signal, extraHeaders });
+        // The client's signal is the attempt's: a failed attempt has already ended by the time we
+        // retry, and the one that answers must stop when the client leaves.
+        reply = await deps.adapter(target).send({ ...base, target, signal: clientSignal, extraHeaders });
         if (reply.kind === 'sse') reply = await primeStream(reply);
       } catch (err) {
-        clientSignal.removeEventListener('abort', onClientAbort);
         const failure = err instanceof UpstreamFailure ? err : new UpstreamFailure('network', (err as Error)?.message ?? String(err));
         if (failure.kind === 'aborted' || clientSignal.aborted) {
           record({ outcome: 'failure', failure: 'aborted', retryable: false });
@@ -86,12 +84,9 @@ export async function runAttempts(
       const errorType = reply.kind === 'json' && reply.status >= 400 ? reply.body?.error?.type : undefined;
       record({ outcome: reply.status < 400 ? 'ok' : 'error', status: reply.status, errorType, retryable });
       if (!retryable) {
-        // Later aborts (client leaving mid-stream) must still reach this attempt's upstream request.
         call.target = target;
         return reply;
       }
-      clientSignal.removeEventListener('abort', onClientAbort);
-      controller.abort();
       last = { reply };
       if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > deps.maxRetryWaitMs) skipGroup = true;
     }
@@ -172,34 +167,36 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Waits for a stream's first event before committing to it, so an upstream that accepts the
+ * Waits for a stream's first events before committing to it, so an upstream that accepts the
  * request and then immediately reports `overloaded_error` can still be retried elsewhere.
  */
 async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Promise<UpstreamReply> {
   const it = reply.events[Symbol.asyncIterator]();
   const first = await it.next();
-  if (!first.done && first.value.event === 'error') {
-    const body = payload(first.value) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
+  const head = first.done ? undefined : first.value.find((e) => e.event !== 'ping');
+  if (head?.event === 'error') {
+    const body = payload(head) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
     void it.return?.();
     const type = body?.error?.type;
     const status = type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'invalid_request_error' ? 400 : 500;
     return { kind: 'json', status, headers: reply.headers, body };
   }
-  async function* replay(): AsyncGenerator<StreamEvent> {
-    if (first.done) return;
-    yield first.value;
-    for (;;) {
-      const next = await it.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  }
-  const events = replay();
-  // Closing the replay must close the upstream iterator too.
-  const origReturn = events.return.bind(events);
-  events.return = async (v?: any) => {
-    await it.return?.();
-    return origReturn(v);
+  let replayed = first.done;
+  const events: AsyncIterableIterator<StreamEvent[]> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next() {
+      if (!replayed) {
+        replayed = true;
+        return Promise.resolve(first);
+      }
+      return it.next();
+    },
+    async return(v?: any) {
+      await it.return?.(v);
+      return { done: true, value: v };
+    },
   };
   return { ...reply, events };
 }

@@ -9,6 +9,7 @@ import type { Route, Target } from './table';
  * target is ejected still tries something.
  */
 export function planGroups(route: Route, breakers: CircuitBreakers, random: () => number = Math.random): Target[][] {
+  if (route.targets.length === 1) return [route.targets];
   const byPriority = new Map<number, Target[]>();
   for (const t of route.targets) {
     if (t.weight <= 0 && route.targets.some((o) => o.priority === t.priority && o.weight > 0)) continue;

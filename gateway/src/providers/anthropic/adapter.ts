@@ -71,11 +71,12 @@ function jsonBody(status: number, raw: Buffer, contentType: string | undefined):
   }
 }
 
-async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<StreamEvent> {
+async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<StreamEvent[]> {
   try {
-    for await (const ev of readSse(body)) {
-      if (ev.event === '' && ev.data === '') continue; // comment-only keep-alives
-      yield { event: ev.event, raw: ev.raw };
+    for await (const batch of readSse(body)) {
+      // Comment-only keep-alives are dropped: the gateway sends its own pings.
+      const events = batch.filter((ev) => ev.event !== '' || ev.data !== '').map((ev): StreamEvent => ({ event: ev.event, raw: ev.raw }));
+      if (events.length) yield events;
     }
   } catch (err) {
     throw toFailure(err, call.target);

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// `npm run bench`: throughput and latency of direct-to-upstream, a bare Node proxy and the
+// gateway, side by side in one run, as ratios (absolute numbers depend on the machine).
+// Each server runs in its own process; autocannon drives them from this one.
+const { fork } = require('node:child_process');
+const { writeFileSync, mkdirSync } = require('node:fs');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const DURATION = Number(process.env.BENCH_SECONDS || 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
+const CLIENT_KEY = 'sk-bench-client';
+const only = process.argv.slice(2);
+
+function start(script, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ child, port: m.port }));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+async function waitReady(url) {
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(url)).ok) return; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+const body = (stream, model = 'bench-model') => JSON.stringify({
+  model, max_tokens: 256, stream,
+  messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
+});
+
+async function measure(name, url, { stream, model }) {
+  const res = await autocannon({
+    url, method: 'POST', connections: CONNECTIONS, duration: DURATION,
+    headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' },
+    body: body(stream, model),
+  });
+  const errors = res.non2xx + res.errors + res.timeouts;
+  return { name, rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors };
+}
+
+/** Scenario groups: each starts what it needs and returns rows; later features add groups here. */
+const groups = {
+  async passthrough(ctx) {
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      const direct = await measure(`direct upstream (${kind})`, `${ctx.upstream}/v1/messages`, { stream });
+      const bare = await measure(`bare node proxy (${kind})`, `${ctx.bare}/v1/messages`, { stream });
+      const gw = await measure(`switchyard gateway (${kind})`, `${ctx.gateway}/v1/messages`, { stream });
+      rows.push(direct, bare, { ...gw, ratio: gw.rps / bare.rps });
+    }
+    return rows;
+  },
+};
+
+function gatewayConfig(upstreamURL, extra = '') {
+  return `
+apiVersion: v1
+kind: Secret
+metadata: { name: keys }
+stringData: { client: ${CLIENT_KEY}, upstream: sk-bench-upstream }
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: ModelRoute
+metadata: { name: bench }
+spec:
+  model: bench-model
+  targets:
+    - { provider: anthropic, model: bench-upstream, baseURL: "${upstreamURL}", credentialsRef: { name: keys, key: upstream } }
+---
+apiVersion: switchyard.dev/v1alpha1
+kind: ApiKey
+metadata: { name: bench }
+spec:
+  secretRef: { name: keys, key: client }
+${extra}`;
+}
+
+async function startGateway(configText, env = {}) {
+  const dir = path.join(__dirname, 'out');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, configText);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(port + 1), '--host', '127.0.0.1'], {
+    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await waitReady(`http://127.0.0.1:${port + 1}/readyz`);
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function main() {
+  const up = await start(path.join(__dirname, 'upstream.js'), ['0']);
+  const upstream = `http://127.0.0.1:${up.port}`;
+  const bare = await start(path.join(__dirname, 'bare-proxy.js'), ['0', upstream]);
+  const gw = await startGateway(gatewayConfig(upstream));
+  const ctx = { upstream, bare: `http://127.0.0.1:${bare.port}`, gateway: gw.url, startGateway, gatewayConfig, measure };
+  const children = [up.child, bare.child, gw.child];
+  const rows = [];
+  try {
+    for (const [name, run] of Object.entries(groups)) {
+      if (only.length && !only.includes(name)) continue;
+      process.stderr.write(`bench: ${name}…\n`);
+      rows.push(...(await run(ctx, children)));
+    }
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+  }
+  const pad = (s, n) => String(s).padEnd(n);
+  const lines = [
+    `${DURATION}s per row, ${CONNECTIONS} connections, node ${process.version}`,
+    '',
+    `| ${pad('scenario', 44)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio |`,
+    `|${'-'.repeat(46)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|`,
+    ...rows.map((r) => `| ${pad(r.name, 44)} | ${pad(Math.round(r.rps), 8)} | ${pad(r.p50, 6)} | ${pad(r.p99, 6)} | ${pad(r.errors, 6)} | ${r.ratio ? r.ratio.toFixed(2) : ''} |`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+module.exports = { groups };
+if (require.main === module) main().catch((err) => { console.error(err); process.exit(1); });

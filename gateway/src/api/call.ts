@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { FailureKind } from '../providers/types';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FailureKind, StreamEvent } from '../providers/types';
 import type { ApiKey, Route, RoutingTable, Target } from '../routing/table';
 
 export interface Usage {
@@ -45,6 +46,8 @@ export class CallContext {
   readonly startedAt = performance.now();
   readonly startTime: Date;
   endpoint: Endpoint = 'other';
+  /** Method, path (no query string) and headers as the client sent them; set before requestStart (traces read `traceparent`). */
+  http?: { method: string; path: string; headers: IncomingHttpHeaders };
   table?: RoutingTable;
   key?: ApiKey;
   route?: Route;
@@ -61,6 +64,10 @@ export class CallContext {
   /** performance.now() when the first content delta was sent. */
   firstTokenAt?: number;
   stopReason?: string;
+  /** The parsed JSON body of a non-streamed upstream reply (opt-in content capture reads the completion here). */
+  responseBody?: any;
+  /** Set by an observer that wants every streamed event (opt-in content capture); unset, it costs one check per event. */
+  eventTap?: (ev: StreamEvent) => void;
   /** HTTP status the client got. */
   status = 0;
   errorType?: string;

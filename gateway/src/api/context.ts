@@ -12,6 +12,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     const call = new CallContext(deps.now());
     ctx.state.call = call;
     ctx.set('request-id', call.requestId);
+    call.http = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     deps.observers.requestStart(call);
     ctx.res.once('close', () => {
       call.endedAt = performance.now();

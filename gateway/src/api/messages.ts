@@ -79,6 +79,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     );
     return;
   }
+  call.responseBody = reply.body;
   if (reply.status < 300) {
     mergeUsage(call.usage, reply.body?.usage);
     if (typeof reply.body?.input_tokens === 'number') call.usage.input_tokens = reply.body.input_tokens; // count_tokens

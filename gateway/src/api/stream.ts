@@ -117,6 +117,7 @@ export class SseResponse extends Readable {
   }
 
   private observe(ev: StreamEvent): void {
+    this.call.eventTap?.(ev);
     switch (ev.event) {
       case 'content_block_delta':
         if (this.call.firstTokenAt === undefined) {

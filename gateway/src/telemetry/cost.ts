@@ -1,0 +1,51 @@
+import type { CallContext, Usage } from '../api/call';
+import type { Pricing } from '../config/snapshot';
+
+/**
+ * What a request cost, from the configured prices (USD per million tokens). Pure functions so the
+ * metrics, the access log and budgets (issue 8) all charge the same amount for the same usage.
+ *
+ * Anthropic's `input_tokens` excludes cached tokens, so the four token kinds never overlap and each
+ * is priced on its own. A price that is not configured counts as 0: the gateway charges only what
+ * the operator priced, never a guess.
+ */
+export interface Cost {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  total: number;
+}
+
+export const zeroCost = (): Cost => ({ input: 0, output: 0, cacheRead: 0, cacheWrite: 0, total: 0 });
+
+const PER = 1_000_000;
+
+/** The target's prices where it sets them, the route's for the rest. */
+export function effectivePricing(route: { pricing?: Pricing } | undefined, target: { pricing?: Pricing } | undefined): Pricing | undefined {
+  if (!target?.pricing) return route?.pricing;
+  if (!route?.pricing) return target.pricing;
+  return { ...route.pricing, ...target.pricing };
+}
+
+export function priceUsage(pricing: Pricing | undefined, usage: Usage): Cost {
+  if (!pricing) return zeroCost();
+  const input = (usage.input_tokens * (pricing.inputPerMTok ?? 0)) / PER;
+  const output = (usage.output_tokens * (pricing.outputPerMTok ?? 0)) / PER;
+  const cacheRead = (usage.cache_read_input_tokens * (pricing.cacheReadPerMTok ?? 0)) / PER;
+  const cacheWrite = (usage.cache_creation_input_tokens * (pricing.cacheWritePerMTok ?? 0)) / PER;
+  return { input, output, cacheRead, cacheWrite, total: input + output + cacheRead + cacheWrite };
+}
+
+/**
+ * The cost of a request so far; once it has ended, computed once and kept on the call. Only Messages calls consume
+ * tokens (count_tokens reports a count, not usage). The target that answered sets the price; when
+ * every attempt failed there is no usage to price.
+ */
+export function callCost(call: CallContext): Cost {
+  const memo = call.extra.cost as Cost | undefined;
+  if (memo) return memo;
+  const cost = call.endpoint === 'messages' ? priceUsage(effectivePricing(call.route, call.target), call.usage) : zeroCost();
+  if (call.endedAt !== undefined) call.extra.cost = cost; // usage can still grow while a stream runs
+  return cost;
+}

@@ -1,0 +1,54 @@
+import type { Gateway } from '../gateway';
+import { AccessLog, accessLogSinkFromEnv, type LineSink } from './access-log';
+import { GenAiMetrics } from './genai-metrics';
+import { SwitchyardMetrics } from './metrics';
+import { tracingConfig, tracingEnabled } from './otel-config';
+import type { Tracing } from './tracing';
+
+export interface TelemetryOptions {
+  /** Where access-log lines go; overrides SWITCHYARD_ACCESS_LOG (tests capture lines this way). */
+  accessLogSink?: LineSink | null;
+}
+
+export interface Telemetry {
+  metrics?: SwitchyardMetrics;
+  genai?: GenAiMetrics;
+  /** Present only when tracing is on. */
+  tracing?: Tracing;
+  accessLog?: AccessLog;
+}
+
+/**
+ * Metrics, traces and the access log, from the environment:
+ *  - SWITCHYARD_METRICS=off leaves /metrics with the process metrics and config_info only;
+ *  - tracing follows the OTEL_* variables (see otel-config.ts); when off, no OpenTelemetry SDK
+ *    module is even loaded and no observer is added, so it costs nothing;
+ *  - SWITCHYARD_ACCESS_LOG=stdout (default) | stderr | off.
+ * Observers run in the order added: tracing comes before the access log so a line carries the
+ * request's trace id.
+ */
+export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts: TelemetryOptions = {}): Telemetry {
+  const t: Telemetry = {};
+  if ((env.SWITCHYARD_METRICS ?? 'on').trim().toLowerCase() !== 'off') {
+    t.metrics = new SwitchyardMetrics(gateway.registry, () => gateway.inflightRequests);
+    t.genai = new GenAiMetrics(gateway.registry);
+    gateway.observers.add(t.metrics);
+    gateway.observers.add(t.genai);
+  }
+  if (tracingEnabled(env)) {
+    const { config, problems } = tracingConfig(env);
+    for (const p of problems) gateway.log.warn(`tracing: ${p}`);
+    const { createTracing } = require('./tracing') as typeof import('./tracing');
+    t.tracing = createTracing(config, gateway.log);
+    gateway.observers.add(t.tracing.observer);
+    const tracing = t.tracing;
+    gateway.onClose(() => tracing.shutdown());
+    gateway.log.info('tracing on', { protocol: config.protocol, endpoint: config.url, sampler: config.sampler.kind, service: config.serviceName, captureContent: config.captureContent });
+  }
+  const sink = opts.accessLogSink !== undefined ? opts.accessLogSink : accessLogSinkFromEnv(env.SWITCHYARD_ACCESS_LOG);
+  if (sink) {
+    t.accessLog = new AccessLog(sink);
+    gateway.observers.add(t.accessLog);
+  }
+  return t;
+}

@@ -1,0 +1,128 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AttemptRecord, CallContext } from '../api/call';
+import type { Observer } from '../api/observers';
+import { callCost } from './cost';
+import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel, routeLabel } from './labels';
+
+/**
+ * Buckets for LLM traffic: requests run from tens of milliseconds (errors, count_tokens) to
+ * minutes (long generations), so the request histogram reaches 10 minutes; the first token
+ * arrives between ~10 ms (cached, small) and a minute (long prompts, extended thinking).
+ */
+export const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600];
+export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60];
+
+export interface RateLimited {
+  scope: 'key' | 'route';
+  limit: string;
+}
+
+/**
+ * The `switchyard_*` series of DESIGN.md on the gateway's own registry. Counters move when a
+ * request ends (a stream when its last byte went out, with its real usage); the TTFT histogram
+ * when the first token goes out.
+ */
+export class SwitchyardMetrics implements Observer {
+  readonly requests: Counter<'route' | 'provider' | 'model' | 'api_key' | 'code'>;
+  readonly duration: Histogram<'route' | 'provider' | 'model'>;
+  readonly ttft: Histogram<'route' | 'provider' | 'model'>;
+  readonly tokens: Counter<'type' | 'route' | 'api_key'>;
+  readonly attempts: Counter<'provider' | 'outcome'>;
+  readonly fallbacks: Counter<'route'>;
+  readonly rateLimited: Counter<'scope' | 'api_key'>;
+  readonly cost: Counter<'route' | 'api_key'>;
+  readonly inflight: Gauge;
+
+  constructor(registry: Registry, inflight: () => number) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Requests on the traffic port (base-URL probes excepted), by the HTTP status the client got (499: the client left before the response started).',
+      labelNames: ['route', 'provider', 'model', 'api_key', 'code'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Time from the request arriving to its last byte going out (or the client leaving).',
+      labelNames: ['route', 'provider', 'model'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: 'switchyard_time_to_first_token_seconds',
+      help: 'Streamed responses: time from the request arriving to the first content delta going out.',
+      labelNames: ['route', 'provider', 'model'],
+      buckets: TTFT_BUCKETS,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'switchyard_tokens_total',
+      help: 'Tokens consumed by Messages requests, as the upstream reported them.',
+      labelNames: ['type', 'route', 'api_key'],
+      registers,
+    });
+    this.attempts = new Counter({
+      name: 'switchyard_upstream_attempts_total',
+      help: 'Upstream attempts (retries and fallbacks included) by outcome: ok, 4xx, 429, 5xx, or a transport failure (connect, timeout, idle_timeout, network, aborted).',
+      labelNames: ['provider', 'outcome'],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'switchyard_fallbacks_total',
+      help: 'Times a request moved on to a lower-priority group of targets.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'switchyard_rate_limited_total',
+      help: 'Requests the gateway refused with 429 because of its own limits, by the limit scope (key or route).',
+      labelNames: ['scope', 'api_key'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'switchyard_cost_usd_total',
+      help: "Cost of Messages requests in USD from the route's (or target's) pricing; input, output, cache-read and cache-write tokens priced apart.",
+      labelNames: ['route', 'api_key'],
+      registers,
+    });
+    this.inflight = new Gauge({
+      name: 'switchyard_inflight_requests',
+      help: 'Requests on the traffic port that have not finished (open streams included).',
+      registers,
+      collect() {
+        this.set(inflight());
+      },
+    });
+  }
+
+  firstToken(call: CallContext): void {
+    const ttft = call.ttftMs;
+    if (ttft === undefined) return;
+    this.ttft.observe({ route: routeLabel(call), provider: providerLabel(call), model: modelLabel(call, call.requestedModel) }, ttft / 1000);
+  }
+
+  attemptEnd(_call: CallContext, a: AttemptRecord): void {
+    this.attempts.inc({ provider: a.target.provider, outcome: attemptOutcome(a) });
+  }
+
+  requestEnd(call: CallContext): void {
+    if (isProbe(call)) return;
+    const route = routeLabel(call);
+    const provider = providerLabel(call);
+    const model = modelLabel(call, call.requestedModel);
+    const apiKey = apiKeyLabel(call);
+    this.requests.inc({ route, provider, model, api_key: apiKey, code: String(call.status) });
+    this.duration.observe({ route, provider, model }, call.durationMs / 1000);
+    if (call.fallbacks > 0) this.fallbacks.inc({ route }, call.fallbacks);
+    const limited = call.extra.rateLimited as RateLimited | undefined;
+    if (limited) this.rateLimited.inc({ scope: limited.scope === 'route' ? 'route' : 'key', api_key: apiKey });
+    if (!isChat(call)) return;
+    const u = call.usage;
+    if (u.input_tokens) this.tokens.inc({ type: 'input', route, api_key: apiKey }, u.input_tokens);
+    if (u.output_tokens) this.tokens.inc({ type: 'output', route, api_key: apiKey }, u.output_tokens);
+    if (u.cache_read_input_tokens) this.tokens.inc({ type: 'cache_read', route, api_key: apiKey }, u.cache_read_input_tokens);
+    if (u.cache_creation_input_tokens) this.tokens.inc({ type: 'cache_creation', route, api_key: apiKey }, u.cache_creation_input_tokens);
+    const cost = callCost(call).total;
+    if (cost > 0) this.cost.inc({ route, api_key: apiKey }, cost);
+  }
+}

@@ -1,0 +1,307 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, defaultTextMapGetter, defaultTextMapSetter, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type ReadableSpan,
+  type Sampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
+import type { AttemptRecord, CallContext } from '../api/call';
+import type { Observer } from '../api/observers';
+import type { Logger } from '../log';
+import type { StreamEvent } from '../providers/types';
+import type { Target } from '../routing/table';
+import { callCost } from './cost';
+import { inputMessages, outputFromEvents, outputFromMessage, systemInstructions } from './genai-content';
+import { errorTypeOf, finalTarget, genAiProvider, isChat, isProbe, modelLabel, NO_KEY } from './labels';
+import type { RateLimited } from './metrics';
+import type { SamplerConfig, TracingConfig } from './otel-config';
+import { setTraceIds } from './trace-ids';
+
+/**
+ * OpenTelemetry traces for one gateway: a SERVER span per request and a CLIENT span per upstream
+ * attempt (retries and fallbacks are siblings under the SERVER span), with the GenAI attributes.
+ *
+ * Nothing here is process-global: the tracer provider, the exporter and the W3C propagator belong
+ * to this gateway and spans are parented explicitly through the CallContext, so no global tracer
+ * provider, propagator or async-context manager is registered (they would leak between gateways
+ * that share a process, as tests do). The building blocks are the ones @opentelemetry/sdk-node
+ * assembles, from the same release line.
+ */
+export interface Tracing {
+  observer: Observer;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+interface CallSpans {
+  server: Span;
+  ctx: Context;
+  attempts: Map<number, Span>;
+  /** The attempt whose reply the client gets stays open until the last byte went out. */
+  answering?: { span: Span; attempt: AttemptRecord };
+  events?: StreamEvent[];
+}
+
+const KEY = 'otelSpans';
+const propagator = new W3CTraceContextPropagator();
+
+export function createTracing(config: TracingConfig, log: Logger, exporterOverride?: SpanExporter): Tracing {
+  const exporter = reportingFailures(exporterOverride ?? createExporter(config), log);
+  const processor = new BatchSpanProcessor({ exporter, ...definedOnly(config.batch) });
+  const provider = new TracerProvider({
+    sampler: createSampler(config.sampler),
+    spanLimits: definedOnly(config.spanLimits),
+    resource: defaultResource().merge(resourceFromAttributes({ ...config.resourceAttributes, 'service.name': config.serviceName })),
+    spanProcessors: [processor],
+  });
+  const tracer = provider.getTracer('switchyard');
+  const capture = config.captureContent;
+
+  const observer: Observer = {
+    requestStart(call) {
+      if (isProbe(call)) return;
+      const parent = call.http ? propagator.extract(ROOT_CONTEXT, call.http.headers, defaultTextMapGetter) : ROOT_CONTEXT;
+      const server = tracer.startSpan(`${call.http?.method ?? 'HTTP'} ${call.http?.path ?? ''}`.trim(), { kind: SpanKind.SERVER }, parent);
+      const sc = server.spanContext();
+      setTraceIds(call, { traceId: sc.traceId, spanId: sc.spanId });
+      const state: CallSpans = { server, ctx: trace.setSpan(ROOT_CONTEXT, server), attempts: new Map() };
+      if (capture && server.isRecording()) {
+        const events: StreamEvent[] = (state.events = []);
+        call.eventTap = (ev) => events.push(ev);
+      }
+      call.extra[KEY] = state;
+    },
+
+    attemptStart(call, target, n) {
+      const state = call.extra[KEY] as CallSpans | undefined;
+      if (!state) return;
+      const span = tracer.startSpan(`chat ${target.model}`, { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n) }, state.ctx);
+      state.attempts.set(n, span);
+      const headers: Record<string, string> = {};
+      propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
+      return headers;
+    },
+
+    attemptEnd(call, a) {
+      const state = call.extra[KEY] as CallSpans | undefined;
+      const span = state?.attempts.get(a.n);
+      if (!state || !span) return;
+      state.attempts.delete(a.n);
+      if (a.status !== undefined) span.setAttribute('http.response.status_code', a.status);
+      span.setAttribute('switchyard.retryable', a.retryable);
+      if (a.outcome !== 'ok') {
+        const type = a.errorType ?? a.failure ?? '_OTHER';
+        span.setAttribute('error.type', type);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+      }
+      // A reply that is not retried is the one relayed to the client: its span lasts as long as the relay.
+      if (a.outcome !== 'failure' && !a.retryable) state.answering = { span, attempt: a };
+      else span.end();
+    },
+
+    firstToken(call) {
+      const state = call.extra[KEY] as CallSpans | undefined;
+      if (!state || call.ttftMs === undefined) return;
+      state.server.addEvent('gen_ai.first_token', { 'gen_ai.server.time_to_first_token': call.ttftMs / 1000 });
+    },
+
+    requestEnd(call) {
+      const state = call.extra[KEY] as CallSpans | undefined;
+      if (!state) return;
+      delete call.extra[KEY];
+      call.eventTap = undefined;
+      const { server } = state;
+      const error = errorTypeOf(call);
+      if (state.answering) {
+        const { span } = state.answering;
+        if (span.isRecording()) {
+          span.setAttributes(usageAttributes(call));
+          if (error && call.status < 400) span.setAttribute('error.type', error); // the stream broke after headers
+        }
+        span.end();
+      }
+      for (const span of state.attempts.values()) span.end(); // never left open, whatever happened
+      if (!server.isRecording()) return server.end();
+
+      const limited = call.extra.rateLimited as RateLimited | undefined;
+      if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit });
+      server.updateName(serverSpanName(call));
+      server.setAttributes(serverAttributes(call));
+      if (error) server.setAttribute('error.type', error);
+      // HTTP semantics: a SERVER span is an error when the gateway failed (5xx), not when the client did (4xx).
+      if (call.status >= 500 || (error && call.status < 400)) server.setStatus({ code: SpanStatusCode.ERROR, message: error });
+      if (capture && isChat(call)) {
+        const input = inputMessages(call.body);
+        const system = systemInstructions(call.body);
+        const output = call.stream ? outputFromEvents(state.events ?? []) : outputFromMessage(call.responseBody);
+        if (input) server.setAttribute('gen_ai.input.messages', input);
+        if (system) server.setAttribute('gen_ai.system_instructions', system);
+        if (output) server.setAttribute('gen_ai.output.messages', output);
+      }
+      server.end();
+    },
+  };
+
+  return {
+    observer,
+    forceFlush: () => provider.forceFlush(),
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+function serverSpanName(call: CallContext): string {
+  const model = call.requestedModel !== undefined ? modelLabel(call, call.requestedModel) : undefined;
+  switch (call.endpoint) {
+    case 'messages':
+      return model && model !== 'other' ? `chat ${model}` : 'chat';
+    case 'count_tokens':
+      return 'POST /v1/messages/count_tokens';
+    case 'models':
+      return 'GET /v1/models';
+    default:
+      return `${call.http?.method ?? 'HTTP'}${isKnownPath(call.http?.path) ? ' ' + call.http!.path : ''}`;
+  }
+}
+
+const KNOWN_PATHS = new Set(['/v1/messages', '/v1/messages/count_tokens', '/v1/models']);
+const isKnownPath = (p: string | undefined) => p !== undefined && KNOWN_PATHS.has(p);
+
+function attemptAttributes(call: CallContext, target: Target, n: number): Attributes {
+  const attrs: Attributes = {
+    'gen_ai.operation.name': call.endpoint === 'messages' ? 'chat' : call.endpoint,
+    'gen_ai.provider.name': genAiProvider(target.provider),
+    'gen_ai.request.model': target.model,
+    'switchyard.attempt': n,
+    'switchyard.target.priority': target.priority,
+  };
+  try {
+    const u = new URL(target.baseURL);
+    attrs['server.address'] = u.hostname;
+    attrs['server.port'] = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  } catch {
+    /* a bad baseURL fails the attempt itself; the span just lacks the address */
+  }
+  return attrs;
+}
+
+function usageAttributes(call: CallContext): Attributes {
+  const attrs: Attributes = {};
+  if (call.responseModel) attrs['gen_ai.response.model'] = call.responseModel;
+  if (call.stopReason) attrs['gen_ai.response.finish_reasons'] = [call.stopReason];
+  if (isChat(call)) {
+    const u = call.usage;
+    attrs['gen_ai.usage.input_tokens'] = u.input_tokens;
+    attrs['gen_ai.usage.output_tokens'] = u.output_tokens;
+    attrs['gen_ai.usage.cache_read.input_tokens'] = u.cache_read_input_tokens;
+    attrs['gen_ai.usage.cache_creation.input_tokens'] = u.cache_creation_input_tokens;
+  }
+  return attrs;
+}
+
+function serverAttributes(call: CallContext): Attributes {
+  const target = finalTarget(call);
+  const attrs: Attributes = {
+    'http.request.method': call.http?.method ?? '',
+    'url.path': call.http?.path ?? '',
+    'http.response.status_code': call.status,
+    'switchyard.request_id': call.requestId,
+    'switchyard.api_key': call.key?.name ?? NO_KEY,
+    'switchyard.attempts': call.attempts.length,
+    'switchyard.fallbacks': call.fallbacks,
+  };
+  if (call.route) attrs['switchyard.route'] = call.route.name;
+  if (call.clientAborted) attrs['switchyard.client_aborted'] = true;
+  if (call.endpoint === 'messages' || call.endpoint === 'count_tokens') {
+    attrs['gen_ai.operation.name'] = call.endpoint === 'messages' ? 'chat' : 'count_tokens';
+    if (call.requestedModel !== undefined) attrs['gen_ai.request.model'] = call.requestedModel.slice(0, 256);
+    if (target) attrs['gen_ai.provider.name'] = genAiProvider(target.provider);
+    const body = call.body;
+    if (body) {
+      if (typeof body.max_tokens === 'number') attrs['gen_ai.request.max_tokens'] = body.max_tokens;
+      if (typeof body.temperature === 'number') attrs['gen_ai.request.temperature'] = body.temperature;
+      if (typeof body.top_p === 'number') attrs['gen_ai.request.top_p'] = body.top_p;
+      if (typeof body.top_k === 'number') attrs['gen_ai.request.top_k'] = body.top_k;
+      attrs['switchyard.stream'] = call.stream;
+    }
+    Object.assign(attrs, usageAttributes(call));
+    if (isChat(call)) {
+      const cost = callCost(call).total;
+      if (cost > 0) attrs['switchyard.cost_usd'] = cost;
+    }
+  }
+  return attrs;
+}
+
+function createSampler(s: SamplerConfig): Sampler {
+  switch (s.kind) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(s.ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.ratio) });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+/** Loads only the exporter the protocol needs (the gRPC one pulls in @grpc/grpc-js). */
+function createExporter(c: TracingConfig): SpanExporter {
+  const common = { url: c.url, timeoutMillis: c.timeoutMillis, ...(c.compression ? { compression: c.compression as any } : {}) };
+  if (c.protocol === 'grpc') {
+    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc');
+    const { createEmptyMetadata } = require('@opentelemetry/otlp-grpc-exporter-base') as typeof import('@opentelemetry/otlp-grpc-exporter-base');
+    const metadata = createEmptyMetadata();
+    for (const [k, v] of Object.entries(c.headers)) metadata.set(k, v);
+    return new OTLPTraceExporter({ ...common, metadata });
+  }
+  const mod =
+    c.protocol === 'http/json'
+      ? (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http'))
+      : (require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto'));
+  return new mod.OTLPTraceExporter({ ...common, headers: c.headers });
+}
+
+/**
+ * Export failures go to the gateway's log (at most one line a minute), not to OpenTelemetry's
+ * global diag logger, which would be process-wide. The message never includes export headers.
+ */
+function reportingFailures(inner: SpanExporter, log: Logger): SpanExporter {
+  let lastWarn = 0;
+  let dropped = 0;
+  return {
+    export(spans: ReadableSpan[], done) {
+      inner.export(spans, (result) => {
+        if (result.code !== 0) {
+          dropped += spans.length;
+          const now = Date.now();
+          if (now - lastWarn > 60_000) {
+            log.warn('span export failed', { spans: dropped, err: result.error?.message ?? 'unknown' });
+            lastWarn = now;
+            dropped = 0;
+          }
+        }
+        done(result);
+      });
+    },
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as any)[k] = v;
+  return out;
+}

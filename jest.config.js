@@ -1,9 +1,16 @@
 /** Tests are TypeScript, transpiled by swc (type-checking is `npm run lint`'s job, so jest stays fast). */
+const swc = (syntax) => ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax } }, module: { type: 'commonjs' } }];
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
+  transform: {
+    '^.+\\.ts$': swc('typescript'),
+    // The OTLP exporters load `http` with a dynamic import(), which jest's module sandbox refuses
+    // (it needs --experimental-vm-modules); swc turns it into the equivalent require().
+    '/node_modules/@opentelemetry/otlp-exporter-base/.+\\.js$': swc('ecmascript'),
+  },
+  transformIgnorePatterns: ['/node_modules/(?!@opentelemetry/otlp-exporter-base/)'],
   testTimeout: 30000,
   // Several suites start gateways, fake upstreams and redis on loopback; two workers match CI's two cores.
   maxWorkers: 2,

@@ -21,11 +21,12 @@ export const zeroCost = (): Cost => ({ input: 0, output: 0, cacheRead: 0, cacheW
 
 const PER = 1_000_000;
 
-/** The target's prices where it sets them, the route's for the rest. */
+/**
+ * A target's pricing replaces its route's as a whole (as the compiler reads it when it reports a
+ * route as priced): a target that sets only some prices charges 0 for the others.
+ */
 export function effectivePricing(route: { pricing?: Pricing } | undefined, target: { pricing?: Pricing } | undefined): Pricing | undefined {
-  if (!target?.pricing) return route?.pricing;
-  if (!route?.pricing) return target.pricing;
-  return { ...route.pricing, ...target.pricing };
+  return target?.pricing ?? route?.pricing;
 }
 
 export function priceUsage(pricing: Pricing | undefined, usage: Usage): Cost {

@@ -56,6 +56,43 @@ const groups = {
     }
     return rows;
   },
+
+  /**
+   * Telemetry cost: the same gateway with metrics, tracing and the access log all off, then all
+   * on (every request traced, spans exported over OTLP/HTTP protobuf to a local receiver, access
+   * log written to stdout, which the bench discards). Target: under 10% apart.
+   */
+  async telemetry(ctx, children) {
+    const recv = await start(path.join(__dirname, 'otlp-receiver.js'), ['0']);
+    children.push(recv.child);
+    const config = ctx.gatewayConfig(ctx.upstream);
+    const off = await ctx.startGateway(config, { SWITCHYARD_METRICS: 'off', SWITCHYARD_ACCESS_LOG: 'off', OTEL_SDK_DISABLED: 'true' });
+    children.push(off.child);
+    const on = await ctx.startGateway(config, {
+      SWITCHYARD_METRICS: 'on',
+      SWITCHYARD_ACCESS_LOG: 'stdout',
+      OTEL_SDK_DISABLED: 'false',
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${recv.port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: 'always_on',
+      OTEL_SERVICE_NAME: 'switchyard-bench',
+    });
+    children.push(on.child);
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      const a = await measure(`telemetry off (${kind})`, `${off.url}/v1/messages`, { stream });
+      const b = await measure(`metrics+tracing+access log (${kind})`, `${on.url}/v1/messages`, { stream });
+      rows.push(a, { ...b, ratio: b.rps / a.rps });
+    }
+    const stats = await new Promise((resolve) => {
+      recv.child.once('message', (m) => resolve(m.stats));
+      recv.child.send('stats');
+    });
+    process.stderr.write(`bench: OTLP receiver got ${stats.exports} exports, ${(stats.bytes / 1024).toFixed(0)} KiB of spans\n`);
+    return rows;
+  },
 };
 
 function gatewayConfig(upstreamURL, extra = '') {

@@ -174,21 +174,30 @@ const KNOWN_PATHS = new Set(['/v1/messages', '/v1/messages/count_tokens', '/v1/m
 const isKnownPath = (p: string | undefined) => p !== undefined && KNOWN_PATHS.has(p);
 
 function attemptAttributes(call: CallContext, target: Target, n: number): Attributes {
-  const attrs: Attributes = {
+  return {
     'gen_ai.operation.name': call.endpoint === 'messages' ? 'chat' : call.endpoint,
     'gen_ai.provider.name': genAiProvider(target.provider),
     'gen_ai.request.model': target.model,
     'switchyard.attempt': n,
     'switchyard.target.priority': target.priority,
+    ...serverAddress(target),
   };
-  try {
-    const u = new URL(target.baseURL);
-    attrs['server.address'] = u.hostname;
-    attrs['server.port'] = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-  } catch {
-    /* a bad baseURL fails the attempt itself; the span just lacks the address */
+}
+
+// server.address/port of a target, parsed once per target object (a routing table's targets live as long as the table).
+const addresses = new WeakMap<Target, Attributes>();
+function serverAddress(target: Target): Attributes {
+  let a = addresses.get(target);
+  if (!a) {
+    try {
+      const u = new URL(target.baseURL);
+      a = { 'server.address': u.hostname, 'server.port': Number(u.port) || (u.protocol === 'https:' ? 443 : 80) };
+    } catch {
+      a = {}; // a bad baseURL fails the attempt itself; the span just lacks the address
+    }
+    addresses.set(target, a);
   }
-  return attrs;
+  return a;
 }
 
 function usageAttributes(call: CallContext): Attributes {

@@ -86,6 +86,8 @@ const groups = {
       const b = await measure(`metrics+tracing+access log (${kind})`, `${on.url}/v1/messages`, { stream });
       rows.push(a, { ...b, ratio: b.rps / a.rps });
     }
+    // Stop the gateways first: the traced one flushes its last spans to the receiver on SIGTERM.
+    await Promise.all([off.child, on.child].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));
     const stats = await new Promise((resolve) => {
       recv.child.once('message', (m) => resolve(m.stats));
       recv.child.send('stats');

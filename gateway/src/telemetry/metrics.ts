@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { AttemptRecord, CallContext } from '../api/call';
 import type { Observer } from '../api/observers';
 import { callCost } from './cost';
+import { FastCounter, FastHistogram } from './series';
 import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel, routeLabel } from './labels';
 
 /**
@@ -23,72 +24,61 @@ export interface RateLimited {
  * when the first token goes out.
  */
 export class SwitchyardMetrics implements Observer {
-  readonly requests: Counter<'route' | 'provider' | 'model' | 'api_key' | 'code'>;
-  readonly duration: Histogram<'route' | 'provider' | 'model'>;
-  readonly ttft: Histogram<'route' | 'provider' | 'model'>;
-  readonly tokens: Counter<'type' | 'route' | 'api_key'>;
-  readonly attempts: Counter<'provider' | 'outcome'>;
-  readonly fallbacks: Counter<'route'>;
-  readonly rateLimited: Counter<'scope' | 'api_key'>;
-  readonly cost: Counter<'route' | 'api_key'>;
+  readonly requests: FastCounter;
+  readonly duration: FastHistogram;
+  readonly ttft: FastHistogram;
+  readonly tokens: FastCounter;
+  readonly attempts: FastCounter;
+  readonly fallbacks: FastCounter;
+  readonly rateLimited: FastCounter;
+  readonly cost: FastCounter;
   readonly inflight: Gauge;
 
   constructor(registry: Registry, inflight: () => number) {
-    const registers = [registry];
-    this.requests = new Counter({
-      name: 'switchyard_requests_total',
-      help: 'Requests on the traffic port (base-URL probes excepted), by the HTTP status the client got (499: the client left before the response started).',
-      labelNames: ['route', 'provider', 'model', 'api_key', 'code'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'switchyard_request_duration_seconds',
-      help: 'Time from the request arriving to its last byte going out (or the client leaving).',
-      labelNames: ['route', 'provider', 'model'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.ttft = new Histogram({
-      name: 'switchyard_time_to_first_token_seconds',
-      help: 'Streamed responses: time from the request arriving to the first content delta going out.',
-      labelNames: ['route', 'provider', 'model'],
-      buckets: TTFT_BUCKETS,
-      registers,
-    });
-    this.tokens = new Counter({
-      name: 'switchyard_tokens_total',
-      help: 'Tokens consumed by Messages requests, as the upstream reported them.',
-      labelNames: ['type', 'route', 'api_key'],
-      registers,
-    });
-    this.attempts = new Counter({
-      name: 'switchyard_upstream_attempts_total',
-      help: 'Upstream attempts (retries and fallbacks included) by outcome: ok, 4xx, 429, 5xx, or a transport failure (connect, timeout, idle_timeout, network, aborted).',
-      labelNames: ['provider', 'outcome'],
-      registers,
-    });
-    this.fallbacks = new Counter({
-      name: 'switchyard_fallbacks_total',
-      help: 'Times a request moved on to a lower-priority group of targets.',
-      labelNames: ['route'],
-      registers,
-    });
-    this.rateLimited = new Counter({
-      name: 'switchyard_rate_limited_total',
-      help: 'Requests the gateway refused with 429 because of its own limits, by the limit scope (key or route).',
-      labelNames: ['scope', 'api_key'],
-      registers,
-    });
-    this.cost = new Counter({
-      name: 'switchyard_cost_usd_total',
-      help: "Cost of Messages requests in USD from the route's (or target's) pricing; input, output, cache-read and cache-write tokens priced apart.",
-      labelNames: ['route', 'api_key'],
-      registers,
-    });
+    this.requests = new FastCounter(
+      'switchyard_requests_total',
+      'Requests on the traffic port (base-URL probes excepted), by the HTTP status the client got (499: the client left before the response started).',
+      ['route', 'provider', 'model', 'api_key', 'code'],
+      registry,
+    );
+    this.duration = new FastHistogram(
+      'switchyard_request_duration_seconds',
+      'Time from the request arriving to its last byte going out (or the client leaving).',
+      ['route', 'provider', 'model'],
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.ttft = new FastHistogram(
+      'switchyard_time_to_first_token_seconds',
+      'Streamed responses: time from the request arriving to the first content delta going out.',
+      ['route', 'provider', 'model'],
+      TTFT_BUCKETS,
+      registry,
+    );
+    this.tokens = new FastCounter('switchyard_tokens_total', 'Tokens consumed by Messages requests, as the upstream reported them.', ['type', 'route', 'api_key'], registry);
+    this.attempts = new FastCounter(
+      'switchyard_upstream_attempts_total',
+      'Upstream attempts (retries and fallbacks included) by outcome: ok, 4xx, 429, 5xx, or a transport failure (connect, timeout, idle_timeout, network, aborted).',
+      ['provider', 'outcome'],
+      registry,
+    );
+    this.fallbacks = new FastCounter('switchyard_fallbacks_total', 'Times a request moved on to a lower-priority group of targets.', ['route'], registry);
+    this.rateLimited = new FastCounter(
+      'switchyard_rate_limited_total',
+      'Requests the gateway refused with 429 because of its own limits, by the limit scope (key or route).',
+      ['scope', 'api_key'],
+      registry,
+    );
+    this.cost = new FastCounter(
+      'switchyard_cost_usd_total',
+      "Cost of Messages requests in USD from the route's (or target's) pricing; input, output, cache-read and cache-write tokens priced apart.",
+      ['route', 'api_key'],
+      registry,
+    );
     this.inflight = new Gauge({
       name: 'switchyard_inflight_requests',
       help: 'Requests on the traffic port that have not finished (open streams included).',
-      registers,
+      registers: [registry],
       collect() {
         this.set(inflight());
       },
@@ -98,11 +88,11 @@ export class SwitchyardMetrics implements Observer {
   firstToken(call: CallContext): void {
     const ttft = call.ttftMs;
     if (ttft === undefined) return;
-    this.ttft.observe({ route: routeLabel(call), provider: providerLabel(call), model: modelLabel(call, call.requestedModel) }, ttft / 1000);
+    this.ttft.observe([routeLabel(call), providerLabel(call), modelLabel(call, call.requestedModel)], ttft / 1000);
   }
 
   attemptEnd(_call: CallContext, a: AttemptRecord): void {
-    this.attempts.inc({ provider: a.target.provider, outcome: attemptOutcome(a) });
+    this.attempts.inc([a.target.provider, attemptOutcome(a)]);
   }
 
   requestEnd(call: CallContext): void {
@@ -111,18 +101,18 @@ export class SwitchyardMetrics implements Observer {
     const provider = providerLabel(call);
     const model = modelLabel(call, call.requestedModel);
     const apiKey = apiKeyLabel(call);
-    this.requests.inc({ route, provider, model, api_key: apiKey, code: String(call.status) });
-    this.duration.observe({ route, provider, model }, call.durationMs / 1000);
-    if (call.fallbacks > 0) this.fallbacks.inc({ route }, call.fallbacks);
+    this.requests.inc([route, provider, model, apiKey, String(call.status)]);
+    this.duration.observe([route, provider, model], call.durationMs / 1000);
+    if (call.fallbacks > 0) this.fallbacks.inc([route], call.fallbacks);
     const limited = call.extra.rateLimited as RateLimited | undefined;
-    if (limited) this.rateLimited.inc({ scope: limited.scope === 'route' ? 'route' : 'key', api_key: apiKey });
+    if (limited) this.rateLimited.inc([limited.scope === 'route' ? 'route' : 'key', apiKey]);
     if (!isChat(call)) return;
     const u = call.usage;
-    if (u.input_tokens) this.tokens.inc({ type: 'input', route, api_key: apiKey }, u.input_tokens);
-    if (u.output_tokens) this.tokens.inc({ type: 'output', route, api_key: apiKey }, u.output_tokens);
-    if (u.cache_read_input_tokens) this.tokens.inc({ type: 'cache_read', route, api_key: apiKey }, u.cache_read_input_tokens);
-    if (u.cache_creation_input_tokens) this.tokens.inc({ type: 'cache_creation', route, api_key: apiKey }, u.cache_creation_input_tokens);
+    if (u.input_tokens) this.tokens.inc(['input', route, apiKey], u.input_tokens);
+    if (u.output_tokens) this.tokens.inc(['output', route, apiKey], u.output_tokens);
+    if (u.cache_read_input_tokens) this.tokens.inc(['cache_read', route, apiKey], u.cache_read_input_tokens);
+    if (u.cache_creation_input_tokens) this.tokens.inc(['cache_creation', route, apiKey], u.cache_creation_input_tokens);
     const cost = callCost(call).total;
-    if (cost > 0) this.cost.inc({ route, api_key: apiKey }, cost);
+    if (cost > 0) this.cost.inc([route, apiKey], cost);
   }
 }

@@ -100,7 +100,7 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     const s8 = client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #8` }] }, { headers: { traceparent: traceparent(8) } });
     expect((await s8.finalMessage()).usage.output_tokens).toBe(6);
     // 9: a stream the client abandons after the first text
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', Array.from({ length: 10 }, (_, k) => `piece${k} `)), delayMs: 60 });
+    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', Array.from({ length: 20 }, (_, k) => `piece${k} `)), delayMs: 100 });
     const ac = new AbortController();
     const s9 = client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #9` }] }, { headers: { traceparent: traceparent(9) }, signal: ac.signal });
     s9.on('text', () => ac.abort());

@@ -79,12 +79,21 @@ const groups = {
       OTEL_SERVICE_NAME: 'switchyard-bench',
     });
     children.push(on.child);
+    // Off and on alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits both alike.
+    const rounds = Number(process.env.BENCH_TELEMETRY_ROUNDS || 2);
+    const mean = (rs) => ({ ...rs[0], rps: rs.reduce((t, r) => t + r.rps, 0) / rs.length, p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)), errors: rs.reduce((t, r) => t + r.errors, 0) });
     const rows = [];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      const a = await measure(`telemetry off (${kind})`, `${off.url}/v1/messages`, { stream });
-      const b = await measure(`metrics+tracing+access log (${kind})`, `${on.url}/v1/messages`, { stream });
-      rows.push(a, { ...b, ratio: b.rps / a.rps });
+      const a = [];
+      const b = [];
+      for (let i = 0; i < rounds; i++) {
+        a.push(await measure(`telemetry off (${kind})`, `${off.url}/v1/messages`, { stream }));
+        b.push(await measure(`metrics+tracing+access log (${kind})`, `${on.url}/v1/messages`, { stream }));
+      }
+      const ma = mean(a);
+      const mb = mean(b);
+      rows.push(ma, { ...mb, ratio: mb.rps / ma.rps });
     }
     // Stop the gateways first: the traced one flushes its last spans to the receiver on SIGTERM.
     await Promise.all([off.child, on.child].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));

@@ -95,10 +95,10 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       if (!state || !span) return;
       state.attempts.delete(a.n);
       if (a.status !== undefined) span.setAttribute('http.response.status_code', a.status);
-      span.setAttribute('switchyard.retryable', a.retryable);
       if (a.outcome !== 'ok') {
         const type = a.errorType ?? a.failure ?? '_OTHER';
         span.setAttribute('error.type', type);
+        span.setAttribute('switchyard.retryable', a.retryable);
         span.setStatus({ code: SpanStatusCode.ERROR, message: type });
       }
       // A reply that is not retried is the one relayed to the client: its span lasts as long as the relay.
@@ -179,7 +179,6 @@ function attemptAttributes(call: CallContext, target: Target, n: number): Attrib
     'gen_ai.provider.name': genAiProvider(target.provider),
     'gen_ai.request.model': target.model,
     'switchyard.attempt': n,
-    'switchyard.target.priority': target.priority,
     ...serverAddress(target),
   };
 }
@@ -222,9 +221,10 @@ function serverAttributes(call: CallContext): Attributes {
     'http.response.status_code': call.status,
     'switchyard.request_id': call.requestId,
     'switchyard.api_key': call.key?.name ?? NO_KEY,
-    'switchyard.attempts': call.attempts.length,
-    'switchyard.fallbacks': call.fallbacks,
   };
+  // Only what a reader would not see from the span's children.
+  if (call.attempts.length > 1) attrs['switchyard.attempts'] = call.attempts.length;
+  if (call.fallbacks > 0) attrs['switchyard.fallbacks'] = call.fallbacks;
   if (call.route) attrs['switchyard.route'] = call.route.name;
   if (call.clientAborted) attrs['switchyard.client_aborted'] = true;
   if (call.endpoint === 'messages' || call.endpoint === 'count_tokens') {
@@ -237,7 +237,7 @@ function serverAttributes(call: CallContext): Attributes {
       if (typeof body.temperature === 'number') attrs['gen_ai.request.temperature'] = body.temperature;
       if (typeof body.top_p === 'number') attrs['gen_ai.request.top_p'] = body.top_p;
       if (typeof body.top_k === 'number') attrs['gen_ai.request.top_k'] = body.top_k;
-      attrs['switchyard.stream'] = call.stream;
+      if (call.stream) attrs['switchyard.stream'] = true;
     }
     Object.assign(attrs, usageAttributes(call));
     if (isChat(call)) {

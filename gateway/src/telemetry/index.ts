@@ -43,7 +43,7 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
     gateway.observers.add(t.tracing.observer);
     const tracing = t.tracing;
     gateway.onClose(() => tracing.shutdown().catch((err) => gateway.log.warn('spans not exported at shutdown', { err: String((err as Error)?.message ?? err) })));
-    gateway.log.info('tracing on', { protocol: config.protocol, endpoint: config.url, sampler: config.sampler.kind, service: config.serviceName, captureContent: config.captureContent });
+    gateway.log.info('tracing on', { protocol: config.protocol, endpoint: withoutCredentials(config.url), sampler: config.sampler.kind, service: config.serviceName, captureContent: config.captureContent });
   }
   const sink = opts.accessLogSink !== undefined ? opts.accessLogSink : accessLogSinkFromEnv(env.SWITCHYARD_ACCESS_LOG);
   if (sink) {
@@ -51,4 +51,16 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
     gateway.observers.add(t.accessLog);
   }
   return t;
+}
+
+/** An endpoint URL as it may be logged: any user:password@ part removed. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }

@@ -68,7 +68,7 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     requestStart(call) {
       if (isProbe(call)) return;
       const parent = call.http ? propagator.extract(ROOT_CONTEXT, call.http.headers, defaultTextMapGetter) : ROOT_CONTEXT;
-      const server = tracer.startSpan(`${call.http?.method ?? 'HTTP'} ${call.http?.path ?? ''}`.trim(), { kind: SpanKind.SERVER }, parent);
+      const server = tracer.startSpan(`${call.http?.method ?? 'HTTP'} ${call.http?.path ?? ''}`.trim(), { kind: SpanKind.SERVER, startTime: wall(call, call.startedAt) }, parent);
       const sc = server.spanContext();
       setTraceIds(call, { traceId: sc.traceId, spanId: sc.spanId });
       const state: CallSpans = { server, ctx: trace.setSpan(ROOT_CONTEXT, server), attempts: new Map() };
@@ -82,7 +82,7 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     attemptStart(call, target, n) {
       const state = call.extra[KEY] as CallSpans | undefined;
       if (!state) return;
-      const span = tracer.startSpan(`chat ${target.model}`, { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n) }, state.ctx);
+      const span = tracer.startSpan(`chat ${target.model}`, { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n), startTime: wall(call, performance.now()) }, state.ctx);
       state.attempts.set(n, span);
       const headers: Record<string, string> = {};
       propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
@@ -103,13 +103,13 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       }
       // A reply that is not retried is the one relayed to the client: its span lasts as long as the relay.
       if (a.outcome !== 'failure' && !a.retryable) state.answering = { span, attempt: a };
-      else span.end();
+      else span.end(wall(call, a.startedAt + a.durationMs));
     },
 
     firstToken(call) {
       const state = call.extra[KEY] as CallSpans | undefined;
       if (!state || call.ttftMs === undefined) return;
-      state.server.addEvent('gen_ai.first_token', { 'gen_ai.server.time_to_first_token': call.ttftMs / 1000 });
+      state.server.addEvent('gen_ai.first_token', { 'gen_ai.server.time_to_first_token': call.ttftMs / 1000 }, wall(call, call.firstTokenAt!));
     },
 
     requestEnd(call) {
@@ -119,19 +119,20 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       call.eventTap = undefined;
       const { server } = state;
       const error = errorTypeOf(call);
+      const end = wall(call, call.endedAt ?? performance.now());
       if (state.answering) {
         const { span } = state.answering;
         if (span.isRecording()) {
           span.setAttributes(usageAttributes(call));
           if (error && call.status < 400) span.setAttribute('error.type', error); // the stream broke after headers
         }
-        span.end();
+        span.end(end);
       }
-      for (const span of state.attempts.values()) span.end(); // never left open, whatever happened
-      if (!server.isRecording()) return server.end();
+      for (const span of state.attempts.values()) span.end(end); // never left open, whatever happened
+      if (!server.isRecording()) return server.end(end);
 
       const limited = call.extra.rateLimited as RateLimited | undefined;
-      if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit });
+      if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit }, end);
       server.updateName(serverSpanName(call));
       server.setAttributes(serverAttributes(call));
       if (error) server.setAttribute('error.type', error);
@@ -145,7 +146,7 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
         if (system) server.setAttribute('gen_ai.system_instructions', system);
         if (output) server.setAttribute('gen_ai.output.messages', output);
       }
-      server.end();
+      server.end(end);
     },
   };
 
@@ -154,6 +155,15 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/**
+ * Epoch milliseconds of a performance.now() instant of this call. All of a call's spans and events
+ * are timed on this one clock: the SDK anchors each span to Date.now() on its own, and Date.now()'s
+ * millisecond steps could otherwise put a child's end after its parent's.
+ */
+function wall(call: CallContext, perf: number): number {
+  return call.startTime.getTime() + (perf - call.startedAt);
 }
 
 function serverSpanName(call: CallContext): string {

@@ -187,6 +187,31 @@ describe('gateways with telemetry switched different ways', () => {
     }
   });
 
+  test('a client that leaves before the response starts: 499, an aborted attempt, one log line', async () => {
+    const lines: string[] = [];
+    const gw = await startGateway(snapshotOf(simpleConfig(fake.url)));
+    try {
+      installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
+      fake.queue.push({ kind: 'hang' });
+      const ac = new AbortController();
+      const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
+      const pending = client.messages.create({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: 'wait' }] }, { signal: ac.signal }).catch((e) => e);
+      await waitFor(() => fake.received.some((r) => r.body?.messages?.[0]?.content === 'wait'));
+      ac.abort();
+      expect(await pending).toBeInstanceOf(Anthropic.APIUserAbortError);
+      await waitFor(() => lines.length === 1);
+      expect(JSON.parse(lines[0])).toMatchObject({ status: 499, client_aborted: true, error_type: 'cancelled', route: 'default/main' });
+      const s = await waitFor(async () => {
+        const m = await scrape(adminURL(gw));
+        return m.sum('switchyard_upstream_attempts_total', { outcome: 'aborted' }) === 1 ? m : undefined;
+      });
+      expect(s.sum('switchyard_requests_total', { code: '499', route: 'default/main', provider: 'anthropic' })).toBe(1);
+      expect(s.sum('gen_ai_server_request_duration_seconds_count', { error_type: 'cancelled' })).toBe(1);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('SWITCHYARD_METRICS=off and SWITCHYARD_ACCESS_LOG=off leave the process metrics only', async () => {
     const gw = await startGateway(snapshotOf(simpleConfig(fake.url)));
     try {

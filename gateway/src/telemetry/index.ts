@@ -1,6 +1,7 @@
 import type { Gateway } from '../gateway';
 import { AccessLog, accessLogSinkFromEnv, type LineSink } from './access-log';
 import { GenAiMetrics } from './genai-metrics';
+import { targetTracker } from './labels';
 import { SwitchyardMetrics } from './metrics';
 import { tracingConfig, tracingEnabled } from './otel-config';
 import type { Tracing } from './tracing';
@@ -50,6 +51,7 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
     t.accessLog = new AccessLog(sink);
     gateway.observers.add(t.accessLog);
   }
+  if (t.metrics || t.tracing || t.accessLog) gateway.observers.add(targetTracker);
   return t;
 }
 

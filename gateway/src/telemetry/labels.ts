@@ -1,4 +1,5 @@
 import type { AttemptRecord, CallContext } from '../api/call';
+import type { Observer } from '../api/observers';
 import type { RoutingTable, Target } from '../routing/table';
 
 /**
@@ -22,10 +23,21 @@ export function routeLabel(call: CallContext): string {
   return call.route?.name ?? NONE;
 }
 
-/** The target whose reply the client got, else the last one tried (all attempts failed), else none. */
+/**
+ * The target whose reply the client got, else the last one tried (all attempts failed), else the
+ * one still being tried (a client that left mid-attempt ends the request before the attempt is
+ * recorded), else none.
+ */
 export function finalTarget(call: CallContext): Target | undefined {
-  return call.target ?? call.attempts[call.attempts.length - 1]?.target;
+  return call.target ?? call.attempts[call.attempts.length - 1]?.target ?? (call.extra.tryingTarget as Target | undefined);
 }
+
+/** Notes the target of each attempt as it starts, for finalTarget(). Added before the other telemetry observers. */
+export const targetTracker: Observer = {
+  attemptStart(call, target) {
+    call.extra.tryingTarget = target;
+  },
+};
 
 export function providerLabel(call: CallContext): string {
   return finalTarget(call)?.provider ?? NONE;

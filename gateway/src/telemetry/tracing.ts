@@ -82,9 +82,14 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     attemptStart(call, target, n) {
       const state = call.extra[KEY] as CallSpans | undefined;
       if (!state) return;
+      const headers: Record<string, string> = {};
+      if (!state.server.isRecording()) {
+        // Sampled out: nothing will be recorded downstream either; pass the trace on without a CLIENT span.
+        propagator.inject(state.ctx, headers, defaultTextMapSetter);
+        return headers;
+      }
       const span = tracer.startSpan(`chat ${target.model}`, { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n), startTime: wall(call, performance.now()) }, state.ctx);
       state.attempts.set(n, span);
-      const headers: Record<string, string> = {};
       propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
       return headers;
     },

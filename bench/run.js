@@ -66,9 +66,9 @@ const groups = {
     const recv = await start(path.join(__dirname, 'otlp-receiver.js'), ['0']);
     children.push(recv.child);
     const config = ctx.gatewayConfig(ctx.upstream);
-    const off = await ctx.startGateway(config, { SWITCHYARD_METRICS: 'off', SWITCHYARD_ACCESS_LOG: 'off', OTEL_SDK_DISABLED: 'true' });
-    children.push(off.child);
-    const on = await ctx.startGateway(config, {
+    const off = { SWITCHYARD_METRICS: 'off', SWITCHYARD_ACCESS_LOG: 'off', OTEL_SDK_DISABLED: 'true' };
+    const metrics = { SWITCHYARD_METRICS: 'on', SWITCHYARD_ACCESS_LOG: 'stdout', OTEL_SDK_DISABLED: 'true' };
+    const all = {
       SWITCHYARD_METRICS: 'on',
       SWITCHYARD_ACCESS_LOG: 'stdout',
       OTEL_SDK_DISABLED: 'false',
@@ -77,26 +77,29 @@ const groups = {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
       OTEL_TRACES_SAMPLER: 'always_on',
       OTEL_SERVICE_NAME: 'switchyard-bench',
-    });
-    children.push(on.child);
-    // Off and on alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits both alike.
+    };
+    const variants = [];
+    const sampled = { ...all, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' };
+    for (const [name, env] of [['telemetry off', off], ['metrics + access log', metrics], ['metrics + tracing + access log', all], ['… with 10% of traces sampled', sampled]]) {
+      const gw = await ctx.startGateway(config, env);
+      children.push(gw.child);
+      variants.push({ name, gw });
+    }
+    // Variants alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits all alike.
     const rounds = Number(process.env.BENCH_TELEMETRY_ROUNDS || 2);
     const mean = (rs) => ({ ...rs[0], rps: rs.reduce((t, r) => t + r.rps, 0) / rs.length, p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)), errors: rs.reduce((t, r) => t + r.errors, 0) });
     const rows = [];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      const a = [];
-      const b = [];
+      const results = variants.map(() => []);
       for (let i = 0; i < rounds; i++) {
-        a.push(await measure(`telemetry off (${kind})`, `${off.url}/v1/messages`, { stream }));
-        b.push(await measure(`metrics+tracing+access log (${kind})`, `${on.url}/v1/messages`, { stream }));
+        for (const [k, v] of variants.entries()) results[k].push(await measure(`${v.name} (${kind})`, `${v.gw.url}/v1/messages`, { stream }));
       }
-      const ma = mean(a);
-      const mb = mean(b);
-      rows.push(ma, { ...mb, ratio: mb.rps / ma.rps });
+      const means = results.map(mean);
+      rows.push(means[0], ...means.slice(1).map((m) => ({ ...m, ratio: m.rps / means[0].rps })));
     }
     // Stop the gateways first: the traced one flushes its last spans to the receiver on SIGTERM.
-    await Promise.all([off.child, on.child].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));
+    await Promise.all(variants.map(({ gw: { child: c } }) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));
     const stats = await new Promise((resolve) => {
       recv.child.once('message', (m) => resolve(m.stats));
       recv.child.send('stats');

@@ -222,8 +222,9 @@ function usageAttributes(call: CallContext): Attributes {
     const u = call.usage;
     attrs['gen_ai.usage.input_tokens'] = u.input_tokens;
     attrs['gen_ai.usage.output_tokens'] = u.output_tokens;
-    attrs['gen_ai.usage.cache_read.input_tokens'] = u.cache_read_input_tokens;
-    attrs['gen_ai.usage.cache_creation.input_tokens'] = u.cache_creation_input_tokens;
+    // Cache counts only when there are some: every attribute is serialized with its full key on every export.
+    if (u.cache_read_input_tokens) attrs['gen_ai.usage.cache_read.input_tokens'] = u.cache_read_input_tokens;
+    if (u.cache_creation_input_tokens) attrs['gen_ai.usage.cache_creation.input_tokens'] = u.cache_creation_input_tokens;
   }
   return attrs;
 }

@@ -132,17 +132,29 @@ spec:
 ${extra}`;
 }
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 async function startGateway(configText, env = {}) {
   const dir = path.join(__dirname, 'out');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, configText);
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(port + 1), '--host', '127.0.0.1'], {
+  // Ports the OS says are free (random ones collided when a group starts several gateways).
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1'], {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  await waitReady(`http://127.0.0.1:${port + 1}/readyz`);
+  await waitReady(`http://127.0.0.1:${adminPort}/readyz`);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 

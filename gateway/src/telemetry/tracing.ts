@@ -127,10 +127,9 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       const end = wall(call, call.endedAt ?? performance.now());
       if (state.answering) {
         const { span } = state.answering;
-        if (span.isRecording()) {
-          span.setAttributes(usageAttributes(call));
-          if (error && call.status < 400) span.setAttribute('error.type', error); // the stream broke after headers
-        }
+        // Usage and the response model go on the SERVER span only: GenAI-aware backends sum
+        // gen_ai.usage.* over spans, and the same tokens on two spans would count twice.
+        if (span.isRecording() && error && call.status < 400) span.setAttribute('error.type', error); // the stream broke after headers
         span.end(end);
       }
       for (const span of state.attempts.values()) span.end(end); // never left open, whatever happened

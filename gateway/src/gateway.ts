@@ -4,6 +4,8 @@ import { trafficApp } from './api/app';
 import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
+import { newRequestId } from './api/call';
+import { envelope } from './api/errors';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
 import { unlimited, type Limiter } from './limits/types';
@@ -41,6 +43,8 @@ export class Gateway {
   private current?: RoutingTable;
   private draining = false;
   private inflight = 0;
+  /** Requests so malformed Node's HTTP parser rejected them before Koa saw them. */
+  malformed = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly traffic: Server;
   private readonly admin: Server;
@@ -80,8 +84,10 @@ export class Gateway {
     this.traffic.on('clientError', (err, socket) => {
       // Malformed HTTP never reaches Koa; answer in the envelope when the socket still allows it.
       if (!socket.writable) return socket.destroy();
-      const body = JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}` }, request_id: null });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const id = newRequestId();
+      const body = JSON.stringify(envelope('invalid_request_error', `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`, id));
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${id}\r\nconnection: close\r\n\r\n${body}`);
+      this.malformed++;
     });
     this.admin = createServer(
       adminApp({

@@ -87,7 +87,7 @@ describe('Anthropic pass-through fidelity', () => {
     expect(res.headers.get('retry-after')).toBe('30');
     expect(res.headers.get('request-id')).toMatch(/^req_/);
     expect(res.headers.get('upstream-request-id')).toMatch(/^req_fake/);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
   });
 
@@ -95,7 +95,7 @@ describe('Anthropic pass-through fidelity', () => {
     fake.queue.push({ kind: 'raw', status: 502, headers: { 'content-type': 'text/html', 'x-should-retry': 'false' }, body: '<html><body>Bad Gateway</body></html>' });
     const res = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });
     expect(res.status).toBe(502);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.type).toBe('error');
     expect(body.error.type).toBe('api_error');
     expect(body.error.message).toContain('Bad Gateway');

@@ -38,7 +38,7 @@ export class Gateway {
   readonly observers: Observers;
   readonly registry;
   readonly log: Logger;
-  readonly breakers = new CircuitBreakers();
+  readonly breakers: CircuitBreakers;
   readonly pools = new UpstreamPools();
   private current?: RoutingTable;
   private draining = false;
@@ -59,13 +59,15 @@ export class Gateway {
     this.registry = registry;
     this.configInfo = configInfo;
     const adapter = createAdapters(this.pools);
+    const options = { ...defaultOptions, ...cfg.options };
+    this.breakers = new CircuitBreakers(options.breakerThreshold, options.breakerCooldownMs);
     this.deps = {
       table: () => this.current,
       adapter,
       limiter: cfg.limiter ?? unlimited,
       observers: this.observers,
       breakers: this.breakers,
-      options: { ...defaultOptions, ...cfg.options },
+      options,
       now: cfg.now ?? Date.now,
       log: this.log,
     };

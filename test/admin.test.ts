@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Gateway } from '../gateway/src/gateway';
-import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
+import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
 import { CLIENT_KEY, UPSTREAM_KEY, adminURL, baseURL, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 
 const auth = { authorization: 'Bearer admin-token', 'content-type': 'application/json' };
@@ -75,7 +75,7 @@ describe('admin API: probes and the configuration push', () => {
   });
 
   test('a swap is atomic: a stream in flight finishes on the old table while new requests use the new one', async () => {
-    fake.queue.push({ kind: 'stream', events: (await import('./helpers/fake-anthropic')).textStream('claude-upstream-1', ['a', 'b', 'c', 'd', 'e']), delayMs: 60 });
+    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b', 'c', 'd', 'e']), delayMs: 60 });
     const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
     const stream = client.messages.stream({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
     await new Promise((r) => stream.once('text', () => r(undefined)));

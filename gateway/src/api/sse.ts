@@ -61,6 +61,12 @@ export class SseParser {
 
   /** Whatever complete-but-unterminated event is left when the stream ends (servers that omit the final blank line). */
   flush(): SseEvent[] {
+    // A held-back lone \r is a line end after all: the stream is over, no \n can follow.
+    if (this.buf === '\r') {
+      this.buf = '';
+      this.rawParts.push('\r');
+      return this.lines.length ? [this.dispatch()] : [];
+    }
     if (this.buf.length > 0) { this.rawParts.push(this.buf); this.lines.push(this.buf.replace(/\r$/, '')); this.buf = ''; }
     if (this.lines.length === 0) return [];
     const ev = this.dispatch();

@@ -7,7 +7,7 @@ import { startFakeGemini, textChunks, type FakeGemini, type GScript } from './he
 import { CLIENT_KEY, UPSTREAM_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { grammarViolations } from './helpers/grammar';
 import { waitFor } from './helpers/http-server';
-import { postSse } from './helpers/sse-client';
+import { parseSse, postSse } from './helpers/sse-client';
 
 /**
  * The official SDK, through an in-process gateway, against a fake Gemini speaking the real wire
@@ -23,6 +23,8 @@ describe('Gemini targets through the gateway with the official SDK', () => {
   let fake: FakeGemini;
   let gw: Gateway;
   let client: Anthropic;
+  /** Every SSE body the SDK client received in the current test, read in full (undefined if the client aborted it). */
+  let streams: Array<Promise<string | undefined>> = [];
 
   beforeAll(async () => {
     fake = await startFakeGemini();
@@ -38,13 +40,23 @@ describe('Gemini targets through the gateway with the official SDK', () => {
       modelRoute('claude-code', { model: claudeCode.body.model, targets: [target('gemini-3-pro-preview', { options: { maxOutputTokens: 65536 } })], retry: once }),
       apiKey('team', { secretRef: { name: 'client' } }),
     ]));
-    client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
+    // The SDK's own fetch, with each event-stream body teed so every stream it reads is grammar-checked too.
+    const fetchAndKeep = async (url: any, init: any) => {
+      const res = await fetch(url, init);
+      if (!res.body || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return res;
+      const [mine, copy] = res.body.tee();
+      streams.push(new Response(copy).text().catch(() => undefined));
+      return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
+    };
+    client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0, fetch: fetchAndKeep });
   });
   afterAll(async () => {
     await gw.close();
     await fake.close();
   });
-  afterEach(() => {
+  afterEach(async () => {
+    for (const text of await Promise.all(streams)) if (text !== undefined) expect(grammarViolations(parseSse(text))).toEqual([]);
+    streams = [];
     expect(fake.received.filter((r) => r.rejected).map((r) => r.rejected)).toEqual([]);
     fake.received.length = 0;
     fake.queue.length = 0;
@@ -77,6 +89,7 @@ describe('Gemini targets through the gateway with the official SDK', () => {
     const streamed = await client.messages.stream(body).finalMessage();
     expect(fake.received[1].path).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
     expect(stableIds(streamed)).toEqual(stableIds(whole));
+    expect(streams).toHaveLength(1); // and afterEach checks its grammar
     expect(whole.stop_reason).toBe('tool_use');
     expect(whole.content.map((b) => b.type)).toEqual(['thinking', 'text', 'tool_use', 'tool_use']);
 
@@ -189,6 +202,18 @@ describe('Gemini targets through the gateway with the official SDK', () => {
     const err = await client.messages.stream(ask('gemini-flash')).finalMessage().catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(err.error?.error?.type).toBe(type);
+  });
+
+  test('CRLF framing split at any byte, and a last event without its blank line, still parse', async () => {
+    const wire = fixture('parallel-calls.stream.json').chunks.map((c: any) => `data: ${JSON.stringify(c)}\r\n\r\n`).join('').replace(/\r\n\r\n$/, '');
+    // Cut between every \r and its \n, and inside every JSON line.
+    const cuts = [...wire.matchAll(/\r\n/g)].map((m) => m.index! + 1).concat([...wire.matchAll(/data: /g)].map((m) => m.index! + 40)).sort((a, b) => a - b);
+    const pieces = [0, ...cuts].map((from, i, all) => wire.slice(from, all[i + 1] ?? wire.length));
+    expect(pieces.some((p) => p.endsWith('\r'))).toBe(true);
+    fake.queue.push({ kind: 'pieces', pieces, delayMs: 1 });
+    const streamed = await client.messages.stream(ask('gemini-flash', { tools: [weatherTool] })).finalMessage();
+    expect(streamed.content.map((b) => b.type)).toEqual(['thinking', 'text', 'tool_use', 'tool_use']);
+    expect(streamed.stop_reason).toBe('tool_use');
   });
 
   test('blocked prompts and safety stops are refusals, streamed or not', async () => {

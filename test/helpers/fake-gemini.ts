@@ -31,6 +31,8 @@ export type GScript =
   | { kind: 'answer'; chunks: GChunk[]; delayMs?: number; cutAfter?: number }
   | { kind: 'error'; status: number; error: { code?: number; message: string; status: string; details?: unknown[] }; headers?: Record<string, string> }
   | { kind: 'raw'; status: number; headers: Record<string, string>; body: string }
+  /** A stream body written as these exact pieces (to split events and CRLFs across network chunks). */
+  | { kind: 'pieces'; pieces: string[]; delayMs?: number }
   | { kind: 'count'; totalTokens: number }
   | { kind: 'hang' };
 
@@ -171,6 +173,14 @@ async function play(s: GScript, rec: GReceived, res: ServerResponse, issued: Set
       return void res.end(s.body);
     case 'hang':
       return;
+    case 'pieces':
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const piece of s.pieces) {
+        if (res.destroyed) return;
+        res.write(piece);
+        await sleep(s.delayMs ?? 5);
+      }
+      return void res.end();
     case 'answer': {
       remember(s.chunks, issued);
       if (rec.action !== 'streamGenerateContent') return json(200, mergeChunks(s.chunks));

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TranslationError } from '../gateway/src/providers/gemini/errors';
 import { decodeToolUseId, encodeSignature, encodeToolUseId } from '../gateway/src/providers/gemini/ids';
 import { geminiOptions } from '../gateway/src/providers/gemini/options';
@@ -170,6 +172,13 @@ describe('tool use and tool results', () => {
       ],
     });
     expectAccepted(req, ['sigA']);
+  });
+
+  test('fixture: a parallel-call tool loop becomes the body of Gemini\'s function-calling docs', () => {
+    const f = JSON.parse(readFileSync(join(__dirname, 'fixtures/gemini/function-responses.json'), 'utf8'));
+    const req = toGenerateContent(f.anthropic, { model: f.model, options: geminiOptions({ model: f.model }) });
+    expect(req).toEqual(f.gemini);
+    expectAccepted(req, f.issued, true);
   });
 
   test('a tool_result whose tool_use is unknown is a 400', () => {

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { geminiOptions } from '../gateway/src/providers/gemini/options';
 import { toGenerateContent } from '../gateway/src/providers/gemini/request';
 import { toGeminiSchema } from '../gateway/src/providers/gemini/schema';
 import { requestViolation, schemaViolation } from './helpers/gemini-validate';
 
 /** Tool input_schema → Gemini's accepted schema dialects, on Claude Code's real tool set and on the hard cases. */
-const claudeCode = JSON.parse(readFileSync('/work/shared/fixtures/claude-code-request.json', 'utf8')).body;
+const claudeCode = JSON.parse(readFileSync(join(__dirname, 'fixtures/claude-code-request.json'), 'utf8')).body;
 const tools: any[] = claudeCode.tools;
 const byName = (name: string) => tools.find((t) => t.name === name).input_schema;
 

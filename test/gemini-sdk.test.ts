@@ -14,7 +14,7 @@ import { parseSse, postSse } from './helpers/sse-client';
  * format and validating every request the way Gemini does.
  */
 const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtures/gemini', name), 'utf8'));
-const claudeCode = JSON.parse(readFileSync('/work/shared/fixtures/claude-code-request.json', 'utf8'));
+const claudeCode = JSON.parse(readFileSync(join(__dirname, 'fixtures/claude-code-request.json'), 'utf8'));
 /** Tool ids carry a random part; `parsed_output` is added client-side by the SDK's stream helper. */
 const stableIds = ({ parsed_output: _p, ...m }: any) => ({ ...m, content: m.content.map((b: any) => (b.type === 'tool_use' ? { ...b, id: 'toolu_X' } : b)) });
 const weatherTool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] } };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
 import { runCli, startGatewayProcess } from './helpers/process';
+import { waitFor } from './helpers/http-server';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
 const file = (name: string, text: string) => {
@@ -118,12 +119,11 @@ describe('switchyard CLI', () => {
     const client = new Anthropic({ baseURL: `http://127.0.0.1:${gw.port}`, apiKey: 'sk-cli-3', maxRetries: 0 });
     writeFileSync(path, goodYaml(fake.url, 'claude-renamed'));
     gw.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => gw.stderr().includes('configuration reloaded'), 10_000, 'reload');
     await client.messages.create({ model: 'claude-renamed', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
     writeFileSync(path, 'not: [valid');
     gw.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(gw.stderr()).toContain('configuration reload failed');
+    await waitFor(() => gw.stderr().includes('configuration reload failed'), 10_000, 'failed reload');
     await client.messages.create({ model: 'claude-renamed', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
     expect(await gw.stop()).toBe(0);
   });

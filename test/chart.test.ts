@@ -698,6 +698,18 @@ describe('install-time checks', () => {
     expect(r.notes).toContain(`http://switchyard.${NS}.svc:8080/v1/messages`);
   });
 
+  test('namespaces that YAML 1.1 would read as numbers or booleans are quoted', async () => {
+    for (const ns of ['123', 'on']) {
+      const r = await render({ operator: { watchNamespace: ns } }, { namespace: ns });
+      const namespaces = r.docs.map((d) => d.metadata.namespace).concat(r.docs.flatMap((d) => (d.subjects ?? []).map((s: any) => s.namespace)));
+      expect(new Set(namespaces)).toEqual(new Set([ns]));
+      expect(operatorFlag(r, '--namespace')).toBe(ns);
+      expect(operatorFlag(r, '--gateway-service')).toBe(`${ns}/switchyard-admin`);
+      // js-yaml reads YAML 1.2, where `on` is a string; Kubernetes' YAML 1.1 reads it as true.
+      expect(Object.values(r.manifests).join('\n')).not.toMatch(new RegExp(`^\\s*(- |[\\w]+: )${ns}$`, 'm'));
+    }
+  });
+
   test('a release name without "switchyard" gets it as a suffix; fullnameOverride wins', async () => {
     expect(deployment(rendered.namespaced, 'gateway').metadata.name).toBe('gw-switchyard-gateway');
     const r = await render({ fullnameOverride: 'llm' }, { namespace: NS });

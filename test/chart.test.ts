@@ -352,6 +352,12 @@ describe.each(Object.keys(VALUE_SETS))('value set %s', (set) => {
   });
 });
 
+test.each(Object.keys(VALUE_SETS))('%s renders without references to missing values (helm lint --strict)', async (set) => {
+  const { values, name, namespace } = VALUE_SETS[set];
+  const strict = await render(values, { name, namespace: namespace ?? NS, apiVersions: ['monitoring.coreos.com/v1'], strict: true });
+  expect(strict.docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(rendered[set].docs.map((d) => `${d.kind}/${d.metadata.name}`));
+});
+
 test('every template renders something in some value set', () => {
   const templates = readdirSync(join(CHART, 'templates')).filter((f) => !f.startsWith('_') && f !== 'NOTES.txt');
   const used = new Set(Object.values(rendered).flatMap((r) => r.docs.map((d) => d._source)));

@@ -12,7 +12,7 @@
 // Usage:
 //
 //	render -chart DIR [-name R] [-namespace NS] [-f values.yaml]... [-lookup objects.json]
-//	       [-kube-version v1.31.0] [-api-versions a/v1,b/v1] [-upgrade]
+//	       [-kube-version v1.31.0] [-api-versions a/v1,b/v1] [-upgrade] [-strict]
 //
 // Output (stdout): {"manifests": {"templates/x.yaml": "..."}, "notes": "...", "values": {...}}.
 // A template error exits 1 with the message on stderr.
@@ -53,13 +53,14 @@ func main() {
 	kubeVersion := flag.String("kube-version", "v1.31.0", "Capabilities.KubeVersion")
 	apiVersions := flag.String("api-versions", "", "extra Capabilities.APIVersions, comma separated")
 	upgrade := flag.Bool("upgrade", false, "render as an upgrade (Release.IsUpgrade)")
+	strict := flag.Bool("strict", false, "fail on a reference to a missing value, as `helm lint --strict` does")
 	var valueFiles multiFlag
 	flag.Var(&valueFiles, "f", "values file (repeatable; later files win)")
 	flag.Parse()
 	if *chartDir == "" {
 		fail(errors.New("-chart is required"))
 	}
-	out, err := render(*chartDir, *name, *namespace, valueFiles, *lookupFile, *kubeVersion, *apiVersions, *upgrade)
+	out, err := render(*chartDir, *name, *namespace, valueFiles, *lookupFile, *kubeVersion, *apiVersions, *upgrade, *strict)
 	if err != nil {
 		fail(err)
 	}
@@ -81,7 +82,7 @@ type output struct {
 	Values    map[string]interface{} `json:"values"`
 }
 
-func render(chartDir, name, namespace string, valueFiles []string, lookupFile, kubeVersion, apiVersions string, upgrade bool) (*output, error) {
+func render(chartDir, name, namespace string, valueFiles []string, lookupFile, kubeVersion, apiVersions string, upgrade, strict bool) (*output, error) {
 	chartMeta, err := readYAMLFile(filepath.Join(chartDir, "Chart.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("Chart.yaml: %w", err)
@@ -145,7 +146,11 @@ func render(chartDir, name, namespace string, valueFiles []string, lookupFile, k
 	// full name ("<chart>/templates/x.yaml"), so `define`s in any file are visible to `include`.
 	var root *template.Template
 	funcs := funcMap(&root, lookups)
-	root = template.New("gotpl").Option("missingkey=zero").Funcs(funcs)
+	missingKey := "missingkey=zero"
+	if strict {
+		missingKey = "missingkey=error"
+	}
+	root = template.New("gotpl").Option(missingKey).Funcs(funcs)
 	names := make([]string, 0, len(templates))
 	for n := range templates {
 		names = append(names, n)

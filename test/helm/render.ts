@@ -42,6 +42,8 @@ export interface RenderOptions {
   apiVersions?: string[];
   kubeVersion?: string;
   upgrade?: boolean;
+  /** Fail on references to missing values (`helm lint --strict`). */
+  strict?: boolean;
 }
 
 const goEnv = () => ({ ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '', GOCACHE: join(CACHE, 'gocache'), CGO_ENABLED: '0' });
@@ -86,6 +88,7 @@ export function render(values: object = {}, opts: RenderOptions = {}): Promise<R
   if (opts.apiVersions) args.push('-api-versions', opts.apiVersions.join(','));
   if (opts.kubeVersion) args.push('-kube-version', opts.kubeVersion);
   if (opts.upgrade) args.push('-upgrade');
+  if (opts.strict) args.push('-strict');
   return new Promise((resolve, reject) => {
     execFile(renderer(), args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       rmSync(dir, { recursive: true, force: true });

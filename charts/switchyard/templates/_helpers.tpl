@@ -61,7 +61,7 @@ characters so suffixes such as "-operator" still fit in 63.
 helm.sh/chart: {{ include "switchyard.chart" . }}
 app.kubernetes.io/name: {{ include "switchyard.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ include "switchyard.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "switchyard.imageTag" . | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: switchyard
 {{- with .Values.commonLabels }}

@@ -22,15 +22,14 @@ export function toAnthropicToolId(upstreamId: string): string {
 }
 
 export function toUpstreamToolId(id: string): string {
-  let out = id;
   const enc = ENCODED.exec(id);
-  const plain = PLAIN.exec(id);
   if (enc) {
+    // The upstream issued it, so the upstream accepts it, whatever its length.
     const decoded = Buffer.from(enc[1], 'base64url').toString('utf8');
-    if (decoded && Buffer.from(decoded, 'utf8').toString('base64url') === enc[1]) out = decoded;
-  } else if (plain) {
-    out = `call_${plain[1]}`;
+    if (decoded && Buffer.from(decoded, 'utf8').toString('base64url') === enc[1]) return decoded;
   }
+  const plain = PLAIN.exec(id);
+  const out = plain ? `call_${plain[1]}` : id;
   // A client-made id too long for OpenAI: a hash keeps the pairing (same input, same output).
   return out.length > MAX_UPSTREAM_ID ? `call_${base62(createHash('sha256').update(out).digest(), 24)}` : out;
 }

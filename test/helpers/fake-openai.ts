@@ -52,7 +52,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const fake = {
     received,
     queue: [] as OpenAIScript[],
-    fallback: (): OpenAIScript => ({ kind: 'answer', answer: { content: 'Hello, world' } }),
+    fallback: (_req: OpenAIReceived): OpenAIScript => ({ kind: 'answer', answer: { content: 'Hello, world' } }),
     last: () => received[received.length - 1],
   } as FakeOpenAI;
   const srv = await startServer(async (req: IncomingMessage, res: ServerResponse) => {

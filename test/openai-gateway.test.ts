@@ -221,7 +221,7 @@ describe('OpenAI-compatible targets through the gateway', () => {
   });
 
   test('a Claude Code request (shared fixture) streams through an OpenAI target', async () => {
-    const cc = JSON.parse(readFileSync(path.join(__dirname, 'fixtures/openai/claude-code-request.json'), 'utf8'));
+    const cc = JSON.parse(readFileSync(path.join(__dirname, 'fixtures/claude-code-request.json'), 'utf8'));
     fake.queue.push({ kind: 'answer', answer: { content: 'I will look at the files.', tool_calls: [{ id: 'call_bash1', name: 'Bash', arguments: '{"command":"ls -la","description":"List files"}' }], pieces: 6 } });
     const raw = await postSse(`${baseURL(gw)}${cc.path}`, { ...cc.headers, 'x-api-key': CLIENT_KEY }, cc.body);
     expect(raw.status).toBe(200);

@@ -9,6 +9,7 @@ import { reasoningEffort, toChatRequest } from '../gateway/src/providers/openai/
 import { toMessage } from '../gateway/src/providers/openai/response';
 import { countChatTokens, imageTokens } from '../gateway/src/providers/openai/tokens';
 import { TranslationError } from '../gateway/src/providers/openai/errors';
+import { compile } from '../operator/src/compile';
 
 const fixture = (name: string) => JSON.parse(readFileSync(path.join(__dirname, 'fixtures/openai', name), 'utf8'));
 const defaults = readOptions(undefined);
@@ -327,5 +328,14 @@ describe('count_tokens with tiktoken', () => {
     // A 1×1 PNG: one tile.
     expect(imageTokens('data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')).toBe(255);
     expect(imageTokens('https://example.com/cat.jpg')).toBe(765);
+  });
+});
+
+describe('compile() checks openai target options', () => {
+  test('a misspelt option rejects the route, naming the field', () => {
+    const route = (options: object) => ({ apiVersion: 'switchyard.dev/v1alpha1', kind: 'ModelRoute', metadata: { name: 'r', namespace: 'default' }, spec: { model: 'm', targets: [{ provider: 'openai', model: 'gpt-4o', options }] } });
+    const { results } = compile({ routes: [route({ maxTokenField: 'max_tokens' })], keys: [], secrets: [], serial: 1 });
+    expect(results[0]).toMatchObject({ accepted: false, reason: 'InvalidTarget', message: 'spec.targets.0.options.maxTokenField: unknown option for provider openai' });
+    expect(compile({ routes: [route({ maxTokensField: 'max_tokens', azureApiVersion: '2024-10-21' })], keys: [], secrets: [], serial: 1 }).results[0].accepted).toBe(true);
   });
 });

@@ -56,6 +56,32 @@ const groups = {
     }
     return rows;
   },
+  /**
+   * Anthropic in, OpenAI Chat Completions out (request, response and stream translation) next to
+   * the Anthropic pass-through, on one gateway process so the two differ only in the adapter.
+   */
+  async openai(ctx, children) {
+    const route = `---
+apiVersion: switchyard.dev/v1alpha1
+kind: ModelRoute
+metadata: { name: bench-openai }
+spec:
+  model: bench-openai
+  targets:
+    - { provider: openai, model: bench-upstream, baseURL: "${ctx.upstream}/v1", credentialsRef: { name: keys, key: upstream } }
+`;
+    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, route));
+    children.push(gw.child);
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      rows.push(await measure(`direct upstream, openai (${kind})`, `${ctx.upstream}/v1/chat/completions`, { stream }));
+      const pass = await measure(`gateway anthropic pass-through (${kind})`, `${gw.url}/v1/messages`, { stream });
+      const translated = await measure(`gateway anthropic→openai (${kind})`, `${gw.url}/v1/messages`, { stream, model: 'bench-openai' });
+      rows.push(pass, { ...translated, ratio: translated.rps / pass.rps });
+    }
+    return rows;
+  },
 };
 
 function gatewayConfig(upstreamURL, extra = '') {

@@ -202,3 +202,15 @@ describe('ChunkTranslator edge cases', () => {
     expect(assemble(events)).toMatchObject({ content: [], model: 'm', stop_reason: 'end_turn' });
   });
 });
+
+test('the prebuilt wire form of each delta is exactly the formatted event', async () => {
+  const { formatEvent } = await import('../gateway/src/api/sse');
+  const t = new ChunkTranslator({ model: 'm', stops: [] });
+  const out = [
+    ...t.chunk({ id: 'chatcmpl-r', choices: [{ index: 0, delta: { reasoning: 'why "\\n" \u2028', content: 'a\u0000b "q"', tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '{"x":"\\u00e9"}' } }] } }] }),
+    ...t.done(),
+  ];
+  const deltas = out.filter((e) => e.event === 'content_block_delta');
+  expect(deltas).toHaveLength(3);
+  for (const e of deltas) expect(e.raw).toBe(formatEvent(e.event, e.data));
+});

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { formatEvent } from '../gateway/src/api/sse';
 import { ChunkTranslator, translateStream } from '../gateway/src/providers/openai/stream';
 import type { StreamEvent } from '../gateway/src/providers/types';
 import { assemble } from './helpers/assemble';
@@ -203,8 +204,7 @@ describe('ChunkTranslator edge cases', () => {
   });
 });
 
-test('the prebuilt wire form of each delta is exactly the formatted event', async () => {
-  const { formatEvent } = await import('../gateway/src/api/sse');
+test('the prebuilt wire form of each delta is exactly the formatted event', () => {
   const t = new ChunkTranslator({ model: 'm', stops: [] });
   const out = [
     ...t.chunk({ id: 'chatcmpl-r', choices: [{ index: 0, delta: { reasoning: 'why "\\n" \u2028', content: 'a\u0000b "q"', tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '{"x":"\\u00e9"}' } }] } }] }),

@@ -180,6 +180,12 @@ describe('ChunkTranslator edge cases', () => {
     expect(assemble(run(cs)).content[0].id).toBe(a.content[0].id);
   });
 
+  test('arguments sent as an object rather than a JSON string still arrive', () => {
+    const events = run([chunk({ tool_calls: [{ index: 0, id: 'call_o', function: { name: 'f', arguments: { k: [1] } } }] }), chunk({}, 'tool_calls')]);
+    expect(grammarViolations(events)).toEqual([]);
+    expect(assemble(events).content[0].input).toEqual({ k: [1] });
+  });
+
   test('refusal deltas become text with stop_reason refusal; content_filter → refusal', () => {
     expect(assemble(run([chunk({ refusal: "I can't help with that." }), chunk({}, 'stop')]))).toMatchObject({ stop_reason: 'refusal', content: [{ type: 'text', text: "I can't help with that." }] });
     expect(assemble(run([chunk({ content: 'Some' }), chunk({}, 'content_filter')])).stop_reason).toBe('refusal');

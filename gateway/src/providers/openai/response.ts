@@ -58,6 +58,9 @@ export function textOf(v: unknown): string {
   return '';
 }
 
+/** Tool-call arguments: a JSON string per the spec, though some servers send the object itself. */
+export const argumentsOf = (a: unknown): string => (typeof a === 'string' ? a : a && typeof a === 'object' ? JSON.stringify(a) : '');
+
 /** Reasoning text from whichever field the server uses. */
 export const reasoningOf = (m: any): string => textOf(m?.reasoning ?? m?.reasoning_content);
 
@@ -83,7 +86,7 @@ export function toMessage(completion: any, ctx: ReplyContext): Record<string, an
   calls.forEach((c, i) => {
     if (!c?.function?.name) return;
     const id = typeof c.id === 'string' && c.id ? toAnthropicToolId(c.id) : inventToolId(String(completion?.id ?? ''), i);
-    content.push({ type: 'tool_use', id, name: c.function.name, input: parseArguments(textOf(c.function.arguments)) });
+    content.push({ type: 'tool_use', id, name: c.function.name, input: parseArguments(argumentsOf(c.function.arguments)) });
   });
   const stop = textOf(m.refusal) && choice?.finish_reason === 'stop'
     ? { stop_reason: 'refusal', stop_sequence: null }

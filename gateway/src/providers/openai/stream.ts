@@ -4,7 +4,7 @@ import type { StreamEvent } from '../types';
 import { BlockSequencer } from './blocks';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
-import { firstChoice, isFailedFinish, reasoningOf, textOf, toStop, toUsage, type ReplyContext } from './response';
+import { argumentsOf, firstChoice, isFailedFinish, reasoningOf, textOf, toStop, toUsage, type ReplyContext } from './response';
 
 /**
  * One streamed Chat Completion, chunk by chunk, as Anthropic events. Per request, never shared.
@@ -42,7 +42,7 @@ export class ChunkTranslator {
         this.blocks.text(refusal);
       }
       if (Array.isArray(d.tool_calls)) {
-        d.tool_calls.forEach((tc: any, i: number) => this.blocks!.tool(typeof tc?.index === 'number' ? tc.index : i, tc?.id, tc?.function?.name, tc?.function?.arguments));
+        d.tool_calls.forEach((tc: any, i: number) => this.blocks!.tool(typeof tc?.index === 'number' ? tc.index : i, tc?.id, tc?.function?.name, argumentsOf(tc?.function?.arguments)));
       }
       if (choice.finish_reason) {
         if (isFailedFinish(choice.finish_reason)) return this.fail('api_error', `upstream stopped generating (finish_reason '${choice.finish_reason}')`);

@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '../gateway/src/gateway';
+import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
 import { chunksOf, completionOf, startFakeOpenAI, type Answer, type FakeOpenAI } from './helpers/fake-openai';
 import { CLIENT_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { grammarViolations } from './helpers/grammar';
@@ -16,6 +17,7 @@ const OPENAI_KEY = 'sk-proj-upstream-secret-4242';
 
 describe('OpenAI-compatible targets through the gateway', () => {
   let fake: FakeOpenAI;
+  let anthropic: FakeAnthropic;
   let gw: Gateway;
   let client: Anthropic;
   const headers = { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' };
@@ -23,12 +25,18 @@ describe('OpenAI-compatible targets through the gateway', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI();
+    anthropic = await startFakeAnthropic();
     gw = await startGateway(
       snapshotOf([
         secret('upstream', { apiKey: OPENAI_KEY }),
         secret('client', { key: CLIENT_KEY }),
         modelRoute('gpt', { model: 'gpt-route', aliases: ['claude-opus-4-8'], targets: [target()], retry: { attempts: 2, on: ['429', '5xx'] } }),
         modelRoute('azure', { model: 'azure-route', targets: [target({ model: 'my-deployment', baseURL: fake.url, options: { azureApiVersion: '2024-10-21' } })] }),
+        modelRoute('mixed', {
+          model: 'mixed-route',
+          targets: [target({ priority: 0 }), { provider: 'anthropic', model: 'claude-fallback', baseURL: anthropic.url, credentialsRef: { name: 'upstream' }, priority: 1 }],
+          retry: { attempts: 1, on: ['5xx'] },
+        }),
         modelRoute('clamped', { model: 'clamped-route', targets: [target({ options: { maxOutputTokens: 16384 } })] }),
         apiKey('team', { secretRef: { name: 'client' } }),
       ]),
@@ -42,6 +50,7 @@ describe('OpenAI-compatible targets through the gateway', () => {
   afterAll(async () => {
     await gw.close();
     await fake.close();
+    await anthropic.close();
   });
 
   const ask = { model: 'gpt-route', max_tokens: 200, messages: [{ role: 'user' as const, content: 'Hi' }] };
@@ -148,6 +157,14 @@ describe('OpenAI-compatible targets through the gateway', () => {
     const msg = await client.messages.create(ask);
     expect(msg.content).toEqual([{ type: 'text', text: 'second time lucky' }]);
     expect(fake.received.length - before).toBe(2);
+  });
+
+  test('an OpenAI target failing with 5xx falls back to an Anthropic target, streaming', async () => {
+    fake.queue.push({ kind: 'error', status: 500, type: 'server_error', message: 'The server had an error' });
+    const final = await client.messages.stream({ ...ask, model: 'mixed-route' }).finalMessage();
+    expect(final.content).toEqual([{ type: 'text', text: 'Hello, world' }]);
+    expect(anthropic.last().body.model).toBe('claude-fallback');
+    expect(fake.last().body.model).toBe('gpt-test');
   });
 
   test('a stream cut mid-way ends with an SSE error event; the SDK raises', async () => {

@@ -7,6 +7,7 @@ import { JsonTail, parseArguments } from '../gateway/src/providers/openai/json-t
 import { checkOpenAIOptions, readOptions } from '../gateway/src/providers/openai/options';
 import { reasoningEffort, toChatRequest } from '../gateway/src/providers/openai/request';
 import { toMessage } from '../gateway/src/providers/openai/response';
+import { imageSize } from '../gateway/src/providers/openai/image-size';
 import { countChatTokens, imageTokens } from '../gateway/src/providers/openai/tokens';
 import { TranslationError } from '../gateway/src/providers/openai/errors';
 import { compile } from '../operator/src/compile';
@@ -328,6 +329,23 @@ describe('count_tokens with tiktoken', () => {
     // A 1×1 PNG: one tile.
     expect(imageTokens('data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')).toBe(255);
     expect(imageTokens('https://example.com/cat.jpg')).toBe(765);
+  });
+
+  test('image headers: GIF, JPEG (after an APP0 segment), WebP VP8X', () => {
+    const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([0x20, 0x03, 0x58, 0x02]), Buffer.alloc(8)]);
+    expect(imageSize(gif.toString('base64'))).toEqual({ width: 800, height: 600 });
+    const app0 = Buffer.from([0xff, 0xe0, 0x00, 0x10, ...Buffer.from('JFIF\0'), 1, 1, 0, 0, 1, 0, 1, 0, 0]);
+    const sof = Buffer.from([0xff, 0xc0, 0x00, 0x11, 0x08, 0x04, 0x38, 0x07, 0x80, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(imageSize(Buffer.concat([Buffer.from([0xff, 0xd8]), app0, sof]).toString('base64'))).toEqual({ width: 1920, height: 1080 });
+    const vp8x = Buffer.alloc(30);
+    vp8x.write('RIFF', 0, 'latin1');
+    vp8x.write('WEBPVP8X', 8, 'latin1');
+    vp8x.writeUIntLE(1023, 24, 3);
+    vp8x.writeUIntLE(767, 27, 3);
+    expect(imageSize(vp8x.toString('base64'))).toEqual({ width: 1024, height: 768 });
+    // 1920×1080: shortest side to 768 → 1365×768 → 3×2 tiles.
+    expect(imageTokens(`data:image/jpeg;base64,${Buffer.concat([Buffer.from([0xff, 0xd8]), app0, sof]).toString('base64')}`)).toBe(85 + 170 * 6);
+    expect(imageSize('bm90IGFuIGltYWdl')).toBeUndefined();
   });
 });
 

@@ -56,7 +56,57 @@ const groups = {
     }
     return rows;
   },
+  /**
+   * Anthropic in, OpenAI Chat Completions out (request, response and stream translation) next to
+   * the Anthropic pass-through, on one gateway process so the two differ only in the adapter.
+   */
+  async openai(ctx, children) {
+    const route = `---
+apiVersion: switchyard.dev/v1alpha1
+kind: ModelRoute
+metadata: { name: bench-openai }
+spec:
+  model: bench-openai
+  targets:
+    - { provider: openai, model: bench-upstream, baseURL: "${ctx.upstream}/v1", credentialsRef: { name: keys, key: upstream } }
+`;
+    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, route));
+    children.push(gw.child);
+    // The gateway's CPU time per request is steadier than req/s on a shared machine: it is what
+    // translation costs, whatever else competes for the cores.
+    const withCpu = async (name, url, opts) => {
+      const before = cpuMs(gw.child.pid);
+      const row = await measure(name, url, opts);
+      const used = cpuMs(gw.child.pid) - before;
+      return Number.isFinite(used) && row.rps > 0 ? { ...row, name: `${name} ${Math.round((used * 1000) / (row.rps * DURATION))}µs cpu` } : row;
+    };
+    // One second of each path first, so neither row pays for JIT warm-up and lazy initialisation.
+    for (const stream of [false, true]) {
+      for (const model of ['bench-model', 'bench-openai']) {
+        await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream, model) });
+      }
+    }
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      rows.push(await measure(`direct upstream, openai (${kind})`, `${ctx.upstream}/v1/chat/completions`, { stream }));
+      const pass = await withCpu(`gateway pass-through (${kind})`, `${gw.url}/v1/messages`, { stream });
+      const translated = await withCpu(`gateway anthropic→openai (${kind})`, `${gw.url}/v1/messages`, { stream, model: 'bench-openai' });
+      rows.push(pass, { ...translated, ratio: translated.rps / pass.rps });
+    }
+    return rows;
+  },
 };
+
+/** User+system CPU milliseconds a process has used (Linux /proc; NaN elsewhere). */
+function cpuMs(pid) {
+  try {
+    const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+  } catch {
+    return NaN;
+  }
+}
 
 function gatewayConfig(upstreamURL, extra = '') {
   return `

@@ -2,6 +2,7 @@ import type { ProviderName } from '../config/snapshot';
 import type { Target } from '../routing/table';
 import { anthropicAdapter } from './anthropic/adapter';
 import { geminiAdapter } from './gemini/adapter';
+import { openaiAdapter } from './openai/adapter';
 import type { UpstreamPools } from './http';
 import type { ProviderAdapter, UpstreamReply } from './types';
 import { envelope } from '../api/errors';
@@ -11,6 +12,7 @@ export function createAdapters(pools: UpstreamPools): (target: Target) => Provid
   const adapters: Partial<Record<ProviderName, ProviderAdapter>> = {
     anthropic: anthropicAdapter(pools),
     gemini: geminiAdapter(pools),
+    openai: openaiAdapter(pools),
   };
   return (target) => adapters[target.provider] ?? unsupported(target.provider);
 }

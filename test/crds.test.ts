@@ -205,7 +205,7 @@ describe('bad objects are refused with messages that name the field', () => {
     const errors = validateObject(obj.kind as Kind, structuredClone(obj));
     expect(errors.join('\n')).toContain(message);
     // compile() (standalone mode) refuses the same object, so a file that validates locally applies cleanly.
-    const secrets = [{ metadata: { name: 'anthropic', namespace: 'team-a' }, stringData: { apiKey: 'x' } }, { metadata: { name: 'client', namespace: 'team-a' }, stringData: { key: 'k' } }];
+    const secrets: K8sObject[] = [{ metadata: { name: 'anthropic', namespace: 'team-a' }, stringData: { apiKey: 'x' } }, { metadata: { name: 'client', namespace: 'team-a' }, stringData: { key: 'k' } }];
     const { results } = compile({ routes: obj.kind === 'ModelRoute' ? [obj] : [], keys: obj.kind === 'ApiKey' ? [obj] : [], secrets, serial: 1 });
     expect(results[0]).toMatchObject({ accepted: false });
     expect(['InvalidSpec', 'InvalidTarget']).toContain(results[0].reason);

@@ -105,6 +105,7 @@ describe('fake Kubernetes API server', () => {
     const page2 = await call('GET', `/apis/switchyard.dev/v1alpha1/modelroutes?limit=2&continue=${encodeURIComponent(page1.body.metadata.continue)}`);
     expect(page2.body.items).toHaveLength(1);
     expect(page2.body.metadata.continue).toBeUndefined();
+    kube.create(route('d', 'http://u'));
     kube.compact();
     expect((await call('GET', `/apis/switchyard.dev/v1alpha1/modelroutes?limit=2&continue=${encodeURIComponent(page1.body.metadata.continue)}`)).status).toBe(410);
   });

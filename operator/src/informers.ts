@@ -61,6 +61,7 @@ class KeptInformer {
     this.lw = new k8s.ListWatch(path + query, new k8s.Watch(kc), list, false, labelSelector, fieldSelector);
     const handle = (obj: k8s.KubernetesObject) => {
       this.lastSign = Date.now();
+      o.log.debug('watch event', { informer: name, object: `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, resourceVersion: obj.metadata?.resourceVersion });
       // A throwing callback would be an unhandled rejection inside client-node.
       try {
         onEvent(obj as K8sObject);

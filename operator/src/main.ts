@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { createLogger } from '../../gateway/src/log';
+import { validateAndDefault } from './crd-schema';
 import { portOf, startHealthServer } from './health';
 import { Informers } from './informers';
 import { KubeClient } from './kube';
@@ -124,6 +125,9 @@ export async function runOperator(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
+  // ajv compiles the CRD validators on first use (most of a second on a busy node); not on the first change.
+  validateAndDefault('ModelRoute', {});
+  validateAndDefault('ApiKey', {});
   health.server = await startHealthServer(opts.healthPort, () => ({ ready: informers.synced(), leader: elector.isLeader }));
   log.info('operator starting', {
     identity: opts.identity,

@@ -133,6 +133,7 @@ export class Reconciler {
     const c = this.o.caches;
     const routes = c.routes();
     const keys = c.keys();
+    this.o.log.debug('reconcile', { routes: routes.length, keys: keys.length });
     const endpoints = gatewayEndpoints(c.slices(), this.o.adminPortName);
     const ready = endpoints.filter((e) => e.ready);
     const { snapshot, results } = compile({ routes, keys, secrets: c.secrets(), serial: this.candidateSerial(), gateways: Math.max(1, ready.length) });

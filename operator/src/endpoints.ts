@@ -50,7 +50,7 @@ export function gatewayEndpoints(slices: SliceLike[], portName: string): Gateway
       byId.set(id, { id, url: `http://${host}:${port}`, address, port, pod: ep.targetRef?.name, ready });
     }
   }
-  return [...byId.values()].sort((a, b) => a.url.localeCompare(b.url));
+  return [...byId.values()].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
 }
 
 function rank(addressType?: string): number {

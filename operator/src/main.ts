@@ -28,7 +28,12 @@ export async function runOperator(argv: string[]): Promise<number> {
   }
   const log = createLogger('operator');
   const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    process.stderr.write(`switchyard operator: cannot load the Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): ${(err as Error).message}\n`);
+    return 2;
+  }
   const client = new KubeClient(kc);
   const service = `${opts.gatewayNamespace}/${opts.gatewayService}`;
 

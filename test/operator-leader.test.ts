@@ -10,7 +10,7 @@ import { ADMIN_TOKEN, startOperator, type OperatorProcess } from './helpers/oper
 import { startRecordingProxy } from './helpers/recording-proxy';
 
 /**
- * Two operator replicas share a Lease: only the holder pushes and writes status; when it dies the
+ * Three operator replicas share a Lease: only the holder pushes and writes status; when it dies a
  * standby takes over after the lease duration; a graceful stop hands over at once. Each replica
  * has its own API token, so the fake's request log tells who did what, and the gateway's admin
  * port sits behind a recording proxy that tells who pushed. Both run with --namespace.
@@ -26,9 +26,9 @@ describe('leader election between operator replicas', () => {
   let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
   let kubelet: FakeKubelet;
   const ops: OperatorProcess[] = [];
-  /** Both replicas start together; whichever wins the Lease is `leader`. */
-  let leader: OperatorProcess;
-  let standby: OperatorProcess;
+  /** Three replicas start together; whoever holds the Lease at each step is looked up by identity. */
+  const byId = (id: string) => ops.find((o) => o.identity === id)!;
+  const tokenOf = (id: string) => `t${id.slice(-1)}`;
 
   const ask = async (model: string) => {
     const res = await fetch(`http://127.0.0.1:${gw.trafficPort}/v1/messages`, {
@@ -70,24 +70,25 @@ describe('leader election between operator replicas', () => {
     await Promise.all([proxy?.close(), upA?.close(), upB?.close(), kube?.stop()]);
   });
 
-  test('one replica takes the Lease and programs the gateway; the other only follows', async () => {
-    const a = start('op-a', 'ta');
-    const b = start('op-b', 'tb');
+  test('one replica takes the Lease and programs the gateway; the others only follow', async () => {
+    for (const id of ['op-a', 'op-b', 'op-c']) start(id, tokenOf(id));
     await waitFor(() => holder(), 20_000, 'a lease holder');
-    [leader, standby] = holder() === 'op-a' ? [a, b] : [b, a];
-    const standbyToken = standby === a ? 'ta' : 'tb';
+    const leader = byId(holder());
+    const standbys = ops.filter((o) => o !== leader);
     await waitFor(async () => (await ask('claude-test')) === 200, 5000, 'traffic');
-    await standby.waitForLog('following', 20_000);
+    for (const s of standbys) await s.waitForLog('following', 20_000);
     await waitFor(() => kube.get('ModelRoute', NS, 'claude-test')?.status?.gateways === '1/1', 5000, 'status');
-    // Give the follower time to misbehave if it would.
+    // Give the followers time to misbehave if they would.
     await new Promise((r) => setTimeout(r, 1000));
     expect(pushesBy(leader.identity)).toBeGreaterThan(0);
-    expect(pushesBy(standby.identity)).toBe(0);
-    const byStandby = kube.requests.filter((r) => r.token === standbyToken);
-    expect(byStandby.length).toBeGreaterThan(0);
-    // Reads only (a lost create race on the Lease is a 409 create, also harmless).
-    expect(byStandby.filter((r) => r.code < 300).every((r) => ['list', 'watch', 'get'].includes(r.verb))).toBe(true);
-    expect(byStandby.filter((r) => r.verb === 'get').every((r) => r.resource === 'leases')).toBe(true);
+    for (const s of standbys) {
+      expect(pushesBy(s.identity)).toBe(0);
+      const reqs = kube.requests.filter((r) => r.token === tokenOf(s.identity));
+      expect(reqs.length).toBeGreaterThan(0);
+      // Reads only (a lost race to create the Lease is a refused create, also harmless).
+      expect(reqs.filter((r) => r.code < 300).every((r) => ['list', 'watch', 'get'].includes(r.verb))).toBe(true);
+      expect(reqs.filter((r) => r.verb === 'get').every((r) => r.resource === 'leases')).toBe(true);
+    }
     expect(kube.get(...LEASE).spec).toMatchObject({ holderIdentity: leader.identity, leaseDurationSeconds: 4, leaseTransitions: 0 });
     // --namespace: only team-a is watched, so the other namespace's route is untouched.
     expect(kube.requests.filter((r) => ['modelroutes', 'apikeys', 'secrets'].includes(r.resource)).every((r) => r.namespace === NS)).toBe(true);
@@ -95,11 +96,13 @@ describe('leader election between operator replicas', () => {
     expect(await ask('elsewhere')).toBe(404);
   });
 
-  test('killing the leader (no release): the standby takes over after the lease expires and pushes changes', async () => {
-    leader.proc.kill('SIGKILL');
-    await leader.exited;
+  test('killing the leader (no release): a standby takes over after the lease expires and pushes changes', async () => {
+    const old = byId(holder());
+    old.proc.kill('SIGKILL');
+    await old.exited;
     const killedAt = Date.now();
-    await waitFor(() => holder() === standby.identity, 15_000, 'the standby takes over');
+    await waitFor(() => holder() && holder() !== old.identity, 15_000, 'a standby takes over');
+    const leader = byId(holder());
     // It had to wait out the 4 s lease (measured from its last sight of a renewal).
     expect(Date.now() - killedAt).toBeGreaterThan(2500);
     expect(kube.get(...LEASE).spec.leaseTransitions).toBe(1);
@@ -107,17 +110,17 @@ describe('leader election between operator replicas', () => {
     r.spec.targets[0].baseURL = upB.url;
     kube.update(r);
     await waitFor(async () => (await ask('claude-test')) === 200 && upB.received.length > 0, 5000, 'traffic moved by the new leader');
-    expect(pushesBy(standby.identity)).toBeGreaterThan(0);
+    expect(pushesBy(leader.identity)).toBeGreaterThan(0);
     await waitFor(() => kube.get('ModelRoute', NS, 'claude-test')?.status?.observedGeneration === 2, 5000, 'status by the new leader');
-    expect(kube.requests.filter((q) => q.verb === 'patch' && q.token === (standby.identity === 'op-a' ? 'ta' : 'tb')).length).toBeGreaterThan(0);
+    expect(kube.requests.filter((q) => q.verb === 'patch' && q.token === tokenOf(leader.identity)).length).toBeGreaterThan(0);
   });
 
-  test('a graceful stop releases the Lease, so a new replica takes over at once', async () => {
-    const opC = start('op-c', 'tc');
-    await opC.waitForLog('following', 20_000);
-    expect(await standby.stop('SIGTERM')).toBe(0);
+  test('a graceful stop releases the Lease, so the last standby takes over at once', async () => {
+    const leader = byId(holder());
+    const last = ops.find((o) => o !== leader && o.proc.exitCode === null && o.proc.signalCode === null)!;
+    expect(await leader.stop('SIGTERM')).toBe(0);
     const stoppedAt = Date.now();
-    await waitFor(() => holder() === 'op-c', 10_000, 'op-c takes the released lease');
+    await waitFor(() => holder() === last.identity, 10_000, 'the last standby takes the released lease');
     // Released, so no need to wait out the 4 s lease.
     expect(Date.now() - stoppedAt).toBeLessThan(3000);
     expect(kube.get(...LEASE).spec.leaseTransitions).toBe(2);
@@ -125,7 +128,7 @@ describe('leader election between operator replicas', () => {
     r.spec.targets[0].baseURL = upA.url;
     kube.update(r);
     const before = upA.received.length;
-    await waitFor(async () => (await ask('claude-test')) === 200 && upA.received.length > before, 5000, 'traffic moved by op-c');
-    expect(pushesBy('op-c')).toBeGreaterThan(0);
+    await waitFor(async () => (await ask('claude-test')) === 200 && upA.received.length > before, 5000, 'traffic moved by the last replica');
+    expect(pushesBy(last.identity)).toBeGreaterThan(0);
   });
 });

@@ -57,6 +57,8 @@ export class LeaderElector {
   private readonly stop$ = new AbortController();
   private deadlineTimer?: NodeJS.Timeout;
   private lastHolder?: string;
+  /** The Lease call in flight, so release() writes after it rather than racing it with a stale resourceVersion. */
+  private attempt?: Promise<unknown>;
   private readonly now: () => number;
 
   constructor(private readonly o: LeaderOptions) {
@@ -72,7 +74,9 @@ export class LeaderElector {
     while (!this.stopped) {
       let ok = false;
       try {
-        ok = await this.withTimeout(this.tryAcquireOrRenew(), this.o.renewDeadlineMs);
+        const attempt = this.tryAcquireOrRenew();
+        this.attempt = attempt.catch(() => undefined);
+        ok = await this.withTimeout(attempt, this.o.renewDeadlineMs);
       } catch (err) {
         this.o.log.warn('lease update failed', { lease: `${this.o.namespace}/${this.o.name}`, code: (err as { code?: number }).code, error: (err as Error)?.message });
       }
@@ -99,12 +103,25 @@ export class LeaderElector {
     this.stopped = true;
     this.stop$.abort();
     clearInterval(this.deadlineTimer);
-    if (!this.leading || !this.observed) return;
+    if (!this.leading) return;
     this.leading = false;
-    const now = microTime(new Date(this.now()));
-    const spec: LeaseSpec = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: this.observed.spec?.leaseTransitions ?? 0 };
     try {
-      await this.withTimeout(this.o.client.replace(this.o.namespace, this.o.name, { ...this.observed, spec }), 2000);
+      await this.withTimeout(this.attempt ?? Promise.resolve(), 2000).catch(() => undefined);
+      const give = async (lease: Lease) => {
+        const now = microTime(new Date(this.now()));
+        const spec: LeaseSpec = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 };
+        await this.withTimeout(this.o.client.replace(this.o.namespace, this.o.name, { ...lease, spec }), 2000);
+      };
+      try {
+        if (!this.observed) throw Object.assign(new Error('no lease seen'), { code: 409 });
+        await give(this.observed);
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409) throw err;
+        // Our view was stale: release only what is still ours.
+        const current = await this.withTimeout(this.o.client.get(this.o.namespace, this.o.name), 2000);
+        if (current?.spec?.holderIdentity !== this.o.identity) return;
+        await give(current);
+      }
       this.o.log.info('released the lease', { lease: `${this.o.namespace}/${this.o.name}` });
     } catch (err) {
       this.o.log.warn('could not release the lease; the next leader waits for it to expire', { code: (err as { code?: number }).code, error: (err as Error)?.message });

@@ -62,6 +62,8 @@ export class Reconciler {
   private entries = new Map<string, Map<string, string>>();
   /** Status last written per object, with the resourceVersion the cache had then: skips rewrites while the informer catches up. */
   private written = new Map<string, { rv?: string; json: string }>();
+  /** The last rejection reported per object, so a lagging cache never repeats an Event. */
+  private reported = new Map<string, string>();
   private statusBackoff = new Backoff(500, 30_000);
   private retryTimer?: NodeJS.Timeout;
   private readonly now: () => Date;
@@ -182,6 +184,7 @@ export class Reconciler {
       jobs.push(() => this.writeStatus(id, obj, r, status, json));
     }
     for (const id of this.written.keys()) if (!objects.has(id)) this.written.delete(id);
+    for (const id of this.reported.keys()) if (!objects.has(id)) this.reported.delete(id);
 
     let failed = false;
     for (let i = 0; i < jobs.length; i += STATUS_CONCURRENCY) {
@@ -205,7 +208,14 @@ export class Reconciler {
     }
     const before = acceptedCondition(obj.status);
     const after = acceptedCondition(status);
-    if (after?.status === 'False' && (before?.status !== 'False' || before.reason !== after.reason || before.message !== after.message)) {
+    if (after?.status !== 'False') {
+      this.reported.delete(id);
+      return true;
+    }
+    const signature = `${after.reason}|${after.message}`;
+    const known = before?.status === 'False' && `${before.reason}|${before.message}` === signature;
+    if (!known && this.reported.get(id) !== signature) {
+      this.reported.set(id, signature);
       this.o.log.warn('object rejected', { object: id, reason: r.reason, message: r.message });
       try {
         await this.o.client.createEvent(ns, rejectionEvent(obj, r, this.o.identity, this.now()));

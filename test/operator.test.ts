@@ -146,18 +146,50 @@ describe('operator against a fake API server and real gateways', () => {
     await waitFor(() => status('ModelRoute', 'claude-test')?.gateways === '2/2' && status('ApiKey', 'team-a')?.gateways === '2/2', 5000, 'status 2/2');
   });
 
-  test('a gateway restarted at the same address (endpoint unchanged) is re-pushed by the periodic check', async () => {
+  test('a ready gateway that stops answering makes Programmed False (PushFailed, 1/2); restarted at the same address it is re-pushed', async () => {
+    // The endpoint stays as it is (no kubelet): only the operator's own checks can notice.
     kubelet.pause();
     const { trafficPort, adminPort } = gw1;
+    await gw1.close();
+    kube.create(route('claude-d', upA.url));
+    await waitFor(() => condition('ModelRoute', 'claude-d', 'Programmed')?.reason === 'PushFailed', 8000, 'PushFailed');
+    expect(condition('ModelRoute', 'claude-d', 'Programmed')).toMatchObject({ status: 'False', message: expect.stringContaining('pod gw-1: ') });
+    expect(status('ModelRoute', 'claude-d').gateways).toBe('1/2');
+    expect((await ask(gw0, 'claude-d')).status).toBe(200);
+
+    gw1 = await startGateway(undefined, { adminToken: ADMIN_TOKEN, port: trafficPort, adminPort });
+    gateways.push(gw1);
+    kubelet.replaceGateway('gw-1', gw1);
+    await waitFor(() => gw1.table, 6000, 're-push after restart');
+    expect(gw1.table!.version).toBe(gw0.table!.version);
+    await waitFor(() => condition('ModelRoute', 'claude-d', 'Programmed')?.status === 'True' && status('ModelRoute', 'claude-d').gateways === '2/2', 6000, 'Programmed again');
+    kubelet.pause(false);
+    expect((await ask(gw1, 'claude-test')).status).toBe(200);
+  });
+
+  test('a gateway restarted quickly at the same address (endpoint unchanged) is re-pushed by the periodic check', async () => {
+    kubelet.pause();
+    const { trafficPort, adminPort } = gw1;
+    const logged = op.logs().filter((l) => l.msg === 'gateway does not run the current configuration; pushing').length;
     await gw1.close();
     gw1 = await startGateway(undefined, { adminToken: ADMIN_TOKEN, port: trafficPort, adminPort });
     gateways.push(gw1);
     kubelet.replaceGateway('gw-1', gw1);
     await waitFor(() => gw1.table, 6000, 're-push after restart');
     expect(gw1.table!.version).toBe(gw0.table!.version);
-    await op.waitForLog('gateway does not run the current configuration; pushing');
+    await waitFor(() => op.logs().filter((l) => l.msg === 'gateway does not run the current configuration; pushing').length > logged, 3000, 'the check noticed');
     kubelet.pause(false);
-    expect((await ask(gw1, 'claude-test')).status).toBe(200);
+  });
+
+  test('a second route claiming a served model name is DuplicateModel; the older one keeps it', async () => {
+    kube.create(route('claude-d-copy', upB.url, { model: 'claude-d', upstreamModel: 'never-used' }));
+    await waitFor(() => condition('ModelRoute', 'claude-d-copy', 'Accepted')?.status === 'False', 5000, 'DuplicateModel');
+    expect(condition('ModelRoute', 'claude-d-copy', 'Accepted')).toMatchObject({ reason: 'DuplicateModel', message: `model name 'claude-d' is already served by ModelRoute ${NS}/claude-d` });
+    expect(condition('ModelRoute', 'claude-d', 'Accepted')?.status).toBe('True');
+    const before = upB.received.length;
+    expect((await ask(gw0, 'claude-d')).status).toBe(200);
+    expect(upB.received.length).toBe(before);
+    kube.delete('ModelRoute', NS, 'claude-d-copy');
   });
 
   test('the API server goes away, history is compacted meanwhile: the operator relists and misses nothing', async () => {

@@ -44,7 +44,8 @@ export async function runOperator(argv: string[]): Promise<number> {
     timeoutMs: opts.pushTimeoutMs,
     checkIntervalMs: opts.checkIntervalMs,
     backoffBaseMs: 200,
-    backoffMaxMs: 10_000,
+    // Never wait longer between retries than between routine checks.
+    backoffMaxMs: Math.min(10_000, opts.checkIntervalMs),
     userAgent: `switchyard-operator (${opts.identity})`,
     log,
     onChange: () => reconciler.schedule(),

@@ -133,8 +133,8 @@ function operatorGrants(r: Rendered) {
 
 const expectedTriples = () => OPERATOR_PERMISSIONS.flatMap((p) => p.verbs.map((v) => `${p.apiGroup}|${p.resource}|${v}`)).sort();
 
-/** Custom resources and the Secrets they reference live where the operator watches; the rest in the release namespace. */
-const watchedScope = (apiGroup: string, resource: string) => apiGroup === 'switchyard.dev' || (apiGroup === '' && resource === 'secrets');
+/** Custom resources, the Secrets they reference and Events about them live where the operator watches; the rest in the release namespace. */
+const watchedScope = (apiGroup: string, resource: string) => apiGroup === 'switchyard.dev' || (apiGroup === '' && resource === 'secrets') || (apiGroup === 'events.k8s.io' && resource === 'events');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -135,7 +135,9 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
     try {
       new URL(target.baseURL);
     } catch {
-      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: '${target.baseURL}' is not a URL`);
+      // The value is not echoed: a malformed URL may still carry credentials, and this message
+      // lands in status and Events.
+      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: not a valid URL`);
     }
     if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
     if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;

@@ -370,10 +370,10 @@ describe('gateway Deployment and Services', () => {
   test('ports and probes agree with the gateway CLI defaults (8080/9090, /healthz, /readyz on the admin port)', () => {
     const cli = read('gateway/src/cli.ts');
     const codeDefault = (env: string) => Number(new RegExp(`${env} \\?\\? '(\\d+)'`).exec(cli)?.[1]);
-    expect([codeDefault('SWITCHYARD_PORT'), codeDefault('SWITCHYARD_ADMIN_PORT')]).toEqual([8080, 9090]);
+    expect([codeDefault('SWITCHYARD_LISTEN_PORT'), codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT')]).toEqual([8080, 9090]);
     const c = container(deployment(rendered.default, 'gateway'));
     const ports = Object.fromEntries(c.ports.map((p: any) => [p.name, p.containerPort]));
-    expect(ports).toEqual({ http: codeDefault('SWITCHYARD_PORT'), admin: codeDefault('SWITCHYARD_ADMIN_PORT') });
+    expect(ports).toEqual({ http: codeDefault('SWITCHYARD_LISTEN_PORT'), admin: codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT') });
     expect(c.args.slice(0, 5)).toEqual(['gateway', '--port', '8080', '--admin-port', '9090']);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
@@ -440,7 +440,7 @@ describe('gateway Deployment and Services', () => {
     const r = await render({ gateway: { containerPorts: { http, admin } } }, { namespace: NS });
     const gw = deployment(r, 'gateway');
     const c = container(gw);
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', SWITCHYARD_HOST: '127.0.0.1' };
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', SWITCHYARD_LISTEN_HOST: '127.0.0.1' };
     for (const e of c.env) {
       if (e.value !== undefined) env[e.name] = e.value.replace(/\$\((\w+)\)/g, (_: string, v: string) => env[v] ?? '');
       else if (e.valueFrom.fieldRef) env[e.name] = { 'metadata.name': 'switchyard-gateway-0', 'metadata.namespace': NS }[e.valueFrom.fieldRef.fieldPath as string]!;

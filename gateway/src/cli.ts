@@ -49,9 +49,9 @@ async function runGateway(argv: string[]): Promise<number | void> {
     args: argv,
     options: {
       config: { type: 'string' },
-      port: { type: 'string', default: env.SWITCHYARD_PORT ?? '8080' },
-      'admin-port': { type: 'string', default: env.SWITCHYARD_ADMIN_PORT ?? '9090' },
-      host: { type: 'string', default: env.SWITCHYARD_HOST ?? '0.0.0.0' },
+      port: { type: 'string', default: env.SWITCHYARD_LISTEN_PORT ?? '8080' },
+      'admin-port': { type: 'string', default: env.SWITCHYARD_ADMIN_LISTEN_PORT ?? '9090' },
+      host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
       'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
       'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
     },

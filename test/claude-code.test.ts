@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Gateway } from '../gateway/src/gateway';
+import { runClaude } from './helpers/claude-cli';
 import { startFakeAnthropic, textStream, toolStream, type FakeAnthropic, type Received } from './helpers/fake-anthropic';
 import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 
@@ -10,37 +7,13 @@ import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from '.
  * The truest compatibility test: the real Claude Code CLI (`claude -p`) pointed at the gateway,
  * with a fake Anthropic upstream behind it, including a tool-use round trip.
  */
-const CLAUDE = join(__dirname, '..', 'node_modules', '.bin', 'claude');
 const KEY = 'sk-claude-code-client';
 const MARK = 'switchyard-tool-roundtrip-ok';
 
-function runClaude(gw: Gateway, prompt: string, extra: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'claude-home-'));
-  const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', ...extra], {
-    cwd: home,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      ANTHROPIC_BASE_URL: baseURL(gw),
-      ANTHROPIC_API_KEY: KEY,
-      DISABLE_TELEMETRY: '1',
-      DISABLE_AUTOUPDATER: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (err += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) => child.on('exit', (code) => (clearTimeout(timer), resolve({ code, out, err }))));
-}
 
 const hasToolResult = (r: Received) => JSON.stringify(r.body?.messages ?? []).includes('"tool_result"');
 
-(existsSync(CLAUDE) ? describe : describe.skip)('Claude Code (real CLI) through the gateway', () => {
+describe('Claude Code (real CLI) through the gateway', () => {
   let fake: FakeAnthropic;
   let gw: Gateway;
 
@@ -70,7 +43,7 @@ const hasToolResult = (r: Received) => JSON.stringify(r.body?.messages ?? []).in
   });
 
   test('claude -p answers through the gateway, streaming', async () => {
-    const r = await runClaude(gw, 'say ping');
+    const r = await runClaude(baseURL(gw), KEY, 'say ping');
     expect(r.err).not.toMatch(/error/i);
     const result = JSON.parse(r.out);
     expect(result).toMatchObject({ type: 'result', subtype: 'success', is_error: false, result: 'PONG from the gateway' });
@@ -82,7 +55,7 @@ const hasToolResult = (r: Received) => JSON.stringify(r.body?.messages ?? []).in
 
   test('a tool-use round trip: Claude Code runs the tool and sends the result back through the gateway', async () => {
     const before = fake.received.length;
-    const r = await runClaude(gw, 'please run the marker command', ['--allowedTools', 'Bash']);
+    const r = await runClaude(baseURL(gw), KEY, 'please run the marker command', ['--allowedTools', 'Bash']);
     const result = JSON.parse(r.out);
     expect(result).toMatchObject({ subtype: 'success', is_error: false });
     const followUp = fake.received.slice(before).find(hasToolResult)!;

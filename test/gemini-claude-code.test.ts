@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Gateway } from '../gateway/src/gateway';
+import { runClaude } from './helpers/claude-cli';
 import { startFakeGemini, textChunks, type FakeGemini, type GReceived } from './helpers/fake-gemini';
 import { UPSTREAM_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 
@@ -12,37 +9,13 @@ import { UPSTREAM_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGat
  * gets a Gemini function call back as tool_use, runs the tool, and echoes the turn; the fake
  * Gemini rejects the follow-up unless the thought signature on the call came back.
  */
-const CLAUDE = join(__dirname, '..', 'node_modules', '.bin', 'claude');
 const KEY = 'sk-claude-code-gemini-client';
 const MARK = 'switchyard-gemini-roundtrip-ok';
 
-function runClaude(gw: Gateway, prompt: string, extra: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'claude-home-'));
-  const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', ...extra], {
-    cwd: home,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      ANTHROPIC_BASE_URL: baseURL(gw),
-      ANTHROPIC_API_KEY: KEY,
-      DISABLE_TELEMETRY: '1',
-      DISABLE_AUTOUPDATER: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (err += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) => child.on('exit', (code) => (clearTimeout(timer), resolve({ code, out, err }))));
-}
 
 const text = (r: GReceived) => JSON.stringify(r.body ?? {});
 
-(existsSync(CLAUDE) ? describe : describe.skip)('Claude Code (real CLI) with a Gemini target', () => {
+describe('Claude Code (real CLI) with a Gemini target', () => {
   let fake: FakeGemini;
   let gw: Gateway;
 
@@ -84,7 +57,7 @@ const text = (r: GReceived) => JSON.stringify(r.body ?? {});
   });
 
   test('a tool-use round trip: Gemini asks for Bash, Claude Code runs it, the signature comes back, Gemini answers', async () => {
-    const r = await runClaude(gw, 'please run the marker command', ['--allowedTools', 'Bash']);
+    const r = await runClaude(baseURL(gw), KEY, 'please run the marker command', ['--allowedTools', 'Bash']);
     expect(fake.received.filter((x) => x.rejected).map((x) => x.rejected)).toEqual([]);
     const result = JSON.parse(r.out);
     expect(result).toMatchObject({ subtype: 'success', is_error: false, result: 'PONG from Gemini' });

@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Gateway } from '../gateway/src/gateway';
+import { runClaude } from './helpers/claude-cli';
 import { startFakeOpenAI, type FakeOpenAI, type OpenAIReceived } from './helpers/fake-openai';
 import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 
@@ -11,37 +8,13 @@ import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from '.
  * behind it: every request Claude Code makes is translated to Chat Completions and back,
  * including a Bash tool round trip whose tool_result must reach the upstream paired with its call.
  */
-const CLAUDE = join(__dirname, '..', 'node_modules', '.bin', 'claude');
 const KEY = 'sk-claude-code-openai-client';
 const MARK = 'switchyard-openai-roundtrip-ok';
 
-function runClaude(gw: Gateway, prompt: string, extra: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'claude-home-'));
-  const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', ...extra], {
-    cwd: home,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      ANTHROPIC_BASE_URL: baseURL(gw),
-      ANTHROPIC_API_KEY: KEY,
-      DISABLE_TELEMETRY: '1',
-      DISABLE_AUTOUPDATER: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (err += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) => child.on('exit', (code) => (clearTimeout(timer), resolve({ code, out, err }))));
-}
 
 const toolMessages = (r: OpenAIReceived) => (r.body?.messages ?? []).filter((m: any) => m.role === 'tool');
 
-(existsSync(CLAUDE) ? describe : describe.skip)('Claude Code (real CLI) through the gateway to an OpenAI-compatible target', () => {
+describe('Claude Code (real CLI) through the gateway to an OpenAI-compatible target', () => {
   let fake: FakeOpenAI;
   let gw: Gateway;
 
@@ -68,7 +41,7 @@ const toolMessages = (r: OpenAIReceived) => (r.body?.messages ?? []).filter((m: 
   });
 
   test('claude -p answers, streaming, from an OpenAI target', async () => {
-    const r = await runClaude(gw, 'say ping');
+    const r = await runClaude(baseURL(gw), KEY, 'say ping');
     const result = JSON.parse(r.out);
     expect(result).toMatchObject({ type: 'result', subtype: 'success', is_error: false, result: 'PONG from GPT' });
     const main = fake.received.find((x) => x.body?.stream && Array.isArray(x.body.tools) && x.body.tools.length > 0)!;
@@ -80,7 +53,7 @@ const toolMessages = (r: OpenAIReceived) => (r.body?.messages ?? []).filter((m: 
 
   test('a Bash tool round trip: the tool result reaches the upstream as a tool message for its call id', async () => {
     const before = fake.received.length;
-    const r = await runClaude(gw, 'please run the marker command', ['--allowedTools', 'Bash']);
+    const r = await runClaude(baseURL(gw), KEY, 'please run the marker command', ['--allowedTools', 'Bash']);
     expect(JSON.parse(r.out)).toMatchObject({ subtype: 'success', is_error: false });
     const followUp = fake.received.slice(before).find((x) => toolMessages(x).length > 0)!;
     expect(followUp).toBeDefined();

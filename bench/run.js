@@ -80,23 +80,42 @@ const groups = {
     };
     const variants = [];
     const sampled = { ...all, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' };
-    for (const [name, env] of [['telemetry off', off], ['metrics + access log', metrics], ['metrics + tracing + access log', all], ['… with 10% of traces sampled', sampled]]) {
+    for (const [name, env] of [['telemetry off', off], ['metrics+log', metrics], ['metrics+log+traces', all], ['… 10% traced', sampled]]) {
       const gw = await ctx.startGateway(config, env);
       children.push(gw.child);
       variants.push({ name, gw });
     }
-    // Variants alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits all alike.
+    // One second of each first, so no row pays for JIT warm-up and lazy initialisation.
+    for (const stream of [false, true]) {
+      for (const v of variants) await autocannon({ url: `${v.gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream) });
+    }
+    // Variants alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits all
+    // alike. Beside req/s, each row gives the gateway's CPU time per request, steadier on a shared
+    // machine; the ratio is of req/s, and of CPU per request in the name's bracket.
     const rounds = Number(process.env.BENCH_TELEMETRY_ROUNDS || 2);
-    const mean = (rs) => ({ ...rs[0], rps: rs.reduce((t, r) => t + r.rps, 0) / rs.length, p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)), errors: rs.reduce((t, r) => t + r.errors, 0) });
     const rows = [];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      const results = variants.map(() => []);
+      const results = variants.map(() => ({ rows: [], cpu: 0, requests: 0 }));
       for (let i = 0; i < rounds; i++) {
-        for (const [k, v] of variants.entries()) results[k].push(await measure(`${v.name} (${kind})`, `${v.gw.url}/v1/messages`, { stream }));
+        for (const [k, v] of variants.entries()) {
+          const before = cpuMs(v.gw.child.pid);
+          const row = await measure(`${v.name} (${kind})`, `${v.gw.url}/v1/messages`, { stream });
+          results[k].cpu += cpuMs(v.gw.child.pid) - before;
+          results[k].requests += row.rps * DURATION;
+          results[k].rows.push(row);
+        }
       }
-      const means = results.map(mean);
-      rows.push(means[0], ...means.slice(1).map((m) => ({ ...m, ratio: m.rps / means[0].rps })));
+      const means = results.map(({ rows: rs, cpu, requests }) => ({
+        ...rs[0],
+        rps: rs.reduce((t, r) => t + r.rps, 0) / rs.length,
+        p50: Math.max(...rs.map((r) => r.p50)),
+        p99: Math.max(...rs.map((r) => r.p99)),
+        errors: rs.reduce((t, r) => t + r.errors, 0),
+        cpuUs: (cpu * 1000) / requests,
+      }));
+      const named = (m, base) => `${m.name} ${Math.round(m.cpuUs)}µs cpu${base ? ` (${(m.cpuUs / base.cpuUs).toFixed(2)})` : ''}`;
+      rows.push({ ...means[0], name: named(means[0]) }, ...means.slice(1).map((m) => ({ ...m, name: named(m, means[0]), ratio: m.rps / means[0].rps })));
     }
     // Stop the gateways first: the traced one flushes its last spans to the receiver on SIGTERM.
     await Promise.all(variants.map(({ gw: { child: c } }) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));
@@ -107,7 +126,58 @@ const groups = {
     process.stderr.write(`bench: OTLP receiver got ${stats.exports} exports, ${(stats.bytes / 1024).toFixed(0)} KiB of spans\n`);
     return rows;
   },
+
+  /**
+   * Anthropic in, OpenAI Chat Completions out (request, response and stream translation) next to
+   * the Anthropic pass-through, on one gateway process so the two differ only in the adapter.
+   */
+  async openai(ctx, children) {
+    const route = `---
+apiVersion: switchyard.dev/v1alpha1
+kind: ModelRoute
+metadata: { name: bench-openai }
+spec:
+  model: bench-openai
+  targets:
+    - { provider: openai, model: bench-upstream, baseURL: "${ctx.upstream}/v1", credentialsRef: { name: keys, key: upstream } }
+`;
+    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, route));
+    children.push(gw.child);
+    // The gateway's CPU time per request is steadier than req/s on a shared machine: it is what
+    // translation costs, whatever else competes for the cores.
+    const withCpu = async (name, url, opts) => {
+      const before = cpuMs(gw.child.pid);
+      const row = await measure(name, url, opts);
+      const used = cpuMs(gw.child.pid) - before;
+      return Number.isFinite(used) && row.rps > 0 ? { ...row, name: `${name} ${Math.round((used * 1000) / (row.rps * DURATION))}µs cpu` } : row;
+    };
+    // One second of each path first, so neither row pays for JIT warm-up and lazy initialisation.
+    for (const stream of [false, true]) {
+      for (const model of ['bench-model', 'bench-openai']) {
+        await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream, model) });
+      }
+    }
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      rows.push(await measure(`direct upstream, openai (${kind})`, `${ctx.upstream}/v1/chat/completions`, { stream }));
+      const pass = await withCpu(`gateway pass-through (${kind})`, `${gw.url}/v1/messages`, { stream });
+      const translated = await withCpu(`gateway anthropic→openai (${kind})`, `${gw.url}/v1/messages`, { stream, model: 'bench-openai' });
+      rows.push(pass, { ...translated, ratio: translated.rps / pass.rps });
+    }
+    return rows;
+  },
 };
+
+/** User+system CPU milliseconds a process has used (Linux /proc; NaN elsewhere). */
+function cpuMs(pid) {
+  try {
+    const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+  } catch {
+    return NaN;
+  }
+}
 
 function gatewayConfig(upstreamURL, extra = '') {
   return `

@@ -4,6 +4,8 @@ import { trafficApp } from './api/app';
 import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
+import { CallContext } from './api/call';
+import { envelope } from './api/errors';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
 import { unlimited, type Limiter } from './limits/types';
@@ -36,7 +38,7 @@ export class Gateway {
   readonly observers: Observers;
   readonly registry;
   readonly log: Logger;
-  readonly breakers = new CircuitBreakers();
+  readonly breakers: CircuitBreakers;
   readonly pools = new UpstreamPools();
   private current?: RoutingTable;
   private draining = false;
@@ -56,13 +58,15 @@ export class Gateway {
     this.registry = registry;
     this.configInfo = configInfo;
     const adapter = createAdapters(this.pools);
+    const options = { ...defaultOptions, ...cfg.options };
+    this.breakers = new CircuitBreakers(options.breakerThreshold, options.breakerCooldownMs);
     this.deps = {
       table: () => this.current,
       adapter,
       limiter: cfg.limiter ?? unlimited,
       observers: this.observers,
       breakers: this.breakers,
-      options: { ...defaultOptions, ...cfg.options },
+      options,
       now: cfg.now ?? Date.now,
       log: this.log,
     };
@@ -79,10 +83,22 @@ export class Gateway {
       });
     });
     this.traffic.on('clientError', (err, socket) => {
-      // Malformed HTTP never reaches Koa; answer in the envelope when the socket still allows it.
-      if (!socket.writable) return socket.destroy();
-      const body = JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}` }, request_id: null });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      // Malformed HTTP never reaches Koa. Answer in the envelope when the socket still allows it,
+      // and report it like any request so metrics and the access log count it.
+      const call = new CallContext(this.deps.now());
+      call.status = 400;
+      call.errorType = 'invalid_request_error';
+      call.errorMessage = `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`;
+      this.observers.requestStart(call);
+      if (socket.writable) {
+        const body = JSON.stringify(envelope(call.errorType, call.errorMessage, call.requestId));
+        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${call.requestId}\r\nconnection: close\r\n\r\n${body}`);
+      } else {
+        socket.destroy();
+        call.clientAborted = true;
+      }
+      call.endedAt = performance.now();
+      this.observers.requestEnd(call);
     });
     this.admin = createServer(
       adminApp({

@@ -25,14 +25,15 @@ export function trafficApp(deps: GatewayDeps): Koa {
 
   app.use(requestContext(deps));
   app.use(errorEnvelope(deps));
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
+  });
   app.use(router.routes());
   app.use(router.allowedMethods({
     throw: true,
     methodNotAllowed: () => new GatewayError(405, 'invalid_request_error', 'method not allowed for this endpoint'),
     notImplemented: () => new GatewayError(501, 'api_error', 'method not implemented'),
   }));
-  app.use(async (ctx) => {
-    throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
-  });
   return app;
 }

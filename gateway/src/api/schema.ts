@@ -119,11 +119,11 @@ export const messagesRequestSchema = {
   required: ['model', 'messages', 'max_tokens'],
   properties: {
     ...common,
-    max_tokens: { type: 'integer', minimum: 0 },
+    max_tokens: { type: 'integer', minimum: 0, maximum: 2147483647 },
     stream: { type: 'boolean' },
     temperature: { type: 'number', minimum: 0 },
     top_p: { type: 'number', minimum: 0, maximum: 1 },
-    top_k: { type: 'integer', minimum: 0 },
+    top_k: { type: 'integer', minimum: 0, maximum: 2147483647 },
     stop_sequences: { type: 'array', items: { type: 'string' } },
     metadata: { type: 'object', properties: { user_id: { type: ['string', 'null'] } } },
   },

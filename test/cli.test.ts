@@ -71,6 +71,14 @@ describe('switchyard CLI', () => {
     }
   });
 
+  test('a port already in use exits 1 instead of lingering half-started', async () => {
+    const gw = await startGatewayProcess(['--config', file('busy.yaml', goodYaml(fake.url))], { CLIENT_KEY: 'sk-busy' });
+    const p = runCli(['gateway', '--config', file('busy.yaml', goodYaml(fake.url)), '--port', '0', '--admin-port', String(gw.adminPort), '--host', '127.0.0.1'], { CLIENT_KEY: 'sk-busy' });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain('cannot listen');
+    expect(await gw.stop()).toBe(0);
+  });
+
   test('unknown commands and flags exit 2 with usage', async () => {
     const p = runCli(['frobnicate']);
     expect(await p.exited).toBe(2);

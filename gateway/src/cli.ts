@@ -105,7 +105,12 @@ async function runGateway(argv: string[]): Promise<number | void> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });
-  await gateway.start();
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.error('cannot listen', { err: (err as Error).message });
+    return 1;
+  }
   log.info('gateway listening', {
     port: gateway.trafficPort,
     adminPort: gateway.adminPort,

@@ -160,7 +160,13 @@ export class Gateway {
   async start(): Promise<this> {
     const host = this.cfg.host ?? '0.0.0.0';
     await listen(this.traffic, this.cfg.port ?? 8080, host);
-    await listen(this.admin, this.cfg.adminPort ?? 9090, host);
+    try {
+      await listen(this.admin, this.cfg.adminPort ?? 9090, host);
+    } catch (err) {
+      // Half a gateway (traffic without probes or config push) must not linger: undo and fail.
+      await this.close();
+      throw err;
+    }
     return this;
   }
 

@@ -1,8 +1,11 @@
 import type { Gateway } from './gateway';
+import { installLimits } from './limits/install';
 
 /**
  * Wires optional features (limit stores, metrics, tracing, access log) into a gateway from the
  * environment. The standalone CLI and tests that want the full gateway call this; each feature
  * registers through Gateway's hooks (observers, limiter, admin routes).
  */
-export async function installFeatures(_gateway: Gateway, _env: NodeJS.ProcessEnv): Promise<void> {}
+export async function installFeatures(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<void> {
+  await installLimits(gateway, env);
+}

@@ -182,6 +182,13 @@ export class Gateway {
     this.admin.closeAllConnections();
     await Promise.all([closeServer(this.traffic), closeServer(this.admin)]);
     await this.pools.close();
+    for (const f of this.closeHooks.splice(0)) await f().catch((err) => this.log.error('close hook failed', { err: String(err) }));
+  }
+
+  private closeHooks: Array<() => Promise<void>> = [];
+  /** Runs once the servers have stopped: features release what they hold (e.g. a Redis connection). */
+  onClose(f: () => Promise<void>): void {
+    this.closeHooks.push(f);
   }
 }
 

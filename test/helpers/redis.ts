@@ -9,6 +9,9 @@ export interface RedisServer {
   start(): Promise<void>;
   /** SIGKILL, as if the server died: nothing is flushed or saved. */
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that hangs without closing its connections. */
+  pause(): void;
+  resume(): void;
   /** A plain client for inspecting keys; closed by close(). */
   client(): Redis;
   close(): Promise<void>;
@@ -69,6 +72,12 @@ export async function startRedis(): Promise<RedisServer> {
       const exited = new Promise((resolve) => p.once('exit', resolve));
       p.kill('SIGKILL');
       await exited;
+    },
+    pause() {
+      proc?.kill('SIGSTOP');
+    },
+    resume() {
+      proc?.kill('SIGCONT');
     },
     client() {
       const c = new Redis(server.url, { lazyConnect: false, maxRetriesPerRequest: 1 });

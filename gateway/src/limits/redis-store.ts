@@ -78,9 +78,12 @@ export class RedisStore implements LimitStore {
     this.renewer.unref();
   }
 
-  /** Whether a request should try Redis now. */
+  /**
+   * Whether a request should try Redis now: connected, and not within the pause after a failed
+   * command. (Not `health`: after a timeout only a successful command can say Redis is back.)
+   */
   get usable(): boolean {
-    return this.health === 'up' && this.client.status === 'ready' && Date.now() >= this.retryAt;
+    return this.client.status === 'ready' && Date.now() >= this.retryAt;
   }
 
   get up(): boolean {

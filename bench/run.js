@@ -56,7 +56,60 @@ const groups = {
     }
     return rows;
   },
+
+  /**
+   * What the limit check costs: the same gateway with limits off, on the local store and on Redis
+   * (a redis-server started for the run). Every ApiKey limit is set, high enough never to refuse,
+   * so each request runs the full admission and settlement path. Target: Redis under 15% off.
+   */
+  async limits(ctx, children) {
+    const limits = '  limits: { requestsPerMinute: 1000000000, inputTokensPerMinute: 1000000000000, outputTokensPerMinute: 1000000000000, maxConcurrent: 1000000 }\n';
+    const redis = await startRedis();
+    children.push(redis.child);
+    const configText = ctx.gatewayConfig(ctx.upstream, limits);
+    const off = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream));
+    const local = await ctx.startGateway(configText);
+    const viaRedis = await ctx.startGateway(configText, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bench:' });
+    children.push(off.child, local.child, viaRedis.child);
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      const base = await ctx.measure(`limits off (${kind})`, `${off.url}/v1/messages`, { stream });
+      const l = await ctx.measure(`limits on, local store (${kind})`, `${local.url}/v1/messages`, { stream });
+      const r = await ctx.measure(`limits on, redis store (${kind})`, `${viaRedis.url}/v1/messages`, { stream });
+      rows.push({ ...base, ratio: 1 }, { ...l, ratio: l.rps / base.rps }, { ...r, ratio: r.rps / base.rps });
+    }
+    // Proof the Redis gateway counted in Redis rather than falling back to its local store.
+    const metrics = await (await fetch(`${viaRedis.adminURL}/metrics`)).text();
+    const fellBack = /^switchyard_limit_store_fallback_total\{[^}]*\} (\d+)/m.exec(metrics);
+    if (fellBack && Number(fellBack[1]) > 0) process.stderr.write(`bench: warning: ${fellBack[1]} requests fell back to the local store\n`);
+    return rows;
+  },
 };
+
+/** A throwaway redis-server (no persistence) on a free loopback port. */
+async function startRedis() {
+  const net = require('node:net');
+  const { spawn } = require('node:child_process');
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  child.once('error', (err) => { throw new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`); });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => c.end('PING\r\n'));
+      c.once('data', (d) => resolve(String(d).startsWith('+PONG')));
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return { child, url: `redis://127.0.0.1:${port}` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('redis-server did not start');
+}
 
 function gatewayConfig(upstreamURL, extra = '') {
   return `
@@ -92,7 +145,7 @@ async function startGateway(configText, env = {}) {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await waitReady(`http://127.0.0.1:${port + 1}/readyz`);
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url: `http://127.0.0.1:${port}`, adminURL: `http://127.0.0.1:${port + 1}` };
 }
 
 async function main() {

@@ -36,16 +36,30 @@ function tighter(a: CheckState, b: CheckState): boolean {
   return left(a) < left(b) || (left(a) === left(b) && a.capacity < b.capacity);
 }
 
+const NAMES = new Map(
+  ['requests', 'input-tokens', 'output-tokens', 'tokens'].map((n) => [n, ['limit', 'remaining', 'reset'].map((f) => `anthropic-ratelimit-${n}-${f}`)]),
+);
+
 function write(out: Record<string, string>, name: string, s: CheckState, now: number): void {
-  const p = `anthropic-ratelimit-${name}-`;
+  const [limit, remaining, reset] = NAMES.get(name)!;
   // A share below 1 (a limit of 1 over 3 local gateways) still admits one request: show 1, not 0.
-  out[p + 'limit'] = String(s.capacity > 0 ? Math.max(1, Math.floor(s.capacity)) : 0);
-  out[p + 'remaining'] = String(Math.max(0, Math.floor(left(s) + 1e-9)));
+  out[limit] = String(s.capacity > 0 ? Math.max(1, Math.floor(s.capacity)) : 0);
+  out[remaining] = String(Math.max(0, Math.floor(left(s) + 1e-9)));
   const full = fullInMs(s.used, s.perMs);
-  if (Number.isFinite(full)) out[p + 'reset'] = rfc3339(now + full);
+  if (Number.isFinite(full)) out[reset] = rfc3339(now + full);
 }
+
+// Formatting dates is most of the cost of these headers, and resets fall on few distinct seconds.
+const formatted = new Map<number, string>();
 
 /** `2026-03-23T10:00:05Z`: whole seconds, rounded up so the bucket is surely full by then. */
 export function rfc3339(ms: number): string {
-  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const sec = Math.ceil(ms / 1000);
+  let s = formatted.get(sec);
+  if (s === undefined) {
+    if (formatted.size >= 256) formatted.clear();
+    s = new Date(sec * 1000).toISOString().replace('.000Z', 'Z');
+    formatted.set(sec, s);
+  }
+  return s;
 }

@@ -40,7 +40,8 @@ describe('rate limits (Redis store)', () => {
     });
     async function gateway(prefix: string, keyLimits: object, routeLimits?: object, env: Record<string, string> = {}): Promise<Gateway> {
       const gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { limits: keyLimits }, routeSpec: routeLimits && { limits: routeLimits } })));
-      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, ...env });
+      // A generous command timeout: on a loaded test machine a slow reply must not look like an outage.
+      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', ...env });
       gws.push(gw);
       return gw;
     }
@@ -153,7 +154,8 @@ describe('rate limits (Redis store)', () => {
         secret('other', { key: OTHER_KEY }),
         apiKey('team-b', { secretRef: { name: 'other' } }),
       ]);
-      const env = { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'proc:' };
+      // A generous command timeout: on a loaded test machine a slow reply must not look like an outage.
+      const env = { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'proc:', SWITCHYARD_REDIS_TIMEOUT_MS: '5000' };
       [a, b] = await Promise.all([spawnGateway(file, env), spawnGateway(file, { ...env, SWITCHYARD_REDIS_FAILURE_POLICY: 'closed' })]);
     }, 60_000);
     afterAll(async () => {

@@ -88,6 +88,22 @@ describe('rate limits (Redis store)', () => {
       expect(Number(await inspect.hget('t2:rl:key:default/team-a:otpm', 'u'))).toBeCloseTo(6, 0);
     });
 
+    test('one script call per request on the request path; usage settlements are the only other traffic', async () => {
+      const c = sdk(await gateway('t6:', { requestsPerMinute: 1000, inputTokensPerMinute: 100_000, outputTokensPerMinute: 100_000, maxConcurrent: 10 }, { requestsPerMinute: 1000, maxConcurrent: 10 }));
+      await ask(c); // scripts loaded on this connection
+      await new Promise((r) => setTimeout(r, 100));
+      await inspect.config('RESETSTAT');
+      for (let i = 0; i < 10; i++) await ask(c);
+      await new Promise((r) => setTimeout(r, 200)); // let the last settlement go out
+      const stats = await inspect.info('commandstats');
+      const calls = Object.fromEntries([...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+      // 10 admissions (all six limits in one script each) and 10 settlements; no EVAL resends.
+      // (commandstats also counts the commands the scripts run, one TIME per script among them.)
+      expect(calls.evalsha).toBe(20);
+      expect(calls.time).toBe(20);
+      expect(calls.eval).toBeUndefined();
+    });
+
     test('a stream on one gateway holds the concurrency slot on the other until the client leaves', async () => {
       const ga = await gateway('t3:', { maxConcurrent: 1 });
       const gb = await gateway('t3:', { maxConcurrent: 1 });

@@ -74,8 +74,11 @@ for i = 1, n do
   if all then
     if ARGV[a + 1] == 'r' then
       local rate, cost, ttl = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-      used[i] = used[i] + cost
-      store(KEYS[i], used[i], rate, ttl)
+      -- Cost 0 changes nothing: draining is linear, so the stored state still computes the same.
+      if cost > 0 then
+        used[i] = used[i] + cost
+        store(KEYS[i], used[i], rate, ttl)
+      end
     else
       redis.call('ZADD', KEYS[i], string.format('%d', now + lease), holder)
       redis.call('PEXPIRE', KEYS[i], string.format('%d', lease * 2))

@@ -33,9 +33,9 @@ const body = (stream, model = 'bench-model') => JSON.stringify({
   messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
 });
 
-async function measure(name, url, { stream, model }) {
+async function measure(name, url, { stream, model, seconds = DURATION }) {
   const res = await autocannon({
-    url, method: 'POST', connections: CONNECTIONS, duration: DURATION,
+    url, method: 'POST', connections: CONNECTIONS, duration: seconds,
     headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' },
     body: body(stream, model),
   });
@@ -72,12 +72,22 @@ const groups = {
     const viaRedis = await ctx.startGateway(configText, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bench:' });
     children.push(off.child, local.child, viaRedis.child);
     const rows = [];
+    const setups = [['limits off', off.url], ['limits on, local store', local.url], ['limits on, redis store', viaRedis.url]];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      const base = await ctx.measure(`limits off (${kind})`, `${off.url}/v1/messages`, { stream });
-      const l = await ctx.measure(`limits on, local store (${kind})`, `${local.url}/v1/messages`, { stream });
-      const r = await ctx.measure(`limits on, redis store (${kind})`, `${viaRedis.url}/v1/messages`, { stream });
-      rows.push({ ...base, ratio: 1 }, { ...l, ratio: l.rps / base.rps }, { ...r, ratio: r.rps / base.rps });
+      // Two half-length passes in opposite orders (A B C, C B A), averaged, so a machine that
+      // gets busier or quieter during the run does not favour whichever setup ran first.
+      const seconds = Math.max(1, DURATION / 2);
+      const runs = new Map(setups.map(([name]) => [name, []]));
+      for (const order of [setups, [...setups].reverse()]) {
+        for (const [name, url] of order) runs.get(name).push(await ctx.measure(`${name} (${kind})`, `${url}/v1/messages`, { stream, seconds }));
+      }
+      const avg = (xs, k) => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+      const merged = setups.map(([name]) => {
+        const xs = runs.get(name);
+        return { name: xs[0].name, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+      });
+      for (const m of merged) rows.push({ ...m, ratio: m.rps / merged[0].rps });
     }
     // Proof the Redis gateway counted in Redis rather than falling back to its local store.
     const metrics = await (await fetch(`${viaRedis.adminURL}/metrics`)).text();

@@ -72,7 +72,7 @@ const groups = {
     const viaRedis = await ctx.startGateway(configText, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bench:' });
     children.push(off.child, local.child, viaRedis.child);
     const rows = [];
-    const setups = [['limits off', off.url], ['limits on, local store', local.url], ['limits on, redis store', viaRedis.url]];
+    const setups = [['limits off', off.url, off.child], ['limits on, local store', local.url, local.child], ['limits on, redis store', viaRedis.url, viaRedis.child]];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
       // Two half-length passes in opposite orders (A B C, C B A), averaged, so a machine that
@@ -80,12 +80,20 @@ const groups = {
       const seconds = Math.max(1, DURATION / 2);
       const runs = new Map(setups.map(([name]) => [name, []]));
       for (const order of [setups, [...setups].reverse()]) {
-        for (const [name, url] of order) runs.get(name).push(await ctx.measure(`${name} (${kind})`, `${url}/v1/messages`, { stream, seconds }));
+        for (const [name, url, child] of order) {
+          const cpu0 = cpuNs(child.pid);
+          const row = await ctx.measure(`${name} (${kind})`, `${url}/v1/messages`, { stream, seconds });
+          row.cpuNs = cpuNs(child.pid) - cpu0;
+          row.total = row.rps * seconds;
+          runs.get(name).push(row);
+        }
       }
       const avg = (xs, k) => xs.reduce((a, x) => a + x[k], 0) / xs.length;
       const merged = setups.map(([name]) => {
         const xs = runs.get(name);
-        return { name: xs[0].name, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+        // Gateway CPU per request is steadier than req/s on a shared machine (Redis' own CPU is not in it).
+        const cpuUs = xs.reduce((a, x) => a + x.cpuNs, 0) / 1000 / xs.reduce((a, x) => a + x.total, 0);
+        return { name: xs[0].name, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0), cpuUs };
       });
       for (const m of merged) rows.push({ ...m, ratio: m.rps / merged[0].rps });
     }
@@ -96,6 +104,15 @@ const groups = {
     return rows;
   },
 };
+
+/** CPU time a process has used, in ns (Linux /proc; 0 elsewhere). */
+function cpuNs(pid) {
+  try {
+    return Number(require('node:fs').readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}
 
 /** A throwaway redis-server (no persistence) on a free loopback port. */
 async function startRedis() {
@@ -176,12 +193,13 @@ async function main() {
     for (const c of children) c.kill('SIGTERM');
   }
   const pad = (s, n) => String(s).padEnd(n);
+  const cpuCol = rows.some((r) => r.cpuUs);
   const lines = [
     `${DURATION}s per row, ${CONNECTIONS} connections, node ${process.version}`,
     '',
-    `| ${pad('scenario', 44)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio |`,
-    `|${'-'.repeat(46)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|`,
-    ...rows.map((r) => `| ${pad(r.name, 44)} | ${pad(Math.round(r.rps), 8)} | ${pad(r.p50, 6)} | ${pad(r.p99, 6)} | ${pad(r.errors, 6)} | ${r.ratio ? r.ratio.toFixed(2) : ''} |`),
+    `| ${pad('scenario', 44)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio |${cpuCol ? ' gateway cpu µs/req |' : ''}`,
+    `|${'-'.repeat(46)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|${cpuCol ? '-'.repeat(20) + '|' : ''}`,
+    ...rows.map((r) => `| ${pad(r.name, 44)} | ${pad(Math.round(r.rps), 8)} | ${pad(r.p50, 6)} | ${pad(r.p99, 6)} | ${pad(r.errors, 6)} | ${r.ratio ? r.ratio.toFixed(2) : ''} |${cpuCol ? ` ${pad(r.cpuUs ? Math.round(r.cpuUs) : '', 18)} |` : ''}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -1,8 +1,14 @@
 /**
  * The Redis store's Lua scripts. Each runs atomically on the server; all use the server's clock
  * (TIME), so gateway pods with skewed clocks still agree. Arithmetic mirrors bucket.ts.
- * Buckets are hashes {u: used, t: ms of last update} that expire once drained; slot sets are
- * sorted sets of holder → lease expiry, so the slots of a pod that died free themselves.
+ *
+ * Buckets are grouped by subject: all the per-minute buckets of one ApiKey (or ModelRoute) live
+ * in one string key, `…rl:key:team-a/alpha` = "rpm 3 1795802685492 1795802745492;itpm …;", each
+ * record being `field used ms-of-last-update ms-when-it-expires`. One GET and at most one SET
+ * (with PX, so the key expires when its last bucket has drained) per subject per call: Redis'
+ * own CPU per request matters when a fleet shares one Redis, and most of it is per command.
+ * Slot sets (concurrency) are sorted sets of holder → lease expiry, one per subject, so the
+ * slots of a pod that died free themselves.
  * Numbers going back into Redis commands are formatted explicitly (%d for TTLs and scores):
  * Redis would otherwise see Lua's float formatting.
  */
@@ -12,103 +18,162 @@ const PRELUDE = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function current(key, rate)
-  local v = redis.call('HMGET', key, 'u', 't')
-  local u = tonumber(v[1]) or 0
-  local at = tonumber(v[2]) or now
-  if now > at and u > 0 then
-    u = u - (now - at) * rate
+local nowstr = string.format('%d', now)
+local MAXTTL = 1e12
+
+-- A subject's buckets: field -> {u, t, e, raw}. Records are kept verbatim unless changed.
+local function load(key)
+  local g = {}
+  local v = redis.call('GET', key)
+  if v then
+    for name, su, st, se in string.gmatch(v, '(%S+) (%S+) (%S+) (%S+);') do
+      g[name] = { u = tonumber(su), t = tonumber(st), e = tonumber(se), raw = name .. ' ' .. su .. ' ' .. st .. ' ' .. se .. ';' }
+    end
+  end
+  return g
+end
+
+-- What a bucket has used now, after continuous refill at rate per ms.
+local function level(f, rate)
+  if not f or f.e <= now then return 0 end
+  local u = f.u
+  if now > f.t and u > 0 then
+    u = u - (now - f.t) * rate
     if u < 0 then u = 0 end
   end
   return u
 end
-local function store(key, u, rate, ttl)
-  if u <= 0 and ttl <= 0 then
-    redis.call('DEL', key)
-    return
-  end
-  redis.call('HSET', key, 'u', tostring(u), 't', string.format('%d', now))
-  local exp = ttl
-  if exp <= 0 then exp = math.ceil(u / rate) + 1000 end
-  if exp > 1e12 then exp = 1e12 end
-  if exp < 1000 then exp = 1000 end
-  redis.call('PEXPIRE', key, string.format('%d', exp))
-end
-`;
 
-/**
- * Admission, the one round trip on the hot path. KEYS: one per check. ARGV: holder, lease ms, then
- * five per check: kind ('r' bucket | 's' slots), capacity (or max), perMs, cost, ttl ms.
- * Checks every key first; takes everything only if everything fits.
- * Returns {admitted, ok1, used1, ok2, used2, …} with `used` as strings (Lua numbers would be
- * truncated to integers in the reply).
- */
-export const ADMIT = `${PRELUDE}
-local holder, lease = ARGV[1], tonumber(ARGV[2])
-local n = #KEYS
-local used, pass = {}, {}
-local all = true
-for i = 1, n do
-  local a = 2 + (i - 1) * 5
-  local kind, cap, rate, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local ok
-  if kind == 'r' then
-    local u = current(KEYS[i], rate)
-    used[i] = u
-    local need = math.min(cost, cap)
-    if cap <= 0 then ok = false
-    elseif need <= 0 then ok = u < cap
-    else ok = u + need <= cap + 1e-9 end
-  else
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%d', now))
-    local c = redis.call('ZCARD', KEYS[i])
-    used[i] = c
-    ok = cap > 0 and c < cap
-  end
-  pass[i] = ok
-  if not ok then all = false end
+-- Records a bucket's new level; it expires once drained, or after ttl ms if given.
+local function put(g, name, u, rate, ttl)
+  local e
+  if u <= 0 then e = now
+  elseif ttl > 0 then e = now + ttl
+  elseif rate > 0 then e = now + math.ceil(u / rate)
+  else e = now + MAXTTL end
+  g[name] = { u = u, t = now, e = e }
 end
-local out = { all and 1 or 0 }
-for i = 1, n do
-  local a = 2 + (i - 1) * 5
-  if all then
-    if ARGV[a + 1] == 'r' then
-      local rate, cost, ttl = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-      -- Cost 0 changes nothing: draining is linear, so the stored state still computes the same.
-      if cost > 0 then
-        used[i] = used[i] + cost
-        store(KEYS[i], used[i], rate, ttl)
-      end
-    else
-      redis.call('ZADD', KEYS[i], string.format('%d', now + lease), holder)
-      redis.call('PEXPIRE', KEYS[i], string.format('%d', lease * 2))
-      used[i] = used[i] + 1
+
+local function save(key, g)
+  local parts, last = {}, 0
+  for name, f in pairs(g) do
+    if f.e > now then
+      parts[#parts + 1] = f.raw or (name .. ' ' .. tostring(f.u) .. ' ' .. nowstr .. ' ' .. string.format('%d', f.e) .. ';')
+      if f.e > last then last = f.e end
     end
   end
-  out[#out + 1] = pass[i] and 1 or 0
-  out[#out + 1] = tostring(used[i])
+  if #parts == 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, table.concat(parts), 'PX', string.format('%d', math.min(last - now, MAXTTL) + 1000))
+  end
 end
-return out
 `;
 
 /**
- * Settlement: usage debits (or refunds) and slot releases of one request. KEYS: the buckets
- * (ARGV[1] of them) then the slot sets. ARGV: count, holder, then three per bucket: perMs,
- * amount, ttl ms.
+ * One call per event-loop turn of a gateway: the settlements queued since the last call (usage
+ * debits and refunds, slot releases), then the admissions waiting for an answer. KEYS are
+ * consumed in order. ARGV: lease ms, settlement count, admission count, then
+ * - per settlement: holder, #subjects, #slot sets; per subject: #fields, then per field name,
+ *   perMs, amount, ttl ms (keys: the subjects, then the slot sets to release from);
+ * - per admission: holder, #subjects, #slot sets; per subject: #fields, then per field name,
+ *   capacity, perMs, cost, ttl ms; per slot set: max (keys: the subjects, then the slot sets).
+ * Each admission checks everything first and takes everything only if everything fits.
+ * Returns, per admission, {admitted, then ok and used for each field and slot set in the order
+ * sent}, flattened; `used` rounded up to an integer (an integer reply spares Redis formatting
+ * a float, and headers show whole numbers anyway).
  */
-export const SETTLE = `${PRELUDE}
-local nb, holder = tonumber(ARGV[1]), ARGV[2]
-for i = 1, nb do
-  local a = 2 + (i - 1) * 3
-  local rate, amount, ttl = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local u = current(KEYS[i], rate) + amount
-  if u < 0 then u = 0 end
-  store(KEYS[i], u, rate, ttl)
+export const BATCH = `${PRELUDE}
+local lease = tonumber(ARGV[1])
+local ns, na = tonumber(ARGV[2]), tonumber(ARGV[3])
+local k, a = 1, 4
+for _ = 1, ns do
+  local holder, ng, nz = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  for _ = 1, ng do
+    local g = load(KEYS[k])
+    local nf = tonumber(ARGV[a])
+    a = a + 1
+    for _ = 1, nf do
+      local name, rate, amount, ttl = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+      a = a + 4
+      local u = level(g[name], rate) + amount
+      if u < 0 then u = 0 end
+      put(g, name, u, rate, ttl)
+    end
+    save(KEYS[k], g)
+    k = k + 1
+  end
+  for _ = 1, nz do
+    redis.call('ZREM', KEYS[k], holder)
+    k = k + 1
+  end
 end
-for i = nb + 1, #KEYS do
-  redis.call('ZREM', KEYS[i], holder)
+
+local out = {}
+local expiry = string.format('%d', now + lease)
+local keep = string.format('%d', lease * 2)
+for _ = 1, na do
+  local holder, ng, nz = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  local all = true
+  local groups, checks = {}, {}
+  for gi = 1, ng do
+    local g = load(KEYS[k + gi - 1])
+    groups[gi] = g
+    local nf = tonumber(ARGV[a])
+    a = a + 1
+    for _ = 1, nf do
+      local name, cap, rate, cost, ttl = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+      a = a + 5
+      local u = level(g[name], rate)
+      local need = math.min(cost, cap)
+      local ok
+      if cap <= 0 then ok = false
+      elseif need <= 0 then ok = u < cap
+      else ok = u + need <= cap + 1e-9 end
+      if not ok then all = false end
+      checks[#checks + 1] = { g = gi, name = name, u = u, rate = rate, cost = cost, ttl = ttl, ok = ok }
+    end
+  end
+  for zi = 1, nz do
+    local key = KEYS[k + ng + zi - 1]
+    local cap = tonumber(ARGV[a])
+    a = a + 1
+    local c = redis.call('ZCARD', key)
+    -- Expired leases (of a pod that died) only matter at the limit: sweep them only then.
+    if c >= cap then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', nowstr)
+      c = redis.call('ZCARD', key)
+    end
+    local ok = cap > 0 and c < cap
+    if not ok then all = false end
+    checks[#checks + 1] = { z = key, u = c, ok = ok }
+  end
+  out[#out + 1] = all and 1 or 0
+  local dirty = {}
+  for _, c in ipairs(checks) do
+    if all then
+      if c.z then
+        redis.call('ZADD', c.z, expiry, holder)
+        redis.call('PEXPIRE', c.z, keep)
+        c.u = c.u + 1
+      elseif c.cost > 0 then
+        -- Cost 0 changes nothing: draining is linear, so the stored record still computes the same.
+        c.u = c.u + c.cost
+        put(groups[c.g], c.name, c.u, c.rate, c.ttl)
+        dirty[c.g] = true
+      end
+    end
+    out[#out + 1] = c.ok and 1 or 0
+    out[#out + 1] = math.ceil(c.u - 1e-9)
+  end
+  for gi = 1, ng do
+    if dirty[gi] then save(KEYS[k + gi - 1], groups[gi]) end
+  end
+  k = k + ng + nz
 end
-return 1
+return out
 `;
 
 /**

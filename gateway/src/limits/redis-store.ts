@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
-import { ADMIT, RENEW, SETTLE } from './redis-scripts';
-import type { AdmitRequest, AdmitResult, CheckState, LimitStore, Settlement } from './store';
+import { BATCH, RENEW } from './redis-scripts';
+import type { AdmitRequest, AdmitResult, CheckState, Debit, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
 
 export interface RedisStoreOptions {
   url: string;
@@ -17,19 +17,42 @@ export interface RedisStoreOptions {
 type Health = 'connecting' | 'up' | 'down';
 type Args = Array<string | number>;
 interface Scripted {
-  syAdmit(...args: Args): Promise<Array<number | string>>;
-  sySettle(...args: Args): unknown;
+  syBatch(...args: Args): Promise<Array<number | string>>;
   syRenew(...args: Args): unknown;
 }
 
+interface Waiting {
+  req: AdmitRequest;
+  enc: Encoded;
+  resolve(r: AdmitResult): void;
+  reject(err: unknown): void;
+}
+
+/** A request's part of a script call: its keys, its arguments, and which check each reply pair answers. */
+interface Encoded {
+  keys: string[];
+  args: Args;
+  order: number[];
+}
+
+/** `key:team-a/alpha:rpm` → subject `key:team-a/alpha`, field `rpm`: a subject's buckets share one Redis key. */
+function split(id: string): [string, string] {
+  const i = id.lastIndexOf(':');
+  return i > 0 ? [id.slice(0, i), id.slice(i + 1)] : [id, '_'];
+}
+
+/** Most admissions per script call; a larger turn is split (keeps one script run short). */
+const MAX_BATCH = 256;
+
 /**
  * Exact, global limits in Redis: every gateway pod admits through the same Lua script, so N pods
- * share one bucket. Admission is one EVALSHA round trip (auto-pipelined with the other requests
- * of the same event-loop turn) (ioredis sends EVAL the first time on a
- * connection and retries with EVAL on NOSCRIPT, e.g. after a Redis restart or SCRIPT FLUSH).
- * Settlements (usage debits, slot releases) are queued and sent as one pipeline per event-loop
- * turn. Nothing queues while Redis is away: commands fail at once when disconnected and time out
- * after `timeoutMs` when Redis hangs; the caller (FailoverStore) applies the failure policy.
+ * share one bucket. Each event-loop turn sends one EVALSHA carrying the settlements queued since
+ * the last one (usage debits, slot releases) and every admission that arrived during the turn:
+ * one round trip per request on the hot path, shared by the requests of the turn, so the cost in
+ * the gateway (command encoding, timers, promises, syscalls) stays flat as load grows. ioredis
+ * sends EVAL the first time on a connection and again on NOSCRIPT (a Redis restart, SCRIPT FLUSH).
+ * Nothing queues while Redis is away: calls fail at once when disconnected and time out after
+ * `timeoutMs` when Redis hangs; the caller (FailoverStore) applies the failure policy.
  */
 export class RedisStore implements LimitStore {
   readonly client: Redis;
@@ -39,8 +62,10 @@ export class RedisStore implements LimitStore {
   private health: Health = 'connecting';
   private retryAt = 0;
   private closing = false;
-  private queue: Settlement[] = [];
+  private settles: Settlement[] = [];
+  private admits: Waiting[] = [];
   private flushScheduled = false;
+  private readonly flushBound = () => this.flush();
   /** Slots this pod holds, by Redis key: renewed while the requests run. */
   private readonly leases = new Map<string, Set<string>>();
   private readonly renewer: NodeJS.Timeout;
@@ -64,12 +89,8 @@ export class RedisStore implements LimitStore {
       // Reconnect forever, quickly at first, at most every 2 s: recovery needs no restart.
       retryStrategy: (times) => Math.min(100 * times, 2000),
       lazyConnect: false,
-      // Admissions made in the same event-loop turn go out in one write: under load this cut the
-      // CPU the gateway spends on Redis by about 40% (mostly write syscalls).
-      enableAutoPipelining: true,
     });
-    this.client.defineCommand('syAdmit', { lua: ADMIT });
-    this.client.defineCommand('sySettle', { lua: SETTLE });
+    this.client.defineCommand('syBatch', { lua: BATCH });
     this.client.defineCommand('syRenew', { lua: RENEW });
     this.client.on('ready', () => {
       this.retryAt = 0;
@@ -107,39 +128,11 @@ export class RedisStore implements LimitStore {
     });
   }
 
-  async admit(req: AdmitRequest): Promise<AdmitResult> {
-    const keys: string[] = [];
-    const argv: Args = [req.holder, this.leaseMs];
-    for (const c of req.checks) {
-      keys.push(this.prefix + c.id);
-      if (c.kind === 'rate') argv.push('r', c.capacity, c.perMs, c.cost, c.ttlMs ?? 0);
-      else argv.push('s', c.max, 0, 0, 0);
-    }
-    let reply: Array<number | string>;
-    try {
-      reply = await (this.client as unknown as Scripted).syAdmit(keys.length, ...keys, ...argv);
-    } catch (err) {
-      this.failed(err);
-      throw err;
-    }
-    this.succeeded();
-    const admitted = reply[0] === 1;
-    const states: CheckState[] = req.checks.map((c, i) => ({
-      ok: reply[1 + 2 * i] === 1,
-      used: Number(reply[2 + 2 * i]),
-      capacity: c.kind === 'rate' ? c.capacity : c.max,
-      perMs: c.kind === 'rate' ? c.perMs : 0,
-      divisor: 1,
-    }));
-    if (admitted) {
-      req.checks.forEach((c, i) => {
-        if (c.kind !== 'slots') return;
-        let set = this.leases.get(keys[i]);
-        if (!set) this.leases.set(keys[i], (set = new Set()));
-        set.add(req.holder);
-      });
-    }
-    return { admitted, states, store: this };
+  admit(req: AdmitRequest): Promise<AdmitResult> {
+    return new Promise((resolve, reject) => {
+      this.admits.push({ req, enc: this.encodeAdmission(req), resolve, reject });
+      this.schedule();
+    });
   }
 
   settle(s: Settlement): void {
@@ -149,44 +142,137 @@ export class RedisStore implements LimitStore {
       set?.delete(s.holder);
       if (set && !set.size) this.leases.delete(key);
     }
-    this.queue.push(s);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
+    this.settles.push(s);
+    this.schedule();
+  }
+
+  /** setImmediate: after every I/O callback of this turn, so their admissions share one call. */
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushBound);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const settles = this.settles;
+    const admits = this.admits;
+    this.settles = [];
+    this.admits = [];
+    if (this.client.status !== 'ready') {
+      // Settlements are dropped, not queued (their slots expire with the lease); admissions fail
+      // now so the failure policy answers them.
+      this.dropped += settles.length;
+      const err = new Error(`redis not connected (${this.client.status})`);
+      if (admits.length) this.failed(err);
+      for (const w of admits) w.reject(err);
+      return;
+    }
+    for (let i = 0; i < admits.length || (i === 0 && settles.length > 0); i += MAX_BATCH) {
+      this.send(i === 0 ? settles : [], admits.slice(i, i + MAX_BATCH));
     }
   }
 
-  /** Sends queued settlements as one pipeline. If Redis is away they are dropped, not queued. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue.splice(0);
-    if (!batch.length) return;
-    // Settlements are off the hot path, so they go out whenever the connection is up, even
-    // during the pause after a timed-out admission.
-    if (this.client.status !== 'ready') {
-      this.dropped += batch.length;
-      return;
+  private encodeAdmission(req: AdmitRequest): Encoded {
+    const subjects = new Map<string, number[]>();
+    const slots: number[] = [];
+    req.checks.forEach((c, i) => {
+      if (c.kind === 'slots') return void slots.push(i);
+      const [subject] = split(c.id);
+      const list = subjects.get(subject);
+      if (list) list.push(i);
+      else subjects.set(subject, [i]);
+    });
+    const keys: string[] = [];
+    const args: Args = [req.holder, subjects.size, slots.length];
+    const order: number[] = [];
+    for (const [subject, idx] of subjects) {
+      keys.push(this.prefix + subject);
+      args.push(idx.length);
+      for (const i of idx) {
+        const c = req.checks[i] as RateCheck;
+        args.push(split(c.id)[1], c.capacity, c.perMs, c.cost, c.ttlMs ?? 0);
+        order.push(i);
+      }
     }
-    const p = this.client.pipeline() as unknown as Scripted & { exec(): Promise<Array<[Error | null, unknown]> | null> };
-    for (const s of batch) {
-      const keys = [...s.debits.map((d) => this.prefix + d.id), ...s.release.map((id) => this.prefix + id)];
-      const argv: Args = [s.debits.length, s.holder];
-      for (const d of s.debits) argv.push(d.perMs, d.amount, d.ttlMs ?? 0);
-      p.sySettle(keys.length, ...keys, ...argv);
+    for (const i of slots) {
+      keys.push(this.prefix + req.checks[i].id);
+      args.push((req.checks[i] as SlotCheck).max);
+      order.push(i);
     }
-    p.exec().then(
-      (results) => {
-        const err = results?.find(([e]) => e)?.[0];
-        if (err) {
-          this.dropped += batch.length;
-          this.failed(err);
-        } else this.succeeded();
+    return { keys, args, order };
+  }
+
+  private encodeSettlement(s: Settlement): Encoded {
+    const subjects = new Map<string, Debit[]>();
+    for (const d of s.debits) {
+      const [subject] = split(d.id);
+      const list = subjects.get(subject);
+      if (list) list.push(d);
+      else subjects.set(subject, [d]);
+    }
+    const keys: string[] = [];
+    const args: Args = [s.holder, subjects.size, s.release.length];
+    for (const [subject, debits] of subjects) {
+      keys.push(this.prefix + subject);
+      args.push(debits.length);
+      for (const d of debits) args.push(split(d.id)[1], d.perMs, d.amount, d.ttlMs ?? 0);
+    }
+    for (const id of s.release) keys.push(this.prefix + id);
+    return { keys, args, order: [] };
+  }
+
+  private send(settles: Settlement[], admits: Waiting[]): void {
+    const keys: string[] = [];
+    const argv: Args = [this.leaseMs, settles.length, admits.length];
+    for (const s of settles) {
+      const e = this.encodeSettlement(s);
+      keys.push(...e.keys);
+      argv.push(...e.args);
+    }
+    for (const w of admits) {
+      keys.push(...w.enc.keys);
+      argv.push(...w.enc.args);
+    }
+    (this.client as unknown as Scripted).syBatch(keys.length, ...keys, ...argv).then(
+      (reply) => {
+        this.succeeded();
+        let at = 0;
+        for (const w of admits) {
+          const admitted = reply[at] === 1;
+          const states = new Array<CheckState>(w.req.checks.length);
+          w.enc.order.forEach((i, j) => {
+            const c = w.req.checks[i];
+            states[i] = {
+              ok: reply[at + 1 + 2 * j] === 1,
+              used: Number(reply[at + 2 + 2 * j]),
+              capacity: c.kind === 'rate' ? c.capacity : c.max,
+              perMs: c.kind === 'rate' ? c.perMs : 0,
+              divisor: 1,
+            };
+          });
+          at += 1 + 2 * w.enc.order.length;
+          if (admitted) this.hold(w);
+          w.resolve({ admitted, states, store: this });
+        }
       },
       (err) => {
-        this.dropped += batch.length;
+        this.dropped += settles.length;
         this.failed(err);
+        for (const w of admits) w.reject(err);
       },
     );
+  }
+
+  /** Remembers the slots an admission took, to renew their leases while the request runs. */
+  private hold(w: Waiting): void {
+    for (const c of w.req.checks) {
+      if (c.kind !== 'slots') continue;
+      const key = this.prefix + c.id;
+      let set = this.leases.get(key);
+      if (!set) this.leases.set(key, (set = new Set()));
+      set.add(w.req.holder);
+    }
   }
 
   private renew(): void {
@@ -215,7 +301,7 @@ export class RedisStore implements LimitStore {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.renewer);
-    this.flush();
+    this.flush(); // what is queued goes out before QUIT
     if (this.client.status === 'ready') {
       const timer = setTimeout(() => this.client.disconnect(), 1000);
       await this.client.quit().catch(() => this.client.disconnect());

@@ -1,6 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type Redis from 'ioredis';
 import { installFeatures } from '../gateway/src/features';
+import { StoreLimiter } from '../gateway/src/limits/limiter';
+import { RedisStore } from '../gateway/src/limits/redis-store';
 import type { Gateway } from '../gateway/src/gateway';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
 import { CLIENT_KEY, UPSTREAM_KEY, apiKey, baseURL, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
@@ -135,6 +137,27 @@ describe('rate limits (Redis store)', () => {
       await waitFor(async () => (await inspect.zcard('t3:rl:key:default/team-a:conc')) === 0, 5000, 'the slot to be released');
       await ask(sdk(gb));
     });
+
+    test('concurrency leases are renewed while a stream runs, and expire when their pod stops renewing', async () => {
+      // Short leases so the test takes seconds: renewed every second, gone 1.5 s after the last renewal.
+      const store = new RedisStore({ url: redis.url, prefix: 't7:', leaseMs: 1500, timeoutMs: 5000 });
+      await store.settled(5000);
+      const ga = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { limits: { maxConcurrent: 1 } } })));
+      ga.setLimiter(new StoreLimiter(store));
+      gws.push(ga);
+      const gb = await gateway('t7:', { maxConcurrent: 1 });
+      fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), hangAfter: 4 });
+      const stream = sdk(ga).messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] });
+      stream.done().catch(() => undefined);
+      await new Promise<void>((resolve) => stream.on('text', () => resolve()));
+      await new Promise((r) => setTimeout(r, 3500)); // more than twice the lease
+      expect(await inspect.zcard('t7:rl:key:default/team-a:conc')).toBe(1);
+      expect(await ask(sdk(gb)).catch((e) => e)).toBeInstanceOf(Anthropic.RateLimitError);
+      // The pod "dies": its store stops renewing without releasing anything.
+      await store.close();
+      await waitFor(() => ask(sdk(gb)).then(() => true, () => false), 10_000, 'the orphaned lease to expire');
+      stream.abort();
+    }, 30_000);
 
     test('scripts flushed from Redis (NOSCRIPT) are sent again transparently', async () => {
       const c = sdk(await gateway('t4:', { requestsPerMinute: 3 }));

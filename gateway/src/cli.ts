@@ -49,9 +49,9 @@ async function runGateway(argv: string[]): Promise<number | void> {
     args: argv,
     options: {
       config: { type: 'string' },
-      port: { type: 'string', default: env.SWITCHYARD_PORT ?? '8080' },
-      'admin-port': { type: 'string', default: env.SWITCHYARD_ADMIN_PORT ?? '9090' },
-      host: { type: 'string', default: env.SWITCHYARD_HOST ?? '0.0.0.0' },
+      port: { type: 'string', default: env.SWITCHYARD_LISTEN_PORT ?? '8080' },
+      'admin-port': { type: 'string', default: env.SWITCHYARD_ADMIN_LISTEN_PORT ?? '9090' },
+      host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
       'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
       'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
     },
@@ -79,15 +79,8 @@ async function runGateway(argv: string[]): Promise<number | void> {
     return configFailure(err);
   }
   await installFeatures(gateway, env);
-  await gateway.start();
-  log.info('gateway listening', {
-    port: gateway.trafficPort,
-    adminPort: gateway.adminPort,
-    config: values.config ?? '(waiting for operator push)',
-    version: gateway.table?.version ?? null,
-  });
-  if (!env.SWITCHYARD_ADMIN_TOKEN && !values.config) log.warn('SWITCHYARD_ADMIN_TOKEN is unset: the operator cannot push configuration');
-
+  // Signal handlers go in before the "listening" line, so nobody can signal a gateway that would
+  // still die of SIGHUP's default action.
   if (values.config) {
     const file = values.config;
     process.on('SIGHUP', () => {
@@ -99,7 +92,7 @@ async function runGateway(argv: string[]): Promise<number | void> {
       }
     });
   }
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -112,6 +105,16 @@ async function runGateway(argv: string[]): Promise<number | void> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });
+  await gateway.start();
+  log.info('gateway listening', {
+    port: gateway.trafficPort,
+    adminPort: gateway.adminPort,
+    config: values.config ?? '(waiting for operator push)',
+    version: gateway.table?.version ?? null,
+  });
+  if (!env.SWITCHYARD_ADMIN_TOKEN && !values.config) log.warn('SWITCHYARD_ADMIN_TOKEN is unset: the operator cannot push configuration');
+
+  await stopped;
   return 0;
 }
 

@@ -4,7 +4,7 @@ import { trafficApp } from './api/app';
 import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
-import { newRequestId } from './api/call';
+import { CallContext } from './api/call';
 import { envelope } from './api/errors';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
@@ -38,13 +38,11 @@ export class Gateway {
   readonly observers: Observers;
   readonly registry;
   readonly log: Logger;
-  readonly breakers = new CircuitBreakers();
+  readonly breakers: CircuitBreakers;
   readonly pools = new UpstreamPools();
   private current?: RoutingTable;
   private draining = false;
   private inflight = 0;
-  /** Requests so malformed Node's HTTP parser rejected them before Koa saw them. */
-  malformed = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly traffic: Server;
   private readonly admin: Server;
@@ -59,13 +57,15 @@ export class Gateway {
     this.registry = registry;
     this.configInfo = configInfo;
     const adapter = createAdapters(this.pools);
+    const options = { ...defaultOptions, ...cfg.options };
+    this.breakers = new CircuitBreakers(options.breakerThreshold, options.breakerCooldownMs);
     this.deps = {
       table: () => this.current,
       adapter,
       limiter: cfg.limiter ?? unlimited,
       observers: this.observers,
       breakers: this.breakers,
-      options: { ...defaultOptions, ...cfg.options },
+      options,
       now: cfg.now ?? Date.now,
       log: this.log,
     };
@@ -82,12 +82,22 @@ export class Gateway {
       });
     });
     this.traffic.on('clientError', (err, socket) => {
-      // Malformed HTTP never reaches Koa; answer in the envelope when the socket still allows it.
-      if (!socket.writable) return socket.destroy();
-      const id = newRequestId();
-      const body = JSON.stringify(envelope('invalid_request_error', `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`, id));
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${id}\r\nconnection: close\r\n\r\n${body}`);
-      this.malformed++;
+      // Malformed HTTP never reaches Koa. Answer in the envelope when the socket still allows it,
+      // and report it like any request so metrics and the access log count it.
+      const call = new CallContext(this.deps.now());
+      call.status = 400;
+      call.errorType = 'invalid_request_error';
+      call.errorMessage = `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`;
+      this.observers.requestStart(call);
+      if (socket.writable) {
+        const body = JSON.stringify(envelope(call.errorType, call.errorMessage, call.requestId));
+        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${call.requestId}\r\nconnection: close\r\n\r\n${body}`);
+      } else {
+        socket.destroy();
+        call.clientAborted = true;
+      }
+      call.endedAt = performance.now();
+      this.observers.requestEnd(call);
     });
     this.admin = createServer(
       adminApp({

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from '../../gateway/src/config/snapshot';
+import { checkOpenAIOptions } from '../../gateway/src/providers/openai/options';
 import { validateAndDefault, type Kind } from './crd-schema';
 import { objectKey, type K8sObject } from './types';
 
@@ -134,11 +135,16 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
     try {
       new URL(target.baseURL);
     } catch {
-      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: '${target.baseURL}' is not a URL`);
+      // The value is not echoed: a malformed URL may still carry credentials, and this message
+      // lands in status and Events.
+      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: not a valid URL`);
     }
     if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
     if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
     if (t.options && Object.keys(t.options).length) target.options = t.options;
+    // Provider options are free-form in the CRD; a misspelt one would otherwise do nothing, silently.
+    const bad = t.provider === 'openai' ? checkOpenAIOptions(t.options).map((e) => `spec.targets.${i}.options.${e}`) : [];
+    if (bad.length) throw new Rejection('InvalidTarget', bad.join('; '), bad);
     if (t.pricing) target.pricing = t.pricing;
     return target;
   });

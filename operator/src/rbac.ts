@@ -10,12 +10,16 @@ export interface Permission {
 }
 
 export const OPERATOR_PERMISSIONS: Permission[] = [
-  { apiGroup: 'switchyard.dev', resource: 'modelroutes', verbs: ['get', 'list', 'watch'] },
-  { apiGroup: 'switchyard.dev', resource: 'apikeys', verbs: ['get', 'list', 'watch'] },
-  { apiGroup: 'switchyard.dev', resource: 'modelroutes/status', verbs: ['get', 'update', 'patch'] },
-  { apiGroup: 'switchyard.dev', resource: 'apikeys/status', verbs: ['get', 'update', 'patch'] },
-  { apiGroup: '', resource: 'secrets', verbs: ['get', 'list', 'watch'] },
+  // Informers list and watch; the reconciler reads only their caches.
+  { apiGroup: 'switchyard.dev', resource: 'modelroutes', verbs: ['list', 'watch'] },
+  { apiGroup: 'switchyard.dev', resource: 'apikeys', verbs: ['list', 'watch'] },
+  // Status is written with merge patches on the /status subresource only.
+  { apiGroup: 'switchyard.dev', resource: 'modelroutes/status', verbs: ['patch'] },
+  { apiGroup: 'switchyard.dev', resource: 'apikeys/status', verbs: ['patch'] },
+  { apiGroup: '', resource: 'secrets', verbs: ['list', 'watch'] },
   { apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
+  // Leader election: read, create on first start, renew/take over/release with update.
   { apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'] },
-  { apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create', 'patch'] },
+  // Warning Events for rejected objects; each is a new Event (no series patching).
+  { apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'] },
 ];

@@ -94,8 +94,21 @@ export function summary(s: ConfigSnapshot) {
       retry: r.retry,
       limits: r.limits,
       pricing: r.pricing,
-      targets: r.targets.map((t) => ({ provider: t.provider, model: t.model, baseURL: t.baseURL, weight: t.weight, priority: t.priority, hasCredentials: !!t.apiKey })),
+      targets: r.targets.map((t) => ({ provider: t.provider, model: t.model, baseURL: withoutCredentials(t.baseURL), weight: t.weight, priority: t.priority, hasCredentials: !!t.apiKey })),
     })),
     keys: s.keys.map((k) => ({ name: k.name, allowedModels: k.allowedModels, limits: k.limits, disabled: !!k.disabled, expiresAt: k.expiresAt, budget: k.budget })),
   };
+}
+
+/** A base URL as shown to operators: any user:password@ part removed. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(invalid url)';
+  }
 }

@@ -11,6 +11,9 @@ export interface GatewayOptions {
   pingIntervalMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
+  /** Consecutive failures that eject a target, and for how long. */
+  breakerThreshold: number;
+  breakerCooldownMs: number;
 }
 
 export const defaultOptions: GatewayOptions = {
@@ -19,6 +22,8 @@ export const defaultOptions: GatewayOptions = {
   pingIntervalMs: 10_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,
+  breakerThreshold: 5,
+  breakerCooldownMs: 30_000,
 };
 
 /** Everything the traffic middleware needs, passed explicitly (no module state) so tests can run many gateways in one process. */

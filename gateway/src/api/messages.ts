@@ -3,7 +3,7 @@ import { mergeUsage, type CallContext } from './call';
 import type { GatewayDeps } from './deps';
 import { GatewayError, envelope } from './errors';
 import { parseJsonObject, readBody } from './body';
-import { SseResponse } from './stream';
+import { SseRelay } from './stream';
 import { validateRequest } from './validate';
 import { runAttempts } from '../routing/attempts';
 import { UpstreamFailure, type UpstreamReply } from '../providers/types';
@@ -67,7 +67,9 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
     ctx.set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    ctx.body = new SseResponse(
+    ctx.respond = false;
+    const relay = new SseRelay(
+      ctx.res,
       reply.events,
       call,
       {
@@ -77,6 +79,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
       abortUpstream,
       deps.options.pingIntervalMs,
     );
+    void relay.run().catch((err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String(err) }));
     return;
   }
   if (reply.status < 300) {

@@ -22,28 +22,31 @@ export class SseParser {
   private lines: string[] = [];
   private rawParts: string[] = [];
 
+  /** Nothing buffered: the input so far ended exactly at an event boundary. */
+  get idle(): boolean {
+    return this.buf === '' && this.lines.length === 0;
+  }
+
   push(text: string): SseEvent[] {
     const out: SseEvent[] = [];
-    this.buf += text;
+    const buf = this.buf + text;
     let pos = 0;
+    // indexOf scans natively; most streams never contain \r, so its search usually fails once.
+    let nextCr = buf.indexOf('\r');
     for (;;) {
-      let nl = -1;
+      let nl = buf.indexOf('\n', pos);
       let width = 1;
-      for (let i = pos; i < this.buf.length; i++) {
-        const c = this.buf.charCodeAt(i);
-        if (c === 10) { nl = i; break; }
-        if (c === 13) {
-          // A lone \r at the very end may be the first half of \r\n: wait for more input.
-          if (i + 1 >= this.buf.length) { nl = -2; break; }
-          nl = i;
-          width = this.buf.charCodeAt(i + 1) === 10 ? 2 : 1;
-          break;
-        }
+      if (nextCr !== -1 && nextCr < pos) nextCr = buf.indexOf('\r', pos);
+      if (nextCr !== -1 && (nl === -1 || nextCr < nl)) {
+        // A lone \r at the very end may be the first half of \r\n: wait for more input.
+        if (nextCr + 1 >= buf.length) break;
+        nl = nextCr;
+        width = buf.charCodeAt(nextCr + 1) === 10 ? 2 : 1;
       }
-      if (nl < 0) break;
-      const line = this.buf.slice(pos, nl);
+      if (nl === -1) break;
+      const line = buf.slice(pos, nl);
       const end = nl + width;
-      this.rawParts.push(this.buf.slice(pos, end));
+      this.rawParts.push(buf.slice(pos, end));
       pos = end;
       if (line === '') {
         if (this.lines.length > 0) out.push(this.dispatch());
@@ -52,12 +55,18 @@ export class SseParser {
         this.lines.push(line);
       }
     }
-    this.buf = this.buf.slice(pos);
+    this.buf = buf.slice(pos);
     return out;
   }
 
   /** Whatever complete-but-unterminated event is left when the stream ends (servers that omit the final blank line). */
   flush(): SseEvent[] {
+    // A held-back lone \r is a line end after all: the stream is over, no \n can follow.
+    if (this.buf === '\r') {
+      this.buf = '';
+      this.rawParts.push('\r');
+      return this.lines.length ? [this.dispatch()] : [];
+    }
     if (this.buf.length > 0) { this.rawParts.push(this.buf); this.lines.push(this.buf.replace(/\r$/, '')); this.buf = ''; }
     if (this.lines.length === 0) return [];
     const ev = this.dispatch();

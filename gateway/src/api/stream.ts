@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 import { mergeUsage, type CallContext } from './call';
 import { envelope } from './errors';
 import { formatEvent } from './sse';
-import { UpstreamFailure, type StreamEvent } from '../providers/types';
+import { UpstreamFailure, type EventBatch, type StreamEvent } from '../providers/types';
 
 export interface StreamHooks {
   firstToken(): void;
@@ -15,9 +15,9 @@ const PING = formatEvent('ping', { type: 'ping' });
  * One timer for all open streams rather than one per stream: at thousands of concurrent streams,
  * per-stream intervals are measurable; a sweep every 250 ms is not.
  */
-const live = new Set<SseResponse>();
+const live = new Set<SseRelay>();
 let sweeper: NodeJS.Timeout | undefined;
-function track(s: SseResponse): void {
+function track(s: SseRelay): void {
   live.add(s);
   if (!sweeper) {
     sweeper = setInterval(() => {
@@ -27,7 +27,7 @@ function track(s: SseResponse): void {
     sweeper.unref();
   }
 }
-function untrack(s: SseResponse): void {
+function untrack(s: SseRelay): void {
   live.delete(s);
   if (live.size === 0 && sweeper) {
     clearInterval(sweeper);
@@ -36,77 +36,85 @@ function untrack(s: SseResponse): void {
 }
 
 /**
- * The client side of a streamed response. Pulls event batches from the upstream only as fast as
- * the client reads (backpressure), keeps usage and first-token time on the call, sends `ping`
- * during long silences, and never ends a stream silently: a stream that breaks or stops short
- * gets a final `error` event.
+ * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
+ * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
+ * stream). Pulls event batches from the upstream only as fast as the client reads (waits for
+ * `drain`), keeps usage and first-token time on the call, sends `ping` during long silences, and
+ * never ends a stream silently: a stream that breaks or stops short gets a final `error` event.
  */
-export class SseResponse extends Readable {
-  private readonly upstream: AsyncIterator<StreamEvent[]>;
-  private pumping = false;
+export class SseRelay {
   private finished = false;
   private lastPush = Date.now();
   private sawStop = false;
   private sawError = false;
+  private readonly upstream: AsyncIterator<EventBatch>;
 
   constructor(
-    events: AsyncIterable<StreamEvent[]>,
+    private readonly res: ServerResponse,
+    events: AsyncIterable<EventBatch>,
     private readonly call: CallContext,
     private readonly hooks: StreamHooks,
-    private readonly onClose: () => void,
+    private readonly abortUpstream: () => void,
     private readonly pingIntervalMs: number,
   ) {
-    super({ highWaterMark: 64 * 1024 });
     this.upstream = events[Symbol.asyncIterator]();
-    if (pingIntervalMs > 0) track(this);
   }
 
-  pingIfIdle(now: number): void {
-    if (!this.finished && now - this.lastPush >= this.pingIntervalMs) this.write(PING);
-  }
-
-  override _read(): void {
-    if (!this.pumping && !this.finished) void this.pump();
-  }
-
-  private write(text: string): boolean {
-    this.lastPush = Date.now();
-    return this.push(text);
-  }
-
-  private async pump(): Promise<void> {
-    this.pumping = true;
+  /** Sends the stream; resolves when it has ended or the client has gone. */
+  async run(): Promise<void> {
+    const { res } = this;
+    const onClose = () => {
+      if (this.finished) return;
+      // The client went away mid-stream: stop the upstream.
+      this.finished = true;
+      untrack(this);
+      this.abortUpstream();
+      void this.upstream.return?.().catch(() => undefined);
+    };
+    res.once('close', onClose);
+    res.flushHeaders();
+    if (this.pingIntervalMs > 0) track(this);
     try {
       for (;;) {
         const next = await this.upstream.next();
         if (this.finished) return;
         if (next.done) {
           if (!this.sawStop && !this.sawError) this.fail('api_error', 'upstream stream ended before message_stop');
-          return this.end();
+          return;
         }
-        let text = '';
+        const batch = next.value;
         let ended = false;
-        for (const ev of next.value) {
+        for (const ev of batch) {
           this.observe(ev);
-          text += ev.raw ?? formatEvent(ev.event, ev.data);
-          if (ev.event === 'error') {
-            ended = true;
-            break;
-          }
+          if (ev.event === 'error') ended = true;
         }
-        const more = text ? this.write(text) : true;
-        if (ended) return this.end();
-        if (!more) return;
+        // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
+        const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');
+        if (!this.write(out)) await drained(res);
+        if (ended) return;
       }
     } catch (err) {
       if (this.finished) return;
       const f = err instanceof UpstreamFailure ? err : undefined;
-      if (f?.kind === 'aborted') return this.end();
+      if (f?.kind === 'aborted') return;
       this.fail(f?.kind === 'idle_timeout' || f?.kind === 'timeout' ? 'timeout_error' : 'api_error', f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`);
-      this.end();
     } finally {
-      this.pumping = false;
+      if (!this.finished) {
+        this.finished = true;
+        untrack(this);
+        res.off('close', onClose);
+        res.end();
+      }
     }
+  }
+
+  pingIfIdle(now: number): void {
+    if (!this.finished && now - this.lastPush >= this.pingIntervalMs) this.write(PING);
+  }
+
+  private write(chunk: string | Buffer): boolean {
+    this.lastPush = Date.now();
+    return this.res.write(chunk);
   }
 
   private fail(type: string, message: string): void {
@@ -152,22 +160,19 @@ export class SseResponse extends Readable {
       }
     }
   }
+}
 
-  private end(): void {
-    if (this.finished) return;
-    this.finished = true;
-    untrack(this);
-    this.push(null);
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    // The client went away (Koa destroys the body) or we are done: stop the upstream either way.
-    this.finished = true;
-    untrack(this);
-    this.onClose();
-    void this.upstream.return?.().catch(() => undefined);
-    cb(err);
-  }
+/** Resolves when the socket can take more, or the client is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 /** The parsed `data` of an event: translators give objects, pass-through gives raw text. */

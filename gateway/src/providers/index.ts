@@ -1,6 +1,8 @@
 import type { ProviderName } from '../config/snapshot';
 import type { Target } from '../routing/table';
 import { anthropicAdapter } from './anthropic/adapter';
+import { geminiAdapter } from './gemini/adapter';
+import { openaiAdapter } from './openai/adapter';
 import type { UpstreamPools } from './http';
 import type { ProviderAdapter, UpstreamReply } from './types';
 import { envelope } from '../api/errors';
@@ -9,6 +11,8 @@ import { envelope } from '../api/errors';
 export function createAdapters(pools: UpstreamPools): (target: Target) => ProviderAdapter {
   const adapters: Partial<Record<ProviderName, ProviderAdapter>> = {
     anthropic: anthropicAdapter(pools),
+    gemini: geminiAdapter(pools),
+    openai: openaiAdapter(pools),
   };
   return (target) => adapters[target.provider] ?? unsupported(target.provider);
 }

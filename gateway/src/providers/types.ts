@@ -29,6 +29,12 @@ export interface StreamEvent {
   raw?: string;
 }
 
+/**
+ * Events decoded from one upstream chunk. A pass-through adapter may attach the chunk's exact
+ * bytes when they are precisely these events; the gateway then writes them verbatim.
+ */
+export type EventBatch = StreamEvent[] & { bytes?: Buffer };
+
 export type UpstreamReply =
   /** A complete response: an Anthropic Message (2xx) or an Anthropic error envelope (non-2xx). */
   | { kind: 'json'; status: number; headers: Record<string, string>; body: any; raw?: Buffer }
@@ -36,7 +42,7 @@ export type UpstreamReply =
    * A stream of Anthropic SSE events, in batches: one batch per upstream chunk, so a burst of
    * events costs one write to the client rather than one per event. Status is always 200 here.
    */
-  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<StreamEvent[]> };
+  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<EventBatch> };
 
 export interface ProviderAdapter {
   /** Sends one attempt. Throws UpstreamFailure for transport failures (connect, timeout). */

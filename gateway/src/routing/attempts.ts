@@ -3,7 +3,7 @@ import { GatewayError } from '../api/errors';
 import type { Observers } from '../api/observers';
 import { payload } from '../api/stream';
 import type { RetryCondition } from '../config/snapshot';
-import { UpstreamFailure, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../providers/types';
+import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../providers/types';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
 import type { Target } from './table';
@@ -182,7 +182,7 @@ async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Prom
     return { kind: 'json', status, headers: reply.headers, body };
   }
   let replayed = first.done;
-  const events: AsyncIterableIterator<StreamEvent[]> = {
+  const events: AsyncIterableIterator<EventBatch> = {
     [Symbol.asyncIterator]() {
       return this;
     },

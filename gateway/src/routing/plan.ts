@@ -5,8 +5,8 @@ import type { Route, Target } from './table';
  * The order in which a request tries a route's targets: priority groups ascending (a higher
  * priority is a fallback); inside a group, a weighted random order so equal-priority targets share
  * load by weight and a retry goes to a different target when there is one.
- * Targets with an open circuit go last in their group rather than vanish, so a route whose every
- * target is ejected still tries something.
+ * Targets with an open circuit are left out while any other target remains; a route whose every
+ * target is ejected still tries them all rather than failing without a try.
  */
 export function planGroups(route: Route, breakers: CircuitBreakers, random: () => number = Math.random): Target[][] {
   if (route.targets.length === 1) return [route.targets];
@@ -17,12 +17,9 @@ export function planGroups(route: Route, breakers: CircuitBreakers, random: () =
     g.push(t);
     byPriority.set(t.priority, g);
   }
-  return [...byPriority.keys()].sort((a, b) => a - b).map((p) => {
-    const ordered = weightedOrder(byPriority.get(p)!, random);
-    const healthy = ordered.filter((t) => !breakers.isOpen(t.id));
-    const ejected = ordered.filter((t) => breakers.isOpen(t.id));
-    return [...healthy, ...ejected];
-  });
+  const all = [...byPriority.keys()].sort((a, b) => a - b).map((p) => weightedOrder(byPriority.get(p)!, random));
+  const healthy = all.map((g) => g.filter((t) => !breakers.isOpen(t.id))).filter((g) => g.length > 0);
+  return healthy.length > 0 ? healthy : all;
 }
 
 /** Weighted sampling without replacement (Efraimidis–Spirakis keys). */

@@ -1,7 +1,7 @@
 import { envelope, errorTypeForStatus } from '../../api/errors';
-import { readSse } from '../../api/sse';
+import { SseParser, type SseEvent } from '../../api/sse';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
-import { RELAYED_HEADERS, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
+import { RELAYED_HEADERS, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
 import { replaceTopLevelString } from './splice';
 
 const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_tokens' } as const;
@@ -71,13 +71,23 @@ function jsonBody(status: number, raw: Buffer, contentType: string | undefined):
   }
 }
 
-async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<StreamEvent[]> {
+async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<EventBatch> {
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  const batchOf = (events: SseEvent[]): EventBatch =>
+    // Comment-only keep-alives are dropped: the gateway sends its own pings.
+    events.filter((ev) => ev.event !== '' || ev.data !== '').map((ev): StreamEvent => ({ event: ev.event, raw: ev.raw }));
   try {
-    for await (const batch of readSse(body)) {
-      // Comment-only keep-alives are dropped: the gateway sends its own pings.
-      const events = batch.filter((ev) => ev.event !== '' || ev.data !== '').map((ev): StreamEvent => ({ event: ev.event, raw: ev.raw }));
-      if (events.length) yield events;
+    for await (const chunk of body) {
+      const aligned = parser.idle;
+      const events = parser.push(decoder.decode(chunk, { stream: true }));
+      const batch = batchOf(events);
+      // A chunk that starts and ends on event boundaries is exactly its events: relay its bytes.
+      if (aligned && parser.idle && batch.length === events.length) batch.bytes = chunk;
+      if (batch.length) yield batch;
     }
+    const tail = batchOf([...parser.push(decoder.decode()), ...parser.flush()]);
+    if (tail.length) yield tail;
   } catch (err) {
     throw toFailure(err, call.target);
   }

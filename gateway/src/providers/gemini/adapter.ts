@@ -1,0 +1,86 @@
+import { envelope } from '../../api/errors';
+import { readSse } from '../../api/sse';
+import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
+import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../types';
+import type { Target } from '../../routing/table';
+import { thinkingRequested } from './config';
+import { TranslationError, errorReply } from './errors';
+import { geminiOptions } from './options';
+import { modelPath, toCountTokens, toGenerateContent } from './request';
+import { toMessageReply } from './response';
+import { StreamTranslator } from './stream';
+
+/**
+ * Gemini (Generative Language API) upstreams: `:generateContent`, `:streamGenerateContent?alt=sse`
+ * and `:countTokens` under the target's baseURL (default …/v1beta). The key goes in the
+ * `x-goog-api-key` header, never in `?key=`, so no URL that might be logged carries it.
+ */
+export function geminiAdapter(pools: UpstreamPools): ProviderAdapter {
+  return {
+    async send(call: UpstreamCall): Promise<UpstreamReply> {
+      const { target } = call;
+      const ctx = { model: target.model, options: geminiOptions(target) };
+      const counting = call.endpoint === 'count_tokens';
+      const streaming = !counting && call.body.stream === true;
+      let payload: unknown;
+      try {
+        payload = counting ? toCountTokens(call.body, ctx) : toGenerateContent(call.body, ctx);
+      } catch (err) {
+        if (err instanceof TranslationError) return { kind: 'json', status: 400, headers: {}, body: envelope('invalid_request_error', err.message, null) };
+        throw err;
+      }
+      const method = counting ? 'countTokens' : streaming ? 'streamGenerateContent' : 'generateContent';
+      const res = await httpSend(pools, target, {
+        url: joinUrl(target.baseURL, `/${modelPath(target.model)}:${method}`) + (streaming ? '?alt=sse' : ''),
+        headers: upstreamHeaders(call, streaming),
+        body: JSON.stringify(payload),
+        signal: call.signal,
+      });
+      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res.body, target), res.headers, target.apiKey);
+
+      const sctx = { model: target.model, textSignatures: thinkingRequested(call.body), secret: target.apiKey, requestId: call.requestId };
+      if (streaming) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
+      const body = parseJson(await readAll(res.body, target));
+      if (body === undefined) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', 'Gemini returned a body that is not JSON', null) };
+      if (counting) return { kind: 'json', status: 200, headers: {}, body: { input_tokens: typeof body.totalTokens === 'number' ? body.totalTokens : 0 } };
+      return { kind: 'json', headers: {}, ...toMessageReply(body, sctx) };
+    },
+  };
+}
+
+function upstreamHeaders(call: UpstreamCall, streaming: boolean): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': 'application/json', accept: streaming ? 'text/event-stream' : 'application/json' };
+  Object.assign(h, call.target.headers, call.extraHeaders);
+  if (call.target.apiKey) h['x-goog-api-key'] = call.target.apiKey;
+  return h;
+}
+
+/** Gemini SSE (`data:` lines only, CRLF framing, no [DONE]; the end is the connection closing) → event batches. */
+async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, target: Target): AsyncGenerator<StreamEvent[]> {
+  try {
+    for await (const batch of readSse(body)) {
+      const out: StreamEvent[] = [];
+      for (const ev of batch) {
+        if (!ev.data) continue;
+        const chunk = parseJson(Buffer.from(ev.data)) ?? { error: { status: 'INTERNAL', message: 'Gemini sent a stream chunk that is not JSON' } };
+        out.push(...t.chunk(chunk));
+        if (t.done) break;
+      }
+      if (out.length) yield out;
+      if (t.done) return;
+    }
+  } catch (err) {
+    throw toFailure(err, target);
+  }
+  const tail = t.end();
+  if (tail.length) yield tail;
+}
+
+function parseJson(raw: Buffer): any {
+  try {
+    const v = JSON.parse(raw.toString('utf8'));
+    return v && typeof v === 'object' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import type { ConfigSnapshot } from '../../gateway/src/config/snapshot';
+import type { Logger } from '../../gateway/src/log';
+import { compile, type ObjectResult } from './compile';
+import type { Kind } from './crd-schema';
+import { gatewayEndpoints, type GatewayEndpoint } from './endpoints';
+import { rejectionEvent } from './events';
+import type { PodView, Pusher } from './push';
+import { Backoff } from './backoff';
+import { acceptedCondition, desiredStatus, statusDiffers, type SyncView } from './status';
+import { objectKey, type K8sObject } from './types';
+
+/** What the reconciler reads: the informers' caches. */
+export interface Caches {
+  /** Every cache has listed once; before that, a snapshot would miss objects and cut traffic. */
+  synced(): boolean;
+  routes(): K8sObject[];
+  keys(): K8sObject[];
+  secrets(): K8sObject[];
+  slices(): any[];
+}
+
+/** What the reconciler writes to the API server. Errors carry the HTTP status in `code`. */
+export interface StatusClient {
+  patchStatus(kind: Kind, namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  createEvent(namespace: string, event: Record<string, unknown>): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  caches: Caches;
+  pusher: Pusher;
+  client: StatusClient;
+  log: Logger;
+  /** `NS/NAME` of the gateway Service, for messages. */
+  service: string;
+  adminPortName: string;
+  /** This operator's identity (reportingInstance of its Events). */
+  identity: string;
+  debounceMs: number;
+  /** How long a reconcile waits for first push answers before writing status (saves a Pending→True flip). */
+  pushWaitMs: number;
+  now?: () => Date;
+}
+
+const STATUS_CONCURRENCY = 8;
+
+/**
+ * The controller loop, level-triggered: any change schedules one debounced reconcile of the whole
+ * desired state (never an action per event). A reconcile reads the caches, runs the same pure
+ * compile() as standalone mode, pushes the snapshot to every gateway pod (the Pusher), then
+ * writes each object's status where it changed. Only the elected leader runs it.
+ */
+export class Reconciler {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private dirty = false;
+  private active = false;
+  private desired?: ConfigSnapshot;
+  private lastSerial = 0;
+  private serialFloor = 0;
+  /** Per snapshot version, a digest of each object's compiled entry: tells whether a pod's snapshot "contains" an object as it is now. */
+  private entries = new Map<string, Map<string, string>>();
+  /** Status last written per object, with the resourceVersion the cache had then: skips rewrites while the informer catches up. */
+  private written = new Map<string, { rv?: string; json: string }>();
+  /** The last rejection reported per object, so a lagging cache never repeats an Event. */
+  private reported = new Map<string, string>();
+  private statusBackoff = new Backoff(500, 30_000);
+  private retryTimer?: NodeJS.Timeout;
+  private readonly now: () => Date;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** Became leader: reconcile now and from now on. */
+  activate(): void {
+    this.active = true;
+    this.schedule(0);
+  }
+
+  deactivate(): void {
+    this.active = false;
+    clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
+    this.timer = undefined;
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Debounced: a burst of events becomes one reconcile. */
+  schedule(delayMs = this.o.debounceMs): void {
+    if (!this.active || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, delayMs);
+  }
+
+  /** A gateway runs a snapshot with a newer serial than ours; stamp ours above it so pods accept it. */
+  newerSerialSeen(serial: number): void {
+    if (serial <= this.serialFloor) return;
+    this.serialFloor = serial;
+    if (this.desired && this.desired.serial <= serial) {
+      const s = this.nextSerial();
+      this.desired = { ...this.desired, serial: s, generatedAt: new Date(s).toISOString() };
+      this.o.log.info('restamped the configuration above a gateway\'s newer serial', { version: this.desired.version, serial: s });
+    }
+    this.schedule();
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = true;
+    try {
+      await this.reconcile();
+    } catch (err) {
+      this.o.log.error('reconcile failed', { error: (err as Error)?.message ?? String(err) });
+      this.retryLater();
+    } finally {
+      this.running = false;
+      if (this.dirty) {
+        this.dirty = false;
+        this.schedule();
+      }
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    if (!this.active || !this.o.caches.synced()) return;
+    const c = this.o.caches;
+    const routes = c.routes();
+    const keys = c.keys();
+    this.o.log.debug('reconcile', { routes: routes.length, keys: keys.length });
+    const endpoints = gatewayEndpoints(c.slices(), this.o.adminPortName);
+    const ready = endpoints.filter((e) => e.ready);
+    const { snapshot, results } = compile({ routes, keys, secrets: c.secrets(), serial: this.candidateSerial(), gateways: Math.max(1, ready.length) });
+
+    if (this.desired?.version !== snapshot.version) {
+      this.lastSerial = snapshot.serial;
+      this.desired = snapshot;
+      this.entries.set(snapshot.version, entryDigests(snapshot));
+      while (this.entries.size > 32) this.entries.delete(this.entries.keys().next().value!);
+      const rejected = results.filter((r) => !r.accepted).map((r) => `${r.kind} ${r.key}: ${r.reason}`);
+      this.o.log.info('configuration compiled', { version: snapshot.version, serial: snapshot.serial, routes: snapshot.routes.length, keys: snapshot.keys.length, gateways: ready.length, pods: endpoints.length, rejected });
+    }
+    this.o.pusher.update(endpoints, this.desired);
+    await this.o.pusher.settled(this.o.pushWaitMs);
+    if (!this.active) return;
+    await this.writeStatuses(results, routes, keys, ready);
+  }
+
+  private async writeStatuses(results: ObjectResult[], routes: K8sObject[], keys: K8sObject[], ready: GatewayEndpoint[]): Promise<void> {
+    const objects = new Map<string, K8sObject>();
+    for (const r of routes) objects.set(`ModelRoute ${objectKey(r)}`, r);
+    for (const k of keys) objects.set(`ApiKey ${objectKey(k)}`, k);
+    const pods = new Map(this.o.pusher.view().map((p) => [p.id, p]));
+    const readyPods = ready.map((e) => pods.get(e.id)).filter((p): p is PodView => !!p);
+    const want = this.entries.get(this.desired!.version)!;
+
+    const jobs: Array<() => Promise<boolean>> = [];
+    for (const r of results) {
+      const id = `${r.kind} ${r.key}`;
+      const obj = objects.get(id);
+      if (!obj) continue;
+      const digest = want.get(id);
+      const sync: SyncView = { synced: 0, total: ready.length, failures: [], service: this.o.service };
+      for (const p of readyPods) {
+        if (digest && p.running && this.entries.get(p.running)?.get(id) === digest) sync.synced++;
+        else if (p.failure) sync.failures.push(`pod ${p.pod ?? p.url}: ${p.failure}`);
+      }
+      const status = desiredStatus(obj, r, sync, this.now());
+      if (!statusDiffers(obj.status, status)) {
+        this.written.delete(id);
+        continue;
+      }
+      const json = JSON.stringify(status);
+      const memo = this.written.get(id);
+      if (memo && memo.rv === obj.metadata.resourceVersion && memo.json === json) continue;
+      jobs.push(() => this.writeStatus(id, obj, r, status, json));
+    }
+    for (const id of this.written.keys()) if (!objects.has(id)) this.written.delete(id);
+    for (const id of this.reported.keys()) if (!objects.has(id)) this.reported.delete(id);
+
+    let failed = false;
+    for (let i = 0; i < jobs.length; i += STATUS_CONCURRENCY) {
+      const outcomes = await Promise.all(jobs.slice(i, i + STATUS_CONCURRENCY).map((j) => j()));
+      if (outcomes.includes(false)) failed = true;
+      if (!this.active) return;
+    }
+    if (failed) this.retryLater();
+    else this.statusBackoff.reset();
+  }
+
+  private async writeStatus(id: string, obj: K8sObject, r: ObjectResult, status: Record<string, unknown>, json: string): Promise<boolean> {
+    const ns = obj.metadata.namespace ?? 'default';
+    try {
+      await this.o.client.patchStatus(r.kind, ns, obj.metadata.name, status);
+      this.written.set(id, { rv: obj.metadata.resourceVersion, json });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return true; // deleted meanwhile; its DELETED event is on the way
+      this.o.log.warn('status write failed; will retry', { object: id, code: (err as { code?: number }).code, error: (err as Error)?.message });
+      return false;
+    }
+    const before = acceptedCondition(obj.status);
+    const after = acceptedCondition(status);
+    if (after?.status !== 'False') {
+      this.reported.delete(id);
+      return true;
+    }
+    const signature = `${after.reason}|${after.message}`;
+    const known = before?.status === 'False' && `${before.reason}|${before.message}` === signature;
+    if (!known && this.reported.get(id) !== signature) {
+      this.reported.set(id, signature);
+      this.o.log.warn('object rejected', { object: id, reason: r.reason, message: r.message });
+      try {
+        await this.o.client.createEvent(ns, rejectionEvent(obj, r, this.o.identity, this.now()));
+      } catch (err) {
+        // Events are best-effort, as in client-go's recorder.
+        this.o.log.warn('event not recorded', { object: id, code: (err as { code?: number }).code, error: (err as Error)?.message });
+      }
+    }
+    return true;
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer || !this.active) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule(0);
+    }, this.statusBackoff.next());
+  }
+
+  private candidateSerial(): number {
+    return Math.max(Date.now(), this.lastSerial + 1, this.serialFloor + 1);
+  }
+
+  private nextSerial(): number {
+    this.lastSerial = this.candidateSerial();
+    return this.lastSerial;
+  }
+}
+
+/** `ModelRoute ns/name` → digest of its compiled entry (credentials included, so rotation counts as a change). */
+function entryDigests(s: ConfigSnapshot): Map<string, string> {
+  const m = new Map<string, string>();
+  const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('base64url');
+  for (const r of s.routes) m.set(`ModelRoute ${r.name}`, digest(r));
+  for (const k of s.keys) m.set(`ApiKey ${k.name}`, digest(k));
+  return m;
+}

@@ -1,0 +1,68 @@
+import { SseParser, formatEvent } from '../gateway/src/api/sse';
+import { replaceTopLevelString } from '../gateway/src/providers/anthropic/splice';
+import { nestingExceeds } from '../gateway/src/api/body';
+
+describe('SSE parser', () => {
+  const all = (chunks: string[]) => {
+    const p = new SseParser();
+    return [...chunks.flatMap((c) => p.push(c)), ...p.flush()];
+  };
+
+  test('named events with LF, CRLF and CR line ends', () => {
+    for (const nl of ['\n', '\r\n', '\r']) {
+      const text = `event: a${nl}data: {"x":1}${nl}${nl}event: b${nl}data: 2${nl}${nl}`;
+      const evs = all([text]);
+      expect(evs.map((e) => [e.event, e.data])).toEqual([['a', '{"x":1}'], ['b', '2']]);
+      expect(evs.map((e) => e.raw).join('')).toBe(text);
+    }
+  });
+
+  test('events split at every possible byte boundary, including between \\r and \\n', () => {
+    const text = 'event: message_start\r\ndata: {"a":"b"}\r\n\r\n: comment\r\n\r\ndata: x\r\ndata: y\r\n\r\n';
+    for (let i = 1; i < text.length; i++) {
+      const evs = all([text.slice(0, i), text.slice(i)]);
+      expect(evs.map((e) => [e.event, e.data])).toEqual([['message_start', '{"a":"b"}'], ['', ''], ['', 'x\ny']]);
+      expect(evs.map((e) => e.raw).join('')).toBe(text);
+    }
+  });
+
+  test('one optional space after the colon is stripped; fields without colon; unterminated last event', () => {
+    const evs = all(['data:nospace\ndata:  two\nevent\n\ndata: tail']);
+    expect(evs[0]).toMatchObject({ event: '', data: 'nospace\n two' });
+    expect(evs[1]).toMatchObject({ data: 'tail' });
+  });
+
+  test('idle tells whether input ended on an event boundary', () => {
+    const p = new SseParser();
+    expect(p.idle).toBe(true);
+    p.push('data: 1\n');
+    expect(p.idle).toBe(false);
+    p.push('\n');
+    expect(p.idle).toBe(true);
+  });
+
+  test('formatEvent writes one data line', () => {
+    expect(formatEvent('ping', { type: 'ping' })).toBe('event: ping\ndata: {"type":"ping"}\n\n');
+  });
+});
+
+describe('model splice keeps every other byte', () => {
+  test.each([
+    ['{"model":"a","x":1}', '{"model":"B","x":1}'],
+    ['{ "x": {"model": "inner"}, "model" : "a" }', '{ "x": {"model": "inner"}, "model" : "B" }'],
+    ['{"messages":[{"content":"\\"model\\": \\"a\\""}],"model":"a\\u00e9"}', '{"messages":[{"content":"\\"model\\": \\"a\\""}],"model":"B"}'],
+    ['{"n":1.50,"model":"a","big":12345678901234567890}', '{"n":1.50,"model":"B","big":12345678901234567890}'],
+    ['{"x":"no model here"}', '{"x":"no model here"}'],
+  ])('%s', (input, expected) => {
+    expect(replaceTopLevelString(Buffer.from(input), 'model', 'B').toString()).toBe(expected);
+  });
+});
+
+describe('nesting guard', () => {
+  test('counts brackets outside strings only', () => {
+    expect(nestingExceeds('[[[1]]]', 3)).toBe(false);
+    expect(nestingExceeds('[[[[1]]]]', 3)).toBe(true);
+    expect(nestingExceeds('{"a":"[[[[[[[["}', 3)).toBe(false);
+    expect(nestingExceeds('{"a":"\\"[[[[[[["}', 3)).toBe(false);
+  });
+});

@@ -49,6 +49,7 @@ export class Gateway {
   private readonly configInfo;
   readonly deps: GatewayDeps;
   private adminExtensions: Array<(r: Router) => void> = [];
+  private closeHooks: Array<() => Promise<void>> = [];
 
   constructor(private readonly cfg: GatewayConfig = {}) {
     this.log = cfg.log ?? createLogger('gateway');
@@ -115,6 +116,11 @@ export class Gateway {
   /** Registers admin routes; call before start(). */
   extendAdmin(f: (r: Router) => void): void {
     this.adminExtensions.push(f);
+  }
+
+  /** Runs after the servers have closed (features flush here: e.g. spans still queued for export). */
+  onClose(f: () => Promise<void>): void {
+    this.closeHooks.push(f);
   }
 
   setLimiter(l: Limiter): void {
@@ -192,13 +198,8 @@ export class Gateway {
     this.admin.closeAllConnections();
     await Promise.all([closeServer(this.traffic), closeServer(this.admin)]);
     await this.pools.close();
-    for (const f of this.closeHooks.splice(0)) await f().catch((err) => this.log.error('close hook failed', { err: String(err) }));
-  }
-
-  private closeHooks: Array<() => Promise<void>> = [];
-  /** Runs once the servers have stopped: features release what they hold (e.g. a Redis connection). */
-  onClose(f: () => Promise<void>): void {
-    this.closeHooks.push(f);
+    const hooks = this.closeHooks.splice(0);
+    await Promise.all(hooks.map((f) => f().catch((err) => this.log.error('close hook failed', { err: String(err) }))));
   }
 }
 

@@ -20,9 +20,11 @@ describe('rate limits (Redis store)', () => {
   let fake: FakeAnthropic;
   let inspect: Redis;
 
+  let defaultFallback: FakeAnthropic['fallback'];
   beforeAll(async () => {
     redis = await startRedis();
     fake = await startFakeAnthropic();
+    defaultFallback = fake.fallback;
     inspect = redis.client();
   });
   afterAll(async () => {
@@ -72,6 +74,43 @@ describe('rate limits (Redis store)', () => {
       expect(Number(err.headers.get('retry-after'))).toBeGreaterThanOrEqual(14);
       expect(err.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
       expect(err.headers.get('anthropic-ratelimit-requests-reset')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    });
+
+    test('concurrent requests batched into one call keep exact limits and sum their usage', async () => {
+      const gw = await gateway('t8:', { requestsPerMinute: 6, inputTokensPerMinute: 60, outputTokensPerMinute: 60 }, { maxConcurrent: 3 });
+      const c = sdk(gw);
+      const results = await Promise.all(Array.from({ length: 20 }, () => ask(c).then(() => 200, (e) => e.status)));
+      expect(results.filter((x) => x === 200).length).toBe(6);
+      expect(results.filter((x) => x === 429).length).toBe(14);
+      // Six replies of 12 input and 6 output tokens, settled together (the buckets drain 1 a second).
+      await waitFor(async () => (await bucket('t8:rl:key:default/team-a', 'otpm')).u > 30, 5000, 'settlements');
+      expect((await bucket('t8:rl:key:default/team-a', 'itpm')).u).toBeGreaterThan(69);
+      expect((await bucket('t8:rl:key:default/team-a', 'itpm')).u).toBeLessThanOrEqual(72);
+      expect((await bucket('t8:rl:key:default/team-a', 'otpm')).u).toBeLessThanOrEqual(36);
+
+      // Eight streams at once against maxConcurrent 3: three run, five are refused.
+      const gw2 = await gateway('t9:', {}, { maxConcurrent: 3 });
+      fake.fallback = (r) => (r.body?.stream ? { kind: 'stream', events: textStream(r.body.model, ['x', 'y']), hangAfter: 4 } : { kind: 'message' });
+      try {
+        const controllers = Array.from({ length: 8 }, () => new AbortController());
+        const statuses = await Promise.all(
+          controllers.map((ctl) =>
+            fetch(`${baseURL(gw2)}/v1/messages`, {
+              method: 'POST',
+              signal: ctl.signal,
+              headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+              body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+            }).then((r) => r.status),
+          ),
+        );
+        expect(statuses.filter((x) => x === 200).length).toBe(3);
+        expect(statuses.filter((x) => x === 429).length).toBe(5);
+        expect(await inspect.zcard('t9:rl:route:default/main:conc')).toBe(3);
+        for (const ctl of controllers) ctl.abort();
+        await waitFor(async () => (await inspect.zcard('t9:rl:route:default/main:conc')) === 0, 5000, 'all slots released');
+      } finally {
+        fake.fallback = defaultFallback;
+      }
     });
 
     test('keys name the ApiKey and route, never a secret, and all expire', async () => {

@@ -71,56 +71,70 @@ end
 `;
 
 /**
- * One call per event-loop turn of a gateway: the settlements queued since the last call (usage
- * debits and refunds, slot releases), then the admissions waiting for an answer. KEYS are
- * consumed in order. ARGV: lease ms, settlement count, admission count, then
- * - per settlement: holder, #subjects, #slot sets; per subject: #fields, then per field name,
- *   perMs, amount, ttl ms (keys: the subjects, then the slot sets to release from);
+ * One call carries the settlements queued since the last one and the admissions waiting for an
+ * answer. Within a call each subject key is read once and written once, and each slot set is
+ * counted once, given its new holders in one ZADD and its leavers in one ZREM: under load most
+ * of Redis' work per request is then arithmetic, not commands and string formatting.
+ * KEYS are consumed in order. ARGV: lease ms, #settled subjects, #slot sets released from,
+ * #admissions, then
+ * - per settled subject (key: the subject): #fields, then per field name, perMs, amount, ttl ms;
+ * - per slot set released from (key: the set): #holders, then the holders;
  * - per admission: holder, #subjects, #slot sets; per subject: #fields, then per field name,
  *   capacity, perMs, cost, ttl ms; per slot set: max (keys: the subjects, then the slot sets).
- * Each admission checks everything first and takes everything only if everything fits.
+ * Settlements apply first, then admissions one after the other, each checking everything and
+ * taking everything only if everything fits: the same outcome as separate calls in that order.
  * Returns, per admission, {admitted, then ok and used for each field and slot set in the order
  * sent}, flattened; `used` rounded up to an integer (an integer reply spares Redis formatting
  * a float, and headers show whole numbers anyway).
  */
 export const BATCH = `${PRELUDE}
 local lease = tonumber(ARGV[1])
-local ns, na = tonumber(ARGV[2]), tonumber(ARGV[3])
-local k, a = 1, 4
+local ns, nr, na = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local k, a = 1, 5
+local subjects, dirty = {}, {}
+local function subject(key)
+  local g = subjects[key]
+  if not g then
+    g = load(key)
+    subjects[key] = g
+  end
+  return g
+end
+
 for _ = 1, ns do
-  local holder, ng, nz = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 3
-  for _ = 1, ng do
-    local g = load(KEYS[k])
-    local nf = tonumber(ARGV[a])
-    a = a + 1
-    for _ = 1, nf do
-      local name, rate, amount, ttl = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-      a = a + 4
-      local u = level(g[name], rate) + amount
-      if u < 0 then u = 0 end
-      put(g, name, u, rate, ttl)
-    end
-    save(KEYS[k], g)
-    k = k + 1
+  local key = KEYS[k]
+  k = k + 1
+  local g = subject(key)
+  local nf = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, nf do
+    local name, rate, amount, ttl = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    a = a + 4
+    local u = level(g[name], rate) + amount
+    if u < 0 then u = 0 end
+    put(g, name, u, rate, ttl)
   end
-  for _ = 1, nz do
-    redis.call('ZREM', KEYS[k], holder)
-    k = k + 1
-  end
+  dirty[key] = true
+end
+for _ = 1, nr do
+  local key = KEYS[k]
+  k = k + 1
+  local n = tonumber(ARGV[a])
+  redis.call('ZREM', key, unpack(ARGV, a + 1, a + n))
+  a = a + 1 + n
 end
 
 local out = {}
 local expiry = string.format('%d', now + lease)
-local keep = string.format('%d', lease * 2)
+local slots, joined = {}, {}
 for _ = 1, na do
   local holder, ng, nz = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   a = a + 3
   local all = true
-  local groups, checks = {}, {}
+  local checks = {}
   for gi = 1, ng do
-    local g = load(KEYS[k + gi - 1])
-    groups[gi] = g
+    local key = KEYS[k + gi - 1]
+    local g = subject(key)
     local nf = tonumber(ARGV[a])
     a = a + 1
     for _ = 1, nf do
@@ -133,45 +147,58 @@ for _ = 1, na do
       elseif need <= 0 then ok = u < cap
       else ok = u + need <= cap + 1e-9 end
       if not ok then all = false end
-      checks[#checks + 1] = { g = gi, name = name, u = u, rate = rate, cost = cost, ttl = ttl, ok = ok }
+      checks[#checks + 1] = { key = key, g = g, name = name, u = u, rate = rate, cost = cost, ttl = ttl, ok = ok }
     end
   end
   for zi = 1, nz do
     local key = KEYS[k + ng + zi - 1]
     local cap = tonumber(ARGV[a])
     a = a + 1
-    local c = redis.call('ZCARD', key)
-    -- Expired leases (of a pod that died) only matter at the limit: sweep them only then.
-    if c >= cap then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', nowstr)
+    local c = slots[key]
+    if not c then
       c = redis.call('ZCARD', key)
+      -- Expired leases (of a pod that died) only matter at the limit: sweep them only then.
+      if c >= cap then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', nowstr)
+        c = redis.call('ZCARD', key)
+      end
+      slots[key] = c
     end
     local ok = cap > 0 and c < cap
     if not ok then all = false end
     checks[#checks + 1] = { z = key, u = c, ok = ok }
   end
   out[#out + 1] = all and 1 or 0
-  local dirty = {}
   for _, c in ipairs(checks) do
     if all then
       if c.z then
-        redis.call('ZADD', c.z, expiry, holder)
-        redis.call('PEXPIRE', c.z, keep)
         c.u = c.u + 1
+        slots[c.z] = c.u
+        local j = joined[c.z]
+        if not j then
+          j = {}
+          joined[c.z] = j
+        end
+        j[#j + 1] = expiry
+        j[#j + 1] = holder
       elseif c.cost > 0 then
         -- Cost 0 changes nothing: draining is linear, so the stored record still computes the same.
         c.u = c.u + c.cost
-        put(groups[c.g], c.name, c.u, c.rate, c.ttl)
-        dirty[c.g] = true
+        put(c.g, c.name, c.u, c.rate, c.ttl)
+        dirty[c.key] = true
       end
     end
     out[#out + 1] = c.ok and 1 or 0
     out[#out + 1] = math.ceil(c.u - 1e-9)
   end
-  for gi = 1, ng do
-    if dirty[gi] then save(KEYS[k + gi - 1], groups[gi]) end
-  end
   k = k + ng + nz
+end
+
+for key in pairs(dirty) do save(key, subjects[key]) end
+local keep = string.format('%d', lease * 2)
+for key, j in pairs(joined) do
+  redis.call('ZADD', key, unpack(j))
+  redis.call('PEXPIRE', key, keep)
 end
 return out
 `;

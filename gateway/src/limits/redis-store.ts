@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { BATCH, RENEW } from './redis-scripts';
-import type { AdmitRequest, AdmitResult, CheckState, Debit, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
+import type { AdmitRequest, AdmitResult, CheckState, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
 
 export interface RedisStoreOptions {
   url: string;
@@ -224,32 +224,36 @@ export class RedisStore implements LimitStore {
     return { keys, args, order };
   }
 
-  private encodeSettlement(s: Settlement): Encoded {
-    const subjects = new Map<string, Debit[]>();
-    for (const d of s.debits) {
-      const [subject] = split(d.id);
-      const list = subjects.get(subject);
-      if (list) list.push(d);
-      else subjects.set(subject, [d]);
-    }
-    const keys: string[] = [];
-    const args: Args = [s.holder, subjects.size, s.release.length];
-    for (const [subject, debits] of subjects) {
-      keys.push(this.prefix + subject);
-      args.push(debits.length);
-      for (const d of debits) args.push(split(d.id)[1], d.perMs, d.amount, d.ttlMs ?? 0);
-    }
-    for (const id of s.release) keys.push(this.prefix + id);
-    return { keys, args, order: [] };
-  }
-
   private send(settles: Settlement[], admits: Waiting[]): void {
-    const keys: string[] = [];
-    const argv: Args = [this.leaseMs, settles.length, admits.length];
+    // Settlements of one turn are summed per bucket and slot set: ten requests of one key that
+    // ended together cost Redis one update of that key.
+    const debits = new Map<string, Map<string, [perMs: number, amount: number, ttl: number]>>();
+    const releases = new Map<string, string[]>();
     for (const s of settles) {
-      const e = this.encodeSettlement(s);
-      keys.push(...e.keys);
-      argv.push(...e.args);
+      for (const d of s.debits) {
+        const [subject, field] = split(d.id);
+        let fields = debits.get(subject);
+        if (!fields) debits.set(subject, (fields = new Map()));
+        const cur = fields.get(field);
+        if (cur) cur[1] += d.amount;
+        else fields.set(field, [d.perMs, d.amount, d.ttlMs ?? 0]);
+      }
+      for (const id of s.release) {
+        const list = releases.get(id);
+        if (list) list.push(s.holder);
+        else releases.set(id, [s.holder]);
+      }
+    }
+    const keys: string[] = [];
+    const argv: Args = [this.leaseMs, debits.size, releases.size, admits.length];
+    for (const [subject, fields] of debits) {
+      keys.push(this.prefix + subject);
+      argv.push(fields.size);
+      for (const [field, [perMs, amount, ttl]] of fields) argv.push(field, perMs, amount, ttl);
+    }
+    for (const [id, holders] of releases) {
+      keys.push(this.prefix + id);
+      argv.push(holders.length, ...holders);
     }
     for (const w of admits) {
       keys.push(...w.enc.keys);

@@ -77,16 +77,22 @@ describe('rate limits (Redis store)', () => {
     });
 
     test('concurrent requests batched into one call keep exact limits and sum their usage', async () => {
-      const gw = await gateway('t8:', { requestsPerMinute: 6, inputTokensPerMinute: 60, outputTokensPerMinute: 60 }, { maxConcurrent: 3 });
+      const gw = await gateway('t8:', { requestsPerMinute: 6 });
       const c = sdk(gw);
       const results = await Promise.all(Array.from({ length: 20 }, () => ask(c).then(() => 200, (e) => e.status)));
       expect(results.filter((x) => x === 200).length).toBe(6);
       expect(results.filter((x) => x === 429).length).toBe(14);
-      // Six replies of 12 input and 6 output tokens, settled together (the buckets drain 1 a second).
-      await waitFor(async () => (await bucket('t8:rl:key:default/team-a', 'otpm')).u > 30, 5000, 'settlements');
-      expect((await bucket('t8:rl:key:default/team-a', 'itpm')).u).toBeGreaterThan(69);
-      expect((await bucket('t8:rl:key:default/team-a', 'itpm')).u).toBeLessThanOrEqual(72);
-      expect((await bucket('t8:rl:key:default/team-a', 'otpm')).u).toBeLessThanOrEqual(36);
+
+      // Six requests admitted together (the upstream answers slowly), settled together: their
+      // usage adds up (12 input and 6 output tokens each; the buckets drain 1 token a second).
+      const gwt = await gateway('t10:', { inputTokensPerMinute: 60, outputTokensPerMinute: 60 });
+      for (let i = 0; i < 6; i++) fake.queue.push({ kind: 'message', delayMs: 600 });
+      const t = sdk(gwt);
+      await Promise.all(Array.from({ length: 6 }, () => ask(t)));
+      await waitFor(async () => (await bucket('t10:rl:key:default/team-a', 'otpm')).u > 30, 5000, 'settlements');
+      expect((await bucket('t10:rl:key:default/team-a', 'itpm')).u).toBeGreaterThan(68);
+      expect((await bucket('t10:rl:key:default/team-a', 'itpm')).u).toBeLessThanOrEqual(72);
+      expect((await bucket('t10:rl:key:default/team-a', 'otpm')).u).toBeLessThanOrEqual(36);
 
       // Eight streams at once against maxConcurrent 3: three run, five are refused.
       const gw2 = await gateway('t9:', {}, { maxConcurrent: 3 });

@@ -33,9 +33,9 @@ const body = (stream, model = 'bench-model') => JSON.stringify({
   messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
 });
 
-async function measure(name, url, { stream, model }) {
+async function measure(name, url, { stream, model, seconds = DURATION }) {
   const res = await autocannon({
-    url, method: 'POST', connections: CONNECTIONS, duration: DURATION,
+    url, method: 'POST', connections: CONNECTIONS, duration: seconds,
     headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' },
     body: body(stream, model),
   });
@@ -167,6 +167,57 @@ spec:
     }
     return rows;
   },
+
+  /**
+   * What the limit check costs: the same gateway with limits off, on the local store and on Redis
+   * (a redis-server started for the run). Every ApiKey limit is set, high enough never to refuse,
+   * so each request runs the full admission and settlement path. Target: Redis under 15% off.
+   */
+  async limits(ctx, children) {
+    const limits = '  limits: { requestsPerMinute: 1000000000, inputTokensPerMinute: 1000000000000, outputTokensPerMinute: 1000000000000, maxConcurrent: 1000000 }\n';
+    const redis = await startRedis();
+    children.push(redis.child);
+    const configText = ctx.gatewayConfig(ctx.upstream, limits);
+    const off = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream));
+    const local = await ctx.startGateway(configText);
+    const viaRedis = await ctx.startGateway(configText, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bench:' });
+    children.push(off.child, local.child, viaRedis.child);
+    const setups = [['limits off', off.url, off.child], ['limits on, local store', local.url, local.child], ['limits on, redis store', viaRedis.url, viaRedis.child]];
+    // One second of each first, so no row pays for JIT warm-up and lazy initialisation.
+    for (const stream of [false, true]) {
+      for (const [, url] of setups) await autocannon({ url: `${url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream) });
+    }
+    const rows = [];
+    for (const stream of [false, true]) {
+      const kind = stream ? 'stream' : 'json';
+      // Two half-length passes in opposite orders (A B C, C B A), averaged, so a machine that
+      // gets busier or quieter during the run does not favour whichever setup ran first.
+      const seconds = Math.max(1, DURATION / 2);
+      const runs = new Map(setups.map(([name]) => [name, []]));
+      for (const order of [setups, [...setups].reverse()]) {
+        for (const [name, url, child] of order) {
+          const before = cpuMs(child.pid);
+          const row = await ctx.measure(`${name} (${kind})`, `${url}/v1/messages`, { stream, seconds });
+          runs.get(name).push({ ...row, cpu: cpuMs(child.pid) - before, total: row.rps * seconds });
+        }
+      }
+      const avg = (xs, k) => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+      const merged = setups.map(([name]) => {
+        const xs = runs.get(name);
+        // Gateway CPU per request, as in the openai group: steadier than req/s on a shared machine
+        // (the redis-server's own CPU is not in it).
+        const cpuUs = (xs.reduce((a, x) => a + x.cpu, 0) * 1000) / xs.reduce((a, x) => a + x.total, 0);
+        const label = Number.isFinite(cpuUs) ? `${xs[0].name} ${Math.round(cpuUs)}µs cpu` : xs[0].name;
+        return { name: label, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+      });
+      for (const m of merged) rows.push({ ...m, ratio: m.rps / merged[0].rps });
+    }
+    // Proof the Redis gateway counted in Redis rather than falling back to its local store.
+    const metrics = await (await fetch(`${viaRedis.adminURL}/metrics`)).text();
+    const fellBack = /^switchyard_limit_store_fallback_total\{[^}]*\} (\d+)/m.exec(metrics);
+    if (fellBack && Number(fellBack[1]) > 0) process.stderr.write(`bench: warning: ${fellBack[1]} requests fell back to the local store\n`);
+    return rows;
+  },
 };
 
 /** User+system CPU milliseconds a process has used (Linux /proc; NaN elsewhere). */
@@ -177,6 +228,30 @@ function cpuMs(pid) {
   } catch {
     return NaN;
   }
+}
+
+/** A throwaway redis-server (no persistence) on a free loopback port. */
+async function startRedis() {
+  const net = require('node:net');
+  const { spawn } = require('node:child_process');
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  child.once('error', (err) => { throw new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`); });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => c.end('PING\r\n'));
+      c.once('data', (d) => resolve(String(d).startsWith('+PONG')));
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return { child, url: `redis://127.0.0.1:${port}` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('redis-server did not start');
 }
 
 function gatewayConfig(upstreamURL, extra = '') {
@@ -225,7 +300,7 @@ async function startGateway(configText, env = {}) {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await waitReady(`http://127.0.0.1:${adminPort}/readyz`);
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url: `http://127.0.0.1:${port}`, adminURL: `http://127.0.0.1:${adminPort}` };
 }
 
 async function main() {

@@ -1,4 +1,5 @@
 import type { Gateway } from './gateway';
+import { installLimits } from './limits/install';
 import { installTelemetry } from './telemetry';
 
 /**
@@ -8,4 +9,5 @@ import { installTelemetry } from './telemetry';
  */
 export async function installFeatures(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<void> {
   installTelemetry(gateway, env);
+  await installLimits(gateway, env);
 }

@@ -1,0 +1,81 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../log';
+import type { LocalStore } from './local-store';
+import type { RedisStore } from './redis-store';
+import { StoreUnavailable, type AdmitRequest, type AdmitResult, type LimitStore, type Settlement } from './store';
+
+/**
+ * What to do with a limited request while Redis cannot answer:
+ * - `open` (default): check it against this pod's local store instead (limits divided by the
+ *   number of gateways, as without Redis), so traffic keeps flowing with approximate limits;
+ * - `closed`: refuse it with 503 `overloaded_error` and `retry-after: 1`, so no limit is ever
+ *   exceeded but traffic stops. Requests without limits are unaffected either way.
+ */
+export type FailurePolicy = 'open' | 'closed';
+
+export function parseFailurePolicy(v: string | undefined): FailurePolicy {
+  const p = (v ?? '').trim().toLowerCase();
+  if (p === '' || p === 'open') return 'open';
+  if (p === 'closed') return 'closed';
+  throw new Error(`SWITCHYARD_REDIS_FAILURE_POLICY must be 'open' or 'closed', not '${v}'`);
+}
+
+/**
+ * Redis first, the failure policy when Redis is unusable. Admissions remember which store took
+ * them (AdmitResult.store), so a request admitted by one store settles there even if the other
+ * is in use by the time it ends. Redis recovery needs nothing from here: as soon as the client
+ * reconnects, the next request goes to Redis again.
+ */
+export class FailoverStore implements LimitStore {
+  private readonly fallbacks: Counter<'policy'>;
+  private readonly degraded: Gauge;
+
+  constructor(
+    private readonly redis: RedisStore,
+    private readonly local: LocalStore,
+    private readonly policy: FailurePolicy,
+    registry: Registry,
+    log: Logger,
+  ) {
+    this.fallbacks = new Counter({
+      name: 'switchyard_limit_store_fallback_total',
+      help: 'Limited requests Redis could not check, handled by the failure policy (open: local limits; closed: refused with 503).',
+      labelNames: ['policy'],
+      registers: [registry],
+    });
+    this.degraded = new Gauge({
+      name: 'switchyard_limit_store_degraded',
+      help: '1 while the Redis limit store is unreachable and the failure policy applies, else 0.',
+      registers: [registry],
+    });
+    this.degraded.set(redis.up ? 0 : 1);
+    // One log line and one gauge change per transition, never one per request.
+    redis.onHealth = (up, reason) => {
+      this.degraded.set(up ? 0 : 1);
+      if (up) log.info('redis limit store available: limits are global and exact', { reason });
+      else log.warn(`redis limit store unavailable: ${policy === 'open' ? 'falling back to local limits (divided by the number of gateways)' : 'refusing limited requests with 503'}`, { reason, policy });
+    };
+  }
+
+  async admit(req: AdmitRequest): Promise<AdmitResult> {
+    if (this.redis.usable) {
+      try {
+        return await this.redis.admit(req);
+      } catch {
+        // The RedisStore has marked itself down (and said so once); apply the policy.
+      }
+    }
+    this.fallbacks.inc({ policy: this.policy });
+    if (this.policy === 'closed') throw new StoreUnavailable('rate limit store unavailable');
+    return this.local.admit(req);
+  }
+
+  settle(s: Settlement): void {
+    // Only reached if a caller ignores AdmitResult.store; the admitting store is the right one.
+    this.local.settle(s);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.redis.close(), this.local.close()]);
+  }
+}

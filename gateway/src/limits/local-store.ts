@@ -1,0 +1,115 @@
+import { drain, fits } from './bucket';
+import type { AdmitRequest, AdmitResult, CheckState, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
+
+interface Bucket {
+  used: number;
+  /** Clock time `used` was last brought up to date. */
+  at: number;
+  /** Drop the state after this time even if not drained (buckets with ttlMs). */
+  expiresAt?: number;
+}
+
+/**
+ * In-memory limits for one gateway process. Each pod counts alone, so every configured limit is
+ * divided by the number of gateway pods the snapshot was pushed to: the fleet as a whole holds
+ * the configured limit when traffic is spread evenly. Synchronous underneath; the Promise is only
+ * for the LimitStore contract.
+ */
+export class LocalStore implements LimitStore {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly slots = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly now: () => number = Date.now, sweepMs = 60_000) {
+    // State is bounded by the configuration (keys × limits), not traffic; the sweep only drops
+    // drained buckets so removed keys and past periods do not linger.
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweeper.unref();
+  }
+
+  admit(req: AdmitRequest): Promise<AdmitResult> {
+    return Promise.resolve(this.admitNow(req));
+  }
+
+  admitNow(req: AdmitRequest): AdmitResult {
+    const now = this.now();
+    const g = divisorOf(req.gateways);
+    const states: CheckState[] = req.checks.map((c) => (c.kind === 'rate' ? this.peekRate(c, g, now) : this.peekSlots(c, g)));
+    const admitted = states.every((s) => s.ok);
+    if (admitted) {
+      req.checks.forEach((c, i) => {
+        const s = states[i];
+        if (c.kind === 'rate') {
+          s.used += c.cost;
+          this.buckets.set(c.id, { used: s.used, at: now, expiresAt: c.ttlMs ? now + c.ttlMs : undefined });
+        } else {
+          s.used += 1;
+          this.slots.set(c.id, s.used);
+        }
+      });
+    }
+    return { admitted, states, store: this };
+  }
+
+  settle(s: Settlement): void {
+    const now = this.now();
+    const g = divisorOf(s.gateways);
+    for (const d of s.debits) {
+      const b = this.current(d.id, d.perMs / g, now);
+      const used = Math.max(0, b + d.amount);
+      const prev = this.buckets.get(d.id);
+      this.buckets.set(d.id, { used, at: now, expiresAt: d.ttlMs ? now + d.ttlMs : prev?.expiresAt });
+    }
+    for (const id of s.release) {
+      const n = (this.slots.get(id) ?? 0) - 1;
+      if (n > 0) this.slots.set(id, n);
+      else this.slots.delete(id);
+    }
+  }
+
+  /** In-flight count of a slot check (tests and diagnostics). */
+  inFlight(id: string): number {
+    return this.slots.get(id) ?? 0;
+  }
+
+  /** Current `used` of a bucket after refill (tests and diagnostics). */
+  used(id: string, perMs: number): number {
+    return this.current(id, perMs, this.now());
+  }
+
+  sweep(): void {
+    const now = this.now();
+    for (const [id, b] of this.buckets) {
+      if (b.expiresAt !== undefined ? now >= b.expiresAt : b.used <= 0) this.buckets.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  private current(id: string, perMs: number, now: number): number {
+    const b = this.buckets.get(id);
+    if (!b) return 0;
+    if (b.expiresAt !== undefined && now >= b.expiresAt) return 0;
+    return drain(b.used, now - b.at, perMs);
+  }
+
+  private peekRate(c: RateCheck, g: number, now: number): CheckState {
+    const capacity = c.capacity / g;
+    const perMs = c.perMs / g;
+    const used = this.current(c.id, perMs, now);
+    return { ok: fits(used, c.cost, capacity), used, capacity, perMs, divisor: g };
+  }
+
+  private peekSlots(c: SlotCheck, g: number): CheckState {
+    const capacity = c.max / g;
+    const used = this.slots.get(c.id) ?? 0;
+    // A fractional share (max 1 over 3 gateways) still admits one: in-flight counts are whole.
+    return { ok: capacity > 0 && used < capacity, used, capacity, perMs: 0, divisor: g };
+  }
+}
+
+function divisorOf(gateways: number | undefined): number {
+  return gateways && gateways > 1 ? gateways : 1;
+}

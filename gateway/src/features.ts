@@ -1,13 +1,15 @@
+import { installBudgets } from './budget/install';
 import type { Gateway } from './gateway';
 import { installLimits } from './limits/install';
 import { installTelemetry } from './telemetry';
 
 /**
- * Wires optional features (limit stores, metrics, tracing, access log) into a gateway from the
+ * Wires optional features (limit stores and budgets, metrics, tracing, access log) into a gateway from the
  * environment. The standalone CLI and tests that want the full gateway call this; each feature
  * registers through Gateway's hooks (observers, limiter, admin routes).
  */
 export async function installFeatures(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<void> {
-  installTelemetry(gateway, env);
-  await installLimits(gateway, env);
+  const telemetry = installTelemetry(gateway, env);
+  const store = await installLimits(gateway, env);
+  installBudgets(gateway, store, telemetry.metrics);
 }

@@ -15,6 +15,7 @@ import { CircuitBreakers } from './routing/breaker';
 import { RoutingTable } from './routing/table';
 import { createRegistry } from './telemetry/registry';
 import type Router from '@koa/router';
+import type Koa from 'koa';
 
 export interface GatewayConfig {
   port?: number;
@@ -48,7 +49,7 @@ export class Gateway {
   private readonly admin: Server;
   private readonly configInfo;
   readonly deps: GatewayDeps;
-  private adminExtensions: Array<(r: Router) => void> = [];
+  private adminRoutes?: { router: Router; requireToken: Koa.Middleware };
   private closeHooks: Array<() => Promise<void>> = [];
 
   constructor(private readonly cfg: GatewayConfig = {}) {
@@ -107,15 +108,18 @@ export class Gateway {
         table: () => this.current,
         apply: (s) => this.apply(s),
         ready: () => !!this.current && !this.draining,
-        extend: (r) => this.adminExtensions.forEach((f) => f(r)),
+        extend: (router, requireToken) => (this.adminRoutes = { router, requireToken }),
       }).callback(),
     );
     if (cfg.snapshot) this.apply(cfg.snapshot);
   }
 
-  /** Registers admin routes; call before start(). */
-  extendAdmin(f: (r: Router) => void): void {
-    this.adminExtensions.push(f);
+  /**
+   * Registers admin routes (the router matches against its routes at request time, so this works
+   * before or after start()); `requireToken` is the admin bearer-token check of /admin/*.
+   */
+  extendAdmin(f: (r: Router, requireToken: Koa.Middleware) => void): void {
+    f(this.adminRoutes!.router, this.adminRoutes!.requireToken);
   }
 
   /** Runs after the servers have closed (features flush here: e.g. spans still queued for export). */

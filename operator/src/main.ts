@@ -10,6 +10,7 @@ import { OPERATOR_USAGE, parseOperatorArgs, UsageError, type OperatorOptions } f
 import { Pusher } from './push';
 import { Reconciler } from './reconcile';
 import { objectKey, type K8sObject } from './types';
+import { UsagePoller } from './usage';
 
 /**
  * `switchyard operator`: informers feed a level-triggered reconciler, which only the Lease
@@ -72,6 +73,19 @@ export async function runOperator(argv: string[]): Promise<number> {
     },
   });
 
+  // status.usage.updatedAt moves at least this often even when nothing changed.
+  const usageRefreshMs = 10 * opts.usageIntervalMs;
+  const usage = new UsagePoller({
+    token: opts.adminToken,
+    timeoutMs: opts.pushTimeoutMs,
+    intervalMs: opts.usageIntervalMs,
+    refreshMs: usageRefreshMs,
+    userAgent: `switchyard-operator (${opts.identity})`,
+    log,
+    pods: () => pusher.view(),
+    onChange: () => reconciler.schedule(),
+  });
+
   reconciler = new Reconciler({
     caches: informers,
     pusher,
@@ -82,6 +96,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     identity: opts.identity,
     debounceMs: opts.debounceMs,
     pushWaitMs: opts.pushWaitMs,
+    usage: { get: (key) => usage.get(key), refreshMs: usageRefreshMs },
   });
 
   let stopping = false;
@@ -97,11 +112,13 @@ export async function runOperator(argv: string[]): Promise<number> {
     onStartedLeading: () => {
       pusher.start();
       reconciler.activate();
+      usage.start();
     },
     onStoppedLeading: () => {
       // Another replica may lead now: stop writing at once and let the Deployment restart us as a candidate.
       reconciler.deactivate();
       pusher.stop();
+      usage.stop();
       if (!stopping) exit(1);
     },
   });
@@ -123,6 +140,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     clearInterval(resync);
     reconciler.deactivate();
     pusher.stop();
+    usage.stop();
     await elector.release();
     await informers.stop().catch(() => undefined);
     await new Promise<void>((r) => (health.server ? health.server.close(() => r()) : r()));

@@ -23,6 +23,8 @@ export interface OperatorOptions {
   retryPeriodMs: number;
   watchTimeoutSeconds: number;
   watchdogMs: number;
+  /** How often every gateway's GET /admin/usage is read for ApiKey.status.usage. */
+  usageIntervalMs: number;
   adminToken: string;
 }
 
@@ -30,6 +32,7 @@ export const OPERATOR_USAGE = `Usage: switchyard operator --gateway-service NS/N
          [--health-port 8081] [--identity ID] [--debounce-ms 100] [--check-interval-seconds 15]
          [--resync-seconds 300] [--push-timeout-seconds 10] [--lease-duration-seconds 15]
          [--renew-deadline-seconds 10] [--retry-period-seconds 2] [--watch-timeout-seconds 300]
+         [--usage-interval-seconds 30]
 
 Environment: SWITCHYARD_ADMIN_TOKEN (required), KUBECONFIG (else ~/.kube/config, else in-cluster),
 POD_NAMESPACE (namespace of the Lease switchyard-operator; default: the gateway Service's), POD_NAME.`;
@@ -53,6 +56,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
       'renew-deadline-seconds': { type: 'string', default: '10' },
       'retry-period-seconds': { type: 'string', default: '2' },
       'watch-timeout-seconds': { type: 'string', default: '300' },
+      'usage-interval-seconds': { type: 'string', default: '30' },
     },
   });
   const svc = values['gateway-service'];
@@ -94,6 +98,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     watchTimeoutSeconds,
     // Past the server's own timeout plus slack, silence means the connection is dead.
     watchdogMs: (watchTimeoutSeconds + Math.min(60, Math.max(2, watchTimeoutSeconds))) * 1000,
+    usageIntervalMs: num('usage-interval-seconds', 0.1) * 1000,
     adminToken,
   };
 }

@@ -7,8 +7,10 @@ import { gatewayEndpoints, type GatewayEndpoint } from './endpoints';
 import { rejectionEvent } from './events';
 import type { PodView, Pusher } from './push';
 import { Backoff } from './backoff';
+import { budgetEvent, crossings, type BudgetSpec, type StatusUsage } from './budget';
 import { acceptedCondition, desiredStatus, statusDiffers, type SyncView } from './status';
 import { objectKey, type K8sObject } from './types';
+import type { FleetUsage } from './usage';
 
 /** What the reconciler reads: the informers' caches. */
 export interface Caches {
@@ -39,6 +41,8 @@ export interface ReconcilerOptions {
   debounceMs: number;
   /** How long a reconcile waits for first push answers before writing status (saves a Pending→True flip). */
   pushWaitMs: number;
+  /** The fleet's usage per ApiKey (`namespace/name`), read from the gateways; refreshMs: cadence of usage.updatedAt. */
+  usage?: { get(key: string): FleetUsage | undefined; refreshMs: number };
   now?: () => Date;
 }
 
@@ -64,6 +68,8 @@ export class Reconciler {
   private written = new Map<string, { rv?: string; json: string }>();
   /** The last rejection reported per object, so a lagging cache never repeats an Event. */
   private reported = new Map<string, string>();
+  /** Budget thresholds already announced (`id|period|budget|threshold`), for the same reason. */
+  private announced = new Set<string>();
   private statusBackoff = new Backoff(500, 30_000);
   private retryTimer?: NodeJS.Timeout;
   private readonly now: () => Date;
@@ -173,7 +179,8 @@ export class Reconciler {
         if (digest && p.running && this.entries.get(p.running)?.get(id) === digest) sync.synced++;
         else if (p.failure) sync.failures.push(`pod ${p.pod ?? p.url}: ${p.failure}`);
       }
-      const status = desiredStatus(obj, r, sync, this.now());
+      const view = r.kind === 'ApiKey' && this.o.usage ? { usage: this.o.usage.get(r.key), refreshMs: this.o.usage.refreshMs } : undefined;
+      const status = desiredStatus(obj, r, sync, this.now(), view);
       if (!statusDiffers(obj.status, status)) {
         this.written.delete(id);
         continue;
@@ -206,6 +213,7 @@ export class Reconciler {
       this.o.log.warn('status write failed; will retry', { object: id, code: (err as { code?: number }).code, error: (err as Error)?.message });
       return false;
     }
+    if (r.kind === 'ApiKey') await this.announceBudget(id, obj, status.usage as StatusUsage | undefined);
     const before = acceptedCondition(obj.status);
     const after = acceptedCondition(status);
     if (after?.status !== 'False') {
@@ -225,6 +233,24 @@ export class Reconciler {
       }
     }
     return true;
+  }
+
+  /** An Event when spend crosses 80% and 100% of the budget, once per threshold and period. */
+  private async announceBudget(id: string, obj: K8sObject, usage: StatusUsage | undefined): Promise<void> {
+    const budget = obj.spec?.budget as BudgetSpec | undefined;
+    if (!budget || !usage) return;
+    for (const t of crossings(obj.status?.usage, usage, budget.usd)) {
+      const memo = `${id}|${usage.period}|${budget.usd}|${t}`;
+      if (this.announced.has(memo)) continue;
+      this.announced.add(memo);
+      if (this.announced.size > 10_000) this.announced.delete(this.announced.values().next().value!);
+      this.o.log.info(t >= 1 ? 'budget exhausted' : 'budget almost exhausted', { object: id, period: usage.period, spentUSD: usage.spentUSD, budgetUSD: budget.usd });
+      try {
+        await this.o.client.createEvent(obj.metadata.namespace ?? 'default', budgetEvent(obj, t, usage, budget, this.o.identity, this.now()));
+      } catch (err) {
+        this.o.log.warn('event not recorded', { object: id, code: (err as { code?: number }).code, error: (err as Error)?.message });
+      }
+    }
   }
 
   private retryLater(): void {

@@ -1,5 +1,8 @@
+import { budgetCondition, usageStatus, type StatusUsage } from './budget';
 import type { ObjectResult } from './compile';
+import type { Kind } from './crd-schema';
 import type { K8sObject } from './types';
+import type { FleetUsage } from './usage';
 
 /**
  * The status the operator wants on each ModelRoute and ApiKey, as pure functions of what it
@@ -28,16 +31,23 @@ export interface SyncView {
   service: string;
 }
 
-/** The fields of `status` this operator owns; anything else (e.g. usage) belongs to someone else. */
-export const OWNED_FIELDS = ['observedGeneration', 'gateways', 'targets', 'conditions'] as const;
-const OWN_CONDITIONS = ['Accepted', 'Programmed', 'Priced'];
+/** The fields of `status` this operator owns (usage: ApiKeys only); anything else belongs to someone else. */
+export const OWNED_FIELDS = ['observedGeneration', 'gateways', 'targets', 'usage', 'conditions'] as const;
+const OWN_CONDITIONS: Record<Kind, string[]> = { ModelRoute: ['Accepted', 'Programmed', 'Priced'], ApiKey: ['Accepted', 'Programmed', 'BudgetExceeded'] };
+
+/** ApiKeys: the fleet's usage as last read from the gateways, and how often to refresh `usage.updatedAt`. */
+export interface UsageView {
+  usage?: FleetUsage;
+  refreshMs: number;
+}
 
 /** Condition messages are for humans and bounded (metav1 allows 32 KiB; kubectl shows far less). */
 const MAX_MESSAGE = 4096;
 
-export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncView, now: Date): Record<string, unknown> {
+export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncView, now: Date, view?: UsageView): Record<string, unknown> {
   const generation = obj.metadata.generation;
   const current: Condition[] = Array.isArray(obj.status?.conditions) ? obj.status.conditions : [];
+  const stamp = rfc3339(now);
   const wanted: Array<Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>> = [
     result.accepted
       ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: result.message }
@@ -53,7 +63,20 @@ export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncVi
           : { type: 'Priced', status: 'False', reason: 'NotPriced', message: 'some targets have no pricing (spec.pricing or the target\'s pricing): cost metrics and budgets count their tokens as free' },
     );
   }
-  const stamp = rfc3339(now);
+  let usage: StatusUsage | undefined;
+  /** Conditions of ours left exactly as they are. */
+  const keep = new Set<string>();
+  if (result.kind === 'ApiKey') {
+    if (result.accepted) {
+      usage = usageStatus(obj.status?.usage, view?.usage, now, view?.refreshMs ?? Infinity, stamp);
+      const budget = budgetCondition(obj.spec?.budget, usage);
+      if (budget) wanted.push(budget);
+    } else {
+      // Not on any gateway: nothing new to say about its spend.
+      usage = obj.status?.usage;
+      keep.add('BudgetExceeded');
+    }
+  }
   const made = new Map(
     wanted.map((w) => {
       const prev = current.find((c) => c.type === w.type);
@@ -70,12 +93,14 @@ export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncVi
     }),
   );
   // Keep other owners' condition types where they are; ours replace theirs in place or go last.
-  const conditions: Condition[] = current.filter((c) => !OWN_CONDITIONS.includes(c.type) || made.has(c.type)).map((c) => made.get(c.type) ?? c);
+  const own = OWN_CONDITIONS[result.kind];
+  const conditions: Condition[] = current.filter((c) => !own.includes(c.type) || made.has(c.type) || keep.has(c.type)).map((c) => made.get(c.type) ?? c);
   for (const [type, c] of made) if (!conditions.some((x) => x.type === type)) conditions.push(c);
 
   const status: Record<string, unknown> = { observedGeneration: generation, gateways: `${result.accepted ? sync.synced : 0}/${sync.total}` };
   if (generation === undefined) delete status.observedGeneration;
   if (result.kind === 'ModelRoute') status.targets = targetsSummary(obj.spec?.targets);
+  if (usage) status.usage = usage;
   status.conditions = conditions;
   return status;
 }
@@ -102,7 +127,9 @@ export function targetsSummary(targets: unknown): string {
 
 /** Whether writing `desired` would change anything we own in `current`. */
 export function statusDiffers(current: any, desired: Record<string, unknown>): boolean {
-  const pick = (s: any) => JSON.stringify(OWNED_FIELDS.map((f) => s?.[f] ?? null));
+  // usage is ours only on ApiKeys, which always carry it forward once it exists.
+  const fields = OWNED_FIELDS.filter((f) => f !== 'usage' || desired.usage !== undefined);
+  const pick = (s: any) => JSON.stringify(fields.map((f) => s?.[f] ?? null));
   return pick(current) !== pick(desired);
 }
 

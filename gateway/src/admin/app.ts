@@ -15,8 +15,8 @@ export interface AdminDeps {
   table(): RoutingTable | undefined;
   apply(snapshot: ConfigSnapshot): { applied: boolean; version: string };
   ready(): boolean;
-  /** Extra admin routes added by later features (e.g. usage read-out). */
-  extend?(router: Router): void;
+  /** Extra admin routes added by later features (e.g. usage read-out); `requireToken` guards /admin/* routes. */
+  extend?(router: Router, requireToken: Koa.Middleware): void;
 }
 
 /** The admin port: probes, metrics and the operator's config push. Never exposed to clients. */
@@ -64,7 +64,7 @@ export function adminApp(deps: AdminDeps): Koa {
     }
     ctx.body = summary(table.snapshot);
   });
-  deps.extend?.(router);
+  deps.extend?.(router, requireToken);
 
   app.use(async (ctx, next) => {
     try {

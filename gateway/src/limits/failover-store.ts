@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log';
 import type { LocalStore } from './local-store';
 import type { RedisStore } from './redis-store';
-import { StoreUnavailable, type AdmitRequest, type AdmitResult, type LimitStore, type Settlement } from './store';
+import { StoreUnavailable, type AdmitRequest, type AdmitResult, type BucketRef, type LimitStore, type Settlement } from './store';
 
 /**
  * What to do with a limited request while Redis cannot answer:
@@ -27,6 +27,7 @@ export function parseFailurePolicy(v: string | undefined): FailurePolicy {
  * reconnects, the next request goes to Redis again.
  */
 export class FailoverStore implements LimitStore {
+  readonly scope = 'global';
   private readonly fallbacks: Counter<'policy'>;
   private readonly degraded: Gauge;
 
@@ -71,8 +72,16 @@ export class FailoverStore implements LimitStore {
   }
 
   settle(s: Settlement): void {
-    // Only reached if a caller ignores AdmitResult.store; the admitting store is the right one.
-    this.local.settle(s);
+    // Admitted requests settle with AdmitResult.store. What comes here was never admitted (the
+    // usage counters of a key without limits or budget): Redis when usable, else this pod, like
+    // admissions under the `open` policy (and not carried over to Redis afterwards).
+    (this.redis.usable ? this.redis : this.local).settle(s);
+  }
+
+  /** Counts are global only in Redis: while it is away there is nothing global to read. */
+  read(buckets: BucketRef[]): Promise<number[]> {
+    if (!this.redis.usable) return Promise.reject(new StoreUnavailable('rate limit store unavailable'));
+    return this.redis.read(buckets);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,9 @@
 import type { CallContext, Usage } from '../api/call';
 import { GatewayError } from '../api/errors';
+import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from '../budget/ledger';
 import type { Limits } from '../config/snapshot';
 import type { ApiKey, Route } from '../routing/table';
+import { callCost } from '../telemetry/cost';
 import { perMinute, waitMs } from './bucket';
 import { estimateInputTokens } from './estimate';
 import { rateLimitHeaders, type Category, type Reading } from './headers';
@@ -43,11 +45,25 @@ export interface RateLimited {
   limit: keyof Limits;
 }
 
+/** What the access log reads from `call.extra.budgetExceeded` when a budget refused a request. */
+export interface BudgetExceeded {
+  period: string;
+  budget_usd: number;
+  /** What the store enforced: with the local store, this pod's spend (against its share). */
+  spent_usd: number;
+}
+
 const NONE: Admission = { headers: {}, release() {} };
 
 /**
  * The Limiter on top of a LimitStore: works out which of the key's and the route's limits apply,
  * admits all of them in one store call, renders Anthropic's headers, and settles real usage.
+ *
+ * Spend budgets ride along: a Messages request of a key with `budget` also checks the key's
+ * spend bucket for the current period (cost 0: admitted while spend < budget, else 403), in the
+ * same store call. Every Messages request of every key then debits its price (callCost, the
+ * figure the cost metric counts) and its request and token counts to the key's ledger
+ * (budget/ledger.ts): as usage arrives in streams, and finally when the response closes.
  *
  * Costs: a request costs 1 on requestsPerMinute and its input-token estimate on
  * inputTokensPerMinute at admission; output tokens are unknown up front, so outputTokensPerMinute
@@ -71,10 +87,17 @@ export class StoreLimiter implements Limiter {
     const plan = this.plan(call.key, call.route);
     const tokens = call.endpoint === 'messages';
     const entries = tokens ? plan.all : plan.untokened;
-    if (!entries.length) return NONE;
+    const gateways = call.table?.snapshot.gateways ?? 1;
+    // Only Messages calls cost money; count_tokens neither counts nor is refused by a budget.
+    const ledger = tokens ? ledgerOf(call.key, this.now()) : undefined;
+    const budget = ledger?.budget ? budgetCheck(ledger, this.now()) : undefined;
+    if (!entries.length && !budget) {
+      // Nothing to check: only the usage counters, debited after the fact.
+      return ledger ? new Held(this.store, [], {}, gateways, 0, true, call.requestId, ledger, this.now) : NONE;
+    }
     const estimate = tokens && entries.some((e) => e.metric === 'itpm') ? estimateInputTokens(call.body) : 0;
     const checks = entries.map((e) => toCheck(e, estimate));
-    const gateways = call.table?.snapshot.gateways ?? 1;
+    if (budget) checks.push(budget);
 
     let res: AdmitResult;
     try {
@@ -89,9 +112,14 @@ export class StoreLimiter implements Limiter {
       if (category) readings.push({ category, state: res.states[i] });
     });
     const headers = rateLimitHeaders(readings, this.now());
-    if (!res.admitted) throw refusal(call, entries, checks, res.states, estimate, headers);
+    if (!res.admitted) {
+      // A spent budget wins over a rate limit: waiting would not help.
+      const b = budget && res.states[entries.length];
+      if (b && !b.ok) throw budgetRefusal(call, ledger!, b, headers);
+      throw refusal(call, entries, checks, res.states, estimate, headers);
+    }
 
-    const held = new Held(res.store, entries, headers, gateways, estimate, tokens, call.requestId);
+    const held = new Held(res.store, entries, headers, gateways, estimate, tokens, call.requestId, ledger, this.now);
     if (call.endedAt !== undefined) {
       // The client left while the store answered: the response's close hook has already run, so
       // nobody else will release what was just taken. Give it back and go no further.
@@ -135,6 +163,21 @@ function toCheck(e: Entry, estimate: number): Check {
     case 'otpm':
       return { kind: 'rate', id: e.id, capacity: e.limit, perMs: perMinute(e.limit), cost: 0 };
   }
+}
+
+/** The spend bucket of a key's budget: fits while spend is below the budget (cost 0; the price is debited later). */
+function budgetCheck(l: Ledger, now: number): Check {
+  return { kind: 'rate', id: l.spend, capacity: l.budget!.usd * MICROS, perMs: 0, cost: 0, ttlMs: retainMs(l, now) };
+}
+
+/**
+ * 403 permission_error, not 429: the SDKs retry 429s on their own, and no retry can succeed
+ * before the period ends. The message names the budget, the spend and the reset time.
+ */
+function budgetRefusal(call: CallContext, l: Ledger, s: CheckState, headers: Record<string, string>): GatewayError {
+  const exceeded: BudgetExceeded = { period: l.period.id, budget_usd: l.budget!.usd, spent_usd: Math.round(s.used) / MICROS };
+  call.extra.budgetExceeded = exceeded;
+  return new GatewayError(403, 'permission_error', exhaustedMessage(l, s.used, s.capacity, s.divisor), headers);
 }
 
 /** The 429 for the failing limit that takes longest to clear, with retry-after to match. */
@@ -182,6 +225,10 @@ class Held implements Admission {
   private outDebited = 0;
   private sawUsage = false;
   private done = false;
+  /** What the key's ledger has been debited so far (micro-dollars, tokens). */
+  private spent = 0;
+  private tokensIn = 0;
+  private tokensOut = 0;
 
   constructor(
     private readonly store: LimitStore,
@@ -191,14 +238,16 @@ class Held implements Admission {
     estimate: number,
     private readonly tokens: boolean,
     private readonly holder: string,
+    private readonly ledger?: Ledger,
+    private readonly now: () => number = Date.now,
   ) {
     this.inDebited = estimate;
   }
 
-  usage(_call: CallContext, u: Usage): void {
+  usage(call: CallContext, u: Usage): void {
     if (!this.tokens || this.done) return;
     this.sawUsage = true;
-    this.sync(inputOf(u), u.output_tokens, []);
+    this.sync(inputOf(u), u.output_tokens, [], call, false);
   }
 
   release(call: CallContext): void {
@@ -218,10 +267,10 @@ class Held implements Admission {
       // Otherwise (the client left, or the stream broke, before any usage came back) the upstream
       // may well have read the prompt: the estimate stays debited.
     }
-    this.sync(input, output, this.entries.filter((e) => e.metric === 'conc').map((e) => e.id));
+    this.sync(input, output, this.entries.filter((e) => e.metric === 'conc').map((e) => e.id), call, true);
   }
 
-  private sync(input: number, output: number, release: string[]): void {
+  private sync(input: number, output: number, release: string[], call: CallContext, final: boolean): void {
     const dIn = input - this.inDebited;
     const dOut = output - this.outDebited;
     this.inDebited = input;
@@ -231,6 +280,31 @@ class Held implements Admission {
       const amount = e.metric === 'itpm' ? dIn : e.metric === 'otpm' ? dOut : 0;
       if (amount !== 0) debits.push({ id: e.id, perMs: perMinute(e.limit), amount });
     }
+    if (this.ledger) this.ledgerDebits(call, final, debits);
     if (debits.length || release.length) this.store.settle({ holder: this.holder, gateways: this.gateways, debits, release });
+  }
+
+  /**
+   * The ledger follows the usage the upstream reported, priced as the cost metric prices it: a
+   * request that ends without usage (an error, or a client gone before the first usage event)
+   * costs nothing. The request itself counts once, at the end.
+   */
+  private ledgerDebits(call: CallContext, final: boolean, debits: Debit[]): void {
+    const l = this.ledger!;
+    const u = call.usage;
+    const spent = callCost(call).total * MICROS;
+    const tokensIn = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+    const tokensOut = u.output_tokens;
+    const ttlMs = retainMs(l, this.now());
+    const add = (id: string, amount: number) => {
+      if (amount > 0) debits.push({ id, perMs: 0, amount, ttlMs });
+    };
+    add(l.spend, spent - this.spent);
+    add(l.input, tokensIn - this.tokensIn);
+    add(l.output, tokensOut - this.tokensOut);
+    if (final) add(l.requests, 1);
+    this.spent = Math.max(this.spent, spent);
+    this.tokensIn = Math.max(this.tokensIn, tokensIn);
+    this.tokensOut = Math.max(this.tokensOut, tokensOut);
   }
 }

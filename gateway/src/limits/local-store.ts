@@ -1,5 +1,5 @@
 import { drain, fits } from './bucket';
-import type { AdmitRequest, AdmitResult, CheckState, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
+import type { AdmitRequest, AdmitResult, BucketRef, CheckState, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
 
 interface Bucket {
   used: number;
@@ -16,6 +16,7 @@ interface Bucket {
  * for the LimitStore contract.
  */
 export class LocalStore implements LimitStore {
+  readonly scope = 'pod';
   private readonly buckets = new Map<string, Bucket>();
   private readonly slots = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
@@ -65,6 +66,12 @@ export class LocalStore implements LimitStore {
       if (n > 0) this.slots.set(id, n);
       else this.slots.delete(id);
     }
+  }
+
+  read(buckets: BucketRef[]): Promise<number[]> {
+    // `used` is kept undivided (only capacities and refill are divided): what this pod consumed.
+    const now = this.now();
+    return Promise.resolve(buckets.map((b) => this.current(b.id, b.perMs, now)));
   }
 
   /** In-flight count of a slot check (tests and diagnostics). */

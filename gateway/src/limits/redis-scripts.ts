@@ -217,3 +217,23 @@ end
 redis.call('PEXPIRE', KEYS[1], string.format('%d', lease * 2))
 return 1
 `;
+
+/**
+ * Reads buckets without changing them (the spend read-out). KEYS: subjects; ARGV: per subject
+ * #fields, then per field its name and perMs. Returns each field's level now, in order, as a
+ * string with every digit (Redis would truncate a Lua number reply to an integer).
+ */
+export const READ = `${PRELUDE}
+local out = {}
+local a = 1
+for k = 1, #KEYS do
+  local g = load(KEYS[k])
+  local nf = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, nf do
+    out[#out + 1] = string.format('%.17g', level(g[ARGV[a]], tonumber(ARGV[a + 1])))
+    a = a + 2
+  end
+end
+return out
+`;

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
-import { BATCH, RENEW } from './redis-scripts';
-import type { AdmitRequest, AdmitResult, CheckState, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
+import { BATCH, READ, RENEW } from './redis-scripts';
+import { StoreUnavailable, type AdmitRequest, type AdmitResult, type BucketRef, type CheckState, type LimitStore, type RateCheck, type Settlement, type SlotCheck } from './store';
 
 export interface RedisStoreOptions {
   url: string;
@@ -19,6 +19,7 @@ type Args = Array<string | number>;
 interface Scripted {
   syBatch(...args: Args): Promise<Array<number | string>>;
   syRenew(...args: Args): unknown;
+  syRead(...args: Args): Promise<string[]>;
 }
 
 interface Waiting {
@@ -55,6 +56,7 @@ const MAX_BATCH = 256;
  * `timeoutMs` when Redis hangs; the caller (FailoverStore) applies the failure policy.
  */
 export class RedisStore implements LimitStore {
+  readonly scope = 'global';
   readonly client: Redis;
   private readonly prefix: string;
   private readonly leaseMs: number;
@@ -96,6 +98,7 @@ export class RedisStore implements LimitStore {
     });
     this.client.defineCommand('syBatch', { lua: BATCH });
     this.client.defineCommand('syRenew', { lua: RENEW });
+    this.client.defineCommand('syRead', { lua: READ });
     this.client.on('ready', () => {
       this.retryAt = 0;
       this.setHealth('up', 'connected');
@@ -148,6 +151,39 @@ export class RedisStore implements LimitStore {
     }
     this.settles.push(s);
     this.schedule();
+  }
+
+  /** One script call for every bucket asked, grouped by subject key as the buckets are stored. */
+  async read(buckets: BucketRef[]): Promise<number[]> {
+    if (!buckets.length) return [];
+    if (this.client.status !== 'ready') throw new StoreUnavailable(`redis not connected (${this.client.status})`);
+    const subjects = new Map<string, number[]>();
+    buckets.forEach((b, i) => {
+      const [subject] = split(b.id);
+      const list = subjects.get(subject);
+      if (list) list.push(i);
+      else subjects.set(subject, [i]);
+    });
+    const keys: string[] = [];
+    const args: Args = [];
+    const order: number[] = [];
+    for (const [subject, idx] of subjects) {
+      keys.push(this.prefix + subject);
+      args.push(idx.length);
+      for (const i of idx) {
+        args.push(split(buckets[i].id)[1], buckets[i].perMs);
+        order.push(i);
+      }
+    }
+    let reply: string[];
+    try {
+      reply = await (this.client as unknown as Scripted).syRead(keys.length, ...keys, ...args);
+    } catch (err) {
+      throw new StoreUnavailable(`redis read failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+    const out = new Array<number>(buckets.length).fill(0);
+    order.forEach((i, j) => (out[i] = Number(reply[j]) || 0));
+    return out;
   }
 
   /**

@@ -5,10 +5,14 @@
  *
  * Two kinds of check cover everything:
  * - `rate`: a token bucket (bucket.ts). Per-minute limits drain at capacity/60 s. A spend budget
- *   (issue 8) is the same bucket with `perMs: 0`, an id that names the calendar period
- *   (`budget:team-a/key:2026-03`), its capacity in USD and `ttlMs` until the period ends: admit
- *   with cost 0 (fits while not spent), then debit the price of the real usage in `settle`.
+ *   is the same bucket with `perMs: 0`, an id that names the calendar period
+ *   (`usage:team-a/key:2026-03.usd`), its capacity in micro-dollars and `ttlMs` until some time
+ *   after the period ends: admit with cost 0 (fits while not spent), then debit the price of the
+ *   real usage in `settle` (see budget/ledger.ts). A key's request and token counts per period
+ *   are more such buckets, only ever debited.
  * - `slots`: a concurrency limit, in-flight requests held by `holder` until released.
+ *
+ * `read` gives back what buckets have used (the operator's spend read-out goes through it).
  */
 
 export interface RateCheck {
@@ -81,11 +85,32 @@ export interface Settlement {
   release: string[];
 }
 
+/**
+ * A bucket to read: its id and the refill to apply since its last update (0 for the period
+ * counters of budgets, the only buckets read today; a local store drains per-minute buckets at
+ * their divided rate, which a reader would have to pass).
+ */
+export interface BucketRef {
+  id: string;
+  perMs: number;
+}
+
 export interface LimitStore {
+  /**
+   * Where the counts live: `global` (Redis: every pod sees the fleet's counts) or `pod` (this
+   * process only: each pod counts what it served, and the fleet's total is the sum over pods).
+   */
+  readonly scope: 'global' | 'pod';
   /** Checks every bucket and slot and takes them all or none. One round trip for a remote store. */
   admit(req: AdmitRequest): Promise<AdmitResult>;
   /** Usage debits and slot releases after the fact: fire and forget, batched by remote stores. */
   settle(s: Settlement): void;
+  /**
+   * What each bucket has used now (after refill; 0 if it has none), in the order asked, in the
+   * configured (undivided) units debits are made in. One round trip for a remote store; throws
+   * StoreUnavailable when the store cannot answer.
+   */
+  read(buckets: BucketRef[]): Promise<number[]>;
   close(): Promise<void>;
 }
 

@@ -65,6 +65,7 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
     })),
     fallbacks: call.fallbacks,
     rate_limited: (call.extra.rateLimited as unknown) ?? null,
+    budget_exceeded: (call.extra.budgetExceeded as unknown) ?? null,
   };
 }
 

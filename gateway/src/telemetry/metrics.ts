@@ -18,6 +18,12 @@ export interface RateLimited {
   limit: string;
 }
 
+/** What is left of one ApiKey's budget in its current period (budgets feature, budget/install.ts). */
+export interface BudgetLeft {
+  apiKey: string;
+  remainingUSD: number;
+}
+
 /**
  * The `switchyard_*` series of DESIGN.md on the gateway's own registry. Counters move when a
  * request ends (a stream when its last byte went out, with its real usage); the TTFT histogram
@@ -33,6 +39,8 @@ export class SwitchyardMetrics implements Observer {
   readonly rateLimited: FastCounter;
   readonly cost: FastCounter;
   readonly inflight: Gauge;
+  readonly budgetRemaining: Gauge<'api_key'>;
+  private budgets?: () => Promise<BudgetLeft[]>;
 
   constructor(registry: Registry, inflight: () => number) {
     this.requests = new FastCounter(
@@ -83,6 +91,32 @@ export class SwitchyardMetrics implements Observer {
         this.set(inflight());
       },
     });
+    const budgets = () => this.budgets;
+    this.budgetRemaining = new Gauge({
+      name: 'switchyard_budget_remaining_usd',
+      help: "USD left in the current period of each ApiKey with a budget, as this gateway knows it: the fleet's with the Redis store, this pod's share (budget / gateways) with the local store.",
+      labelNames: ['api_key'],
+      registers: [registry],
+      // Read from the limit store at scrape time (one round trip with Redis), so a new period
+      // shows at once. If the store cannot answer, the last values stay.
+      async collect() {
+        const source = budgets();
+        if (!source) return;
+        let list: BudgetLeft[];
+        try {
+          list = await source();
+        } catch {
+          return;
+        }
+        this.reset();
+        for (const b of list) this.set({ api_key: b.apiKey }, b.remainingUSD);
+      },
+    });
+  }
+
+  /** Where switchyard_budget_remaining_usd comes from (set by the budgets feature). */
+  watchBudgets(source: () => Promise<BudgetLeft[]>): void {
+    this.budgets = source;
   }
 
   firstToken(call: CallContext): void {

@@ -137,6 +137,8 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
 
       const limited = call.extra.rateLimited as RateLimited | undefined;
       if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit }, end);
+      const budget = call.extra.budgetExceeded as { period: string } | undefined;
+      if (budget) server.addEvent('switchyard.budget_exceeded', { 'switchyard.budget.period': budget.period }, end);
       server.updateName(serverSpanName(call));
       server.setAttributes(serverAttributes(call));
       if (error) server.setAttribute('error.type', error);

@@ -2,6 +2,8 @@ import type { Gateway } from '../gateway/src/gateway';
 import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
 import { CLIENT_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { rawRequest, type RawResponse } from './helpers/raw-http';
+import { installTelemetry } from '../gateway/src/telemetry';
+import { parseProm } from './helpers/prom';
 
 const MAX_BODY = 64 * 1024;
 const good = { model: 'claude-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
@@ -118,6 +120,8 @@ const cases: Case[] = [
 describe('bad input never crashes the gateway and always gets the right envelope', () => {
   let fake: FakeAnthropic;
   let gw: Gateway;
+  const logLines: string[] = [];
+  const statuses: number[] = [];
 
   beforeAll(async () => {
     fake = await startFakeAnthropic();
@@ -134,6 +138,7 @@ describe('bad input never crashes the gateway and always gets the right envelope
       ]),
       { options: { maxBodyBytes: MAX_BODY, bodyIdleTimeoutMs: 300 } },
     );
+    installTelemetry(gw, {}, { accessLogSink: (line) => void logLines.push(line) });
   });
   afterAll(async () => {
     await gw.close();
@@ -158,11 +163,22 @@ describe('bad input never crashes the gateway and always gets the right envelope
       res = { status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() };
     }
     expect(res.status).toBe(c.status);
+    statuses.push(res.status);
     expect(res.headers['request-id']).toMatch(/^req_[0-9A-Za-z]{24}$/);
     const body = JSON.parse(res.body);
     expect(body).toEqual({ type: 'error', error: { type: c.type, message: expect.any(String) }, request_id: res.headers['request-id'] });
     if (c.says) expect(body.error.message).toContain(c.says);
     expect(fake.received.length).toBe(before); // nothing bad reaches the upstream
+  });
+
+  test('every refusal is counted in metrics and has an access-log line, with its status', async () => {
+    const scrape = parseProm(await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text());
+    const byCode = new Map<number, number>();
+    for (const st of statuses) byCode.set(st, (byCode.get(st) ?? 0) + 1);
+    for (const [code, n] of byCode) expect([code, scrape.sum('switchyard_requests_total', { code: String(code) })]).toEqual([code, n]);
+    const logged = logLines.map((l) => JSON.parse(l));
+    for (const [code, n] of byCode) expect([code, logged.filter((l) => l.status === code).length]).toEqual([code, n]);
+    expect(logLines.join('\n')).not.toContain(CLIENT_KEY);
   });
 
   test('odd but valid unicode is accepted and forwarded intact', async () => {

@@ -1,21 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { readRequestBody, startServer, type TestServer } from './http-server';
+import { recordRequest, startServer, type RecordedRequest, type TestServer } from './http-server';
 
 /**
  * A fake Anthropic API that speaks the real wire format: JSON Messages, SSE with `event:`/`data:`
  * framing and `ping`s, error envelopes with `request-id` and `retry-after`. It records every
  * request it receives and lets a test script the next replies.
  */
-export interface Received {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  raw: Buffer;
-  body: any;
-  /** Resolves when the client side of this request closed; `aborted` tells whether early. */
-  closed: Promise<{ aborted: boolean }>;
-}
+export type Received = RecordedRequest;
 
 export type Script =
   | { kind: 'message'; message?: Partial<Message>; status?: number; delayMs?: number }
@@ -100,15 +92,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   } as FakeAnthropic;
 
   const srv = await startServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const raw = await readRequestBody(req);
-    let body: any;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      body = undefined;
-    }
-    const closed = new Promise<{ aborted: boolean }>((resolve) => res.once('close', () => resolve({ aborted: !res.writableFinished })));
-    const rec: Received = { method: req.method!, path: req.url!, headers: req.headers, raw, body, closed };
+    const rec: Received = await recordRequest(req, res);
     received.push(rec);
     const script = fake.queue.shift() ?? fake.fallback(rec);
     const requestId = `req_fake${received.length}`;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readRequestBody, startServer, type TestServer } from './http-server';
+import { recordRequest, startServer, type RecordedRequest, type TestServer } from './http-server';
 import { requestViolation } from './gemini-validate';
 import { UPSTREAM_KEY } from './gateway';
 
@@ -11,17 +11,12 @@ import { UPSTREAM_KEY } from './gateway';
  * It checks the API key header and validates every body the way Gemini does (gemini-validate.ts),
  * answering 400 INVALID_ARGUMENT with Google's wording, and records every request.
  */
-export interface GReceived {
-  method: string;
-  path: string;
+export interface GReceived extends RecordedRequest {
   model: string;
   action: string;
   query: URLSearchParams;
-  headers: IncomingMessage['headers'];
-  body: any;
   /** The 400 message the fake answered with when it rejected the body. */
   rejected?: string;
-  closed: Promise<{ aborted: boolean }>;
 }
 
 export type GChunk = Record<string, any>;
@@ -109,17 +104,10 @@ export async function startFakeGemini(opts: { apiKey?: string } = {}): Promise<F
   } as FakeGemini;
 
   const srv = await startServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const raw = await readRequestBody(req);
     const url = new URL(req.url!, 'http://fake');
     const m = /^\/v1beta\/models\/([^/:]+):(\w+)$/.exec(url.pathname);
-    let body: any;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      body = undefined;
-    }
-    const closed = new Promise<{ aborted: boolean }>((resolve) => res.once('close', () => resolve({ aborted: !res.writableFinished })));
-    const rec: GReceived = { method: req.method!, path: req.url!, model: m?.[1] ?? '', action: m?.[2] ?? '', query: url.searchParams, headers: req.headers, body, closed };
+    const rec: GReceived = { ...(await recordRequest(req, res)), model: m?.[1] ?? '', action: m?.[2] ?? '', query: url.searchParams };
+    const body = rec.body;
     received.push(rec);
     const fail = (code: number, status: string, message: string, details?: unknown[]) => {
       res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8' });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readRequestBody, sleep, startServer, type TestServer } from './http-server';
+import { recordRequest, sleep, startServer, type RecordedRequest, type TestServer } from './http-server';
 
 /**
  * A fake OpenAI-compatible server speaking the real Chat Completions wire format: JSON
@@ -8,13 +8,7 @@ import { readRequestBody, sleep, startServer, type TestServer } from './http-ser
  * scripts its replies. An `answer` renders as JSON or as a stream depending on the request, so
  * one scripted answer can be compared across both.
  */
-export interface OpenAIReceived {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: any;
-  closed: Promise<{ aborted: boolean }>;
-}
+export type OpenAIReceived = RecordedRequest;
 
 export interface Answer {
   id?: string;
@@ -56,15 +50,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     last: () => received[received.length - 1],
   } as FakeOpenAI;
   const srv = await startServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const raw = await readRequestBody(req);
-    let body: any;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      body = undefined;
-    }
-    const closed = new Promise<{ aborted: boolean }>((resolve) => res.once('close', () => resolve({ aborted: !res.writableFinished })));
-    const rec: OpenAIReceived = { method: req.method!, path: req.url!, headers: req.headers, body, closed };
+    const rec: OpenAIReceived = await recordRequest(req, res);
     received.push(rec);
     await play(fake.queue.shift() ?? fake.fallback(rec), rec, res);
   });

@@ -46,3 +46,28 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, wha
     await sleep(20);
   }
 }
+
+/** What every fake upstream records of a request it received. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  raw: Buffer;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  body: any;
+  /** Resolves when the response closed; `aborted` tells whether before it was complete (client went away). */
+  closed: Promise<{ aborted: boolean }>;
+}
+
+/** Reads and records a request the way the fake upstreams all need it. */
+export async function recordRequest(req: IncomingMessage, res: ServerResponse): Promise<RecordedRequest> {
+  const raw = await readRequestBody(req);
+  let body: any;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    body = undefined;
+  }
+  const closed = new Promise<{ aborted: boolean }>((resolve) => res.once('close', () => resolve({ aborted: !res.writableFinished })));
+  return { method: req.method!, path: req.url!, headers: req.headers, raw, body, closed };
+}

@@ -71,7 +71,7 @@ describe('operator: usage and budget status', () => {
     expect(usageStatus(status(), undefined, now, 300_000, 'T')).toEqual(status()); // nothing read: kept
     expect(usageStatus(status(), fleet(), now, 300_000, 'T')).toEqual(status()); // same, fresh
     expect(usageStatus(status(), fleet({ requests: 8 }), now, 300_000, 'T')).toEqual(status({ requests: 8, updatedAt: 'T' }));
-    expect(usageStatus(status({ updatedAt: '2026-03-10T11:50:00Z' }), fleet(), now, 300_000, 'T').updatedAt).toBe('T');
+    expect(usageStatus(status({ updatedAt: '2026-03-10T11:50:00Z' }), fleet(), now, 300_000, 'T')!.updatedAt).toBe('T');
     expect(usageStatus(undefined, fleet({ spentUSD: 0.1 + 0.2 }), now, 300_000, 'T')!.spentUSD).toBe(0.3);
   });
 

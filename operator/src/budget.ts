@@ -55,6 +55,9 @@ export interface BudgetConditionParts {
   message: string;
 }
 
+/** Whole percent, floored, without float noise (0.009 / 0.01 is 89.99999999999999). */
+const percent = (spent: number, budget: number) => Math.floor((spent / budget) * 100 + 1e-9);
+
 /** Spend at or above this share of the budget counts as reaching it (float slack). */
 const reached = (spent: number, budget: number, share: number) => spent >= budget * share - 1e-9;
 
@@ -68,7 +71,7 @@ export function budgetCondition(budget: BudgetSpec | undefined, usage: StatusUsa
   if (reached(usage.spentUSD, budget.usd, 1)) {
     return { type: 'BudgetExceeded', status: 'True', reason: 'BudgetExhausted', message: `${spent} in period ${usage.period}; Messages requests are refused with 403 until${resets}` };
   }
-  const pct = Math.floor((usage.spentUSD / budget.usd) * 100);
+  const pct = percent(usage.spentUSD, budget.usd);
   return { type: 'BudgetExceeded', status: 'False', reason: 'WithinBudget', message: `${spent} (${pct}%) in period ${usage.period}; resets at${resets}` };
 }
 
@@ -89,7 +92,7 @@ export function crossings(before: StatusUsage | undefined, after: StatusUsage | 
 /** A Warning Event on the ApiKey for a threshold crossed (80%: BudgetAlmostExhausted, 100%: BudgetExhausted). */
 export function budgetEvent(obj: K8sObject, threshold: number, usage: StatusUsage, budget: BudgetSpec, instance: string, now: Date): Record<string, unknown> {
   const key = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`;
-  const pct = Math.floor((usage.spentUSD / budget.usd) * 100);
+  const pct = percent(usage.spentUSD, budget.usd);
   const head = `ApiKey ${key} has spent ${usd(usage.spentUSD)} (${pct}%) of its ${usd(budget.usd)} ${periodAdjective(budget.period)} budget in period ${usage.period}`;
   const resets = usage.resetsAt ?? 'the end of the period';
   const note = threshold >= 1 ? `${head}; Messages requests are refused with 403 until ${resets}` : `${head}; it resets at ${resets}`;

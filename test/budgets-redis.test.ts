@@ -17,6 +17,7 @@ import { startRedis, type RedisServer } from './helpers/redis';
  * processes), exact, and kept across gateway restarts.
  */
 const OTHER_KEY = 'sk-test-client-key-0002';
+const THIRD_KEY = 'sk-test-client-key-0003';
 /** Every upstream reply uses 1,000 input tokens: $0.001 at $1 per million. */
 const PRICING = { inputPerMTok: 1, outputPerMTok: 0 };
 const MILLI: Script = { kind: 'message', message: { usage: { input_tokens: 1000, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } } };
@@ -31,6 +32,8 @@ describe('spend budgets (Redis store)', () => {
     ...simpleConfig(fake.url, { keySpec: { budget: { usd: 0.01, period: 'month' } }, routeSpec: { pricing: PRICING } }),
     secret('other', { key: OTHER_KEY }),
     apiKey('team-b', { secretRef: { name: 'other' }, budget: { usd: 1, period: 'day', timezone: 'Asia/Tokyo' } }),
+    secret('third', { key: THIRD_KEY }),
+    apiKey('team-c', { secretRef: { name: 'third' } }),
   ];
   const usageAt = async (admin: string): Promise<UsageReport> => {
     const res = await fetch(`${admin}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } });
@@ -116,8 +119,19 @@ describe('spend budgets (Redis store)', () => {
       const evalsha = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await inspect.info('commandstats'))?.[1] ?? 0);
       await inspect.config('RESETSTAT');
       const u = await usageAt(adminURL(a));
-      expect(u.keys).toHaveLength(2);
+      expect(u.keys).toHaveLength(3);
       expect(await evalsha()).toBe(1);
+    });
+
+    test('a key without budget or limits is counted in Redis too (no admission call, only the settlement)', async () => {
+      clock = Date.parse('2026-03-23T10:00:00Z');
+      const a = await gateway('b4:');
+      const b = await gateway('b4:');
+      const plain = new Anthropic({ baseURL: baseURL(a), apiKey: THIRD_KEY, maxRetries: 0 });
+      await plain.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
+      await waitFor(async () => (await keyAt(adminURL(b), 'default/team-c')).requests === 1, 5000, 'the other gateway to see it');
+      expect(await keyAt(adminURL(b), 'default/team-c')).toMatchObject({ period: '2026-03', budgetUSD: null, spentUSD: 0.001, inputTokens: 1000 });
+      expect(await inspect.keys('b4:*')).toEqual(['b4:rl:usage:default/team-c']);
     });
 
     test('Redis unavailable: /admin/usage answers 503 rather than a per-pod figure', async () => {

@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { CallContext } from '../gateway/src/api/call';
 import type { UsageReport } from '../gateway/src/budget/usage';
 import { installFeatures } from '../gateway/src/features';
+import { accessRecord } from '../gateway/src/telemetry/access-log';
 import type { Gateway } from '../gateway/src/gateway';
 import type { K8sObject } from '../operator/src/types';
 import { startFakeAnthropic, textStream, type FakeAnthropic, type Script } from './helpers/fake-anthropic';
@@ -87,6 +88,7 @@ describe('spend budgets (local store)', () => {
     const refused = calls[calls.length - 1];
     expect(refused.extra.budgetExceeded).toEqual({ period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 });
     expect(refused.extra.rateLimited).toBeUndefined();
+    expect(accessRecord(refused)).toMatchObject({ status: 403, error_type: 'permission_error', rate_limited: null, budget_exceeded: { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 } });
 
     // Other keys are not affected; count_tokens costs nothing and is not refused.
     await ask(new Anthropic({ baseURL: baseURL(gw!), apiKey: OTHER_KEY, maxRetries: 0 }));

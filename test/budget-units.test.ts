@@ -146,3 +146,12 @@ describe('operator: usage and budget status', () => {
     expect(plain.usage.period).toBe('2026-03');
   });
 });
+
+describe('statusDiffers', () => {
+  test('key order is not a change (the API server sorts keys)', () => {
+    const desired = { observedGeneration: 1, usage: { period: '2026-03', spentUSD: 1, updatedAt: 'T' }, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: '', lastTransitionTime: 'T' }] };
+    const fromServer = { conditions: [{ lastTransitionTime: 'T', message: '', reason: 'Accepted', status: 'True', type: 'Accepted' }], observedGeneration: 1, usage: { period: '2026-03', spentUSD: 1, updatedAt: 'T' } };
+    expect(statusDiffers(fromServer, desired)).toBe(false);
+    expect(statusDiffers({ ...fromServer, usage: { ...fromServer.usage, spentUSD: 2 } }, desired)).toBe(true);
+  });
+});

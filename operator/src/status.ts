@@ -129,8 +129,16 @@ export function targetsSummary(targets: unknown): string {
 export function statusDiffers(current: any, desired: Record<string, unknown>): boolean {
   // usage is ours only on ApiKeys, which always carry it forward once it exists.
   const fields = OWNED_FIELDS.filter((f) => f !== 'usage' || desired.usage !== undefined);
-  const pick = (s: any) => JSON.stringify(fields.map((f) => s?.[f] ?? null));
+  const pick = (s: any) => canonical(fields.map((f) => s?.[f] ?? null));
   return pick(current) !== pick(desired);
+}
+
+/**
+ * JSON with object keys sorted: the API server hands objects back with their keys in its own
+ * (alphabetical) order, which says nothing about whether anything changed.
+ */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
 export function acceptedCondition(status: any): Condition | undefined {

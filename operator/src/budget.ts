@@ -1,7 +1,7 @@
 import { periodAdjective, usd } from '../../gateway/src/budget/ledger';
 import type { PeriodKind } from '../../gateway/src/budget/period';
-import { microTime, REPORTING_CONTROLLER } from './events';
-import { API_VERSION, type K8sObject } from './types';
+import { warningEvent } from './events';
+import type { K8sObject } from './types';
 import type { FleetUsage } from './usage';
 
 /**
@@ -96,17 +96,5 @@ export function budgetEvent(obj: K8sObject, threshold: number, usage: StatusUsag
   const head = `ApiKey ${key} has spent ${usd(usage.spentUSD)} (${pct}%) of its ${usd(budget.usd)} ${periodAdjective(budget.period)} budget in period ${usage.period}`;
   const resets = usage.resetsAt ?? 'the end of the period';
   const note = threshold >= 1 ? `${head}; Messages requests are refused with 403 until ${resets}` : `${head}; it resets at ${resets}`;
-  return {
-    apiVersion: 'events.k8s.io/v1',
-    kind: 'Event',
-    metadata: { generateName: `${obj.metadata.name}.`, namespace: obj.metadata.namespace },
-    eventTime: microTime(now),
-    reportingController: REPORTING_CONTROLLER,
-    reportingInstance: instance.slice(0, 128),
-    action: 'Spend',
-    reason: threshold >= 1 ? 'BudgetExhausted' : 'BudgetAlmostExhausted',
-    type: 'Warning',
-    note,
-    regarding: { apiVersion: API_VERSION, kind: 'ApiKey', name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
-  };
+  return warningEvent(obj, { kind: 'ApiKey', action: 'Spend', reason: threshold >= 1 ? 'BudgetExhausted' : 'BudgetAlmostExhausted', note }, instance, now);
 }

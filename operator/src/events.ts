@@ -8,11 +8,16 @@ export function microTime(d: Date): string {
   return d.toISOString().replace(/Z$/, '000Z');
 }
 
-/**
- * A Warning Event for a rejected object, so `kubectl describe` and `kubectl events` show why.
- * The note is compile()'s message, which names Secrets and keys but never holds their values.
- */
-export function rejectionEvent(obj: K8sObject, result: ObjectResult, instance: string, now: Date): Record<string, unknown> {
+/** What one Warning Event says about one object. */
+export interface WarningEventSpec {
+  kind: 'ModelRoute' | 'ApiKey';
+  action: string;
+  reason: string;
+  note: string;
+}
+
+/** An events.k8s.io/v1 Warning Event regarding `obj`; the note is cut to the API's 1 KiB. */
+export function warningEvent(obj: K8sObject, e: WarningEventSpec, instance: string, now: Date): Record<string, unknown> {
   return {
     apiVersion: 'events.k8s.io/v1',
     kind: 'Event',
@@ -20,10 +25,18 @@ export function rejectionEvent(obj: K8sObject, result: ObjectResult, instance: s
     eventTime: microTime(now),
     reportingController: REPORTING_CONTROLLER,
     reportingInstance: instance.slice(0, 128),
-    action: 'Compile',
-    reason: result.reason,
+    action: e.action,
+    reason: e.reason,
     type: 'Warning',
-    note: result.message.length > 1024 ? result.message.slice(0, 1021) + '...' : result.message,
-    regarding: { apiVersion: API_VERSION, kind: result.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+    note: e.note.length > 1024 ? e.note.slice(0, 1021) + '...' : e.note,
+    regarding: { apiVersion: API_VERSION, kind: e.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
   };
+}
+
+/**
+ * A Warning Event for a rejected object, so `kubectl describe` and `kubectl events` show why.
+ * The note is compile()'s message, which names Secrets and keys but never holds their values.
+ */
+export function rejectionEvent(obj: K8sObject, result: ObjectResult, instance: string, now: Date): Record<string, unknown> {
+  return warningEvent(obj, { kind: result.kind, action: 'Compile', reason: result.reason, note: result.message }, instance, now);
 }

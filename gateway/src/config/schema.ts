@@ -1,5 +1,4 @@
 import Ajv from 'ajv';
-import type { ConfigSnapshot } from './snapshot';
 
 const limits = {
   type: 'object',
@@ -120,8 +119,4 @@ export function snapshotError(value: unknown): string | null {
   const e = check.errors![0];
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
   return `${path}: ${e.message}`;
-}
-
-export function isSnapshot(value: unknown): value is ConfigSnapshot {
-  return check(value);
 }

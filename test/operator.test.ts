@@ -50,7 +50,10 @@ describe('operator against a fake API server and real gateways', () => {
     gateways.push(gw0);
     kubelet = new FakeKubelet(kube).start();
     kubelet.addGateway('gw-0', gw0);
-    op = startOperator(kube, { identity: 'op-a' });
+    // One operator here: a lease that survives a few seconds of CPU starvation (the full suite
+    // runs beside it on two cores) keeps it from losing leadership and exiting mid-test.
+    // Lease hand-over timing is operator-leader.test.ts's subject, with the short defaults.
+    op = startOperator(kube, { identity: 'op-a', args: ['--lease-duration-seconds', '20', '--renew-deadline-seconds', '15', '--retry-period-seconds', '1'] });
   });
 
   afterAll(async () => {

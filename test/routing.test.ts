@@ -7,7 +7,6 @@ import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fa
 import { CLIENT_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { grammarViolations } from './helpers/grammar';
 import { postSse } from './helpers/sse-client';
-import { startServer } from './helpers/http-server';
 
 const ask = { model: 'm', max_tokens: 8, messages: [{ role: 'user' as const, content: 'hi' }] };
 const headers = { 'x-api-key': CLIENT_KEY };
@@ -109,9 +108,9 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
   });
 
   test('an unreachable target is retried elsewhere; when none answers the client gets 502 naming the attempts', async () => {
-    const dead = await startServer(() => undefined);
-    const deadURL = dead.url;
-    await dead.close();
+    // Port 1 on loopback: nothing listens there, and unlike a just-closed ephemeral port no other
+    // suite running in parallel can be handed it.
+    const deadURL = 'http://127.0.0.1:1';
     const gw = await gateway(config([
       { provider: 'anthropic', model: 'x', baseURL: deadURL, priority: 0 },
       { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },

@@ -222,6 +222,9 @@ export class FakeKube {
 
   /** Compacts, then tells every open watch its RV is gone (ERROR 410) and ends it. */
   expireWatches(): void {
+    // Past every RV handed out so far (bookmarks carry the latest one): a client that is between
+    // two watches right now reconnects from a stale RV and gets its 410 too, as if it had been open.
+    this.rv++;
     this.compact();
     for (const w of [...this.watchers]) {
       if (w.frozen) continue;

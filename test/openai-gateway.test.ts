@@ -167,6 +167,40 @@ describe('OpenAI-compatible targets through the gateway', () => {
     expect(fake.last().body.model).toBe('gpt-test');
   });
 
+  test('a conversation carried on by the Anthropic fallback loses the OpenAI reasoning block, which Anthropic would refuse', async () => {
+    fake.queue.push({ kind: 'answer', answer: { reasoning: 'The user wants the date; run a tool.', tool_calls: [{ id: 'call_7', name: 'clock', arguments: '{}' }] } });
+    const tools = [{ name: 'clock', input_schema: { type: 'object' as const, properties: {} } }];
+    const turn1 = await client.messages.create({ ...ask, model: 'mixed-route', tools });
+    expect(turn1.content.map((b) => b.type)).toEqual(['thinking', 'tool_use']);
+    expect(turn1.content[0]).toMatchObject({ type: 'thinking', signature: '' });
+    const toolUse = turn1.content[1] as Anthropic.ToolUseBlock;
+    // Turn 2: the OpenAI target fails, the Anthropic one answers.
+    fake.queue.push({ kind: 'error', status: 503, type: 'server_error', message: 'down' });
+    const history: Anthropic.MessageParam[] = [
+      ...ask.messages,
+      { role: 'assistant', content: turn1.content as Anthropic.ContentBlockParam[] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: toolUse.id, content: '2026-11-27' }] },
+      // An assistant turn that was nothing but foreign reasoning disappears; a real signature stays.
+      { role: 'assistant', content: [{ type: 'thinking', thinking: 'more', signature: '' }] },
+      { role: 'user', content: 'And the time?' },
+      { role: 'assistant', content: [{ type: 'thinking', thinking: 'from Claude', signature: 'EqQBCkYIBxgCKkA' }, { type: 'text', text: 'Noon.' }] },
+      { role: 'user', content: 'Thanks' },
+    ];
+    const turn2 = await client.messages.create({ ...ask, model: 'mixed-route', tools, messages: history });
+    expect(turn2.stop_reason).toBe('end_turn');
+    const sent = anthropic.last().body;
+    expect(sent.model).toBe('claude-fallback');
+    expect(sent.messages).toEqual([
+      history[0],
+      { role: 'assistant', content: [{ type: 'tool_use', id: toolUse.id, name: 'clock', input: {} }] },
+      history[2],
+      history[4],
+      history[5],
+      history[6],
+    ]);
+    expect(sent.tools).toEqual(tools);
+  });
+
   test('a stream cut mid-way ends with an SSE error event; the SDK raises', async () => {
     const chunks = [...chunksOf({ content: 'This answer will not finish', pieces: 4 })];
     // The pause lets the gateway relay the first chunks: a connection dying before the first

@@ -2,6 +2,7 @@ import { envelope, errorTypeForStatus } from '../../api/errors';
 import { SseParser, type SseEvent } from '../../api/sse';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
 import { RELAYED_HEADERS, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
+import { withoutForeignThinking } from './foreign-thinking';
 import { replaceTopLevelString } from './splice';
 
 const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_tokens' } as const;
@@ -15,7 +16,7 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
   return {
     async send(call: UpstreamCall): Promise<UpstreamReply> {
       const { target } = call;
-      const body = call.body.model === target.model ? call.raw : replaceTopLevelString(call.raw, 'model', target.model);
+      const body = outgoingBody(call);
       const res = await httpSend(pools, target, {
         url: joinUrl(target.baseURL, PATHS[call.endpoint]) + call.search,
         headers: upstreamHeaders(call),
@@ -32,6 +33,17 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
     },
   };
 }
+
+/** The client's bytes with the target's model spliced in; re-serialized only when foreign thinking blocks must go. */
+function outgoingBody(call: UpstreamCall): Buffer {
+  const { target } = call;
+  // A byte search first: a body without signatures has nothing to drop, and most have none.
+  const cleaned = call.raw.includes(SIGNATURE) ? withoutForeignThinking(call.body) : undefined;
+  if (cleaned) return Buffer.from(JSON.stringify({ ...cleaned, model: target.model }));
+  return call.body.model === target.model ? call.raw : replaceTopLevelString(call.raw, 'model', target.model);
+}
+
+const SIGNATURE = Buffer.from('"signature"');
 
 function upstreamHeaders(call: UpstreamCall): Record<string, string> {
   const h: Record<string, string> = {

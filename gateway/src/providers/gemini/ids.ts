@@ -54,6 +54,11 @@ export function decodeToolUseId(toolUseId: string): CallMeta {
 
 const SIG_PREFIX = 'gemini1.';
 
+/** Whether a thinking block's signature is one this gateway wrapped around a Gemini thought signature. */
+export function isGeminiSignature(value: unknown): boolean {
+  return typeof value === 'string' && value.startsWith(SIG_PREFIX);
+}
+
 export function encodeSignature(model: string, signature: string): string {
   return SIG_PREFIX + Buffer.from(JSON.stringify({ m: model, s: signature })).toString('base64url');
 }

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import yaml from 'js-yaml';
+import { parseOperatorArgs } from '../operator/src/options';
 import { OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { compileYaml } from '../operator/src/yaml-config';
 import { snapshotOf, simpleConfig } from './helpers/gateway';
@@ -489,8 +490,15 @@ describe('operator RBAC', () => {
     expect(grants.map((g) => `${g.apiGroup}|${g.resource}|${g.verb}`).sort()).toEqual(expectedTriples());
     for (const g of grants) {
       expect([g.resource, g.scope]).toEqual([g.resource, watchedScope(g.apiGroup, g.resource) ? watchScope : ns]);
-      expect(g.resourceNames).toBeUndefined();
+      // Only the Lease's reads and writes can be pinned to a name: the operator's own Lease.
+      if (g.resource === 'leases' && g.verb !== 'create') expect(g.resourceNames).toEqual([operatorFlag(r, '--lease-name')]);
+      else expect(g.resourceNames).toBeUndefined();
     }
+    expect(operatorFlag(r, '--lease-name')).toBe(deployment(r, 'operator').metadata.name);
+    // The rendered arguments are ones the operator accepts, and the Lease it uses is that one.
+    const args: string[] = container(deployment(r, 'operator')).args;
+    expect(args[0]).toBe('operator');
+    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({ leaseName: operatorFlag(r, '--lease-name'), leaseNamespace: ns });
     expect(r.docs.filter((d) => d.kind === 'ClusterRole').length).toBe(watchScope === '*' ? 1 : 0);
   });
 

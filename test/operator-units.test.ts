@@ -106,6 +106,8 @@ describe('operator options', () => {
     expect(parseOperatorArgs(['--gateway-service', 'a/b', '--namespace', 'team-a'], { ...env, POD_NAMESPACE: 'ops' })).toMatchObject({ namespace: 'team-a', leaseNamespace: 'ops' });
   });
   test('refusals', () => {
+    expect(parseOperatorArgs(['--gateway-service', 'a/b', '--lease-name', 'prod-switchyard-operator'], env).leaseName).toBe('prod-switchyard-operator');
+    expect(() => parseOperatorArgs(['--gateway-service', 'a/b', '--lease-name', 'Not_A_Name'], env)).toThrow(/--lease-name/);
     expect(() => parseOperatorArgs([], env)).toThrow(UsageError);
     expect(() => parseOperatorArgs(['--gateway-service', 'just-a-name'], env)).toThrow(/NAMESPACE\/NAME/);
     expect(() => parseOperatorArgs(['--gateway-service', 'a/b'], {})).toThrow(/SWITCHYARD_ADMIN_TOKEN/);

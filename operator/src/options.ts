@@ -32,10 +32,10 @@ export const OPERATOR_USAGE = `Usage: switchyard operator --gateway-service NS/N
          [--health-port 8081] [--identity ID] [--debounce-ms 100] [--check-interval-seconds 15]
          [--resync-seconds 300] [--push-timeout-seconds 10] [--lease-duration-seconds 15]
          [--renew-deadline-seconds 10] [--retry-period-seconds 2] [--watch-timeout-seconds 300]
-         [--usage-interval-seconds 30]
+         [--usage-interval-seconds 30] [--lease-name switchyard-operator]
 
 Environment: SWITCHYARD_ADMIN_TOKEN (required), KUBECONFIG (else ~/.kube/config, else in-cluster),
-POD_NAMESPACE (namespace of the Lease switchyard-operator; default: the gateway Service's), POD_NAME.`;
+POD_NAMESPACE (namespace of the Lease; default: the gateway Service's), POD_NAME.`;
 
 export class UsageError extends Error {}
 
@@ -57,6 +57,9 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
       'retry-period-seconds': { type: 'string', default: '2' },
       'watch-timeout-seconds': { type: 'string', default: '300' },
       'usage-interval-seconds': { type: 'string', default: '30' },
+      // One per installation: two releases in one namespace sharing a Lease would leave one of
+      // them without a leader, and its gateways without configuration.
+      'lease-name': { type: 'string', default: 'switchyard-operator' },
     },
   });
   const svc = values['gateway-service'];
@@ -75,6 +78,8 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
   // client-go's own sanity rules for the three durations.
   if (leaseDurationMs <= renewDeadlineMs) throw new UsageError('--lease-duration-seconds must be greater than --renew-deadline-seconds');
   if (renewDeadlineMs <= 1.2 * retryPeriodMs) throw new UsageError('--renew-deadline-seconds must be greater than 1.2 × --retry-period-seconds');
+  const leaseName = values['lease-name']!;
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(leaseName) || leaseName.length > 253) throw new UsageError(`--lease-name: '${leaseName}' is not a valid object name (lower-case DNS subdomain)`);
   const watchTimeoutSeconds = Math.max(1, Math.round(num('watch-timeout-seconds', 1)));
   const namespace = values.namespace || undefined;
   const gatewayNamespace = m[1];
@@ -86,7 +91,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     healthPort: num('health-port', 0),
     identity: values.identity || `${env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`,
     leaseNamespace: env.POD_NAMESPACE || gatewayNamespace,
-    leaseName: 'switchyard-operator',
+    leaseName,
     debounceMs: num('debounce-ms', 0),
     checkIntervalMs: num('check-interval-seconds', 0.1) * 1000,
     resyncMs: num('resync-seconds', 1) * 1000,

@@ -65,10 +65,10 @@ describe('spend budgets (Redis store)', () => {
     afterEach(async () => {
       for (const g of gws.splice(0)) await g.close();
     });
-    async function gateway(prefix: string): Promise<Gateway> {
+    async function gateway(prefix: string, env: Record<string, string> = {}): Promise<Gateway> {
       // gateways: 2 in the snapshot, which the Redis store ignores: the budget is global.
       const gw = await startGateway(snapshotOf(world(), 2), { now: () => clock });
-      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ACCESS_LOG: 'off' });
+      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ACCESS_LOG: 'off', ...env });
       gws.push(gw);
       return gw;
     }
@@ -132,6 +132,33 @@ describe('spend budgets (Redis store)', () => {
       await waitFor(async () => (await keyAt(adminURL(b), 'default/team-c')).requests === 1, 5000, 'the other gateway to see it');
       expect(await keyAt(adminURL(b), 'default/team-c')).toMatchObject({ period: '2026-03', budgetUSD: null, spentUSD: 0.001, inputTokens: 1000 });
       expect(await inspect.keys('b4:*')).toEqual(['b4:rl:usage:default/team-c']);
+    });
+
+    test('spend counted by the local store while Redis hangs or is down reaches Redis when it answers again', async () => {
+      clock = Date.parse('2026-03-23T10:00:00Z');
+      const a = await gateway('b6:', { SWITCHYARD_REDIS_TIMEOUT_MS: '200' });
+      await ask(a);
+      await waitFor(async () => (await keyAt(adminURL(a))).requests === 1, 5000, 'the first request in Redis');
+      redis.pause();
+      try {
+        await ask(a); // the admission times out; the local store admits (policy open)
+        await ask(a); // Redis is skipped for a moment after a failure
+      } finally {
+        redis.resume();
+      }
+      // No request needed: the gateway sends what it owes once Redis answers.
+      // (Usage reads answer 503 for the moment Redis is skipped after the failure.)
+      await waitFor(async () => (await keyAt(adminURL(a)).catch(() => undefined))?.requests === 3, 10_000, 'the hung period carried over');
+      expect(await keyAt(adminURL(a))).toMatchObject({ spentUSD: 0.003, inputTokens: 3000 });
+
+      await redis.stop(); // no persistence: Redis comes back empty
+      try {
+        await ask(a);
+      } finally {
+        await redis.start();
+      }
+      await waitFor(async () => (await keyAt(adminURL(a)).catch(() => undefined))?.requests === 1, 10_000, 'the outage carried over');
+      expect(await keyAt(adminURL(a))).toMatchObject({ spentUSD: 0.001, inputTokens: 1000 });
     });
 
     test('Redis unavailable: /admin/usage answers 503 rather than a per-pod figure', async () => {

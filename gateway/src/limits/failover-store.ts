@@ -24,7 +24,9 @@ export function parseFailurePolicy(v: string | undefined): FailurePolicy {
  * Redis first, the failure policy when Redis is unusable. Admissions remember which store took
  * them (AdmitResult.store), so a request admitted by one store settles there even if the other
  * is in use by the time it ends. Redis recovery needs nothing from here: as soon as the client
- * reconnects, the next request goes to Redis again.
+ * reconnects, the next request goes to Redis again. What the local store counts meanwhile in
+ * period counters (spend, usage) is also owed to Redis, which takes it when it is back: budgets
+ * are global, and an outage must not hand out spend for free.
  */
 export class FailoverStore implements LimitStore {
   readonly scope = 'global';
@@ -68,15 +70,28 @@ export class FailoverStore implements LimitStore {
     }
     this.fallbacks.inc({ policy: this.policy });
     if (this.policy === 'closed') throw new StoreUnavailable('rate limit store unavailable');
-    return this.local.admit(req);
+    return { ...(await this.local.admit(req)), store: this.localOwing };
   }
 
   settle(s: Settlement): void {
     // Admitted requests settle with AdmitResult.store. What comes here was never admitted (the
-    // usage counters of a key without limits or budget): Redis when usable, else this pod, like
-    // admissions under the `open` policy (and not carried over to Redis afterwards).
-    (this.redis.usable ? this.redis : this.local).settle(s);
+    // usage counters of a key without limits or budget): Redis when usable, else this pod and
+    // owed to Redis, like admissions under the `open` policy.
+    if (this.redis.usable) this.redis.settle(s);
+    else this.localOwing.settle(s);
   }
+
+  /** The local store as requests it admitted settle on it: counted here, and owed to Redis. */
+  private readonly localOwing: LimitStore = {
+    scope: 'pod',
+    admit: (req) => this.local.admit(req),
+    settle: (s) => {
+      this.local.settle(s);
+      this.redis.owe(s.debits);
+    },
+    read: (buckets) => this.local.read(buckets),
+    close: async () => undefined,
+  };
 
   /** Counts are global only in Redis: while it is away there is nothing global to read. */
   read(buckets: BucketRef[]): Promise<number[]> {

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { BATCH, READ, RENEW } from './redis-scripts';
-import { StoreUnavailable, type AdmitRequest, type AdmitResult, type BucketRef, type CheckState, type LimitStore, type RateCheck, type Settlement, type SlotCheck } from './store';
+import { StoreUnavailable, type AdmitRequest, type AdmitResult, type BucketRef, type CheckState, type Debit, type LimitStore, type RateCheck, type Settlement, type SlotCheck } from './store';
 
 export interface RedisStoreOptions {
   url: string;
@@ -45,6 +45,9 @@ function split(id: string): [string, string] {
 /** Most admissions per script call; a larger turn is split (keeps one script run short). */
 const MAX_BATCH = 256;
 
+/** Distinct period buckets owed at most (four per ApiKey and period: a few thousand keys). */
+const MAX_OWED = 20_000;
+
 /**
  * Exact, global limits in Redis: every gateway pod admits through the same Lua script, so N pods
  * share one bucket. Each event-loop turn sends one EVALSHA carrying the settlements queued since
@@ -76,6 +79,16 @@ export class RedisStore implements LimitStore {
   private readonly waiters: Array<() => void> = [];
   /** Settlements dropped because Redis was unreachable (their slots expire with the lease). */
   dropped = 0;
+  /**
+   * Period-counter debits (spend, usage: buckets that never refill) that could not be written,
+   * summed per bucket, sent with the first batch once Redis answers again, so a budget still
+   * sees what was spent during an outage. Per-minute buckets are not kept: they would have
+   * drained by then anyway.
+   */
+  private readonly owed = new Map<string, Debit>();
+  /** Period-counter debits given up because too many distinct buckets were owed at once. */
+  owedDropped = 0;
+  private owedTimer?: NodeJS.Timeout;
   /** Told when Redis becomes usable or stops being usable, once per change (events come asynchronously, so set it right after construction). */
   onHealth?: (up: boolean, reason: string) => void;
 
@@ -102,6 +115,7 @@ export class RedisStore implements LimitStore {
     this.client.on('ready', () => {
       this.retryAt = 0;
       this.setHealth('up', 'connected');
+      if (this.owed.size) this.schedule();
     });
     // ioredis reports each failed (re)connection as an 'error' event; without a listener it would throw.
     this.client.on('error', (err: Error) => this.setHealth('down', err.message || String(err)));
@@ -151,6 +165,35 @@ export class RedisStore implements LimitStore {
     }
     this.settles.push(s);
     this.schedule();
+  }
+
+  /**
+   * Debits that another store counted while Redis could not (the failure policy's local store)
+   * or that a failed call lost: their period counters are carried over to Redis when it answers.
+   */
+  owe(debits: readonly Debit[]): void {
+    this.payOwedLater();
+    for (const d of debits) {
+      if (d.perMs !== 0 || d.amount === 0) continue;
+      const cur = this.owed.get(d.id);
+      if (cur) {
+        cur.amount += d.amount;
+        cur.ttlMs = Math.max(cur.ttlMs ?? 0, d.ttlMs ?? 0);
+      } else if (this.owed.size < MAX_OWED) this.owed.set(d.id, { id: d.id, perMs: 0, amount: d.amount, ttlMs: d.ttlMs });
+      else this.owedDropped++;
+    }
+  }
+
+  /** Owed debits go out with the next batch; a quiet gateway sends one of its own once Redis answers. */
+  private payOwedLater(): void {
+    if (this.owedTimer || this.closing) return;
+    this.owedTimer = setTimeout(() => {
+      this.owedTimer = undefined;
+      if (!this.owed.size) return;
+      if (this.client.status === 'ready' && Date.now() >= this.retryAt) this.schedule();
+      else this.payOwedLater();
+    }, this.retryAfterFailureMs);
+    this.owedTimer.unref();
   }
 
   /** One script call for every bucket asked, grouped by subject key as the buckets are stored. */
@@ -210,9 +253,10 @@ export class RedisStore implements LimitStore {
     this.settles = [];
     this.admits = [];
     if (this.client.status !== 'ready') {
-      // Settlements are dropped, not queued (their slots expire with the lease); admissions fail
-      // now so the failure policy answers them.
+      // Settlements are not queued (their slots expire with the lease), but what they add to
+      // period counters is owed; admissions fail now so the failure policy answers them.
       this.dropped += settles.length;
+      for (const st of settles) this.owe(st.debits);
       const err = new Error(`redis not connected (${this.client.status})`);
       if (admits.length) this.failed(err);
       for (const w of admits) w.reject(err);
@@ -224,6 +268,10 @@ export class RedisStore implements LimitStore {
       const err = new Error('redis failed a moment ago');
       for (const w of admits.splice(0)) w.reject(err);
       if (!settles.length) return;
+    }
+    if (this.owed.size) {
+      settles.unshift({ holder: 'carried-over', gateways: 1, debits: [...this.owed.values()], release: [] });
+      this.owed.clear();
     }
     for (let i = 0; i < admits.length || (i === 0 && settles.length > 0); i += MAX_BATCH) {
       this.send(i === 0 ? settles : [], admits.slice(i, i + MAX_BATCH));
@@ -322,6 +370,8 @@ export class RedisStore implements LimitStore {
       (err) => {
         this.landed();
         this.dropped += settles.length;
+        // Not owed: a call that timed out may still run when a hung Redis wakes up, and
+        // carrying it over would count it twice. Only debits never sent are owed.
         this.failed(err);
         for (const w of admits) w.reject(err);
       },
@@ -365,6 +415,7 @@ export class RedisStore implements LimitStore {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.renewer);
+    clearTimeout(this.owedTimer);
     this.inFlight = 0;
     this.flush(); // what is queued goes out before QUIT
     if (this.client.status === 'ready') {

@@ -6,7 +6,7 @@ import { readOptions, type OpenAIOptions } from './options';
 import { toChatRequest } from './request';
 import { toMessage, type ReplyContext } from './response';
 import { ChunkTranslator, messageEvents, translateStream } from './stream';
-import { countChatTokens } from './tokens';
+import { tokenCounter } from './token-counter';
 
 /**
  * OpenAI-compatible upstreams (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp, …): translate the
@@ -26,7 +26,7 @@ export function openaiAdapter(pools: UpstreamPools): ProviderAdapter {
         if (err instanceof TranslationError) return { kind: 'json', status: 400, headers: {}, body: envelope('invalid_request_error', err.message, null) };
         throw err;
       }
-      if (call.endpoint === 'count_tokens') return { kind: 'json', status: 200, headers: {}, body: { input_tokens: countChatTokens(chat, opts) } };
+      if (call.endpoint === 'count_tokens') return { kind: 'json', status: 200, headers: {}, body: { input_tokens: await tokenCounter.count(chat, opts) } };
 
       const res = await httpSend(pools, target, {
         url: chatURL(target.baseURL, target.model, opts),

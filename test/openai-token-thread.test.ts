@@ -21,8 +21,8 @@ describe('OpenAI count_tokens off the event loop (built gateway process)', () =>
     ]);
     gw = await spawnGateway(file);
   });
-  afterAll(async () => {
-    await gw?.stop();
+  afterAll(() => {
+    if (gw && gw.child.exitCode === null && gw.child.signalCode === null) gw.child.kill('SIGKILL');
   });
 
   test('the first count (encoder build) and a 450 KB conversation leave the gateway answering other requests meanwhile; the count is exact', async () => {
@@ -61,5 +61,13 @@ describe('OpenAI count_tokens off the event loop (built gateway process)', () =>
     // about as long as the count took. Off-thread, probes keep answering in a few milliseconds.
     expect(latencies.length).toBeGreaterThan(3);
     expect(Math.max(...latencies)).toBeLessThan(inFlight / 2);
+  });
+
+  test('the counting thread does not keep a drained gateway alive: SIGTERM exits 0', async () => {
+    const stopped = gw.stop();
+    const result = await Promise.race([stopped, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+    expect(result).toBe(0);
+    // By itself, not by the CLI's last-resort exit.
+    expect(gw.logs.filter((l) => l.msg === 'exiting with handles still open')).toEqual([]);
   });
 });

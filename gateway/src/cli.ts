@@ -160,5 +160,11 @@ export async function main(argv: string[]): Promise<number> {
 if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
+    // Everything has been closed by now. A handle some library left referenced must not keep a
+    // drained pod running until its SIGKILL: say so, and exit anyway.
+    setTimeout(() => {
+      createLogger('cli').warn('exiting with handles still open', { handles: process.getActiveResourcesInfo().filter((r) => r !== 'Timeout') });
+      process.exit(code);
+    }, 2000).unref();
   });
 }

@@ -58,7 +58,6 @@ export class TokenCounter {
       this.unavailable = true;
       return undefined;
     }
-    w.unref();
     w.on('message', (m: { id: number; tokens?: number; error?: string }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -74,6 +73,9 @@ export class TokenCounter {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`token counter thread exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker again, and a referenced
+    // worker would keep a drained gateway from exiting on SIGTERM.
+    w.unref();
     this.worker = w;
     return w;
   }

@@ -51,8 +51,9 @@ const groups = {
       const kind = stream ? 'stream' : 'json';
       const direct = await measure(`direct upstream (${kind})`, `${ctx.upstream}/v1/messages`, { stream });
       const bare = await measure(`bare node proxy (${kind})`, `${ctx.bare}/v1/messages`, { stream });
+      const floor = await measure(`koa+undici+auth+ajv only (${kind})`, `${ctx.floor}/v1/messages`, { stream });
       const gw = await measure(`switchyard gateway (${kind})`, `${ctx.gateway}/v1/messages`, { stream });
-      rows.push(direct, bare, { ...gw, ratio: gw.rps / bare.rps });
+      rows.push(direct, bare, { ...floor, ratio: floor.rps / bare.rps }, { ...gw, ratio: gw.rps / bare.rps });
     }
     return rows;
   },
@@ -307,9 +308,10 @@ async function main() {
   const up = await start(path.join(__dirname, 'upstream.js'), ['0']);
   const upstream = `http://127.0.0.1:${up.port}`;
   const bare = await start(path.join(__dirname, 'bare-proxy.js'), ['0', upstream]);
+  const floor = await start(path.join(__dirname, 'stack-floor.js'), ['0', upstream, CLIENT_KEY]);
   const gw = await startGateway(gatewayConfig(upstream));
-  const ctx = { upstream, bare: `http://127.0.0.1:${bare.port}`, gateway: gw.url, startGateway, gatewayConfig, measure };
-  const children = [up.child, bare.child, gw.child];
+  const ctx = { upstream, bare: `http://127.0.0.1:${bare.port}`, floor: `http://127.0.0.1:${floor.port}`, gateway: gw.url, startGateway, gatewayConfig, measure };
+  const children = [up.child, bare.child, floor.child, gw.child];
   const rows = [];
   try {
     for (const [name, run] of Object.entries(groups)) {

@@ -25,7 +25,11 @@ router.post('/v1/messages', async (ctx) => {
   const res = await request(upstream + ctx.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'upstream', 'anthropic-version': '2023-06-01' }, body: raw, dispatcher: agent });
   ctx.status = res.statusCode;
   ctx.type = res.headers['content-type'];
-  ctx.body = res.body;
+  if (ctx.type === 'text/event-stream') {
+    // A client gone mid-stream makes Koa destroy the body, which then errors: nothing to do.
+    res.body.on('error', () => {});
+    ctx.body = res.body;
+  } else ctx.body = Buffer.from(await res.body.arrayBuffer());
 });
 app.use(router.routes());
 const server = app.listen(port, '127.0.0.1', () => process.send?.({ port: server.address().port }));

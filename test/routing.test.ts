@@ -80,6 +80,24 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
     expect(b.last().body.model).toBe('secondary');
   });
 
+  test('a target out of credit (402 billing_error) is not retried but falls back, when 429s are retryable', async () => {
+    const targets = [
+      { provider: 'anthropic', model: 'primary', baseURL: a.url, priority: 0 },
+      { provider: 'anthropic', model: 'secondary', baseURL: b.url, priority: 1 },
+    ];
+    a.fallback = () => ({ kind: 'error', status: 402, type: 'billing_error', message: 'Your credit balance is too low' });
+    const gw = await gateway(config(targets, { attempts: 3, on: ['429', '5xx'] }));
+    const msg = await client(gw).messages.create(ask);
+    expect(msg.model).toBe('secondary');
+    expect([a.received.length, b.received.length]).toEqual([1, 1]);
+    // Without 429 in retry.on, the 402 is the answer.
+    const strict = await gateway(config(targets, { attempts: 3, on: ['5xx'] }));
+    const err = await client(strict).messages.create(ask).catch((e) => e);
+    expect(err.status).toBe(402);
+    expect(err.error.error).toEqual({ type: 'billing_error', message: 'Your credit balance is too low' });
+    expect([a.received.length, b.received.length]).toEqual([2, 1]);
+  });
+
   test('equal-priority targets: a retry goes to the other target', async () => {
     const gw = await gateway(config([
       { provider: 'anthropic', model: 'x', baseURL: a.url },

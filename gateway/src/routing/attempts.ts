@@ -18,7 +18,7 @@ export interface AttemptDeps {
   random?: () => number;
 }
 
-type Verdict = { retry: RetryCondition | null; retryAfterMs?: number };
+type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?: boolean };
 
 /**
  * Runs a request against its route: priority groups in order, up to `retry.attempts` tries per
@@ -88,7 +88,8 @@ export async function runAttempts(
         return reply;
       }
       last = { reply };
-      if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > deps.maxRetryWaitMs) skipGroup = true;
+      // A target out of quota is not retried; another target of its group still may be.
+      if ((verdict.nextGroup && group.length === 1) || (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > deps.maxRetryWaitMs)) skipGroup = true;
     }
   }
   if (last.reply) {
@@ -129,6 +130,9 @@ function judgeReply(r: UpstreamReply): Verdict {
   if (r.headers['x-should-retry'] === 'false') return { retry: null };
   const retryAfterMs = parseRetryAfter(r.headers);
   if (r.status === 429) return { retry: '429', retryAfterMs };
+  // Out of credit or quota (Anthropic billing_error, OpenAI insufficient_quota): the quota family
+  // of `retry.on`, but the same target will not recover by the next try.
+  if (r.status === 402) return { retry: '429', nextGroup: true };
   if (r.status >= 500) return { retry: '5xx', retryAfterMs };
   if (r.status === 408) return { retry: 'timeout', retryAfterMs };
   return { retry: null };

@@ -168,11 +168,11 @@ export class RedisStore implements LimitStore {
   }
 
   /**
-   * Debits that another store counted while Redis could not (the failure policy's local store)
-   * or that a failed call lost: their period counters are carried over to Redis when it answers.
+   * Debits that another store counted while Redis could not (the failure policy's local store),
+   * or settlements never sent because Redis was not connected: their period counters are
+   * carried over to Redis when it answers.
    */
   owe(debits: readonly Debit[]): void {
-    this.payOwedLater();
     for (const d of debits) {
       if (d.perMs !== 0 || d.amount === 0) continue;
       const cur = this.owed.get(d.id);
@@ -182,6 +182,7 @@ export class RedisStore implements LimitStore {
       } else if (this.owed.size < MAX_OWED) this.owed.set(d.id, { id: d.id, perMs: 0, amount: d.amount, ttlMs: d.ttlMs });
       else this.owedDropped++;
     }
+    if (this.owed.size) this.payOwedLater();
   }
 
   /** Owed debits go out with the next batch; a quiet gateway sends one of its own once Redis answers. */

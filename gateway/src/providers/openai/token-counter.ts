@@ -22,11 +22,6 @@ export class TokenCounter {
   private nextId = 1;
   private unavailable = !existsSync(WORKER_FILE);
 
-  /** Whether counts run on the worker thread (false: in-thread fallback). */
-  get threaded(): boolean {
-    return !this.unavailable;
-  }
-
   count(chat: Record<string, any>, opts: OpenAIOptions): Promise<number> {
     const worker = this.unavailable ? undefined : this.spawn();
     if (!worker) return Promise.resolve().then(() => countChatTokens(chat, opts));
@@ -41,12 +36,6 @@ export class TokenCounter {
         resolve(countChatTokens(chat, opts));
       }
     });
-  }
-
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) await w.terminate();
   }
 
   private spawn(): Worker | undefined {

@@ -1,12 +1,10 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { CallContext } from '../gateway/src/api/call';
 import type { UsageReport } from '../gateway/src/budget/usage';
-import { installFeatures } from '../gateway/src/features';
 import { accessRecord } from '../gateway/src/telemetry/access-log';
-import type { Gateway } from '../gateway/src/gateway';
 import type { K8sObject } from '../operator/src/types';
-import { startFakeAnthropic, textStream, type FakeAnthropic, type Script } from './helpers/fake-anthropic';
-import { CLIENT_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
+import { textStream, type Script } from './helpers/fake-anthropic';
+import { CLIENT_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf } from './helpers/gateway';
+import { clockedGateway } from './helpers/clocked-gateway';
 import { waitFor } from './helpers/http-server';
 import { scrape } from './helpers/prom';
 
@@ -26,44 +24,20 @@ const reply = (input: number, output: number, cacheRead = 0, cacheWrite = 0): Sc
 const price = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => (input * 3 + output * 15 + cacheRead * 0.3 + cacheWrite * 3.75) / 1e6;
 
 describe('spend budgets (local store)', () => {
-  let fake: FakeAnthropic;
-  let gw: Gateway | undefined;
-  let clock: number;
-  let calls: CallContext[];
-  let client: Anthropic;
-
-  beforeAll(async () => {
-    fake = await startFakeAnthropic();
-  });
-  afterAll(async () => {
-    await fake.close();
-  });
-  afterEach(async () => {
-    await gw?.close();
-    gw = undefined;
-    fake.queue.length = 0;
-  });
+  const h = clockedGateway();
 
   const world = (budget?: object, keyExtra: object = {}): K8sObject[] => [
-    ...simpleConfig(fake.url, { keySpec: { ...(budget ? { budget } : {}), ...keyExtra }, routeSpec: { pricing: PRICING } }),
+    ...simpleConfig(h.fake.url, { keySpec: { ...(budget ? { budget } : {}), ...keyExtra }, routeSpec: { pricing: PRICING } }),
     secret('client-b', { key: OTHER_KEY }),
     apiKey('team-b', { secretRef: { name: 'client-b' } }),
   ];
 
-  async function start(objects: K8sObject[], at = '2026-03-23T10:00:00Z', gateways?: number): Promise<Gateway> {
-    clock = Date.parse(at);
-    calls = [];
-    gw = await startGateway(snapshotOf(objects, gateways), { now: () => clock });
-    await installFeatures(gw, { SWITCHYARD_ACCESS_LOG: 'off' });
-    gw.observers.add({ requestEnd: (c) => calls.push(c) });
-    client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
-    return gw;
-  }
+  const start = (objects: K8sObject[], at?: string, gateways?: number) => h.start(objects, { at, gateways, env: { SWITCHYARD_ACCESS_LOG: 'off' } });
 
-  const ask = (c = client) => c.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
+  const ask = (c = h.client) => c.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
   const refusal = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a refusal'); }, (e) => e);
   const usage = async (token = 'admin-token'): Promise<UsageReport> => {
-    const res = await fetch(`${adminURL(gw!)}/admin/usage`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${adminURL(h.gw!)}/admin/usage`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     return (await res.json()) as UsageReport;
   };
@@ -73,31 +47,31 @@ describe('spend budgets (local store)', () => {
 
   test('a $0.01 budget: refused with 403 PermissionDeniedError once spend crosses it; the message names budget, spend and reset; a new period admits again', async () => {
     await start(world({ usd: 0.01, period: 'month' }));
-    fake.queue.push(reply(1000, 400), reply(1000, 400)); // $0.009 each
+    h.fake.queue.push(reply(1000, 400), reply(1000, 400)); // $0.009 each
     await ask();
     await settled(1);
     await ask(); // $0.009 spent: still under the budget, so admitted; it ends at $0.018
     await settled(2);
-    const before = fake.received.length;
+    const before = h.fake.received.length;
     const err = await refusal(ask());
     expect(err).toBeInstanceOf(Anthropic.PermissionDeniedError);
     expect(err.status).toBe(403);
     expect(err.error.error).toEqual({ type: 'permission_error', message: 'budget exhausted: ApiKey default/team-a spent $0.018 of its $0.01 monthly budget; resets at 2026-04-01T00:00:00Z' });
     expect(err.headers.get('retry-after')).toBeNull();
-    expect(fake.received.length).toBe(before); // never reached the upstream
-    const refused = calls[calls.length - 1];
+    expect(h.fake.received.length).toBe(before); // never reached the upstream
+    const refused = h.calls[h.calls.length - 1];
     expect(refused.extra.budgetExceeded).toEqual({ period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 });
     expect(refused.extra.rateLimited).toBeUndefined();
     expect(accessRecord(refused)).toMatchObject({ status: 403, error_type: 'permission_error', rate_limited: null, budget_exceeded: { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 } });
 
     // Other keys are not affected; count_tokens costs nothing and is not refused.
-    await ask(new Anthropic({ baseURL: baseURL(gw!), apiKey: OTHER_KEY, maxRetries: 0 }));
-    expect((await client.messages.countTokens({ model: 'claude-test', messages: [{ role: 'user', content: 'Hi' }] })).input_tokens).toBe(42);
+    await ask(new Anthropic({ baseURL: baseURL(h.gw!), apiKey: OTHER_KEY, maxRetries: 0 }));
+    expect((await h.client.messages.countTokens({ model: 'claude-test', messages: [{ role: 'user', content: 'Hi' }] })).input_tokens).toBe(42);
 
     // Still refused a second before the period ends; admitted at midnight UTC on April 1st.
-    clock = Date.parse('2026-03-31T23:59:59Z');
+    h.clock = Date.parse('2026-03-31T23:59:59Z');
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.PermissionDeniedError);
-    clock = Date.parse('2026-04-01T00:00:00Z');
+    h.clock = Date.parse('2026-04-01T00:00:00Z');
     await ask();
     const april = await keyUsage();
     expect(april).toMatchObject({ period: '2026-04', budgetUSD: 0.01, resetsAt: '2026-05-01T00:00:00Z', periodStart: '2026-04-01T00:00:00Z' });
@@ -107,8 +81,8 @@ describe('spend budgets (local store)', () => {
   test('streams debit as usage arrives: a stream whose message_start crosses the budget refuses the next request while it runs; an abandoned stream still counts', async () => {
     await start(world({ usd: 0.01, period: 'day' }));
     // message_start reports 4,000 input tokens ($0.012), then the stream hangs.
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b'], { input_tokens: 4000, output_tokens: 100 }), hangAfter: 4 });
-    const stream = client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] });
+    h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b'], { input_tokens: 4000, output_tokens: 100 }), hangAfter: 4 });
+    const stream = h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] });
     stream.done().catch(() => undefined); // aborted below
     await new Promise<void>((resolve) => stream.on('text', () => resolve()));
     await waitFor(async () => (await keyUsage()).spentUSD > 0.01, 5000, 'the stream\'s input to be debited');
@@ -122,8 +96,8 @@ describe('spend budgets (local store)', () => {
 
   test('a completed stream counts its final usage', async () => {
     await start(world({ usd: 0.01, period: 'week' }));
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b'], { input_tokens: 1000, output_tokens: 600 }) });
-    await client.messages.stream({ model: 'claude-test', max_tokens: 1000, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();
+    h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b'], { input_tokens: 1000, output_tokens: 600 }) });
+    await h.client.messages.stream({ model: 'claude-test', max_tokens: 1000, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();
     await settled(1);
     expect(await keyUsage()).toMatchObject({ period: '2026-W13', spentUSD: price(1000, 600), inputTokens: 1000, outputTokens: 600 });
     const err = await refusal(ask());
@@ -133,10 +107,10 @@ describe('spend budgets (local store)', () => {
   test('a request in flight when the budget runs out completes and is counted: spend overshoots by the requests in flight', async () => {
     await start(world({ usd: 0.01, period: 'month' }));
     // A slow stream is admitted first (spend 0), then a quick request spends $0.012 while it runs.
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['slow', ' answer'], { input_tokens: 1000, output_tokens: 200 }), delayMs: 150 });
-    const stream = client.messages.stream({ model: 'claude-test', max_tokens: 1000, messages: [{ role: 'user', content: 'Hi' }] });
+    h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['slow', ' answer'], { input_tokens: 1000, output_tokens: 200 }), delayMs: 150 });
+    const stream = h.client.messages.stream({ model: 'claude-test', max_tokens: 1000, messages: [{ role: 'user', content: 'Hi' }] });
     await new Promise<void>((resolve) => stream.on('connect', () => resolve()));
-    fake.queue.push(reply(4000, 0));
+    h.fake.queue.push(reply(4000, 0));
     await ask();
     const final = await stream.finalMessage();
     expect(final.content[0]).toMatchObject({ type: 'text', text: 'slow answer' });
@@ -146,12 +120,12 @@ describe('spend budgets (local store)', () => {
   });
 
   test('the target that answered sets the price: a fallback target\'s own pricing replaces the route\'s', async () => {
-    const target = (model: string, priority: number, extra: object = {}) => ({ provider: 'anthropic', model, baseURL: fake.url, credentialsRef: { name: 'upstream' }, priority, ...extra });
+    const target = (model: string, priority: number, extra: object = {}) => ({ provider: 'anthropic', model, baseURL: h.fake.url, credentialsRef: { name: 'upstream' }, priority, ...extra });
     await start([
       ...world({ usd: 1, period: 'month' }).filter((o) => o.kind !== 'ModelRoute'),
       { apiVersion: 'switchyard.dev/v1alpha1', kind: 'ModelRoute', metadata: { name: 'main', namespace: 'default' }, spec: { model: 'claude-test', targets: [target('up-primary', 0), target('up-backup', 1, { pricing: { inputPerMTok: 1, outputPerMTok: 2 } })], retry: { attempts: 1, on: ['5xx'] }, pricing: PRICING } },
     ]);
-    fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'x' }, reply(1000, 1000));
+    h.fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'x' }, reply(1000, 1000));
     await ask();
     await settled(1);
     expect((await keyUsage()).spentUSD).toBe((1000 * 1 + 1000 * 2) / 1e6);
@@ -159,7 +133,7 @@ describe('spend budgets (local store)', () => {
 
   test('a spent budget is a 403 even when a rate limit refuses the request too', async () => {
     await start(world({ usd: 0.01, period: 'month' }, { limits: { requestsPerMinute: 1 } }));
-    fake.queue.push(reply(4000, 0));
+    h.fake.queue.push(reply(4000, 0));
     await ask();
     await settled(1);
     const err = await refusal(ask());
@@ -169,7 +143,7 @@ describe('spend budgets (local store)', () => {
 
   test('each token type is priced apart; usage counts every input token', async () => {
     await start(world({ usd: 100, period: 'month' }));
-    fake.queue.push(reply(100, 50, 1000, 200), reply(10, 5, 0, 0));
+    h.fake.queue.push(reply(100, 50, 1000, 200), reply(10, 5, 0, 0));
     await ask();
     await ask();
     await settled(2);
@@ -182,7 +156,7 @@ describe('spend budgets (local store)', () => {
       enforcedUSD: 100,
     });
     // An upstream error costs nothing but counts as a request.
-    fake.queue.push({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad' });
+    h.fake.queue.push({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad' });
     await refusal(ask());
     await settled(3);
     expect((await keyUsage()).spentUSD).toBe(Math.round((price(100, 50, 1000, 200) + price(10, 5)) * 1e6) / 1e6);
@@ -191,23 +165,23 @@ describe('spend budgets (local store)', () => {
   test('time zones and DST: the period follows the budget\'s zone and the reset is named in local time', async () => {
     // Paris is on summer time (UTC+2) until October 25th, then UTC+1: November starts at 23:00 UTC.
     await start(world({ usd: 0.005, period: 'month', timezone: 'Europe/Paris' }), '2026-10-20T12:00:00Z');
-    fake.queue.push(reply(1000, 200)); // $0.006
+    h.fake.queue.push(reply(1000, 200)); // $0.006
     await ask();
     await settled(1);
     const err = await refusal(ask());
     // Summer time (+02:00) now, winter time (+01:00) when it resets.
     expect(err.error.error.message).toBe('budget exhausted: ApiKey default/team-a spent $0.006 of its $0.005 monthly budget; resets at 2026-11-01T00:00:00+01:00');
     expect(await keyUsage()).toMatchObject({ period: '2026-10', periodStart: '2026-10-01T00:00:00+02:00', resetsAt: '2026-11-01T00:00:00+01:00', timezone: 'Europe/Paris' });
-    clock = Date.parse('2026-10-31T22:59:59Z');
+    h.clock = Date.parse('2026-10-31T22:59:59Z');
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.PermissionDeniedError);
-    clock = Date.parse('2026-10-31T23:00:00Z'); // midnight in Paris
+    h.clock = Date.parse('2026-10-31T23:00:00Z'); // midnight in Paris
     await ask();
     expect((await keyUsage()).period).toBe('2026-11');
   });
 
   test('the local store enforces each pod\'s share: budget ÷ gateways', async () => {
     await start(world({ usd: 0.01, period: 'month' }), undefined, 2);
-    fake.queue.push(reply(1000, 200)); // $0.006, over this pod's $0.005
+    h.fake.queue.push(reply(1000, 200)); // $0.006, over this pod's $0.005
     await ask();
     await settled(1);
     const err = await refusal(ask());
@@ -219,11 +193,11 @@ describe('spend budgets (local store)', () => {
 
   test('a new configuration changes the budget live without resetting the spend', async () => {
     await start(world({ usd: 0.01, period: 'month' }));
-    fake.queue.push(reply(4000, 0)); // $0.012
+    h.fake.queue.push(reply(4000, 0)); // $0.012
     await ask();
     await settled(1);
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.PermissionDeniedError);
-    expect(gw!.apply(snapshotOf(world({ usd: 0.02, period: 'month' }))).applied).toBe(true);
+    expect(h.gw!.apply(snapshotOf(world({ usd: 0.02, period: 'month' }))).applied).toBe(true);
     await ask();
     await settled(2);
     expect((await keyUsage()).spentUSD).toBeCloseTo(0.012 + price(12, 6), 9);
@@ -231,12 +205,12 @@ describe('spend budgets (local store)', () => {
 
   test('GET /admin/usage: admin token required; every key listed, keys without a budget per UTC month', async () => {
     await start(world({ usd: 5, period: 'day', timezone: 'America/New_York' }));
-    expect((await fetch(`${adminURL(gw!)}/admin/usage`)).status).toBe(401);
-    expect((await fetch(`${adminURL(gw!)}/admin/usage`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
-    await ask(new Anthropic({ baseURL: baseURL(gw!), apiKey: OTHER_KEY, maxRetries: 0 }));
+    expect((await fetch(`${adminURL(h.gw!)}/admin/usage`)).status).toBe(401);
+    expect((await fetch(`${adminURL(h.gw!)}/admin/usage`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    await ask(new Anthropic({ baseURL: baseURL(h.gw!), apiKey: OTHER_KEY, maxRetries: 0 }));
     await settled(1, 'default/team-b');
     const u = await usage();
-    expect(u).toMatchObject({ store: 'pod', gateways: 1, version: gw!.table!.version, time: '2026-03-23T10:00:00.000Z' });
+    expect(u).toMatchObject({ store: 'pod', gateways: 1, version: h.gw!.table!.version, time: '2026-03-23T10:00:00.000Z' });
     expect(u.keys).toEqual([
       { name: 'default/team-a', period: '2026-03-23', periodKind: 'day', timezone: 'America/New_York', periodStart: '2026-03-23T00:00:00-04:00', resetsAt: '2026-03-24T00:00:00-04:00', budgetUSD: 5, enforcedUSD: 5, spentUSD: 0, remainingUSD: 5, requests: 0, inputTokens: 0, outputTokens: 0 },
       { name: 'default/team-b', period: '2026-03', periodKind: 'month', timezone: 'UTC', periodStart: '2026-03-01T00:00:00Z', resetsAt: '2026-04-01T00:00:00Z', budgetUSD: null, enforcedUSD: null, spentUSD: price(12, 6), remainingUSD: null, requests: 1, inputTokens: 12, outputTokens: 6 },
@@ -246,16 +220,16 @@ describe('spend budgets (local store)', () => {
 
   test('switchyard_budget_remaining_usd{api_key}: what is left in the current period, full again in the next', async () => {
     await start(world({ usd: 0.05, period: 'month' }));
-    const remaining = async () => (await scrape(adminURL(gw!))).samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}');
+    const remaining = async () => (await scrape(adminURL(h.gw!))).samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}');
     expect(await remaining()).toBe(0.05);
-    fake.queue.push(reply(1000, 400)); // $0.009
+    h.fake.queue.push(reply(1000, 400)); // $0.009
     await ask();
     await settled(1);
     expect(await remaining()).toBeCloseTo(0.041, 9);
-    const s = await scrape(adminURL(gw!));
+    const s = await scrape(adminURL(h.gw!));
     expect(s.types.get('switchyard_budget_remaining_usd')).toBe('gauge');
     expect([...s.samples.keys()].filter((k) => k.startsWith('switchyard_budget_remaining_usd'))).toEqual(['switchyard_budget_remaining_usd{api_key="default/team-a"}']); // keys without a budget have none
-    clock = Date.parse('2026-04-01T00:00:00Z');
+    h.clock = Date.parse('2026-04-01T00:00:00Z');
     expect(await remaining()).toBe(0.05);
   });
 });

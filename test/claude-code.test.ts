@@ -1,7 +1,7 @@
 import type { Gateway } from '../gateway/src/gateway';
-import { runClaude } from './helpers/claude-cli';
+import { claudeCodeConfig, runClaude } from './helpers/claude-cli';
 import { startFakeAnthropic, textStream, toolStream, type FakeAnthropic, type Received } from './helpers/fake-anthropic';
-import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
+import { baseURL, snapshotOf, startGateway } from './helpers/gateway';
 
 /**
  * The truest compatibility test: the real Claude Code CLI (`claude -p`) pointed at the gateway,
@@ -29,13 +29,7 @@ describe('Claude Code (real CLI) through the gateway', () => {
       }
       return r.body?.stream ? { kind: 'stream', events: textStream(r.body.model, ['PONG ', 'from the gateway']) } : { kind: 'message' };
     };
-    gw = await startGateway(snapshotOf([
-      secret('keys', { client: KEY }),
-      ...['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-opus-4-6'].map((m) =>
-        modelRoute(m.replace(/\./g, '-'), { model: m, aliases: [`${m}-20251001`], targets: [{ provider: 'anthropic', model: `upstream-${m}`, baseURL: fake.url }] }),
-      ),
-      apiKey('claude-code', { secretRef: { name: 'keys', key: 'client' }, allowedModels: ['claude-*'] }),
-    ]));
+    gw = await startGateway(snapshotOf(claudeCodeConfig(KEY, (m) => ({ provider: 'anthropic', model: `upstream-${m}`, baseURL: fake.url }))));
   });
   afterAll(async () => {
     await gw.close();

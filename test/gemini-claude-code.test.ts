@@ -1,7 +1,7 @@
 import type { Gateway } from '../gateway/src/gateway';
-import { runClaude } from './helpers/claude-cli';
+import { claudeCodeConfig, runClaude } from './helpers/claude-cli';
 import { startFakeGemini, textChunks, type FakeGemini, type GReceived } from './helpers/fake-gemini';
-import { UPSTREAM_KEY, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
+import { UPSTREAM_KEY, baseURL, snapshotOf, startGateway } from './helpers/gateway';
 
 /**
  * The real Claude Code CLI (`claude -p`) against a Gemini 3 target: Claude Code sends its real
@@ -39,17 +39,14 @@ describe('Claude Code (real CLI) with a Gemini target', () => {
       }
       return { kind: 'answer', chunks: textChunks('PONG from Gemini', { model: 'gemini-3-pro-preview' }) };
     };
-    gw = await startGateway(snapshotOf([
-      secret('keys', { client: KEY, gemini: UPSTREAM_KEY }),
-      ...['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-opus-4-6'].map((m) =>
-        modelRoute(`g-${m.replace(/\./g, '-')}`, {
-          model: m,
-          aliases: [`${m}-20251001`],
-          targets: [{ provider: 'gemini', model: 'gemini-3-pro-preview', baseURL: `${fake.url}/v1beta`, credentialsRef: { name: 'keys', key: 'gemini' } }],
+    gw = await startGateway(
+      snapshotOf(
+        claudeCodeConfig(KEY, () => ({ provider: 'gemini', model: 'gemini-3-pro-preview', baseURL: `${fake.url}/v1beta`, credentialsRef: { name: 'keys', key: 'gemini' } }), {
+          upstreamKeys: { gemini: UPSTREAM_KEY },
+          routePrefix: 'g-',
         }),
       ),
-      apiKey('claude-code', { secretRef: { name: 'keys', key: 'client' }, allowedModels: ['claude-*'] }),
-    ]));
+    );
   });
   afterAll(async () => {
     await gw.close();

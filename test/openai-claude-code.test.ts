@@ -1,7 +1,7 @@
 import type { Gateway } from '../gateway/src/gateway';
-import { runClaude } from './helpers/claude-cli';
+import { claudeCodeConfig, runClaude } from './helpers/claude-cli';
 import { startFakeOpenAI, type FakeOpenAI, type OpenAIReceived } from './helpers/fake-openai';
-import { apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
+import { baseURL, snapshotOf, startGateway } from './helpers/gateway';
 
 /**
  * The real Claude Code CLI (`claude -p`) against the gateway with only OpenAI-compatible targets
@@ -27,13 +27,13 @@ describe('Claude Code (real CLI) through the gateway to an OpenAI-compatible tar
       }
       return { kind: 'answer', answer: { content: 'PONG from GPT', pieces: 3 } };
     };
-    gw = await startGateway(snapshotOf([
-      secret('keys', { client: KEY, upstream: 'sk-openai-upstream-for-claude-code' }),
-      ...['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-opus-4-6'].map((m) =>
-        modelRoute(m.replace(/\./g, '-'), { model: m, aliases: [`${m}-20251001`], targets: [{ provider: 'openai', model: `gpt-for-${m}`, baseURL: `${fake.url}/v1`, credentialsRef: { name: 'keys', key: 'upstream' } }] }),
+    gw = await startGateway(
+      snapshotOf(
+        claudeCodeConfig(KEY, (m) => ({ provider: 'openai', model: `gpt-for-${m}`, baseURL: `${fake.url}/v1`, credentialsRef: { name: 'keys', key: 'upstream' } }), {
+          upstreamKeys: { upstream: 'sk-openai-upstream-for-claude-code' },
+        }),
       ),
-      apiKey('claude-code', { secretRef: { name: 'keys', key: 'client' }, allowedModels: ['claude-*'] }),
-    ]));
+    );
   });
   afterAll(async () => {
     await gw.close();

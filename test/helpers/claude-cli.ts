@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { K8sObject } from '../../operator/src/types';
+import { apiKey, modelRoute, secret } from './gateway';
 
 /** The real Claude Code CLI, a devDependency: the truest compatibility check there is. */
 export const CLAUDE = join(__dirname, '..', '..', 'node_modules', '.bin', 'claude');
@@ -32,4 +34,20 @@ export function runClaude(baseURL: string, apiKey: string, prompt: string, extra
   child.stderr.on('data', (c) => (err += c));
   const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
   return new Promise((resolve) => child.on('exit', (code) => (clearTimeout(timer), resolve({ code, out, err }))));
+}
+
+/** The model names Claude Code may ask for by default; each is also served under its dated alias. */
+const CLAUDE_CODE_MODELS = ['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-opus-4-6'];
+
+/**
+ * A configuration for the CLI tests: a route per model name Claude Code may use, each to
+ * `target(model)`, and the client key allowed `claude-*`, so the tests do not depend on the CLI's
+ * defaults. The Secret `keys` holds the client key under `client`, plus `upstreamKeys`.
+ */
+export function claudeCodeConfig(clientKey: string, target: (model: string) => object, o: { upstreamKeys?: Record<string, string>; routePrefix?: string } = {}): K8sObject[] {
+  return [
+    secret('keys', { client: clientKey, ...o.upstreamKeys }),
+    ...CLAUDE_CODE_MODELS.map((m) => modelRoute(`${o.routePrefix ?? ''}${m.replace(/\./g, '-')}`, { model: m, aliases: [`${m}-20251001`], targets: [target(m)] })),
+    apiKey('claude-code', { secretRef: { name: 'keys', key: 'client' }, allowedModels: ['claude-*'] }),
+  ];
 }

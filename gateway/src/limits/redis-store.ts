@@ -77,8 +77,6 @@ export class RedisStore implements LimitStore {
   private readonly leases = new Map<string, Set<string>>();
   private readonly renewer: NodeJS.Timeout;
   private readonly waiters: Array<() => void> = [];
-  /** Settlements dropped because Redis was unreachable (their slots expire with the lease). */
-  dropped = 0;
   /**
    * Period-counter debits (spend, usage: buckets that never refill) that could not be written,
    * summed per bucket, sent with the first batch once Redis answers again, so a budget still
@@ -86,8 +84,6 @@ export class RedisStore implements LimitStore {
    * drained by then anyway.
    */
   private readonly owed = new Map<string, Debit>();
-  /** Period-counter debits given up because too many distinct buckets were owed at once. */
-  owedDropped = 0;
   private owedTimer?: NodeJS.Timeout;
   /** Told when Redis becomes usable or stops being usable, once per change (events come asynchronously, so set it right after construction). */
   onHealth?: (up: boolean, reason: string) => void;
@@ -175,12 +171,12 @@ export class RedisStore implements LimitStore {
   owe(debits: readonly Debit[]): void {
     for (const d of debits) {
       if (d.perMs !== 0 || d.amount === 0) continue;
+      // Past MAX_OWED distinct buckets, new ones are given up: memory stays bounded in a long outage.
       const cur = this.owed.get(d.id);
       if (cur) {
         cur.amount += d.amount;
         cur.ttlMs = Math.max(cur.ttlMs ?? 0, d.ttlMs ?? 0);
       } else if (this.owed.size < MAX_OWED) this.owed.set(d.id, { id: d.id, perMs: 0, amount: d.amount, ttlMs: d.ttlMs });
-      else this.owedDropped++;
     }
     if (this.owed.size) this.payOwedLater();
   }
@@ -256,7 +252,6 @@ export class RedisStore implements LimitStore {
     if (this.client.status !== 'ready') {
       // Settlements are not queued (their slots expire with the lease), but what they add to
       // period counters is owed; admissions fail now so the failure policy answers them.
-      this.dropped += settles.length;
       for (const st of settles) this.owe(st.debits);
       const err = new Error(`redis not connected (${this.client.status})`);
       if (admits.length) this.failed(err);
@@ -370,7 +365,6 @@ export class RedisStore implements LimitStore {
       },
       (err) => {
         this.landed();
-        this.dropped += settles.length;
         // Not owed: a call that timed out may still run when a hung Redis wakes up, and
         // carrying it over would count it twice. Only debits never sent are owed.
         this.failed(err);

@@ -121,8 +121,11 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
     for (let i = 0; i < n; i += 20) await Promise.all(Array.from({ length: 20 }, () => c.messages.create(ask)));
     const share = a.received.length / n;
     expect(a.received.length + b.received.length).toBe(n);
-    expect(share).toBeGreaterThan(0.68);
-    expect(share).toBeLessThan(0.82);
+    // The real Math.random picks here, so the share is binomial: sd = sqrt(.75*.25/400) ≈ 0.022.
+    // Bounds at five sd fail about once in a million runs (three sd failed CI once), yet still
+    // catch an even split (0.5) or the weights ignored.
+    expect(share).toBeGreaterThan(0.64);
+    expect(share).toBeLessThan(0.86);
   });
 
   test('an unreachable target is retried elsewhere; when none answers the client gets 502 naming the attempts', async () => {

@@ -179,16 +179,18 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
         { provider: 'anthropic', model: 'x', baseURL: a.url, priority: 0 },
         { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },
       ], { attempts: 1 }),
-      { breakerThreshold: 3, breakerCooldownMs: 400 },
+      { breakerThreshold: 3, breakerCooldownMs: 1000 },
     );
     a.fallback = () => ({ kind: 'error', status: 500, type: 'api_error', message: 'down' });
     const c = client(gw);
     for (let i = 0; i < 3; i++) expect((await c.messages.create(ask)).model).toBe('y');
     expect(a.received.length).toBe(3);
-    // Ejected: requests skip a while it cools down.
+    // Ejected: requests skip a while it cools down. (The cooldown is long enough that these three
+    // finish inside it on a loaded CI machine; a short one would let the half-open probe in early.)
+    const ejectedAt = Date.now();
     for (let i = 0; i < 3; i++) await c.messages.create(ask);
     expect(a.received.length).toBe(3);
-    await new Promise((r) => setTimeout(r, 450));
+    await new Promise((r) => setTimeout(r, 1050 - (Date.now() - ejectedAt)));
     a.fallback = (r) => ({ kind: 'message', message: { model: r.body.model } });
     expect((await c.messages.create(ask)).model).toBe('x'); // the probe succeeds and closes the circuit
     expect((await c.messages.create(ask)).model).toBe('x');

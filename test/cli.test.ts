@@ -96,12 +96,17 @@ describe('switchyard CLI', () => {
     fake.queue.push({ kind: 'stream', events: textStream('upstream-model', ['one ', 'two ', 'three ', 'four']), delayMs: 150 });
     const stream = client.messages.stream({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
     await new Promise((r) => stream.once('text', () => r(undefined)));
+    let streamEnded = false;
+    const finished = stream.finalMessage().finally(() => (streamEnded = true));
     gw.child.kill('SIGTERM');
-    // Readiness drops at once so load balancers stop sending.
-    await new Promise((r) => setTimeout(r, 100));
-    const ready = await fetch(`http://127.0.0.1:${gw.adminPort}/readyz`).then((r) => r.status).catch(() => 'closed');
+    // Readiness drops at once, while the stream still runs, so load balancers stop sending.
+    const ready = await waitFor(async () => {
+      const status = await fetch(`http://127.0.0.1:${gw.adminPort}/readyz`).then((r) => r.status).catch(() => 'closed');
+      return status === 200 ? undefined : status;
+    }, 2000, 'readiness to drop');
     expect([503, 'closed']).toContain(ready);
-    const final = await stream.finalMessage();
+    expect(streamEnded).toBe(false);
+    const final = await finished;
     expect(final.content[0]).toMatchObject({ text: 'one two three four' });
     expect(await gw.exited).toBe(0);
     expect(gw.stderr()).toContain('"msg":"stopped","forced":0');

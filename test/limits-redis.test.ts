@@ -340,5 +340,25 @@ describe('rate limits (Redis store)', () => {
       },
       60_000,
     );
+
+    test('a gateway stopped while Redis is down exits at once, not after the Redis client\'s disconnect timer', async () => {
+      const file = writeConfig(simpleConfig(fake.url, { keySpec: { limits: { requestsPerMinute: 1000 } } }));
+      const gw = await spawnGateway(file, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'down:' });
+      try {
+        await waitFor(async () => (await metric(gw.adminURL, 'switchyard_limit_store_degraded')) === 0, 10_000, 'redis connected');
+        expect((await post(gw.url)).status).toBe(200);
+        await redis.stop();
+        await waitFor(async () => (await metric(gw.adminURL, 'switchyard_limit_store_degraded')) === 1, 10_000, 'degraded state');
+        // ioredis's disconnect() arms a referenced 2 s timer that only the socket's 'close' clears;
+        // a socket that closed already never clears it, and the pod would linger past its drain.
+        const t0 = Date.now();
+        expect(await gw.stop()).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(1500);
+        expect(gw.logs.filter((l) => l.msg === 'exiting with handles still open')).toEqual([]);
+      } finally {
+        await gw.stop();
+        await redis.start();
+      }
+    });
   });
 });

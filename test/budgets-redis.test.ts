@@ -6,7 +6,7 @@ import { installFeatures } from '../gateway/src/features';
 import type { Gateway } from '../gateway/src/gateway';
 import type { K8sObject } from '../operator/src/types';
 import { startFakeAnthropic, type FakeAnthropic, type Script } from './helpers/fake-anthropic';
-import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
+import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
 import { waitFor } from './helpers/http-server';
 import { startRedis, type RedisServer } from './helpers/redis';
@@ -41,12 +41,6 @@ describe('spend budgets (Redis store)', () => {
     return (await res.json()) as UsageReport;
   };
   const keyAt = async (admin: string, name = 'default/team-a') => (await usageAt(admin)).keys.find((k) => k.name === name)!;
-  const post = (url: string, key = CLIENT_KEY) =>
-    fetch(`${url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
-    });
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -190,7 +184,7 @@ describe('spend budgets (Redis store)', () => {
       const [a, b] = procs;
       for (let i = 1; i <= 10; i++) {
         const [from, other] = i % 2 ? [a, b] : [b, a];
-        const res = await post(from.url);
+        const res = await postMessage(from.url);
         expect(res.status).toBe(200);
         await res.arrayBuffer();
         // Each request's spend is visible from the other process before the next one is sent.
@@ -200,7 +194,7 @@ describe('spend budgets (Redis store)', () => {
       expect(ua).toMatchObject({ spentUSD: 0.01, requests: 10, inputTokens: 10_000, remainingUSD: 0 });
       expect(await keyAt(b.adminURL)).toEqual(ua);
       for (const p of [a, b]) {
-        const res = await post(p.url);
+        const res = await postMessage(p.url);
         expect(res.status).toBe(403);
         expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'permission_error', message: `budget exhausted: ApiKey default/team-a spent $0.01 of its $0.01 monthly budget; resets at ${ua.resetsAt}` } });
       }
@@ -210,12 +204,12 @@ describe('spend budgets (Redis store)', () => {
       const again = await spawnGateway(file, env());
       procs[0] = again;
       expect(await keyAt(again.adminURL)).toEqual(ua);
-      expect((await post(again.url)).status).toBe(403);
+      expect((await postMessage(again.url)).status).toBe(403);
     });
 
     test('concurrent requests on both processes are all counted, none twice', async () => {
       const [a, b] = procs;
-      const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => post((i % 2 ? a : b).url, OTHER_KEY).then(async (r) => (await r.arrayBuffer(), r.status))));
+      const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => postMessage((i % 2 ? a : b).url, OTHER_KEY).then(async (r) => (await r.arrayBuffer(), r.status))));
       expect(statuses.every((s) => s === 200)).toBe(true);
       await waitFor(async () => (await keyAt(a.adminURL, 'default/team-b')).requests === 24, 5000, 'all settled');
       const u = await keyAt(b.adminURL, 'default/team-b');

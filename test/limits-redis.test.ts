@@ -5,7 +5,7 @@ import { StoreLimiter } from '../gateway/src/limits/limiter';
 import { RedisStore } from '../gateway/src/limits/redis-store';
 import type { Gateway } from '../gateway/src/gateway';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
-import { CLIENT_KEY, UPSTREAM_KEY, apiKey, baseURL, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
+import { CLIENT_KEY, UPSTREAM_KEY, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { assertBuilt, metric, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
 import { waitFor } from './helpers/http-server';
 import { startRedis, type RedisServer } from './helpers/redis';
@@ -38,9 +38,6 @@ describe('rate limits (Redis store)', () => {
     const [, u, t] = (rec ?? `${field} 0 0 0`).split(' ').map(Number);
     return { u, t };
   };
-  const body = (content = 'Hi') => JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content }] });
-  const post = (url: string, content?: string) =>
-    fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' }, body: body(content) });
 
   describe('in-process gateways sharing one Redis', () => {
     const gws: Gateway[] = [];
@@ -269,7 +266,7 @@ describe('rate limits (Redis store)', () => {
     async function burst(n: number, targets: GatewayProcess[]): Promise<number[]> {
       const out: number[] = [];
       for (let i = 0; i < n; i += targets.length) {
-        const rs = await Promise.all(targets.map((t) => post(t.url)));
+        const rs = await Promise.all(targets.map((t) => postMessage(t.url)));
         for (const r of rs) {
           out.push(r.status);
           await r.arrayBuffer();
@@ -310,7 +307,7 @@ describe('rate limits (Redis store)', () => {
         const open = await burst(LIMIT + 2, [a]);
         expect(count(open, 200)).toBe(LIMIT); // a's own local bucket, undivided (gateways: 1)
         expect(count(open, 429)).toBe(2);
-        const closed = await post(b.url);
+        const closed = await postMessage(b.url);
         expect(closed.status).toBe(503);
         expect(closed.headers.get('retry-after')).toBe('1');
         expect(await closed.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: 'rate limit store unavailable; retry shortly' } });
@@ -346,7 +343,7 @@ describe('rate limits (Redis store)', () => {
       const gw = await spawnGateway(file, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'down:' });
       try {
         await waitFor(async () => (await metric(gw.adminURL, 'switchyard_limit_store_degraded')) === 0, 10_000, 'redis connected');
-        expect((await post(gw.url)).status).toBe(200);
+        expect((await postMessage(gw.url)).status).toBe(200);
         await redis.stop();
         await waitFor(async () => (await metric(gw.adminURL, 'switchyard_limit_store_degraded')) === 1, 10_000, 'degraded state');
         // ioredis's disconnect() arms a referenced 2 s timer that only the socket's 'close' clears;

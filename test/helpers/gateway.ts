@@ -52,3 +52,11 @@ export async function startGateway(snapshot: ConfigSnapshot | undefined, cfg: Pa
 
 export const baseURL = (gw: Gateway) => `http://127.0.0.1:${gw.trafficPort}`;
 export const adminURL = (gw: Gateway) => `http://127.0.0.1:${gw.adminPort}`;
+
+/** A small Messages request over plain fetch (status, headers and body as sent), with client key `key`. */
+export const postMessage = (url: string, key = CLIENT_KEY) =>
+  fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
+  });

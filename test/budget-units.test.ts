@@ -63,7 +63,7 @@ describe('ledger', () => {
 
 describe('operator: usage and budget status', () => {
   const now = new Date('2026-03-10T12:00:00Z');
-  const fleet = (over: Partial<FleetUsage> = {}): FleetUsage => ({ period: '2026-03', resetsAt: '2026-04-01T00:00:00Z', budgetUSD: 10, spentUSD: 4.2, requests: 7, inputTokens: 1000, outputTokens: 200, store: 'global', pods: 1, ...over });
+  const fleet = (over: Partial<FleetUsage> = {}): FleetUsage => ({ period: '2026-03', resetsAt: '2026-04-01T00:00:00Z', spentUSD: 4.2, requests: 7, inputTokens: 1000, outputTokens: 200, store: 'global', pods: 1, ...over });
   const status = (over: Partial<StatusUsage> = {}): StatusUsage => ({ period: '2026-03', spentUSD: 4.2, requests: 7, inputTokens: 1000, outputTokens: 200, resetsAt: '2026-04-01T00:00:00Z', updatedAt: '2026-03-10T11:59:00Z', ...over });
 
   test('usage: updatedAt moves only on a change or after the refresh period', () => {

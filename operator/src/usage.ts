@@ -5,7 +5,6 @@ import type { Logger } from '../../gateway/src/log';
 export interface FleetUsage {
   period: string;
   resetsAt: string;
-  budgetUSD: number | null;
   spentUSD: number;
   requests: number;
   inputTokens: number;
@@ -41,7 +40,7 @@ export function aggregateUsage(reports: UsageReport[]): Map<string, FleetUsage> 
 }
 
 function fromKey(k: KeyUsage, store: 'global' | 'pod'): FleetUsage {
-  return { period: k.period, resetsAt: k.resetsAt, budgetUSD: k.budgetUSD, spentUSD: k.spentUSD, requests: k.requests, inputTokens: k.inputTokens, outputTokens: k.outputTokens, store, pods: 1 };
+  return { period: k.period, resetsAt: k.resetsAt, spentUSD: k.spentUSD, requests: k.requests, inputTokens: k.inputTokens, outputTokens: k.outputTokens, store, pods: 1 };
 }
 
 function add(into: FleetUsage, k: KeyUsage): void {

@@ -200,21 +200,21 @@ export class RedisStore implements LimitStore {
   async read(buckets: BucketRef[]): Promise<number[]> {
     if (!buckets.length) return [];
     if (this.client.status !== 'ready') throw new StoreUnavailable(`redis not connected (${this.client.status})`);
-    const subjects = new Map<string, number[]>();
+    const subjects = new Map<string, Array<{ i: number; field: string }>>();
     buckets.forEach((b, i) => {
-      const [subject] = split(b.id);
+      const [subject, field] = split(b.id);
       const list = subjects.get(subject);
-      if (list) list.push(i);
-      else subjects.set(subject, [i]);
+      if (list) list.push({ i, field });
+      else subjects.set(subject, [{ i, field }]);
     });
     const keys: string[] = [];
     const args: Args = [];
     const order: number[] = [];
-    for (const [subject, idx] of subjects) {
+    for (const [subject, fields] of subjects) {
       keys.push(this.prefix + subject);
-      args.push(idx.length);
-      for (const i of idx) {
-        args.push(split(buckets[i].id)[1], buckets[i].perMs);
+      args.push(fields.length);
+      for (const { i, field } of fields) {
+        args.push(field, buckets[i].perMs);
         order.push(i);
       }
     }

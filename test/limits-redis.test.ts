@@ -5,9 +5,10 @@ import { StoreLimiter } from '../gateway/src/limits/limiter';
 import { RedisStore } from '../gateway/src/limits/redis-store';
 import type { Gateway } from '../gateway/src/gateway';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
-import { CLIENT_KEY, UPSTREAM_KEY, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
+import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { assertBuilt, metric, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
 import { waitFor } from './helpers/http-server';
+import { scrape } from './helpers/prom';
 import { startRedis, type RedisServer } from './helpers/redis';
 
 /**
@@ -203,6 +204,23 @@ describe('rate limits (Redis store)', () => {
       await waitFor(() => ask(sdk(gb)).then(() => true, () => false), 10_000, 'the orphaned lease to expire');
       stream.abort();
     }, 30_000);
+
+    test('metrics: Redis round trips timed by operation; the store named for dashboards (redis here, local without a URL)', async () => {
+      const gw = await gateway('t11:', { requestsPerMinute: 100 });
+      const c = sdk(gw);
+      for (let i = 0; i < 3; i++) await ask(c);
+      const live = await scrape(adminURL(gw));
+      expect(live.sum('switchyard_limit_store_duration_seconds_count', { operation: 'admit' })).toBe(3);
+      expect(live.types.get('switchyard_limit_store_duration_seconds')).toBe('histogram');
+      expect(live.samples.get('switchyard_limit_store_info{store="redis"}')).toBe(1);
+      expect(live.sum('switchyard_limit_store_info', { store: 'local' })).toBe(0);
+      const plain = await startGateway(snapshotOf(simpleConfig(fake.url)));
+      gws.push(plain);
+      await installFeatures(plain, {});
+      const local = await scrape(adminURL(plain));
+      expect(local.samples.get('switchyard_limit_store_info{store="local"}')).toBe(1);
+      expect(local.exportedNames().has('switchyard_limit_store_duration_seconds_count')).toBe(false);
+    });
 
     test('scripts flushed from Redis (NOSCRIPT) are sent again transparently', async () => {
       const c = sdk(await gateway('t4:', { requestsPerMinute: 3 }));

@@ -1,3 +1,4 @@
+import { Gauge } from 'prom-client';
 import type { Gateway } from '../gateway';
 import { FailoverStore, parseFailurePolicy } from './failover-store';
 import { StoreLimiter } from './limiter';
@@ -27,6 +28,14 @@ export async function installLimits(gateway: Gateway, env: NodeJS.ProcessEnv): P
     // is not there yet the gateway starts anyway, on the failure policy, and switches when it comes.
     await redis.settled(3000);
   }
+  // Which store holds limits and budgets, so dashboards know how to add up the pods' figures:
+  // with `redis` every pod reports the fleet's budget left, with `local` each pod its own share.
+  new Gauge({
+    name: 'switchyard_limit_store_info',
+    help: 'The limit store of this gateway (value 1): store="redis" (global counts, shared by all pods) or store="local" (per pod).',
+    labelNames: ['store'],
+    registers: [gateway.registry],
+  }).set({ store: url ? 'redis' : 'local' }, 1);
   gateway.setLimiter(new StoreLimiter(store, gateway.deps.now));
   gateway.onClose(() => store.close());
   let divisor = 1;

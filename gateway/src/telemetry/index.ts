@@ -1,4 +1,5 @@
 import type { Gateway } from '../gateway';
+import { installBreakerGauge } from './breaker-metrics';
 import { AccessLog, accessLogSinkFromEnv, type LineSink } from './access-log';
 import { GenAiMetrics } from './genai-metrics';
 import { targetTracker } from './labels';
@@ -35,6 +36,7 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
     t.genai = new GenAiMetrics(gateway.registry);
     gateway.observers.add(t.metrics);
     gateway.observers.add(t.genai);
+    installBreakerGauge(gateway.registry, gateway.breakers, () => gateway.table);
   }
   if (tracingEnabled(env)) {
     const { config, problems } = tracingConfig(env);

@@ -9,6 +9,7 @@ import { startFakeAnthropic, type FakeAnthropic, type Script } from './helpers/f
 import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
 import { waitFor } from './helpers/http-server';
+import { scrape } from './helpers/prom';
 import { startRedis, type RedisServer } from './helpers/redis';
 
 /**
@@ -87,6 +88,11 @@ describe('spend budgets (Redis store)', () => {
       expect(ua).toMatchObject({ store: 'global', gateways: 1 });
       expect(ua.keys.find((k) => k.name === 'default/team-a')).toEqual(expect.objectContaining({ period: '2026-03', spentUSD: 0.01, budgetUSD: 0.01, enforcedUSD: 0.01, remainingUSD: 0, requests: 2, inputTokens: 10_000, outputTokens: 0 }));
       expect((await usageAt(adminURL(b))).keys).toEqual(ua.keys);
+      // Every pod reports the fleet's figures, which a dashboard must not add up (see switchyard_limit_store_info).
+      for (const gw of [a, b]) {
+        const m = await scrape(adminURL(gw));
+        expect([m.samples.get('switchyard_budget_usd{api_key="default/team-a"}'), m.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}'), m.samples.get('switchyard_limit_store_info{store="redis"}')]).toEqual([0.01, 0, 1]);
+      }
 
       // One key per ApiKey for its period counters, named by the ApiKey, kept a day past the period.
       const keys = (await inspect.keys('b1:*')).sort();

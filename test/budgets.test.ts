@@ -232,4 +232,12 @@ describe('spend budgets (local store)', () => {
     h.clock = Date.parse('2026-04-01T00:00:00Z');
     expect(await remaining()).toBe(0.05);
   });
+
+  test('switchyard_budget_usd{api_key}: the budget this pod enforces, its share with the local store, beside what is left of it', async () => {
+    await start(world({ usd: 0.1, period: 'month' }), undefined, 4);
+    const s = await scrape(adminURL(h.gw!));
+    expect(s.types.get('switchyard_budget_usd')).toBe('gauge');
+    expect([...s.samples.entries()].filter(([k]) => k.startsWith('switchyard_budget_usd'))).toEqual([['switchyard_budget_usd{api_key="default/team-a"}', 0.025]]);
+    expect(s.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}')).toBe(0.025);
+  });
 });

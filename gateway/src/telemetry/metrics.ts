@@ -22,6 +22,8 @@ export interface RateLimited {
 export interface BudgetLeft {
   apiKey: string;
   remainingUSD: number;
+  /** The budget this gateway enforces: the whole with the Redis store, its share with the local store. */
+  budgetUSD: number;
 }
 
 /**
@@ -40,7 +42,9 @@ export class SwitchyardMetrics implements Observer {
   readonly cost: FastCounter;
   readonly inflight: Gauge;
   readonly budgetRemaining: Gauge<'api_key'>;
+  readonly budget: Gauge<'api_key'>;
   private budgets?: () => Promise<BudgetLeft[]>;
+  private budgetRead?: Promise<BudgetLeft[]>;
 
   constructor(registry: Registry, inflight: () => number) {
     this.requests = new FastCounter(
@@ -91,25 +95,43 @@ export class SwitchyardMetrics implements Observer {
         this.set(inflight());
       },
     });
-    const budgets = () => this.budgets;
+    // Both budget gauges are read from the limit store at scrape time (one round trip with
+    // Redis, shared by the two when a scrape collects them together), so a new period shows at
+    // once. If the store cannot answer, the last values stay.
+    const budgets = () => {
+      const source = this.budgets;
+      if (!source) return undefined;
+      this.budgetRead ??= source().finally(() => (this.budgetRead = undefined));
+      return this.budgetRead;
+    };
+    const fill = async (gauge: Gauge<'api_key'>, pick: (b: BudgetLeft) => number) => {
+      const pending = budgets();
+      if (!pending) return;
+      let list: BudgetLeft[];
+      try {
+        list = await pending;
+      } catch {
+        return;
+      }
+      gauge.reset();
+      for (const b of list) gauge.set({ api_key: b.apiKey }, pick(b));
+    };
     this.budgetRemaining = new Gauge({
       name: 'switchyard_budget_remaining_usd',
       help: "USD left in the current period of each ApiKey with a budget, as this gateway knows it: the fleet's with the Redis store, this pod's share (budget / gateways) with the local store.",
       labelNames: ['api_key'],
       registers: [registry],
-      // Read from the limit store at scrape time (one round trip with Redis), so a new period
-      // shows at once. If the store cannot answer, the last values stay.
-      async collect() {
-        const source = budgets();
-        if (!source) return;
-        let list: BudgetLeft[];
-        try {
-          list = await source();
-        } catch {
-          return;
-        }
-        this.reset();
-        for (const b of list) this.set({ api_key: b.apiKey }, b.remainingUSD);
+      collect() {
+        return fill(this, (b) => b.remainingUSD);
+      },
+    });
+    this.budget = new Gauge({
+      name: 'switchyard_budget_usd',
+      help: "The period budget of each ApiKey with a budget, as this gateway enforces it: the whole with the Redis store, this pod's share (budget / gateways) with the local store.",
+      labelNames: ['api_key'],
+      registers: [registry],
+      collect() {
+        return fill(this, (b) => b.budgetUSD);
       },
     });
   }

@@ -82,6 +82,10 @@ describe.each(KINDS)('%s CRD', (kind) => {
     expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
   });
 
+  test('outside the `all` category: `kubectl delete all --all` must not delete routes and keys; `kubectl get switchyard` lists them', () => {
+    expect(crd.spec.names.categories).toEqual(['switchyard']);
+  });
+
   test('schema is structural: every node typed, no forbidden keywords', () => {
     expect(structuralProblems(schema, '')).toEqual([]);
     expect(schema.properties.metadata).toEqual({ type: 'object' });

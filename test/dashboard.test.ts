@@ -7,41 +7,9 @@ import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic
 import { CLIENT_KEY, adminURL, baseURL, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { waitFor } from './helpers/http-server';
 import { scrape, type Scrape } from './helpers/prom';
+import { metricNames } from './helpers/promql';
 
 const DASHBOARD = path.join(__dirname, '..', 'charts', 'switchyard', 'dashboards', 'switchyard.json');
-
-const FUNCTIONS_AND_KEYWORDS = new Set([
-  'sum', 'min', 'max', 'avg', 'count', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'group',
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset',
-  'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'histogram_quantile', 'abs', 'clamp_min', 'clamp_max', 'vector', 'scalar', 'time',
-  'label_replace', 'label_join', 'sort', 'sort_desc', 'round', 'ceil', 'floor', 'absent', 'changes', 'resets',
-  'avg_over_time', 'max_over_time', 'min_over_time', 'sum_over_time', 'count_over_time', 'last_over_time', 'inf', 'nan',
-]);
-
-/**
- * The metric names a PromQL expression reads: what remains once strings, label matchers, range
- * selectors, grouping clauses, Grafana variables, numbers, functions and keywords are removed.
- */
-export function metricNames(expr: string): string[] {
-  const s = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\{?\w+\}?/g, ' ');
-  const names = new Set<string>();
-  const re = /[a-zA-Z_:][a-zA-Z0-9_:]*/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) {
-    const word = m[0];
-    const before = s[m.index - 1];
-    if (before && /[0-9.]/.test(before)) continue; // 1e9, 0.95
-    if (/^\s*\(/.test(s.slice(m.index + word.length))) continue; // a function call
-    if (FUNCTIONS_AND_KEYWORDS.has(word)) continue;
-    names.add(word);
-  }
-  return [...names];
-}
 
 /** Every PromQL expression of a dashboard: panel targets (rows included) and query variables. */
 function expressions(dash: any): string[] {

@@ -5,9 +5,11 @@
  * - a strict field check, as `kubectl apply --validate=strict` and Helm do: every field must be
  *   known to the API. Field lists come from @kubernetes/client-node's generated models (OpenAPI
  *   v1.34), read as data from their attributeTypeMap tables.
+ * The Gateway API's HTTPRoute, which no package here describes, is checked by gateway-api.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { httpRouteErrors } from './gateway-api';
 import type { K8sObject } from './render';
 
 const MODEL_PACKAGES: Record<string, string> = {
@@ -17,6 +19,10 @@ const MODEL_PACKAGES: Record<string, string> = {
 /** kubernetes-models' validation errors for one object (an empty list when valid). */
 export function schemaErrors(obj: K8sObject): string[] {
   const group = obj.apiVersion.includes('/') ? obj.apiVersion.split('/')[0] : '';
+  if (group === 'gateway.networking.k8s.io' && obj.kind === 'HTTPRoute') {
+    const { _source: _ignored, ...plain } = obj as K8sObject & { _source?: string };
+    return httpRouteErrors(plain);
+  }
   const pkg = MODEL_PACKAGES[group] ?? 'kubernetes-models';
   let Model: any;
   try {

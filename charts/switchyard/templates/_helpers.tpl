@@ -88,10 +88,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "switchyard.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- with .Values.image.registry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (include "switchyard.imageTag" .) }}
+{{- printf "%s:%s" $repo (include "switchyard.imageTag" .) }}
 {{- end }}
 {{- end }}
 
@@ -188,9 +192,14 @@ Topology spread constraints of the gateway: a constraint without a labelSelector
 gateway pods' selector labels.
 */}}
 {{- define "switchyard.gateway.topologySpreadConstraints" -}}
-{{- $selector := fromYaml (include "switchyard.selectorLabels" (dict "root" . "component" "gateway")) }}
+{{- include "switchyard.topologySpreadConstraints" (dict "root" . "component" "gateway") }}
+{{- end }}
+
+{{/* The same for any component; call with (dict "root" $ "component" "operator"). */}}
+{{- define "switchyard.topologySpreadConstraints" -}}
+{{- $selector := fromYaml (include "switchyard.selectorLabels" (dict "root" .root "component" .component)) }}
 {{- $out := list }}
-{{- range .Values.gateway.topologySpreadConstraints }}
+{{- range (index .root.Values .component).topologySpreadConstraints }}
 {{- $c := deepCopy . }}
 {{- if not (hasKey $c "labelSelector") }}
 {{- $_ := set $c "labelSelector" (dict "matchLabels" $selector) }}
@@ -219,5 +228,15 @@ gateway pods' selector labels.
 {{- if ge (int $pdb.minAvailable) (int $pods) }}
 {{- fail (printf "gateway.podDisruptionBudget.minAvailable (%v) must be below the gateway's (minimum) replicas (%v), or no node can ever be drained" $pdb.minAvailable $pods) }}
 {{- end }}
+{{- end }}
+{{- $opdb := .Values.operator.podDisruptionBudget }}
+{{- if and $opdb.enabled (kindIs "invalid" $opdb.maxUnavailable) (not (kindIs "string" $opdb.minAvailable)) (ge (int $opdb.minAvailable) (int .Values.operator.replicas)) }}
+{{- fail (printf "operator.podDisruptionBudget.minAvailable (%v) must be below operator.replicas (%v), or no node can ever be drained" $opdb.minAvailable .Values.operator.replicas) }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.parentRefs must name at least one Gateway when httpRoute.enabled" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
+{{- fail "ingress.hosts must list at least one host when ingress.enabled" }}
 {{- end }}
 {{- end }}

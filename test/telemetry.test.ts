@@ -175,13 +175,13 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'invalid_request_error' })).toBe(1);
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'not_found_error', gen_ai_original_model: 'other' })).toBe(1);
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'cancelled' })).toBe(1);
-    const ok = { gen_ai_operation_name: 'chat', gen_ai_provider_name: 'anthropic', gen_ai_original_model: 'claude-test', gen_ai_request_model: 'claude-upstream-1', gen_ai_response_model: 'claude-upstream-1' };
+    const ok = { gen_ai_operation_name: 'chat', gen_ai_provider_name: 'anthropic', gen_ai_original_model: 'claude-test', gen_ai_request_model: 'claude-upstream-1', gen_ai_response_model: 'claude-upstream-1', route: MAIN };
     expect(delta('gen_ai_server_request_duration_seconds_count', ok)).toBe(3); // 1, 6, 8
     expect(deltaSum('gen_ai_client_token_usage_count', { gen_ai_token_type: 'input' })).toBe(5);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBe(148);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'cached_input' })).toBe(1000);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'cache_creation_input' })).toBe(200);
-    expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output', gen_ai_original_model: 'claude-fb', gen_ai_request_model: 'up-backup' })).toBe(6);
+    expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output', gen_ai_original_model: 'claude-fb', gen_ai_request_model: 'up-backup', route: FB })).toBe(6);
     expect(deltaSum('gen_ai_server_time_to_first_token_seconds_count')).toBe(2);
     expect(deltaSum('gen_ai_server_time_per_output_token_seconds_count')).toBe(1); // the completed stream only
   });

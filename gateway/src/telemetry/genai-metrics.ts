@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import type { CallContext } from '../api/call';
 import type { Observer } from '../api/observers';
 import { FastHistogram } from './series';
-import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel } from './labels';
+import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel, routeLabel } from './labels';
 
 /**
  * The OpenTelemetry GenAI metrics under the Prometheus names Envoy AI Gateway exposes them with
@@ -15,7 +15,10 @@ import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel } from './l
  * model sent upstream, gen_ai_response_model the one the upstream said answered — each limited
  * to configured names (else `other`). `error_type` is present only on failed requests.
  */
-const LABELS = ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_original_model', 'gen_ai_request_model', 'gen_ai_response_model'] as const;
+// Envoy AI Gateway's labels plus `route`, so dashboards filter these series like the switchyard_*
+// ones. It adds no series: the requested model (gen_ai_original_model) already decides the route.
+// No api_key: it would multiply the bucket series by the number of keys.
+const LABELS = ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_original_model', 'gen_ai_request_model', 'gen_ai_response_model', 'route'] as const;
 
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 163.84, 327.68, 655.36];
@@ -89,5 +92,5 @@ export class GenAiMetrics implements Observer {
 function labels(call: CallContext): string[] {
   const target = finalTarget(call);
   const original = modelLabel(call, call.requestedModel);
-  return ['chat', genAiProvider(target?.provider), original, target ? modelLabel(call, target.model) : original, modelLabel(call, call.responseModel)];
+  return ['chat', genAiProvider(target?.provider), original, target ? modelLabel(call, target.model) : original, modelLabel(call, call.responseModel), routeLabel(call)];
 }

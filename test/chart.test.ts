@@ -761,7 +761,7 @@ describe('Dockerfile', () => {
 
   test('multi-stage: build with dev dependencies, runtime with production dependencies only', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-[\w-]*slim$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(22|24)-[\w-]*slim@sha256:[0-9a-f]{64}$/m);
     expect(stages[0]).toMatch(/npm ci\b(?![^\n]*--omit=dev)/);
     expect(stages[0]).toMatch(/npm run build/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);

@@ -8,7 +8,8 @@ import { scrape } from './helpers/prom';
 
 /** switchyard_upstream_breaker_open follows a real gateway's breakers as real upstreams fail and recover. */
 const ask = { model: 'm', max_tokens: 8, messages: [{ role: 'user' as const, content: 'hi' }] };
-const COOLDOWN_MS = 1500;
+// Long enough that the scrape right after the ejection falls inside it on a loaded CI machine.
+const COOLDOWN_MS = 4000;
 
 describe('switchyard_upstream_breaker_open', () => {
   let a: FakeAnthropic;

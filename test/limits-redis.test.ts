@@ -207,6 +207,7 @@ describe('rate limits (Redis store)', () => {
 
     test('metrics: Redis round trips timed by operation; the store named for dashboards (redis here, local without a URL)', async () => {
       const gw = await gateway('t11:', { requestsPerMinute: 100 });
+      await waitFor(async () => (await gw.registry.getSingleMetric('switchyard_limit_store_degraded')!.get()).values[0].value === 0, 10_000, 'redis connected');
       const c = sdk(gw);
       for (let i = 0; i < 3; i++) await ask(c);
       const live = await scrape(adminURL(gw));

@@ -5,7 +5,7 @@ import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/dep
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
 import { CallContext } from './api/call';
-import { envelope } from './api/errors';
+import { guardClientErrors } from './api/client-errors';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
 import { unlimited, type Limiter } from './limits/types';
@@ -71,10 +71,12 @@ export class Gateway {
       now: cfg.now ?? Date.now,
       log: this.log,
     };
-    this.traffic = createServer(trafficApp(this.deps).callback());
-    // Node's defaults would cut long streams (requestTimeout 300 s); the body reader has its own idle guard.
+    // Node checks headersTimeout only every connectionsCheckingInterval (30 s by default), which
+    // would let a slowloris client hold a connection for half a minute more than configured.
+    this.traffic = createServer({ connectionsCheckingInterval: Math.min(5000, Math.max(50, options.headersTimeoutMs / 4)) }, trafficApp(this.deps).callback());
+    // Node's defaults would cut long streams (requestTimeout 300 s); the body reader has its own idle and total deadlines.
     this.traffic.requestTimeout = 0;
-    this.traffic.headersTimeout = 60_000;
+    this.traffic.headersTimeout = options.headersTimeoutMs;
     this.traffic.keepAliveTimeout = 65_000;
     this.traffic.on('request', (_req, res) => {
       this.inflight++;
@@ -83,23 +85,16 @@ export class Gateway {
         if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
     });
-    this.traffic.on('clientError', (err, socket) => {
-      // Malformed HTTP never reaches Koa. Answer in the envelope when the socket still allows it,
-      // and report it like any request so metrics and the access log count it.
+    guardClientErrors(this.traffic, (status, type, message) => {
+      // Malformed HTTP never reaches Koa; it is reported like any request so metrics and the access log count it.
       const call = new CallContext(this.deps.now());
-      call.status = 400;
-      call.errorType = 'invalid_request_error';
-      call.errorMessage = `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`;
+      call.status = status;
+      call.errorType = type;
+      call.errorMessage = message;
       this.observers.requestStart(call);
-      if (socket.writable) {
-        const body = JSON.stringify(envelope(call.errorType, call.errorMessage, call.requestId));
-        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${call.requestId}\r\nconnection: close\r\n\r\n${body}`);
-      } else {
-        socket.destroy();
-        call.clientAborted = true;
-      }
       call.endedAt = performance.now();
       this.observers.requestEnd(call);
+      return call.requestId;
     });
     this.admin = createServer(
       adminApp({

@@ -8,6 +8,10 @@ import type { Logger } from '../log';
 export interface GatewayOptions {
   maxBodyBytes: number;
   bodyIdleTimeoutMs: number;
+  /** Longest a whole request body may take to arrive (slow-POST guard). */
+  bodyTimeoutMs: number;
+  /** Longest a client may take to send its request headers (slowloris guard; Node answers 408). */
+  headersTimeoutMs: number;
   pingIntervalMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
@@ -19,6 +23,8 @@ export interface GatewayOptions {
 export const defaultOptions: GatewayOptions = {
   maxBodyBytes: 32 * 1024 * 1024,
   bodyIdleTimeoutMs: 30_000,
+  bodyTimeoutMs: 60_000,
+  headersTimeoutMs: 60_000,
   pingIntervalMs: 10_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,

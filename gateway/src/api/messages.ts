@@ -16,7 +16,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
   return async (ctx) => {
     const call: CallContext = ctx.state.call;
     call.endpoint = endpoint;
-    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs });
+    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs, totalTimeoutMs: deps.options.bodyTimeoutMs });
     const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
     validateRequest(endpoint, body);
     call.body = body;

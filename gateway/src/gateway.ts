@@ -51,6 +51,7 @@ export class Gateway {
   readonly deps: GatewayDeps;
   private adminRoutes?: { router: Router; requireToken: Koa.Middleware };
   private closeHooks: Array<() => Promise<void>> = [];
+  private readonly shutdown = new AbortController();
 
   constructor(private readonly cfg: GatewayConfig = {}) {
     this.log = cfg.log ?? createLogger('gateway');
@@ -70,6 +71,7 @@ export class Gateway {
       options,
       now: cfg.now ?? Date.now,
       log: this.log,
+      shutdown: this.shutdown.signal,
     };
     // Node checks headersTimeout only every connectionsCheckingInterval (30 s by default), which
     // would let a slowloris client hold a connection for half a minute more than configured.
@@ -185,16 +187,27 @@ export class Gateway {
     this.draining = true;
     this.traffic.close();
     this.traffic.closeIdleConnections();
-    const idle = new Promise<void>((resolve) => (this.inflight === 0 ? resolve() : this.idleWaiters.push(resolve)));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const sweep = setInterval(() => this.traffic.closeIdleConnections(), 250);
-    const outcome = await Promise.race([idle, timedOut]);
-    clearTimeout(timer);
-    clearInterval(sweep);
+    const outcome = await this.idleWithin(timeoutMs);
     const forced = outcome === 'timeout' ? this.inflight : 0;
+    if (forced > 0) {
+      // Streams get an `overloaded_error` event and upstream waits a 503, which clients retry
+      // elsewhere; the grace lets those last bytes reach the socket before it is closed.
+      this.shutdown.abort();
+      await this.idleWithin(2000);
+    }
+    clearInterval(sweep);
     await this.close();
     return { forced };
+  }
+
+  private async idleWithin(ms: number): Promise<'idle' | 'timeout'> {
+    const idle = new Promise<'idle'>((resolve) => (this.inflight === 0 ? resolve('idle') : this.idleWaiters.push(() => resolve('idle'))));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+    const outcome = await Promise.race([idle, timedOut]);
+    clearTimeout(timer);
+    return outcome;
   }
 
   async close(): Promise<void> {

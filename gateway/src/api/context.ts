@@ -16,7 +16,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     deps.observers.requestStart(call);
     ctx.res.once('close', () => {
       call.endedAt = performance.now();
-      if (!ctx.res.writableFinished) call.clientAborted = true;
+      if (!ctx.res.writableFinished && !call.cutByGateway) call.clientAborted = true;
       call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
       const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
       try {

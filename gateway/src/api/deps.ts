@@ -44,4 +44,6 @@ export interface GatewayDeps {
   /** Wall clock (ms since epoch); injectable so tests can move time. */
   now(): number;
   log: Logger;
+  /** Aborted when a drain runs out of time: streams and upstream waits still open end with an error the client can act on. */
+  shutdown: AbortSignal;
 }

@@ -31,8 +31,15 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     const client = new AbortController();
     const onClose = () => {
       if (!ctx.res.writableFinished) client.abort();
+      deps.shutdown.removeEventListener('abort', onShutdown);
+    };
+    let shuttingDown = false;
+    const onShutdown = () => {
+      shuttingDown = true;
+      client.abort();
     };
     ctx.res.once('close', onClose);
+    deps.shutdown.addEventListener('abort', onShutdown, { once: true });
 
     let reply: UpstreamReply;
     try {
@@ -43,6 +50,11 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
         client.signal,
       );
     } catch (err) {
+      if (shuttingDown) {
+        // Drain time ran out while the upstream had not answered: a retryable refusal, not a silent close.
+        call.cutByGateway = true;
+        throw new GatewayError(503, 'overloaded_error', 'gateway shutting down', { connection: 'close' });
+      }
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         call.clientAborted = true;
         ctx.respond = false; // nobody is listening
@@ -78,6 +90,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
       },
       abortUpstream,
       deps.options.pingIntervalMs,
+      deps.shutdown,
     );
     void relay.run().catch((err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String(err) }));
     return;

@@ -27,7 +27,8 @@ export function trafficApp(deps: GatewayDeps): Koa {
   app.use(errorEnvelope(deps));
   app.use(async (ctx, next) => {
     await next();
-    if (ctx.status === 404 && ctx.body === undefined) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
+    // respond = false: the handler answered on the socket itself, or nobody is listening any more.
+    if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
   });
   app.use(router.routes());
   app.use(router.allowedMethods({

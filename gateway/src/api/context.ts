@@ -14,10 +14,13 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     ctx.set('request-id', call.requestId);
     call.http = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     deps.observers.requestStart(call);
-    ctx.res.once('close', () => {
-      call.endedAt = performance.now();
-      if (!ctx.res.writableFinished && !call.cutByGateway) call.clientAborted = true;
-      call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
+    let handled = false;
+    let ended = false;
+    let safety: NodeJS.Timeout | undefined;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(safety);
       const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
       try {
         admission?.release(call);
@@ -25,8 +28,22 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
         deps.log.error('limit release failed', { err: String(err), request_id: call.requestId });
       }
       deps.observers.requestEnd(call);
+    };
+    ctx.res.once('close', () => {
+      call.endedAt = performance.now();
+      if (!ctx.res.writableFinished && !call.cutByGateway) call.clientAborted = true;
+      call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
+      // A client that leaves mid-request closes the response before the handler has unwound: the
+      // upstream attempt it aborted is recorded on the way out, and the record must include it.
+      if (handled) end();
+      else safety = setTimeout(end, 10_000).unref();
     });
-    await next();
+    try {
+      await next();
+    } finally {
+      handled = true;
+      if (call.endedAt !== undefined) end();
+    }
   };
 }
 

@@ -71,7 +71,8 @@ export async function runAttempts(
         }
         const verdict = judgeFailure(failure);
         const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
-        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: failure.kind === 'timeout' ? 'timeout_error' : 'api_error' });
+        const timedOut = failure.kind === 'timeout' || failure.kind === 'idle_timeout';
+        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: timedOut ? 'timeout_error' : 'api_error' });
         deps.breakers.failure(target.id);
         last = { failure };
         if (!retryable) break;

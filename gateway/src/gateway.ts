@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { trafficApp } from './api/app';
 import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
 import { CallContext } from './api/call';
 import { guardClientErrors } from './api/client-errors';
+import { connectionCapFromFdLimit, exhaustionLogger } from './api/fd-limit';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
 import { unlimited, type Limiter } from './limits/types';
@@ -52,6 +53,8 @@ export class Gateway {
   private adminRoutes?: { router: Router; requireToken: Koa.Middleware };
   private closeHooks: Array<() => Promise<void>> = [];
   private readonly shutdown = new AbortController();
+  private connections = 0;
+  private readonly overCap = new WeakSet<Socket>();
 
   constructor(private readonly cfg: GatewayConfig = {}) {
     this.log = cfg.log ?? createLogger('gateway');
@@ -72,6 +75,8 @@ export class Gateway {
       now: cfg.now ?? Date.now,
       log: this.log,
       shutdown: this.shutdown.signal,
+      overCapacity: (socket) => this.overCap.has(socket),
+      reportFdExhaustion: exhaustionLogger(this.log),
     };
     // Node checks headersTimeout only every connectionsCheckingInterval (30 s by default), which
     // would let a slowloris client hold a connection for half a minute more than configured.
@@ -80,6 +85,11 @@ export class Gateway {
     this.traffic.requestTimeout = 0;
     this.traffic.headersTimeout = options.headersTimeoutMs;
     this.traffic.keepAliveTimeout = 65_000;
+    const cap = options.maxConnections === undefined ? connectionCapFromFdLimit() : options.maxConnections || Infinity;
+    this.traffic.on('connection', (socket: Socket) => {
+      if (++this.connections > cap) this.overCap.add(socket);
+      socket.once('close', () => this.connections--);
+    });
     this.traffic.on('request', (_req, res) => {
       this.inflight++;
       res.once('close', () => {
@@ -161,6 +171,9 @@ export class Gateway {
   async start(): Promise<this> {
     const host = this.cfg.host ?? '0.0.0.0';
     await listen(this.traffic, this.cfg.port ?? 8080, host);
+    // After listening, the server's errors are accept failures (EMFILE/ENFILE when libuv cannot
+    // shed the connection itself); without a listener they would crash the process.
+    this.traffic.on('error', (err: NodeJS.ErrnoException) => this.deps.reportFdExhaustion('accepting a connection failed', { err: err.code ?? err.message }));
     try {
       await listen(this.admin, this.cfg.adminPort ?? 9090, host);
     } catch (err) {

@@ -4,6 +4,7 @@ import type { RoutingTable, Target } from '../routing/table';
 import type { Limiter } from '../limits/types';
 import type { Observers } from './observers';
 import type { Logger } from '../log';
+import type { Socket } from 'node:net';
 
 export interface GatewayOptions {
   maxBodyBytes: number;
@@ -18,6 +19,8 @@ export interface GatewayOptions {
   /** Consecutive failures that eject a target, and for how long. */
   breakerThreshold: number;
   breakerCooldownMs: number;
+  /** Client connections taken before new ones get a 503; unset: derived from the descriptor limit; 0: no cap. */
+  maxConnections?: number;
 }
 
 export const defaultOptions: GatewayOptions = {
@@ -46,4 +49,8 @@ export interface GatewayDeps {
   log: Logger;
   /** Aborted when a drain runs out of time: streams and upstream waits still open end with an error the client can act on. */
   shutdown: AbortSignal;
+  /** Whether this connection was accepted beyond the connection cap (its requests get a 503). */
+  overCapacity(socket: Socket): boolean;
+  /** Logs running out of file descriptors (rate-limited). */
+  reportFdExhaustion(what: string, fields: Record<string, unknown>): void;
 }

@@ -44,7 +44,14 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     let reply: UpstreamReply;
     try {
       reply = await runAttempts(
-        { adapter: deps.adapter, breakers: deps.breakers, observers: deps.observers, maxRetryWaitMs: deps.options.maxRetryWaitMs, baseBackoffMs: deps.options.baseBackoffMs },
+        {
+          adapter: deps.adapter,
+          breakers: deps.breakers,
+          observers: deps.observers,
+          maxRetryWaitMs: deps.options.maxRetryWaitMs,
+          baseBackoffMs: deps.options.baseBackoffMs,
+          onFdExhaustion: (message) => deps.reportFdExhaustion('out of file descriptors connecting upstream', { request_id: call.requestId, err: message }),
+        },
         call,
         { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
         client.signal,

@@ -147,6 +147,28 @@ describe('HTTP server guards', () => {
     expect(fake.received.filter((r) => r.raw.length >= 200)).toHaveLength(0);
   });
 
+  test('a body still trickling in after an early refusal (401) is not read for ever: the body deadline closes the connection', async () => {
+    const socket = connect(gw.trafficPort, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d) => (got += d));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await new Promise((r) => socket.on('connect', r));
+    socket.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: sk-wrong\r\ncontent-length: 1000\r\n\r\n{`);
+    let sent = 1;
+    const trickle = setInterval(() => {
+      if (!socket.destroyed && sent++ < 1000) socket.write(' ');
+    }, 100);
+    try {
+      await waitFor(() => got.includes('authentication_error'), 5000, 'the 401');
+      // 1000 bytes at 10 a second would take 100 s; the deadline (1 s here) ends it long before.
+      await Promise.race([closed, sleep(8000).then(() => Promise.reject(new Error('connection still open 8 s after the 401')))]);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
   /**
    * A client that sends its whole body before it reads (as blocking clients do: curl, requests,
    * httpx): 8 KiB pieces, each write awaited. A server that closes while it is still sending

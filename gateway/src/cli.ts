@@ -10,7 +10,8 @@ const USAGE = `switchyard — a gateway that speaks the Anthropic Messages API
 
 Usage:
   switchyard gateway [--config FILE] [--port 8080] [--admin-port 9090] [--host 0.0.0.0]
-                     [--drain-seconds 30] [--max-body-bytes 33554432]
+                     [--drain-seconds 30] [--max-body-bytes 33554432] [--body-timeout-seconds 60]
+                     [--max-connections N (default: from the file-descriptor limit; 0: no cap)]
   switchyard validate FILE
   switchyard operator --gateway-service NS/NAME [--namespace NS] [--admin-port-name admin]
 
@@ -54,6 +55,8 @@ async function runGateway(argv: string[]): Promise<number | void> {
       host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
       'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
       'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
+      'body-timeout-seconds': { type: 'string', default: env.SWITCHYARD_BODY_TIMEOUT_SECONDS ?? '60' },
+      'max-connections': { type: 'string', default: env.SWITCHYARD_MAX_CONNECTIONS },
     },
   });
   const num = (name: string, v: string | undefined) => {
@@ -70,7 +73,11 @@ async function runGateway(argv: string[]): Promise<number | void> {
       adminPort: num('admin-port', values['admin-port']),
       host: values.host,
       drainSeconds: num('drain-seconds', values['drain-seconds']),
-      options: { maxBodyBytes: num('max-body-bytes', values['max-body-bytes']) },
+      options: {
+        maxBodyBytes: num('max-body-bytes', values['max-body-bytes']),
+        bodyTimeoutMs: num('body-timeout-seconds', values['body-timeout-seconds']) * 1000,
+        maxConnections: values['max-connections'] === undefined ? undefined : num('max-connections', values['max-connections']),
+      },
       adminToken: env.SWITCHYARD_ADMIN_TOKEN || undefined,
       snapshot,
       log,

@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { trafficApp } from './api/app';
 import { defaultOptions, type GatewayDeps, type GatewayOptions } from './api/deps';
 import { Observers } from './api/observers';
 import { adminApp } from './admin/app';
 import { CallContext } from './api/call';
-import { envelope } from './api/errors';
+import { guardClientErrors } from './api/client-errors';
+import { connectionCapFromFdLimit, exhaustionLogger } from './api/fd-limit';
 import type { ConfigSnapshot } from './config/snapshot';
 import { createLogger, type Logger } from './log';
 import { unlimited, type Limiter } from './limits/types';
@@ -51,6 +52,9 @@ export class Gateway {
   readonly deps: GatewayDeps;
   private adminRoutes?: { router: Router; requireToken: Koa.Middleware };
   private closeHooks: Array<() => Promise<void>> = [];
+  private readonly shutdown = new AbortController();
+  private connections = 0;
+  private readonly overCap = new WeakSet<Socket>();
 
   constructor(private readonly cfg: GatewayConfig = {}) {
     this.log = cfg.log ?? createLogger('gateway');
@@ -70,12 +74,22 @@ export class Gateway {
       options,
       now: cfg.now ?? Date.now,
       log: this.log,
+      shutdown: this.shutdown.signal,
+      overCapacity: (socket) => this.overCap.has(socket),
+      reportFdExhaustion: exhaustionLogger(this.log),
     };
-    this.traffic = createServer(trafficApp(this.deps).callback());
-    // Node's defaults would cut long streams (requestTimeout 300 s); the body reader has its own idle guard.
+    // Node checks headersTimeout only every connectionsCheckingInterval (30 s by default), which
+    // would let a slowloris client hold a connection for half a minute more than configured.
+    this.traffic = createServer({ connectionsCheckingInterval: Math.min(5000, Math.max(50, options.headersTimeoutMs / 4)) }, trafficApp(this.deps).callback());
+    // Node's defaults would cut long streams (requestTimeout 300 s); the body reader has its own idle and total deadlines.
     this.traffic.requestTimeout = 0;
-    this.traffic.headersTimeout = 60_000;
+    this.traffic.headersTimeout = options.headersTimeoutMs;
     this.traffic.keepAliveTimeout = 65_000;
+    const cap = options.maxConnections === undefined ? connectionCapFromFdLimit() : options.maxConnections || Infinity;
+    this.traffic.on('connection', (socket: Socket) => {
+      if (++this.connections > cap) this.overCap.add(socket);
+      socket.once('close', () => this.connections--);
+    });
     this.traffic.on('request', (_req, res) => {
       this.inflight++;
       res.once('close', () => {
@@ -83,23 +97,16 @@ export class Gateway {
         if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
     });
-    this.traffic.on('clientError', (err, socket) => {
-      // Malformed HTTP never reaches Koa. Answer in the envelope when the socket still allows it,
-      // and report it like any request so metrics and the access log count it.
+    guardClientErrors(this.traffic, (status, type, message) => {
+      // Malformed HTTP never reaches Koa; it is reported like any request so metrics and the access log count it.
       const call = new CallContext(this.deps.now());
-      call.status = 400;
-      call.errorType = 'invalid_request_error';
-      call.errorMessage = `malformed HTTP request: ${(err as NodeJS.ErrnoException).code ?? 'bad request'}`;
+      call.status = status;
+      call.errorType = type;
+      call.errorMessage = message;
       this.observers.requestStart(call);
-      if (socket.writable) {
-        const body = JSON.stringify(envelope(call.errorType, call.errorMessage, call.requestId));
-        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nrequest-id: ${call.requestId}\r\nconnection: close\r\n\r\n${body}`);
-      } else {
-        socket.destroy();
-        call.clientAborted = true;
-      }
       call.endedAt = performance.now();
       this.observers.requestEnd(call);
+      return call.requestId;
     });
     this.admin = createServer(
       adminApp({
@@ -164,8 +171,12 @@ export class Gateway {
   async start(): Promise<this> {
     const host = this.cfg.host ?? '0.0.0.0';
     await listen(this.traffic, this.cfg.port ?? 8080, host);
+    // After listening, the server's errors are accept failures (EMFILE/ENFILE when libuv cannot
+    // shed the connection itself); without a listener they would crash the process.
+    this.traffic.on('error', (err: NodeJS.ErrnoException) => this.deps.reportFdExhaustion('accepting a connection failed', { err: err.code ?? err.message }));
     try {
       await listen(this.admin, this.cfg.adminPort ?? 9090, host);
+      this.admin.on('error', (err: NodeJS.ErrnoException) => this.deps.reportFdExhaustion('accepting an admin connection failed', { err: err.code ?? err.message }));
     } catch (err) {
       // Half a gateway (traffic without probes or config push) must not linger: undo and fail.
       await this.close();
@@ -190,16 +201,27 @@ export class Gateway {
     this.draining = true;
     this.traffic.close();
     this.traffic.closeIdleConnections();
-    const idle = new Promise<void>((resolve) => (this.inflight === 0 ? resolve() : this.idleWaiters.push(resolve)));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const sweep = setInterval(() => this.traffic.closeIdleConnections(), 250);
-    const outcome = await Promise.race([idle, timedOut]);
-    clearTimeout(timer);
-    clearInterval(sweep);
+    const outcome = await this.idleWithin(timeoutMs);
     const forced = outcome === 'timeout' ? this.inflight : 0;
+    if (forced > 0) {
+      // Streams get an `overloaded_error` event and upstream waits a 503, which clients retry
+      // elsewhere; the grace lets those last bytes reach the socket before it is closed.
+      this.shutdown.abort();
+      await this.idleWithin(2000);
+    }
+    clearInterval(sweep);
     await this.close();
     return { forced };
+  }
+
+  private async idleWithin(ms: number): Promise<'idle' | 'timeout'> {
+    const idle = new Promise<'idle'>((resolve) => (this.inflight === 0 ? resolve('idle') : this.idleWaiters.push(() => resolve('idle'))));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+    const outcome = await Promise.race([idle, timedOut]);
+    clearTimeout(timer);
+    return outcome;
   }
 
   async close(): Promise<void> {

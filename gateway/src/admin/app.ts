@@ -48,7 +48,7 @@ export function adminApp(deps: AdminDeps): Koa {
     ctx.body = await deps.registry.metrics();
   });
   router.put('/admin/config', requireToken, async (ctx) => {
-    const raw = await readBody(ctx.req, { maxBytes: 64 * 1024 * 1024, idleTimeoutMs: 30_000 });
+    const raw = await readBody(ctx.req, { maxBytes: 64 * 1024 * 1024, idleTimeoutMs: 30_000, totalTimeoutMs: 120_000 });
     const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
     const problem = snapshotError(body);
     if (problem) throw new GatewayError(400, 'invalid_request_error', `invalid snapshot: ${problem}`);

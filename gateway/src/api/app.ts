@@ -26,8 +26,13 @@ export function trafficApp(deps: GatewayDeps): Koa {
   app.use(requestContext(deps));
   app.use(errorEnvelope(deps));
   app.use(async (ctx, next) => {
+    if (deps.overCapacity(ctx.req.socket)) {
+      deps.reportFdExhaustion('connection refused: the gateway is at its connection cap', { request_id: ctx.state.call.requestId });
+      throw new GatewayError(503, 'overloaded_error', 'the gateway has too many open connections; retry shortly', { connection: 'close', 'retry-after': '1' });
+    }
     await next();
-    if (ctx.status === 404 && ctx.body === undefined) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
+    // respond = false: the handler answered on the socket itself, or nobody is listening any more.
+    if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
   });
   app.use(router.routes());
   app.use(router.allowedMethods({

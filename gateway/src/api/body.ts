@@ -5,21 +5,38 @@ export interface BodyOptions {
   maxBytes: number;
   /** Longest pause allowed between two chunks of a request body (slow-loris guard). */
   idleTimeoutMs: number;
+  /**
+   * Longest the whole body may take from the moment reading starts (slow-POST guard: a client
+   * sending a byte a second never trips the idle timer).
+   */
+  totalTimeoutMs: number;
 }
 
 const tooLarge = (max: number) =>
   new GatewayError(413, 'request_too_large', `Request exceeds the maximum allowed size of ${max} bytes`, { connection: 'close' });
 
+const timedOut = (message: string) => new GatewayError(408, 'invalid_request_error', message, { connection: 'close' });
+
 /**
- * Reads a request body without ever holding more than `maxBytes`: a declared length over the limit
- * is refused before reading; a chunked body is cut off the moment it crosses the limit.
+ * How much of an over-limit body is still read (and thrown away) before answering 413. A client
+ * that is still sending when the server closes gets a TCP reset and reports EPIPE/ECONNRESET —
+ * and retries, as SDKs do on connection errors — instead of seeing the 413. Beyond this bound
+ * the answer goes out at once and the connection is closed.
+ */
+export const discardBound = (maxBytes: number) => maxBytes + Math.max(maxBytes, 1024 * 1024);
+
+/**
+ * Reads a request body without ever holding more than `maxBytes`. A body over the limit is
+ * answered 413 once it has been read to its end (discarding it) as long as it stays within
+ * `discardBound`; a declared length beyond that bound is refused before reading.
  */
 export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffer> {
   const declared = req.headers['content-length'];
+  const bound = discardBound(opts.maxBytes);
   if (declared !== undefined) {
     const n = Number(declared);
     if (!/^\d+$/.test(declared) || !Number.isSafeInteger(n)) return Promise.reject(invalidRequest('content-length header is not a valid length'));
-    if (n > opts.maxBytes) return Promise.reject(tooLarge(opts.maxBytes));
+    if (n > bound) return Promise.reject(tooLarge(opts.maxBytes));
   }
   const encoding = req.headers['content-encoding'];
   if (encoding && encoding !== 'identity') {
@@ -29,11 +46,14 @@ export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffe
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    /** Set once the body is over the limit: the rest is counted and dropped, then 413. */
+    let discarding = false;
     let timer: NodeJS.Timeout | undefined;
     const finish = (err: Error | null, body?: Buffer) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(total);
       req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
       if (err) {
         // Stop reading what we will not use; the response carries `connection: close`.
@@ -43,18 +63,25 @@ export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffe
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(
-        () => finish(new GatewayError(408, 'invalid_request_error', `request body not received within ${opts.idleTimeoutMs / 1000}s of the last byte`, { connection: 'close' })),
-        opts.idleTimeoutMs,
-      );
+      timer = setTimeout(() => finish(timedOut(`request body not received within ${opts.idleTimeoutMs / 1000}s of the last byte`)), opts.idleTimeoutMs);
     };
+    // 0 turns the deadline off.
+    const total = opts.totalTimeoutMs > 0 ? setTimeout(
+      () => finish(discarding ? tooLarge(opts.maxBytes) : timedOut(`request body not received within ${opts.totalTimeoutMs / 1000}s`)),
+      opts.totalTimeoutMs,
+    ) : undefined;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > opts.maxBytes) return finish(tooLarge(opts.maxBytes));
-      chunks.push(chunk);
+      if (size > opts.maxBytes) {
+        if (!discarding) {
+          discarding = true;
+          chunks.length = 0;
+        }
+        if (size > bound) return finish(tooLarge(opts.maxBytes));
+      } else chunks.push(chunk);
       arm();
     };
-    const onEnd = () => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    const onEnd = () => finish(discarding ? tooLarge(opts.maxBytes) : null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     const onError = (err: Error) => finish(new GatewayError(400, 'invalid_request_error', `error reading request body: ${err.message}`));
     const onAborted = () => finish(new GatewayError(400, 'invalid_request_error', 'client aborted the request body'));
     req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);

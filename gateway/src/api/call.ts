@@ -74,6 +74,8 @@ export class CallContext {
   errorMessage?: string;
   /** The client went away before the response was complete. */
   clientAborted = false;
+  /** The gateway ended the response itself (drain time ran out): not the client's doing, whatever the socket did. */
+  cutByGateway = false;
   endedAt?: number;
   /** Free-form slots for middleware added by later features (limits, budgets, tracing). */
   readonly extra: Record<string, unknown> = {};

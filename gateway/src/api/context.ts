@@ -14,10 +14,13 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     ctx.set('request-id', call.requestId);
     call.http = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     deps.observers.requestStart(call);
-    ctx.res.once('close', () => {
-      call.endedAt = performance.now();
-      if (!ctx.res.writableFinished) call.clientAborted = true;
-      call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
+    let handled = false;
+    let ended = false;
+    let safety: NodeJS.Timeout | undefined;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(safety);
       const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
       try {
         admission?.release(call);
@@ -25,8 +28,32 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
         deps.log.error('limit release failed', { err: String(err), request_id: call.requestId });
       }
       deps.observers.requestEnd(call);
+    };
+    // A response sent before the body was read (401, 404…) leaves Node reading and discarding the
+    // rest with no deadline of its own (requestTimeout is off for streams): a trickling client
+    // would hold the connection for ever. The body deadline applies here too.
+    ctx.res.once('finish', () => {
+      if (ctx.req.complete || deps.options.bodyTimeoutMs <= 0) return;
+      const left = Math.max(0, deps.options.bodyTimeoutMs - (performance.now() - call.startedAt));
+      const timer = setTimeout(() => ctx.req.socket.destroy(), left).unref();
+      ctx.req.once('end', () => clearTimeout(timer));
+      ctx.req.socket.once('close', () => clearTimeout(timer));
     });
-    await next();
+    ctx.res.once('close', () => {
+      call.endedAt = performance.now();
+      if (!ctx.res.writableFinished && !call.cutByGateway) call.clientAborted = true;
+      call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
+      // A client that leaves mid-request closes the response before the handler has unwound: the
+      // upstream attempt it aborted is recorded on the way out, and the record must include it.
+      if (handled) end();
+      else safety = setTimeout(end, 10_000).unref();
+    });
+    try {
+      await next();
+    } finally {
+      handled = true;
+      if (call.endedAt !== undefined) end();
+    }
   };
 }
 

@@ -4,21 +4,30 @@ import type { RoutingTable, Target } from '../routing/table';
 import type { Limiter } from '../limits/types';
 import type { Observers } from './observers';
 import type { Logger } from '../log';
+import type { Socket } from 'node:net';
 
 export interface GatewayOptions {
   maxBodyBytes: number;
   bodyIdleTimeoutMs: number;
+  /** Longest a whole request body may take to arrive (slow-POST guard). */
+  bodyTimeoutMs: number;
+  /** Longest a client may take to send its request headers (slowloris guard; Node answers 408). */
+  headersTimeoutMs: number;
   pingIntervalMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
   /** Consecutive failures that eject a target, and for how long. */
   breakerThreshold: number;
   breakerCooldownMs: number;
+  /** Client connections taken before new ones get a 503; unset: derived from the descriptor limit; 0: no cap. */
+  maxConnections?: number;
 }
 
 export const defaultOptions: GatewayOptions = {
   maxBodyBytes: 32 * 1024 * 1024,
   bodyIdleTimeoutMs: 30_000,
+  bodyTimeoutMs: 60_000,
+  headersTimeoutMs: 60_000,
   pingIntervalMs: 10_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,
@@ -38,4 +47,10 @@ export interface GatewayDeps {
   /** Wall clock (ms since epoch); injectable so tests can move time. */
   now(): number;
   log: Logger;
+  /** Aborted when a drain runs out of time: streams and upstream waits still open end with an error the client can act on. */
+  shutdown: AbortSignal;
+  /** Whether this connection was accepted beyond the connection cap (its requests get a 503). */
+  overCapacity(socket: Socket): boolean;
+  /** Logs running out of file descriptors (rate-limited). */
+  reportFdExhaustion(what: string, fields: Record<string, unknown>): void;
 }

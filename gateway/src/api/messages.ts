@@ -16,7 +16,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
   return async (ctx) => {
     const call: CallContext = ctx.state.call;
     call.endpoint = endpoint;
-    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs });
+    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs, totalTimeoutMs: deps.options.bodyTimeoutMs });
     const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
     validateRequest(endpoint, body);
     call.body = body;
@@ -31,18 +31,37 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     const client = new AbortController();
     const onClose = () => {
       if (!ctx.res.writableFinished) client.abort();
+      deps.shutdown.removeEventListener('abort', onShutdown);
+    };
+    let shuttingDown = false;
+    const onShutdown = () => {
+      shuttingDown = true;
+      client.abort();
     };
     ctx.res.once('close', onClose);
+    deps.shutdown.addEventListener('abort', onShutdown, { once: true });
 
     let reply: UpstreamReply;
     try {
       reply = await runAttempts(
-        { adapter: deps.adapter, breakers: deps.breakers, observers: deps.observers, maxRetryWaitMs: deps.options.maxRetryWaitMs, baseBackoffMs: deps.options.baseBackoffMs },
+        {
+          adapter: deps.adapter,
+          breakers: deps.breakers,
+          observers: deps.observers,
+          maxRetryWaitMs: deps.options.maxRetryWaitMs,
+          baseBackoffMs: deps.options.baseBackoffMs,
+          onFdExhaustion: (message) => deps.reportFdExhaustion('out of file descriptors connecting upstream', { request_id: call.requestId, err: message }),
+        },
         call,
         { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
         client.signal,
       );
     } catch (err) {
+      if (shuttingDown) {
+        // Drain time ran out while the upstream had not answered: a retryable refusal, not a silent close.
+        call.cutByGateway = true;
+        throw new GatewayError(503, 'overloaded_error', 'gateway shutting down', { connection: 'close' });
+      }
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         call.clientAborted = true;
         ctx.respond = false; // nobody is listening
@@ -78,6 +97,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
       },
       abortUpstream,
       deps.options.pingIntervalMs,
+      deps.shutdown,
     );
     void relay.run().catch((err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String(err) }));
     return;

@@ -100,6 +100,8 @@ const common = {
   model: { type: 'string', minLength: 1, maxLength: 256 },
   messages: {
     type: 'array',
+    // Anthropic refuses an empty list ("at least one message is required"); translators assume one.
+    minItems: 1,
     maxItems: 100000,
     items: {
       type: 'object',

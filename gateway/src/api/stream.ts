@@ -56,6 +56,7 @@ export class SseRelay {
     private readonly hooks: StreamHooks,
     private readonly abortUpstream: () => void,
     private readonly pingIntervalMs: number,
+    private readonly shutdown?: AbortSignal,
   ) {
     this.upstream = events[Symbol.asyncIterator]();
   }
@@ -72,8 +73,22 @@ export class SseRelay {
       void this.upstream.return?.().catch(() => undefined);
     };
     res.once('close', onClose);
+    // Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut.
+    const onShutdown = () => {
+      if (this.finished) return;
+      this.finished = true;
+      untrack(this);
+      res.off('close', onClose);
+      this.call.cutByGateway = true;
+      this.fail('overloaded_error', 'gateway shutting down');
+      res.end();
+      this.abortUpstream();
+      void this.upstream.return?.().catch(() => undefined);
+    };
     res.flushHeaders();
     if (this.pingIntervalMs > 0) track(this);
+    if (this.shutdown?.aborted) onShutdown();
+    else this.shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
       for (;;) {
         const next = await this.upstream.next();
@@ -99,6 +114,7 @@ export class SseRelay {
       if (f?.kind === 'aborted') return;
       this.fail(f?.kind === 'idle_timeout' || f?.kind === 'timeout' ? 'timeout_error' : 'api_error', f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`);
     } finally {
+      this.shutdown?.removeEventListener('abort', onShutdown);
       if (!this.finished) {
         this.finished = true;
         untrack(this);

@@ -29,6 +29,7 @@ function describe(errors: ErrorObject[]): string {
     return `${path.join('.') || 'body'}: Input should be a valid ${describeType(atDeepest.flatMap((x) => x.params.type))}`;
   }
   const path = e.instancePath.replace(/^\//, '').split('/').filter(Boolean);
+  if (e.keyword === 'minItems' && e.instancePath === '/messages') return 'messages: at least one message is required';
   switch (e.keyword) {
     case 'required':
       return `${[...path, e.params.missingProperty].join('.')}: Field required`;

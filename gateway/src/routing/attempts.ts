@@ -1,5 +1,6 @@
 import type { AttemptRecord, CallContext } from '../api/call';
 import { GatewayError } from '../api/errors';
+import { isFdExhaustion } from '../api/fd-limit';
 import type { Observers } from '../api/observers';
 import { payload } from '../api/stream';
 import type { RetryCondition } from '../config/snapshot';
@@ -16,6 +17,8 @@ export interface AttemptDeps {
   maxRetryWaitMs: number;
   baseBackoffMs: number;
   random?: () => number;
+  /** Told when an attempt failed because the gateway itself ran out of file descriptors. */
+  onFdExhaustion?: (message: string) => void;
 }
 
 type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?: boolean };
@@ -69,9 +72,17 @@ export async function runAttempts(
           record({ outcome: 'failure', failure: 'aborted', retryable: false });
           throw new UpstreamFailure('aborted', 'client went away');
         }
+        if (isFdExhaustion(failure)) {
+          // The gateway's own fault, not the upstream's: no breaker strike, no retry (it would fail
+          // the same way), and a 503 the client can retry, on another replica if there is one.
+          record({ outcome: 'failure', failure: failure.kind, retryable: false, errorType: 'overloaded_error' });
+          deps.onFdExhaustion?.(failure.message);
+          throw new GatewayError(503, 'overloaded_error', 'the gateway is out of file descriptors; retry shortly', { 'retry-after': '1' });
+        }
         const verdict = judgeFailure(failure);
         const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
-        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: failure.kind === 'timeout' ? 'timeout_error' : 'api_error' });
+        const timedOut = failure.kind === 'timeout' || failure.kind === 'idle_timeout';
+        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: timedOut ? 'timeout_error' : 'api_error' });
         deps.breakers.failure(target.id);
         last = { failure };
         if (!retryable) break;

@@ -61,6 +61,8 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
       outcome: a.outcome,
       status: a.status ?? null,
       error_type: a.errorType ?? a.failure ?? null,
+      /** What kind of transport failure (connect, timeout, idle_timeout, network, aborted), when there was no reply. */
+      failure: a.failure ?? null,
       duration_ms: round(a.durationMs, 1),
     })),
     fallbacks: call.fallbacks,

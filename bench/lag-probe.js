@@ -1,6 +1,8 @@
 // Preloaded (`node --require bench/lag-probe.js …`) into a server under test, unchanged otherwise:
 // measures its event-loop delay and answers over the IPC channel the bench forked it with.
-// { lagProbe: 'reset' } starts a new window; { lagProbe: 'report' } gets its percentiles in ms.
+// { lagProbe: 'reset' } starts a new window; { lagProbe: 'report' } gets its percentiles in ms;
+// { lagProbe: 'gc' } runs a full collection first when the server runs with --expose-gc, so RSS
+// samples compare live memory rather than garbage not yet collected.
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 
 const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -8,7 +10,10 @@ histogram.enable();
 if (process.send) {
   process.on('message', (m) => {
     if (m?.lagProbe === 'reset') histogram.reset();
-    else if (m?.lagProbe === 'report') {
+    else if (m?.lagProbe === 'gc') {
+      globalThis.gc?.();
+      process.send({ lagProbe: { gc: typeof globalThis.gc === 'function' } });
+    } else if (m?.lagProbe === 'report') {
       const ms = (ns) => ns / 1e6;
       process.send({ lagProbe: { p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max) } });
     }

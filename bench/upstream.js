@@ -1,14 +1,15 @@
 // A fast fake upstream for benchmarks: Anthropic JSON and SSE, OpenAI chat completions JSON and
 // SSE, and Gemini generateContent / streamGenerateContent?alt=sse. Runs in its own process so it
 // does not share an event loop with what it measures.
-// BENCH_TRICKLE_MS (with BENCH_TRICKLE_SECONDS) turns every Anthropic stream into a live one: one
-// delta every BENCH_TRICKLE_MS for BENCH_TRICKLE_SECONDS, for the live-streams group.
+// BENCH_TRICKLE_MS turns every Anthropic stream into a live one for the live-streams group: one
+// delta every BENCH_TRICKLE_MS until the bench sends { trickle: 'end' } over IPC (then every stream
+// open ends at the next tick), or BENCH_TRICKLE_SECONDS (default 600) have passed.
 const http = require('node:http');
 
 const port = Number(process.argv[2] || 0);
 const DELTAS = Number(process.env.BENCH_DELTAS || 20);
 const TRICKLE_MS = Number(process.env.BENCH_TRICKLE_MS || 0);
-const TRICKLE_TICKS = Math.max(1, Math.round((Number(process.env.BENCH_TRICKLE_SECONDS || 12) * 1000) / (TRICKLE_MS || 1)));
+const TRICKLE_TICKS = Math.max(1, Math.round((Number(process.env.BENCH_TRICKLE_SECONDS || 600) * 1000) / (TRICKLE_MS || 1)));
 
 const message = JSON.stringify({
   id: 'msg_bench', type: 'message', role: 'assistant', model: 'bench-upstream',
@@ -63,12 +64,15 @@ if (TRICKLE_MS) {
   const start = head + rest[0];
   const delta = rest[1];
   const end = rest.slice(-3).join('');
+  let ending = false;
   setInterval(() => {
     for (const s of live) {
       if (s.res.destroyed) { live.delete(s); continue; }
-      if (++s.ticks >= TRICKLE_TICKS) { live.delete(s); s.res.end(end); } else s.res.write(delta);
+      if (ending || ++s.ticks >= TRICKLE_TICKS) { live.delete(s); s.res.end(end); } else s.res.write(delta);
     }
+    ending = false;
   }, TRICKLE_MS);
+  process.on('message', (m) => { if (m?.trickle === 'end') ending = true; });
   startLive = (res) => { res.write(start); live.add({ res, ticks: 0 }); };
 }
 

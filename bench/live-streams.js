@@ -71,7 +71,11 @@ async function run(ctx, name, server, streams, upstream) {
   const sum = (k) => counts.reduce((t, c) => t + c[k], 0);
   // Streams last until the bench ends them, so a slow (loaded) machine only delays this point.
   const opening = Date.now();
-  while (sum('opened') + sum('failed') < streams && Date.now() - opening < OPEN_TIMEOUT_MS) await sleep(100);
+  upstream.child.send({ trickle: 'live' });
+  for (let i = 1; sum('opened') + sum('failed') < streams && Date.now() - opening < OPEN_TIMEOUT_MS; i++) {
+    await sleep(100);
+    if (i % 50 === 0) process.stderr.write(`bench: ${name}: ${sum('opened')} open, ${sum('failed')} failed after ${((Date.now() - opening) / 1000).toFixed(0)} s\n`);
+  }
   const openSeconds = (Date.now() - opening) / 1000;
   const allOpen = sum('opened') - sum('completed') - sum('failed');
   child.send({ lagProbe: 'reset' });

@@ -37,6 +37,8 @@ function open() {
     res.on('close', () => settle(false));
   });
   req.on('error', () => settle(false));
+  // Deltas come every 500 ms: a minute of silence is a stream that will never end.
+  req.setTimeout(60_000, () => req.destroy());
   req.end(body);
 }
 

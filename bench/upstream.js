@@ -2,8 +2,9 @@
 // SSE, and Gemini generateContent / streamGenerateContent?alt=sse. Runs in its own process so it
 // does not share an event loop with what it measures.
 // BENCH_TRICKLE_MS turns every Anthropic stream into a live one for the live-streams group: one
-// delta every BENCH_TRICKLE_MS until the bench sends { trickle: 'end' } over IPC (then every stream
-// open ends at the next tick), or BENCH_TRICKLE_SECONDS (default 600) have passed.
+// delta every BENCH_TRICKLE_MS until the bench sends { trickle: 'end' } over IPC (from the next
+// tick every stream ends, late ones included, until { trickle: 'live' }), or BENCH_TRICKLE_SECONDS
+// (default 600) have passed.
 const http = require('node:http');
 
 const port = Number(process.argv[2] || 0);
@@ -70,9 +71,8 @@ if (TRICKLE_MS) {
       if (s.res.destroyed) { live.delete(s); continue; }
       if (ending || ++s.ticks >= TRICKLE_TICKS) { live.delete(s); s.res.end(end); } else s.res.write(delta);
     }
-    ending = false;
   }, TRICKLE_MS);
-  process.on('message', (m) => { if (m?.trickle === 'end') ending = true; });
+  process.on('message', (m) => { if (m?.trickle) ending = m.trickle === 'end'; });
   startLive = (res) => { res.write(start); live.add({ res, ticks: 0 }); };
 }
 

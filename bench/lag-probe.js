@@ -14,7 +14,8 @@ if (process.send) {
       globalThis.gc?.();
       process.send({ lagProbe: { gc: typeof globalThis.gc === 'function' } });
     } else if (m?.lagProbe === 'report') {
-      const ms = (ns) => ns / 1e6;
+      // No sample at all means the loop never turned in the window: no number rather than zero.
+      const ms = (ns) => (histogram.count > 0 ? ns / 1e6 : NaN);
       process.send({ lagProbe: { p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max) } });
     }
   });

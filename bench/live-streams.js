@@ -15,7 +15,7 @@ const OPEN_TIMEOUT_MS = 120_000;
 const REQUESTED = Number(process.env.BENCH_STREAMS || 10_000);
 // New streams a second, across all clients: fast enough that all are open long before the first
 // ends, slow enough not to overflow the listen backlog.
-const RAMP = Number(process.env.BENCH_STREAM_RAMP || 2000);
+const RAMP = Number(process.env.BENCH_STREAM_RAMP || 1000);
 const PER_CLIENT = 2500;
 // --expose-gc only lets the probe collect garbage before an RSS sample; the server is unchanged.
 const PROBED = ['--expose-gc', '--require', path.join(__dirname, 'lag-probe.js')];
@@ -64,7 +64,7 @@ async function run(ctx, name, server, streams, upstream) {
     const share = Math.min(PER_CLIENT, left);
     const perSecond = (RAMP * share) / streams;
     const c = fork(path.join(__dirname, 'stream-client.js'), [JSON.stringify({ url: `${server.url}/v1/messages`, streams: share, perSecond, body: ctx.body(true), headers })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    counts[i] = { opened: 0, completed: 0, failed: 0, statuses: {} };
+    counts[i] = { opened: 0, live: 0, completed: 0, failed: 0, statuses: {}, errors: {} };
     c.on('message', (m) => (counts[i] = m.counts));
     clients.push(new Promise((resolve) => c.once('exit', resolve)));
   }
@@ -77,10 +77,11 @@ async function run(ctx, name, server, streams, upstream) {
     if (i % 50 === 0) process.stderr.write(`bench: ${name}: ${sum('opened')} open, ${sum('failed')} failed after ${((Date.now() - opening) / 1000).toFixed(0)} s\n`);
   }
   const openSeconds = (Date.now() - opening) / 1000;
-  const allOpen = sum('opened') - sum('completed') - sum('failed');
+  const allOpen = sum('live');
   child.send({ lagProbe: 'reset' });
   await sleep(SECONDS * 1000);
-  const lag = await ask(child, { lagProbe: 'report' }, 'lagProbe');
+  // IPC carries JSON: the probe's NaN (no sample) arrives as null.
+  const lag = Object.fromEntries(Object.entries(await ask(child, { lagProbe: 'report' }, 'lagProbe')).map(([k, v]) => [k, v ?? NaN]));
   await ask(child, { lagProbe: 'gc' }, 'lagProbe');
   const samples = [];
   for (let i = 0; i < 3; i++) {
@@ -88,16 +89,18 @@ async function run(ctx, name, server, streams, upstream) {
     await sleep(100);
   }
   const live = samples.sort((a, b) => a - b)[1];
-  const stillOpen = sum('opened') - sum('completed') - sum('failed');
+  const stillOpen = sum('live');
   upstream.child.send({ trickle: 'end' });
   await Promise.all(clients);
   const delivered = sum('completed');
-  const perStream = (live - idle) / Math.max(1, Math.min(allOpen, stillOpen));
-  const statuses = counts.reduce((all, c) => {
-    for (const [s, n] of Object.entries(c.statuses)) all[s] = (all[s] || 0) + n;
+  const open = Math.min(allOpen, stillOpen);
+  const perStream = open > 0 ? (live - idle) / open : NaN;
+  const tally = (k) => counts.reduce((all, c) => {
+    for (const [s, n] of Object.entries(c[k])) all[s] = (all[s] || 0) + n;
     return all;
   }, {});
-  process.stderr.write(`bench: ${name}: all open after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`);
+  const statuses = tally('statuses');
+  process.stderr.write(`bench: ${name}: ${sum('opened') + sum('failed') < streams ? 'gave up opening' : 'all opened or failed'} after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}, failures ${JSON.stringify(tally('errors'))}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`);
   return {
     row: {
       name: `${name}: ${allOpen} open, ${delivered} ok, ${perStream.toFixed(1)} KiB/stream, lag p99 ${lag.p99.toFixed(1)} ms`,

@@ -89,9 +89,11 @@ async function group(ctx) {
     });
     const [bare, , gw] = stats;
     rows.push(...stats);
+    // A server that did not keep up measured its queue, not its own latency: say so by the target.
+    const behind = [bare, gw].some((s) => s.rps < 0.95 * RATE) ? ` (fell behind: bare ${Math.round(bare.rps)}/s, gateway ${Math.round(gw.rps)}/s)` : '';
     ctx.targets.push(
-      target(`fixed ${RATE}/s ${kind}: gateway p50 added over bare proxy`, gw.p50 - bare.p50, '≤', 0.5, 'ms'),
-      target(`fixed ${RATE}/s ${kind}: gateway p99 added over bare proxy`, gw.p99 - bare.p99, '≤', 2, 'ms'),
+      target(`fixed ${RATE}/s ${kind}: gateway p50 added over bare proxy${behind}`, gw.p50 - bare.p50, '≤', 0.5, 'ms'),
+      target(`fixed ${RATE}/s ${kind}: gateway p99 added over bare proxy${behind}`, gw.p99 - bare.p99, '≤', 2, 'ms'),
     );
   }
   return rows;

@@ -3,7 +3,8 @@
 const http = require('node:http');
 
 const [port, upstream] = [Number(process.argv[2] || 0), new URL(process.argv[3])];
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// BENCH_MAX_SOCKETS: the live-streams group holds thousands of streams open at once.
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.BENCH_MAX_SOCKETS || 256) });
 
 const server = http.createServer((req, res) => {
   const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers, agent }, (ur) => {

@@ -6,6 +6,8 @@ const { fork } = require('node:child_process');
 const { writeFileSync, mkdirSync } = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
+const { cpuMs } = require('./proc');
+const { target, targetLines } = require('./targets');
 
 const DURATION = Number(process.env.BENCH_SECONDS || 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 32);
@@ -33,27 +35,44 @@ const body = (stream, model = 'bench-model') => JSON.stringify({
   messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
 });
 
-async function measure(name, url, { stream, model, seconds = DURATION }) {
+/**
+ * One autocannon row. `pid` is the server under test (the proxy, not the upstream behind it): its
+ * CPU time per request goes in the row, the steadiest number on a shared machine.
+ */
+async function measure(name, url, { stream, model, seconds = DURATION, pid, headers = {} }) {
+  const before = cpuMs(pid);
   const res = await autocannon({
     url, method: 'POST', connections: CONNECTIONS, duration: seconds,
-    headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' },
+    headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01', ...headers },
     body: body(stream, model),
   });
   const errors = res.non2xx + res.errors + res.timeouts;
-  return { name, rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors };
+  const cpuUs = ((cpuMs(pid) - before) * 1000) / res.requests.total;
+  return { name, kind: stream ? 'stream' : 'json', rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors, cpuUs };
 }
 
 /** Scenario groups: each starts what it needs and returns rows; later features add groups here. */
 const groups = {
   async passthrough(ctx) {
     const rows = [];
+    const { pids } = ctx;
+    // One second of each first, so no row pays for JIT warm-up and lazy initialisation.
+    for (const stream of [false, true]) {
+      for (const url of [ctx.bare, ctx.floor, ctx.gateway]) await measure('warm-up', `${url}/v1/messages`, { stream, seconds: 1 });
+    }
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      const direct = await measure(`direct upstream (${kind})`, `${ctx.upstream}/v1/messages`, { stream });
-      const bare = await measure(`bare node proxy (${kind})`, `${ctx.bare}/v1/messages`, { stream });
-      const floor = await measure(`koa+undici+auth+ajv only (${kind})`, `${ctx.floor}/v1/messages`, { stream });
-      const gw = await measure(`switchyard gateway (${kind})`, `${ctx.gateway}/v1/messages`, { stream });
+      // The direct row's CPU is the upstream's own; every other row's is the proxy's alone.
+      const direct = await measure(`direct upstream (${kind})`, `${ctx.upstream}/v1/messages`, { stream, pid: pids.upstream });
+      const bare = await measure(`bare node proxy (${kind})`, `${ctx.bare}/v1/messages`, { stream, pid: pids.bare });
+      const floor = await measure(`koa+undici+auth+ajv only (${kind})`, `${ctx.floor}/v1/messages`, { stream, pid: pids.floor });
+      const gw = await measure(`switchyard gateway (${kind})`, `${ctx.gateway}/v1/messages`, { stream, pid: pids.gateway });
       rows.push(direct, bare, { ...floor, ratio: floor.rps / bare.rps }, { ...gw, ratio: gw.rps / bare.rps });
+      ctx.floorCpuUs[kind] = floor.cpuUs;
+      ctx.targets.push(
+        target(`pass-through ${kind}: gateway ÷ stack floor, req/s`, gw.rps / floor.rps, '≥', stream ? 0.8 : 0.85),
+        target(`pass-through ${kind}: gateway ÷ stack floor, CPU/request`, gw.cpuUs / floor.cpuUs, '≤', 1.2),
+      );
     }
     return rows;
   },
@@ -113,6 +132,7 @@ const groups = {
         p50: Math.max(...rs.map((r) => r.p50)),
         p99: Math.max(...rs.map((r) => r.p99)),
         errors: rs.reduce((t, r) => t + r.errors, 0),
+        kind,
         cpuUs: (cpu * 1000) / requests,
       }));
       const named = (m, base) => `${m.name} ${Math.round(m.cpuUs)}µs cpu${base ? ` (${(m.cpuUs / base.cpuUs).toFixed(2)})` : ''}`;
@@ -129,42 +149,45 @@ const groups = {
   },
 
   /**
-   * Anthropic in, OpenAI Chat Completions out (request, response and stream translation) next to
-   * the Anthropic pass-through, on one gateway process so the two differ only in the adapter.
+   * Anthropic in, OpenAI Chat Completions out and Gemini generateContent out (request, response and
+   * stream translation) next to the Anthropic pass-through, on one gateway process so the rows
+   * differ only in the adapter. `ratio` = ÷ the pass-through row.
    */
   async openai(ctx, children) {
-    const route = `---
+    const route = (name, provider, model, baseURL) => `---
 apiVersion: switchyard.dev/v1alpha1
 kind: ModelRoute
-metadata: { name: bench-openai }
+metadata: { name: ${name} }
 spec:
-  model: bench-openai
+  model: ${name}
   targets:
-    - { provider: openai, model: bench-upstream, baseURL: "${ctx.upstream}/v1", credentialsRef: { name: keys, key: upstream } }
+    - { provider: ${provider}, model: ${model}, baseURL: "${baseURL}", credentialsRef: { name: keys, key: upstream } }
 `;
-    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, route));
+    const routes = route('bench-openai', 'openai', 'bench-upstream', `${ctx.upstream}/v1`) + route('bench-gemini', 'gemini', 'gemini-2.5-flash', `${ctx.upstream}/v1beta`);
+    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, routes));
     children.push(gw.child);
-    // The gateway's CPU time per request is steadier than req/s on a shared machine: it is what
-    // translation costs, whatever else competes for the cores.
-    const withCpu = async (name, url, opts) => {
-      const before = cpuMs(gw.child.pid);
-      const row = await measure(name, url, opts);
-      const used = cpuMs(gw.child.pid) - before;
-      return Number.isFinite(used) && row.rps > 0 ? { ...row, name: `${name} ${Math.round((used * 1000) / (row.rps * DURATION))}µs cpu` } : row;
-    };
-    // One second of each path first, so neither row pays for JIT warm-up and lazy initialisation.
+    const models = [['pass-through', 'bench-model'], ['anthropic→openai', 'bench-openai'], ['anthropic→gemini', 'bench-gemini']];
+    // One second of each path first, so no row pays for JIT warm-up and lazy initialisation.
     for (const stream of [false, true]) {
-      for (const model of ['bench-model', 'bench-openai']) {
+      for (const [, model] of models) {
         await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream, model) });
       }
     }
     const rows = [];
     for (const stream of [false, true]) {
       const kind = stream ? 'stream' : 'json';
-      rows.push(await measure(`direct upstream, openai (${kind})`, `${ctx.upstream}/v1/chat/completions`, { stream }));
-      const pass = await withCpu(`gateway pass-through (${kind})`, `${gw.url}/v1/messages`, { stream });
-      const translated = await withCpu(`gateway anthropic→openai (${kind})`, `${gw.url}/v1/messages`, { stream, model: 'bench-openai' });
-      rows.push(pass, { ...translated, ratio: translated.rps / pass.rps });
+      rows.push(await measure(`direct upstream, openai (${kind})`, `${ctx.upstream}/v1/chat/completions`, { stream, pid: ctx.pids.upstream }));
+      let pass;
+      for (const [label, model] of models) {
+        const row = await measure(`gateway ${label} (${kind})`, `${gw.url}/v1/messages`, { stream, model, pid: gw.child.pid });
+        if (!pass) {
+          pass = row;
+          rows.push(row);
+          continue;
+        }
+        rows.push({ ...row, ratio: row.rps / pass.rps });
+        ctx.targets.push(target(`${label} ${kind} ÷ gateway pass-through, req/s`, row.rps / pass.rps, '≥', 0.75));
+      }
     }
     return rows;
   },
@@ -208,8 +231,7 @@ spec:
         // Gateway CPU per request, as in the openai group: steadier than req/s on a shared machine
         // (the redis-server's own CPU is not in it).
         const cpuUs = (xs.reduce((a, x) => a + x.cpu, 0) * 1000) / xs.reduce((a, x) => a + x.total, 0);
-        const label = Number.isFinite(cpuUs) ? `${xs[0].name} ${Math.round(cpuUs)}µs cpu` : xs[0].name;
-        return { name: label, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+        return { name: xs[0].name, kind, cpuUs, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
       });
       for (const m of merged) rows.push({ ...m, ratio: m.rps / merged[0].rps });
     }
@@ -220,16 +242,6 @@ spec:
     return rows;
   },
 };
-
-/** User+system CPU milliseconds a process has used (Linux /proc; NaN elsewhere). */
-function cpuMs(pid) {
-  try {
-    const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * (1000 / 100);
-  } catch {
-    return NaN;
-  }
-}
 
 /** A throwaway redis-server (no persistence) on a free loopback port. */
 async function startRedis() {
@@ -289,7 +301,8 @@ function freePort() {
   });
 }
 
-async function startGateway(configText, env = {}) {
+/** `execArgv` preloads a probe (lag-probe.js) into the unchanged built gateway. */
+async function startGateway(configText, env = {}, { execArgv = [] } = {}) {
   const dir = path.join(__dirname, 'out');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
@@ -298,6 +311,7 @@ async function startGateway(configText, env = {}) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1'], {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
+    execArgv,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await waitReady(`http://127.0.0.1:${adminPort}/readyz`);
@@ -310,7 +324,13 @@ async function main() {
   const bare = await start(path.join(__dirname, 'bare-proxy.js'), ['0', upstream]);
   const floor = await start(path.join(__dirname, 'stack-floor.js'), ['0', upstream, CLIENT_KEY]);
   const gw = await startGateway(gatewayConfig(upstream));
-  const ctx = { upstream, bare: `http://127.0.0.1:${bare.port}`, floor: `http://127.0.0.1:${floor.port}`, gateway: gw.url, startGateway, gatewayConfig, measure };
+  const ctx = {
+    upstream, bare: `http://127.0.0.1:${bare.port}`, floor: `http://127.0.0.1:${floor.port}`, gateway: gw.url, startGateway, gatewayConfig, measure, start, body, CLIENT_KEY, DURATION,
+    pids: { upstream: up.child.pid, bare: bare.child.pid, floor: floor.child.pid, gateway: gw.child.pid },
+    // The stack floor's CPU per request by kind (json, stream), the yardstick of the `cpu ÷ floor` column.
+    floorCpuUs: {},
+    targets: [],
+  };
   const children = [up.child, bare.child, floor.child, gw.child];
   const rows = [];
   try {
@@ -319,19 +339,35 @@ async function main() {
       process.stderr.write(`bench: ${name}…\n`);
       rows.push(...(await run(ctx, children)));
     }
+    // Groups run without `passthrough` still get a `cpu ÷ floor` column: measure the floor alone.
+    for (const kind of ['json', 'stream']) {
+      if (ctx.floorCpuUs[kind] || !rows.some((r) => r.kind === kind && Number.isFinite(r.cpuUs))) continue;
+      const floorRow = await measure(`koa+undici+auth+ajv only (${kind}, CPU yardstick)`, `${ctx.floor}/v1/messages`, { stream: kind === 'stream', pid: ctx.pids.floor });
+      ctx.floorCpuUs[kind] = floorRow.cpuUs;
+      rows.push(floorRow);
+    }
   } finally {
     for (const c of children) c.kill('SIGTERM');
   }
   const pad = (s, n) => String(s).padEnd(n);
+  const num = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '');
   const lines = [
-    `${DURATION}s per row, ${CONNECTIONS} connections, node ${process.version}`,
+    `${DURATION}s per row, ${CONNECTIONS} connections, node ${process.version}; cpu = µs of the server under test per request (from /proc)`,
     '',
-    `| ${pad('scenario', 44)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio |`,
-    `|${'-'.repeat(46)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|`,
-    ...rows.map((r) => `| ${pad(r.name, 44)} | ${pad(Math.round(r.rps), 8)} | ${pad(r.p50, 6)} | ${pad(r.p99, 6)} | ${pad(r.errors, 6)} | ${r.ratio ? r.ratio.toFixed(2) : ''} |`),
+    `| ${pad('scenario', 48)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio | ${pad('cpu µs', 6)} | cpu ÷ floor |`,
+    `|${'-'.repeat(50)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|${'-'.repeat(8)}|-------------|`,
+    ...rows.map((r) => `| ${pad(r.name, 48)} | ${pad(num(r.rps), 8)} | ${pad(r.p50 ?? '', 6)} | ${pad(r.p99 ?? '', 6)} | ${pad(r.errors ?? '', 6)} | ${pad(r.ratio ? r.ratio.toFixed(2) : '', 5)} | ${pad(num(r.cpuUs), 6)} | ${pad(num(r.cpuUs / ctx.floorCpuUs[r.kind], 2), 11)} |`),
+    ...targetLines(ctx.targets),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
+
+// Groups with a file of their own; the order here is the order they run in.
+Object.assign(groups, {
+  fixedrate: require('./fixed-rate').group,
+  peers: require('./peers').group,
+  livestreams: require('./live-streams').group,
+});
 
 module.exports = { groups };
 if (require.main === module) main().catch((err) => { console.error(err); process.exit(1); });

@@ -1,9 +1,16 @@
-// A fast fake upstream for benchmarks: Anthropic JSON and SSE, and OpenAI chat completions
-// JSON and SSE. Runs in its own process so it does not share an event loop with what it measures.
+// A fast fake upstream for benchmarks: Anthropic JSON and SSE, OpenAI chat completions JSON and
+// SSE, and Gemini generateContent / streamGenerateContent?alt=sse. Runs in its own process so it
+// does not share an event loop with what it measures.
+// BENCH_TRICKLE_MS turns every Anthropic stream into a live one for the live-streams group: one
+// delta every BENCH_TRICKLE_MS until the bench sends { trickle: 'end' } over IPC (from the next
+// tick every stream ends, late ones included, until { trickle: 'live' }), or BENCH_TRICKLE_SECONDS
+// (default 600) have passed.
 const http = require('node:http');
 
 const port = Number(process.argv[2] || 0);
 const DELTAS = Number(process.env.BENCH_DELTAS || 20);
+const TRICKLE_MS = Number(process.env.BENCH_TRICKLE_MS || 0);
+const TRICKLE_TICKS = Math.max(1, Math.round((Number(process.env.BENCH_TRICKLE_SECONDS || 600) * 1000) / (TRICKLE_MS || 1)));
 
 const message = JSON.stringify({
   id: 'msg_bench', type: 'message', role: 'assistant', model: 'bench-upstream',
@@ -36,6 +43,39 @@ const openaiMessage = JSON.stringify({
   usage: { prompt_tokens: 25, completion_tokens: 12, total_tokens: 37 },
 });
 
+// Gemini's SSE: `data:` lines framed with CRLF, no event names, no [DONE]; the end is the close.
+const gchunk = (text, last) => ({
+  candidates: [{ content: { role: 'model', parts: [{ text }] }, ...(last ? { finishReason: 'STOP' } : {}), index: 0 }],
+  usageMetadata: last ? { promptTokenCount: 25, candidatesTokenCount: DELTAS, totalTokenCount: 25 + DELTAS } : { promptTokenCount: 25, totalTokenCount: 25 },
+  modelVersion: 'gemini-2.5-flash', responseId: 'resp-bench',
+});
+const geminiStream = Array.from({ length: DELTAS }, (_, i) => `data: ${JSON.stringify(gchunk(`token${i} `, i === DELTAS - 1))}\r\n\r\n`).join('');
+const geminiMessage = JSON.stringify({
+  candidates: [{ content: { role: 'model', parts: [{ text: 'Hello from the benchmark upstream.' }] }, finishReason: 'STOP', index: 0 }],
+  usageMetadata: { promptTokenCount: 25, candidatesTokenCount: 12, totalTokenCount: 37 },
+  modelVersion: 'gemini-2.5-flash', responseId: 'resp-bench',
+});
+
+// Live streams share one timer: each tick writes the next delta to every open stream, so 10,000 of
+// them cost one timer rather than 10,000.
+const live = new Set();
+let startLive = null;
+if (TRICKLE_MS) {
+  const [head, ...rest] = anthropicStream.split(/(?<=\n\n)/);
+  const start = head + rest[0];
+  const delta = rest[1];
+  const end = rest.slice(-3).join('');
+  let ending = false;
+  setInterval(() => {
+    for (const s of live) {
+      if (s.res.destroyed) { live.delete(s); continue; }
+      if (ending || ++s.ticks >= TRICKLE_TICKS) { live.delete(s); s.res.end(end); } else s.res.write(delta);
+    }
+  }, TRICKLE_MS);
+  process.on('message', (m) => { if (m?.trickle) ending = m.trickle === 'end'; });
+  startLive = (res) => { res.write(start); live.add({ res, ticks: 0 }); };
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -43,7 +83,16 @@ const server = http.createServer((req, res) => {
     const body = Buffer.concat(chunks).toString();
     const stream = body.includes('"stream":true');
     const openai = req.url.includes('/chat/completions');
-    if (stream) {
+    if (req.url.includes(':streamGenerateContent')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(geminiStream);
+    } else if (req.url.includes(':generateContent')) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+      res.end(geminiMessage);
+    } else if (stream && startLive && !openai) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      startLive(res);
+    } else if (stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(openai ? openaiStream : anthropicStream);
     } else {

@@ -1,0 +1,24 @@
+// Preloaded (`node --require bench/lag-probe.js …`) into a server under test, unchanged otherwise:
+// measures its event-loop delay and answers over the IPC channel the bench forked it with.
+// { lagProbe: 'reset' } starts a new window; { lagProbe: 'report' } gets its percentiles in ms;
+// { lagProbe: 'gc' } runs a full collection first when the server runs with --expose-gc, so RSS
+// samples compare live memory rather than garbage not yet collected.
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+
+const histogram = monitorEventLoopDelay({ resolution: 10 });
+histogram.enable();
+if (process.send) {
+  process.on('message', (m) => {
+    if (m?.lagProbe === 'reset') histogram.reset();
+    else if (m?.lagProbe === 'gc') {
+      globalThis.gc?.();
+      process.send({ lagProbe: { gc: typeof globalThis.gc === 'function' } });
+    } else if (m?.lagProbe === 'report') {
+      // No sample at all means the loop never turned in the window: no number rather than zero.
+      const ms = (ns) => (histogram.count > 0 ? ns / 1e6 : NaN);
+      process.send({ lagProbe: { p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max) } });
+    }
+  });
+  // Listening for messages refs the channel; the probe must not keep a stopped server alive.
+  process.channel?.unref();
+}

@@ -1,0 +1,144 @@
+// Live streams: BENCH_STREAMS (default 10,000) streams held open at once through one proxy process,
+// the fake upstream sending a delta every 500 ms; once all are open they flow for
+// BENCH_STREAM_SECONDS (default 10) before the upstream ends them. For the bare proxy and the
+// gateway in turn: how many were delivered complete (ending in message_stop), the RSS each live
+// stream costs (RSS with all open minus idle RSS, both after a full GC, ÷ streams open), and the
+// event-loop delay while they flow, from lag-probe.js preloaded into the unchanged server.
+const { fork } = require('node:child_process');
+const path = require('node:path');
+const { rssKiB, nofileHardLimit } = require('./proc');
+const { target } = require('./targets');
+
+const TICK_MS = 500;
+const SECONDS = Number(process.env.BENCH_STREAM_SECONDS || 10);
+const OPEN_TIMEOUT_MS = 120_000;
+const REQUESTED = Number(process.env.BENCH_STREAMS || 10_000);
+// New streams a second, across all clients: fast enough that all are open long before the first
+// ends, slow enough not to overflow the listen backlog.
+const RAMP = Number(process.env.BENCH_STREAM_RAMP || 1000);
+const PER_CLIENT = 2500;
+// --expose-gc only lets the probe collect garbage before an RSS sample; the server is unchanged.
+const PROBED = ['--expose-gc', '--require', path.join(__dirname, 'lag-probe.js')];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function ask(child, message, answerKey) {
+  return new Promise((resolve) => {
+    const on = (m) => {
+      if (m?.[answerKey]) {
+        child.off('message', on);
+        resolve(m[answerKey]);
+      }
+    };
+    child.on('message', on);
+    child.send(message);
+  });
+}
+
+function startProbed(script, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { env: { ...process.env, ...env }, execArgv: PROBED, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ child, url: `http://127.0.0.1:${m.port}` }));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+const stop = (c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))));
+
+/**
+ * Run `streams` live streams through `server` ({ child, url }) and measure it: open them all, let
+ * them flow for SECONDS with every one open (the lag window), sample RSS, then have the upstream
+ * end them all and count those delivered complete.
+ */
+async function run(ctx, name, server, streams, upstream) {
+  const { child } = server;
+  const headers = { 'content-type': 'application/json', 'x-api-key': ctx.CLIENT_KEY, 'anthropic-version': '2023-06-01' };
+  // Warm up with short JSON requests (the JIT, the upstream pool), then measure the idle heap.
+  await ctx.measure('warm-up', `${server.url}/v1/messages`, { stream: false, seconds: 1 });
+  await sleep(500);
+  await ask(child, { lagProbe: 'gc' }, 'lagProbe');
+  const idle = rssKiB(child.pid);
+  const clients = [];
+  const counts = [];
+  for (let i = 0, left = streams; left > 0; i++, left -= PER_CLIENT) {
+    const share = Math.min(PER_CLIENT, left);
+    const perSecond = (RAMP * share) / streams;
+    const c = fork(path.join(__dirname, 'stream-client.js'), [JSON.stringify({ url: `${server.url}/v1/messages`, streams: share, perSecond, body: ctx.body(true), headers })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    counts[i] = { opened: 0, live: 0, completed: 0, failed: 0, statuses: {}, errors: {} };
+    c.on('message', (m) => (counts[i] = m.counts));
+    clients.push(new Promise((resolve) => c.once('exit', resolve)));
+  }
+  const sum = (k) => counts.reduce((t, c) => t + c[k], 0);
+  // Streams last until the bench ends them, so a slow (loaded) machine only delays this point.
+  const opening = Date.now();
+  upstream.child.send({ trickle: 'live' });
+  for (let i = 1; sum('opened') + sum('failed') < streams && Date.now() - opening < OPEN_TIMEOUT_MS; i++) {
+    await sleep(100);
+    if (i % 50 === 0) process.stderr.write(`bench: ${name}: ${sum('opened')} open, ${sum('failed')} failed after ${((Date.now() - opening) / 1000).toFixed(0)} s\n`);
+  }
+  const openSeconds = (Date.now() - opening) / 1000;
+  const allOpen = sum('live');
+  child.send({ lagProbe: 'reset' });
+  await sleep(SECONDS * 1000);
+  // IPC carries JSON: the probe's NaN (no sample) arrives as null.
+  const lag = Object.fromEntries(Object.entries(await ask(child, { lagProbe: 'report' }, 'lagProbe')).map(([k, v]) => [k, v ?? NaN]));
+  await ask(child, { lagProbe: 'gc' }, 'lagProbe');
+  const samples = [];
+  for (let i = 0; i < 3; i++) {
+    samples.push(rssKiB(child.pid));
+    await sleep(100);
+  }
+  const live = samples.sort((a, b) => a - b)[1];
+  const stillOpen = sum('live');
+  upstream.child.send({ trickle: 'end' });
+  await Promise.all(clients);
+  const delivered = sum('completed');
+  const open = Math.min(allOpen, stillOpen);
+  const perStream = open > 0 ? (live - idle) / open : NaN;
+  const tally = (k) => counts.reduce((all, c) => {
+    for (const [s, n] of Object.entries(c[k])) all[s] = (all[s] || 0) + n;
+    return all;
+  }, {});
+  const statuses = tally('statuses');
+  process.stderr.write(`bench: ${name}: ${sum('opened') + sum('failed') < streams ? 'gave up opening' : 'all opened or failed'} after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}, failures ${JSON.stringify(tally('errors'))}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`);
+  return {
+    row: {
+      name: `${name}: ${allOpen} open, ${delivered} ok, ${perStream.toFixed(1)} KiB/stream, lag p99 ${lag.p99.toFixed(1)} ms`,
+      errors: streams - delivered,
+    },
+    delivered, perStream, lag, allOpen,
+  };
+}
+
+async function group(ctx, children) {
+  // A proxy holds two descriptors per stream (client and upstream sockets); a process cannot go
+  // past its hard limit (Node raises the soft one to it), so a low one caps the count, loudly.
+  const cap = Math.floor((nofileHardLimit() - 256) / 2);
+  const streams = Math.min(REQUESTED, cap);
+  const capped = streams < REQUESTED ? ` (capped from ${REQUESTED}: open-files hard limit ${nofileHardLimit()})` : '';
+  if (capped) process.stderr.write(`bench: livestreams: ${streams} streams${capped}; raise it with ulimit -Hn / prlimit as root\n`);
+  const up = await ctx.start(path.join(__dirname, 'upstream.js'), ['0'], { BENCH_TRICKLE_MS: String(TICK_MS) });
+  children.push(up.child);
+  const upstream = `http://127.0.0.1:${up.port}`;
+  try {
+    const bare = await startProbed(path.join(__dirname, 'bare-proxy.js'), ['0', upstream], { BENCH_MAX_SOCKETS: 'Infinity' });
+    children.push(bare.child);
+    const b = await run(ctx, `bare proxy, ${streams} live`, bare, streams, up);
+    await stop(bare.child);
+    const gw = await ctx.startGateway(ctx.gatewayConfig(upstream), {}, { execArgv: PROBED });
+    children.push(gw.child);
+    const g = await run(ctx, `gateway, ${streams} live`, gw, streams, up);
+    await stop(gw.child);
+    ctx.targets.push(
+      target(`live streams: gateway, open at once${capped}`, g.allOpen, '≥', streams, 'streams'),
+      target(`live streams: gateway, delivered complete (message_stop)${capped}`, g.delivered, '≥', streams, 'streams'),
+      target('live streams: gateway ÷ bare proxy, RSS per live stream', g.perStream / b.perStream, '≤', 1.3),
+      target('live streams: gateway event-loop lag p99', g.lag.p99, '<', 50, 'ms'),
+    );
+    return [b.row, g.row];
+  } finally {
+    await stop(up.child);
+  }
+}
+
+module.exports = { group };

@@ -37,7 +37,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     let reply: UpstreamReply;
     try {
       reply = await runAttempts(
-        { adapter: deps.adapter, breakers: deps.breakers, observers: deps.observers, maxRetryWaitMs: deps.options.maxRetryWaitMs, baseBackoffMs: deps.options.baseBackoffMs },
+        { adapter: deps.adapter, breakers: deps.breakers, observers: deps.observers, maxRetryWaitMs: deps.options.maxRetryWaitMs, baseBackoffMs: deps.options.baseBackoffMs, log: deps.log },
         call,
         { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
         client.signal,

@@ -3,6 +3,7 @@ import { GatewayError } from '../api/errors';
 import type { Observers } from '../api/observers';
 import { payload } from '../api/stream';
 import type { RetryCondition } from '../config/snapshot';
+import type { Logger } from '../log';
 import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../providers/types';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
@@ -16,6 +17,8 @@ export interface AttemptDeps {
   maxRetryWaitMs: number;
   baseBackoffMs: number;
   random?: () => number;
+  /** Where a failed attempt's upstream address goes (client-facing messages leave it out). */
+  log?: Logger;
 }
 
 type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?: boolean };
@@ -69,6 +72,7 @@ export async function runAttempts(
           record({ outcome: 'failure', failure: 'aborted', retryable: false });
           throw new UpstreamFailure('aborted', 'client went away');
         }
+        deps.log?.warn('upstream attempt failed', { request_id: call.requestId, provider: target.provider, model: target.model, upstream: failure.origin, kind: failure.kind, message: failure.message });
         const verdict = judgeFailure(failure);
         const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
         record({ outcome: 'failure', failure: failure.kind, retryable, errorType: failure.kind === 'timeout' ? 'timeout_error' : 'api_error' });

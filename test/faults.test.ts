@@ -102,6 +102,24 @@ const FAULTS: FaultRow[] = [
     },
     expect: { status: 200, type: 'api_error', attempts: 1 },
   },
+  {
+    name: 'stream opening with an error event echoing the key',
+    stream: true,
+    fault: (_q, res, w) => {
+      sse.head(res);
+      res.end(w.streamError(`backend rejected credential ${w.key}`));
+    },
+    expect: { status: 500, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: 'stream answer to a non-stream request',
+    stream: false,
+    fault: (_q, res, w) => {
+      sse.head(res);
+      res.end(w.streamHead() + w.streamTail());
+    },
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
   { name: 'JSON answer to a stream request', stream: true, fault: (_q, res, w) => sse.json(res, 200, w.answer()), expect: { status: 200, attempts: 1 } },
   { name: 'headers timeout', stream: false, fault: () => hang(), expect: { status: 504, type: 'timeout_error', attempts: 2 } },
   {

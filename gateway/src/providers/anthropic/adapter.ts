@@ -27,19 +27,23 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
       });
       const headers = relayed(res.headers);
       const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
-      if (res.status === 200 && isStream) {
+      // A stream the client did not ask for (a proxy forcing streaming) falls through to
+      // jsonReply, which reports it as the 502 it is, as the other providers do.
+      if (res.status === 200 && isStream && wantsStream(call)) {
         return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call) };
       }
       const raw = await readAll(res.body, target);
       const reply = jsonReply(call, res.status, raw, res.headers['content-type']);
       // An upstream that ignored `stream: true` still gets the client the stream it asked for.
-      if (reply.status === 200 && call.endpoint === 'messages' && call.body.stream === true) {
+      if (reply.status === 200 && wantsStream(call)) {
         return { kind: 'sse', status: 200, headers, events: once(messageEvents(reply.body)) };
       }
       return { kind: 'json', headers, ...reply };
     },
   };
 }
+
+const wantsStream = (call: UpstreamCall) => call.endpoint === 'messages' && call.body.stream === true;
 
 /** The client's bytes with the target's model spliced in; re-serialized only when foreign thinking blocks must go. */
 function outgoingBody(call: UpstreamCall): Buffer {

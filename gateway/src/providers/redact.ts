@@ -26,9 +26,18 @@ export interface SecretHolder {
   headers?: Record<string, string>;
 }
 
+// Targets are immutable once compiled into a table, so their secrets are worked out once.
+const cache = new WeakMap<SecretHolder, readonly string[]>();
+
 /** The credentials a target sends upstream, each long enough to redact without mangling ordinary words. */
-export function secretsOf(target: SecretHolder | undefined): string[] {
+export function secretsOf(target: SecretHolder | undefined): readonly string[] {
   if (!target) return [];
+  let known = cache.get(target);
+  if (!known) cache.set(target, (known = collect(target)));
+  return known;
+}
+
+function collect(target: SecretHolder): string[] {
   const out = new Set<string>();
   const add = (s: string | undefined) => {
     if (typeof s === 'string' && s.length >= MIN_SECRET) out.add(s);

@@ -3,6 +3,7 @@ import { createLogger } from '../gateway/src/log';
 import { installTelemetry } from '../gateway/src/telemetry';
 import { PROVIDERS, reset, send, sse, startFaultUpstream, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
+import { textChunks } from './helpers/fake-gemini';
 import { waitFor } from './helpers/http-server';
 import { scrape } from './helpers/prom';
 import { parseSse } from './helpers/sse-client';
@@ -221,5 +222,45 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
     expect(metrics.sum('switchyard_requests_total', { code: String(want.status) })).toBe(1);
     expect(metrics.text).not.toContain(UPSTREAM_SECRET);
     expect(logged.join('\n')).not.toContain(UPSTREAM_SECRET);
+  });
+});
+
+describe('Gemini streamGenerateContent answered without alt=sse (one JSON array of chunks)', () => {
+  let gw: Gateway;
+  beforeEach(async () => {
+    up.received.length = 0;
+    gw = await startGateway(
+      snapshotOf([
+        secret('upstream', { apiKey: UPSTREAM_SECRET }),
+        secret('client', { key: CLIENT_KEY }),
+        modelRoute('gemini', { model: 'claude-test', targets: [{ provider: 'gemini', model: MODEL, baseURL: up.baseURL('gemini'), credentialsRef: { name: 'upstream' } }] }),
+        apiKey('team-a', { secretRef: { name: 'client' } }),
+      ]),
+    );
+  });
+  afterEach(() => gw.close());
+
+  const streamed = async () => {
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    return { status: res.status, events: parseSse(await res.text()).filter((e) => e.event !== 'ping') };
+  };
+
+  test('the chunks are translated as the stream they would have been', async () => {
+    up.fault = (_q, res) => sse.json(res, 200, JSON.stringify(textChunks('Hello', { model: MODEL })));
+    const { status, events } = await streamed();
+    expect(status).toBe(200);
+    expect(events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('')).toBe('Hello');
+    expect(events[events.length - 1].event).toBe('message_stop');
+  });
+
+  test('an array cut short (no finishReason) ends with an error event, as a cut stream does', async () => {
+    up.fault = (_q, res) => sse.json(res, 200, JSON.stringify(textChunks('Hello', { model: MODEL }).slice(0, 1)));
+    const { status, events } = await streamed();
+    expect(status).toBe(200);
+    expect(events[events.length - 1]).toMatchObject({ event: 'error', data: { error: { type: 'api_error' } } });
   });
 });

@@ -69,6 +69,7 @@ const FAULTS: FaultRow[] = [
     expect: { status: 200, type: 'api_error', attempts: 1 },
   },
   { name: '200 with truncated JSON', stream: false, fault: (_q, res, w) => sse.json(res, 200, w.answer().slice(0, -12)), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  { name: '200 with JSON that is not an answer', stream: false, fault: (_q, res) => sse.json(res, 200, '{"status":"ok","note":"proxy health page"}'), expect: { status: 502, type: 'api_error', attempts: 2 } },
   { name: '200 with an HTML page', stream: false, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
   { name: '200 with an HTML page (stream)', stream: true, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
   {

@@ -43,6 +43,11 @@ export function geminiAdapter(pools: UpstreamPools): ProviderAdapter {
       const sse = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
       if (streaming && sse) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
       const body = parseJson(await readAll(res.body, target));
+      // A 200 that is no generateContent response (a proxy's health JSON) is the upstream failing,
+      // not an empty answer; a refusal has promptFeedback and no candidates, so both are looked for.
+      const isResponse = (r: any) => Array.isArray(r?.candidates) || (r?.promptFeedback && typeof r.promptFeedback === 'object');
+      const answerLike = body !== undefined && ((streaming && Array.isArray(body)) || isResponse(body));
+      if (!counting && body !== undefined && !answerLike) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', 'Gemini answered HTTP 200 with JSON that is not a generateContent response', null) };
       // Without `alt=sse` (a proxy that drops the query) streamGenerateContent answers one JSON
       // array of the chunks it would have streamed: the same chunks, translated as one batch.
       if (streaming && body !== undefined) return { kind: 'sse', status: 200, headers: {}, events: translateAll(body, new StreamTranslator(sctx)) };

@@ -64,6 +64,15 @@ describe('Anthropic upstream faults through the SDK', () => {
     expect(err.error).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining("anthropic target 'claude-upstream-1' sent a malformed stream event") } });
   });
 
+  test('a stream that opens with an authentication_error event reaches the SDK as a 401 with the key redacted, not retried', async () => {
+    fake.queue.push({ kind: 'stream', events: [['error', { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${UPSTREAM_KEY}` } }]] });
+    const err: any = await client.messages.stream(ask).finalMessage().catch((e) => e);
+    expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect(err.status).toBe(401);
+    expect(err.error.error.message).toBe('invalid x-api-key [redacted]');
+    expect(fake.received).toHaveLength(1);
+  });
+
   test('a JSON answer to a stream request is streamed: text, thinking with its signature, redacted thinking and tool_use survive', async () => {
     const content = [
       { type: 'thinking', thinking: 'Let me think.', signature: 'EqQBCgIYAhIM' },

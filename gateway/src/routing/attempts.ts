@@ -1,5 +1,5 @@
 import type { AttemptRecord, CallContext } from '../api/call';
-import { GatewayError } from '../api/errors';
+import { GatewayError, statusForErrorType } from '../api/errors';
 import type { Observers } from '../api/observers';
 import { payload } from '../api/stream';
 import type { RetryCondition } from '../config/snapshot';
@@ -185,9 +185,9 @@ async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Prom
   if (head?.event === 'error') {
     const body = payload(head) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
     void it.return?.();
-    const type = body?.error?.type;
-    const status = type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'invalid_request_error' ? 400 : 500;
-    return { kind: 'json', status, headers: reply.headers, body };
+    // The status the error type stands for, so the client (and the retry and breaker verdicts)
+    // treat it as if the upstream had answered with it: an auth failure is a 401, not a 500.
+    return { kind: 'json', status: statusForErrorType(body?.error?.type), headers: reply.headers, body };
   }
   let replayed = first.done;
   const events: AsyncIterableIterator<EventBatch> = {

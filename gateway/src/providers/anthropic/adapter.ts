@@ -185,7 +185,7 @@ function checkEvent(ev: SseEvent): string | undefined {
   return undefined;
 }
 
-/** An upstream `error` event, with any credential it quotes redacted and a well-formed envelope guaranteed. */
+/** An upstream `error` event (already checked to be a JSON object), with any credential it quotes redacted. */
 function errorEvent(ev: SseEvent, secrets: readonly string[]): StreamEvent {
   const clean = redact(ev.data, secrets);
   if (clean === ev.data) return { event: 'error', raw: ev.raw };

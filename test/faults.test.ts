@@ -85,6 +85,15 @@ const FAULTS: FaultRow[] = [
     expect: { status: 401, type: 'authentication_error', attempts: 1 },
   },
   {
+    name: 'error whose request-id headers echo the key',
+    stream: false,
+    fault: (_q, res, w) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'request-id': `req_${w.key}`, 'x-request-id': `req_${w.key}`, 'retry-after': '0' });
+      res.end(w.errorBody(429, 'slow down'));
+    },
+    expect: { status: 429, type: 'rate_limit_error', attempts: 1 },
+  },
+  {
     name: 'mid-stream error event echoing the key',
     stream: true,
     fault: async (_q, res, w) => {

@@ -79,7 +79,7 @@ function wireFor(provider: Provider, key: string): Wire {
         streamHead: () => events.slice(0, headEnd).map(([n, d]) => ev(n, d)).join(''),
         streamTail: () => events.slice(headEnd).map(([n, d]) => ev(n, d)).join(''),
         answer: () => JSON.stringify(textMessage(MODEL, 'Hello')),
-        errorBody: (status, message) => JSON.stringify({ type: 'error', error: { type: status === 401 ? 'authentication_error' : 'api_error', message }, request_id: 'req_upstream' }),
+        errorBody: (status, message) => JSON.stringify({ type: 'error', error: { type: status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : 'api_error', message }, request_id: 'req_upstream' }),
         streamError: (message) => ev('error', { type: 'error', error: { type: 'api_error', message } }),
         malformedEvent: () => 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo\n\n',
       };
@@ -106,7 +106,12 @@ function wireFor(provider: Provider, key: string): Wire {
         streamTail: () => chunks.slice(1).map(data).join(''),
         answer: () => JSON.stringify(mergeChunks(chunks)),
         errorBody: (status, message) =>
-          JSON.stringify({ error: status === 401 ? googleError(400, 'INVALID_ARGUMENT', message, [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }]) : googleError(status, 'INTERNAL', message) }),
+          JSON.stringify({
+            error:
+              status === 401
+                ? googleError(400, 'INVALID_ARGUMENT', message, [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }])
+                : googleError(status, status === 429 ? 'RESOURCE_EXHAUSTED' : 'INTERNAL', message),
+          }),
         streamError: (message) => data({ error: googleError(500, 'INTERNAL', message) }),
         malformedEvent: () => 'data: {"candidates":[{"content":{"parts":[{"text":"lo\n\n',
       };

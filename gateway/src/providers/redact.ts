@@ -69,3 +69,13 @@ export function redactJson(raw: Buffer, secrets: readonly string[]): Buffer {
   const out = redact(text, secrets);
   return out === text ? raw : Buffer.from(out);
 }
+
+/** Upstream header values relayed to the client (an upstream request id can be anything the upstream chose), redacted likewise. */
+export function redactHeaders(headers: Record<string, string>, secrets: readonly string[]): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(headers)) {
+    const clean = redact(v, secrets);
+    if (clean !== v) (out ??= { ...headers })[k] = clean;
+  }
+  return out ?? headers;
+}

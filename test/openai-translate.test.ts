@@ -203,7 +203,7 @@ describe('Chat Completion → Anthropic Message', () => {
 
 describe('errors', () => {
   const reply = (status: number, file: string | object, headers: Record<string, string> = {}) =>
-    toErrorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), 'sk-proj-abcdefXY9z');
+    toErrorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), ['sk-proj-abcdefXY9z']);
 
   test('400 carries the upstream message', () => {
     const r = reply(400, 'error-context-length.json');
@@ -239,8 +239,8 @@ describe('errors', () => {
   });
 
   test('non-JSON and vLLM-style bodies', () => {
-    expect(toErrorReply(502, {}, Buffer.from('<html>Bad Gateway</html>'), undefined).body.error.message).toBe('HTTP 502: <html>Bad Gateway</html>');
-    expect(toErrorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), undefined).body.error.message).toBe('bad temp');
+    expect(toErrorReply(502, {}, Buffer.from('<html>Bad Gateway</html>'), []).body.error.message).toBe('HTTP 502: <html>Bad Gateway</html>');
+    expect(toErrorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), []).body.error.message).toBe('bad temp');
   });
 
   test('durations', () => {

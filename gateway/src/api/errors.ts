@@ -47,3 +47,13 @@ export function errorTypeForStatus(status: number): ErrorType {
     default: return status >= 500 ? 'api_error' : 'invalid_request_error';
   }
 }
+
+const STATUS_OF: Record<string, number> = {
+  invalid_request_error: 400, authentication_error: 401, billing_error: 402, permission_error: 403, not_found_error: 404,
+  request_too_large: 413, rate_limit_error: 429, timeout_error: 504, overloaded_error: 529,
+};
+
+/** The status Anthropic answers with for an error type (500 for api_error and types it does not know). */
+export function statusForErrorType(type: unknown): number {
+  return (typeof type === 'string' && STATUS_OF[type]) || 500;
+}

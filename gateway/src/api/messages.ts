@@ -6,6 +6,7 @@ import { parseJsonObject, readBody } from './body';
 import { SseRelay } from './stream';
 import { validateRequest } from './validate';
 import { runAttempts } from '../routing/attempts';
+import { redactHeaders, secretsOf } from '../providers/redact';
 import { UpstreamFailure, type UpstreamReply } from '../providers/types';
 import type { Admission } from '../limits/types';
 
@@ -50,6 +51,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
           observers: deps.observers,
           maxRetryWaitMs: deps.options.maxRetryWaitMs,
           baseBackoffMs: deps.options.baseBackoffMs,
+          log: deps.log,
           onFdExhaustion: (message) => deps.reportFdExhaustion('out of file descriptors connecting upstream', { request_id: call.requestId, err: message }),
         },
         call,
@@ -82,7 +84,7 @@ function resolveRoute(call: CallContext): void {
 }
 
 function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, abortUpstream: () => void): void {
-  ctx.set(reply.headers);
+  ctx.set(redactHeaders(reply.headers, secretsOf(call.target)));
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
     ctx.set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });

@@ -1,7 +1,8 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { Readable } from 'node:stream';
 import type { Target } from '../routing/table';
-import { UpstreamFailure } from './types';
+import { redact, secretsOf } from './redact';
+import { UpstreamFailure, type FailureKind } from './types';
 
 export interface HttpResponse {
   status: number;
@@ -59,26 +60,41 @@ export async function httpSend(pools: UpstreamPools, target: Target, opts: SendO
   }
 }
 
-/** Classifies undici and socket errors; messages name the target by provider and origin only (no credentials). */
+/**
+ * Classifies undici and socket errors. Messages reach clients, so they name the target by provider
+ * and model, never by address: the upstream's origin rides along in `origin` for the gateway's own
+ * log. Upstream text that might quote a credential goes through the shared redaction policy.
+ */
 export function toFailure(err: unknown, target: Target): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
   const e = err as NodeJS.ErrnoException & { code?: string; name?: string };
-  const where = `${target.provider} upstream ${safeOrigin(target.baseURL)}`;
-  if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return new UpstreamFailure('aborted', `request to ${where} was aborted`);
+  const where = targetName(target);
+  const fail = (kind: FailureKind, message: string) => new UpstreamFailure(kind, message, safeOrigin(target.baseURL));
+  if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return fail('aborted', `request to ${where} was aborted`);
   if (e instanceof undiciErrors.ConnectTimeoutError || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new UpstreamFailure('connect', `could not connect to ${where} within ${target.connectTimeoutSeconds}s`);
+    return fail('connect', `could not connect to ${where} within ${target.connectTimeoutSeconds}s`);
   }
   if (e instanceof undiciErrors.HeadersTimeoutError || e?.code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new UpstreamFailure('timeout', `${where} did not respond within ${target.timeoutSeconds}s`);
+    return fail('timeout', `${where} did not respond within ${target.timeoutSeconds}s`);
   }
   if (e instanceof undiciErrors.BodyTimeoutError || e?.code === 'UND_ERR_BODY_TIMEOUT') {
-    return new UpstreamFailure('idle_timeout', `${where} sent nothing for ${target.idleTimeoutSeconds}s`);
+    return fail('idle_timeout', `${where} sent nothing for ${target.idleTimeoutSeconds}s`);
   }
   const code = e?.code ?? (e as any)?.cause?.code;
   if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE'].includes(code)) {
-    return new UpstreamFailure(code === 'ECONNRESET' || code === 'EPIPE' ? 'network' : 'connect', `${where}: ${code}`);
+    return fail(code === 'ECONNRESET' || code === 'EPIPE' ? 'network' : 'connect', `${where}: ${code}`);
   }
-  return new UpstreamFailure('network', `${where}: ${e?.message ?? String(err)}`);
+  // undici's messages can carry the URL, and with it the internal address: that part is cut out.
+  let what = String(e?.message ?? err).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>)]+/gi, '(upstream)');
+  const host = safeOrigin(target.baseURL).replace(/^[a-z]+:\/\//, '');
+  if (host) what = what.split(host).join('(upstream)');
+  what = redact(what, secretsOf(target));
+  return fail('network', `${where}: ${typeof code === 'string' ? `${code} ` : ''}${what}`.trim());
+}
+
+/** How client-facing messages name a target: provider and upstream model, not where it lives. */
+export function targetName(target: Target): string {
+  return `${target.provider} target '${target.model}'`;
 }
 
 export function safeOrigin(url: string): string {

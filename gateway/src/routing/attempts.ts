@@ -1,9 +1,10 @@
 import type { AttemptRecord, CallContext } from '../api/call';
-import { GatewayError } from '../api/errors';
+import { GatewayError, statusForErrorType } from '../api/errors';
 import { isFdExhaustion } from '../api/fd-limit';
 import type { Observers } from '../api/observers';
 import { payload } from '../api/stream';
 import type { RetryCondition } from '../config/snapshot';
+import type { Logger } from '../log';
 import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../providers/types';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
@@ -19,6 +20,8 @@ export interface AttemptDeps {
   random?: () => number;
   /** Told when an attempt failed because the gateway itself ran out of file descriptors. */
   onFdExhaustion?: (message: string) => void;
+  /** Where a failed attempt's upstream address goes (client-facing messages leave it out). */
+  log?: Logger;
 }
 
 type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?: boolean };
@@ -72,6 +75,7 @@ export async function runAttempts(
           record({ outcome: 'failure', failure: 'aborted', retryable: false });
           throw new UpstreamFailure('aborted', 'client went away');
         }
+        deps.log?.warn('upstream attempt failed', { request_id: call.requestId, provider: target.provider, model: target.model, upstream: failure.origin, kind: failure.kind, message: failure.message });
         if (isFdExhaustion(failure)) {
           // The gateway's own fault, not the upstream's: no breaker strike, no retry (it would fail
           // the same way), and a 503 the client can retry, on another replica if there is one.
@@ -192,9 +196,9 @@ async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Prom
   if (head?.event === 'error') {
     const body = payload(head) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
     void it.return?.();
-    const type = body?.error?.type;
-    const status = type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'invalid_request_error' ? 400 : 500;
-    return { kind: 'json', status, headers: reply.headers, body };
+    // The status the error type stands for, so the client (and the retry and breaker verdicts)
+    // treat it as if the upstream had answered with it: an auth failure is a 401, not a 500.
+    return { kind: 'json', status: statusForErrorType(body?.error?.type), headers: reply.headers, body };
   }
   let replayed = first.done;
   const events: AsyncIterableIterator<EventBatch> = {

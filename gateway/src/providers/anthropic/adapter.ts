@@ -1,8 +1,10 @@
 import { envelope, errorTypeForStatus } from '../../api/errors';
 import { SseParser, type SseEvent } from '../../api/sse';
-import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
-import { RELAYED_HEADERS, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
+import { httpSend, joinUrl, readAll, targetName, toFailure, type UpstreamPools } from '../http';
+import { redact, redactJson, secretsOf } from '../redact';
+import { RELAYED_HEADERS, UpstreamFailure, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
 import { withoutForeignThinking } from './foreign-thinking';
+import { messageEvents } from './message-events';
 import { replaceTopLevelString } from './splice';
 
 const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_tokens' } as const;
@@ -25,14 +27,23 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
       });
       const headers = relayed(res.headers);
       const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
-      if (res.status === 200 && isStream) {
+      // A stream the client did not ask for (a proxy forcing streaming) falls through to
+      // jsonReply, which reports it as the 502 it is, as the other providers do.
+      if (res.status === 200 && isStream && wantsStream(call)) {
         return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call) };
       }
       const raw = await readAll(res.body, target);
-      return { kind: 'json', status: res.status, headers, ...jsonBody(res.status, raw, res.headers['content-type']) };
+      const reply = jsonReply(call, res.status, raw, res.headers['content-type']);
+      // An upstream that ignored `stream: true` still gets the client the stream it asked for.
+      if (reply.status === 200 && wantsStream(call)) {
+        return { kind: 'sse', status: 200, headers, events: once(messageEvents(reply.body)) };
+      }
+      return { kind: 'json', headers, ...reply };
     },
   };
 }
+
+const wantsStream = (call: UpstreamCall) => call.endpoint === 'messages' && call.body.stream === true;
 
 /** The client's bytes with the target's model spliced in; re-serialized only when foreign thinking blocks must go. */
 function outgoingBody(call: UpstreamCall): Buffer {
@@ -69,38 +80,118 @@ function relayed(headers: Record<string, string>): Record<string, string> {
   return out;
 }
 
-/** Parses a JSON reply; a non-JSON error page (a proxy's HTML 502, say) becomes an Anthropic envelope. */
-function jsonBody(status: number, raw: Buffer, contentType: string | undefined): { body: any; raw?: Buffer } {
+/**
+ * A complete (non-stream) reply. A 2xx must be what the endpoint promises (a Message, a token
+ * count): anything else, a truncated body or a proxy's HTML page, is the upstream failing and
+ * becomes a 502 `api_error`, which the core retries and the breaker counts. Error bodies are
+ * relayed as sent unless they quote a credential (see ../redact); a non-envelope one (a proxy's
+ * page) becomes an Anthropic envelope.
+ */
+function jsonReply(call: UpstreamCall, status: number, raw: Buffer, contentType: string | undefined): { status: number; body: any; raw?: Buffer } {
+  const secrets = secretsOf(call.target);
+  const where = targetName(call.target);
+  if (status < 300) {
+    const body = parseObject(raw);
+    if (body && (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number')) return { status, body, raw };
+    const what = body ? (body.type === 'error' ? `an error: ${String(body.error?.message ?? body.error?.type)}` : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`) : `a ${contentType || 'untyped'} body that is not JSON`;
+    return { status: 502, body: envelope('api_error', redact(`${where} answered HTTP ${status} with ${what}`, secrets).slice(0, 500), null) };
+  }
+  const clean = redactJson(raw, secrets);
+  const body = parseObject(clean);
+  if (body?.type === 'error' && body.error && typeof body.error.type === 'string') return { status, body, raw: clean };
+  if (body) {
+    const message = typeof body.error?.message === 'string' ? body.error.message : JSON.stringify(body).slice(0, 500);
+    return { status, body: envelope(errorTypeForStatus(status), message, null) };
+  }
+  const snippet = clean.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+  return { status, body: envelope(errorTypeForStatus(status), `${where} returned HTTP ${status}${snippet ? `: ${snippet}` : ''}`, null) };
+}
+
+function parseObject(raw: Buffer): any {
   try {
-    const body = JSON.parse(raw.toString('utf8'));
-    if (status < 300 || (body && body.type === 'error' && body.error && typeof body.error.type === 'string')) return { body, raw };
-    const message = typeof body?.error?.message === 'string' ? body.error.message : JSON.stringify(body).slice(0, 500);
-    return { body: envelope(errorTypeForStatus(status), message, null) };
+    const v = JSON.parse(raw.toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
   } catch {
-    const snippet = raw.toString('utf8').replace(/\s+/g, ' ').slice(0, 200);
-    const what = status < 300 ? `a ${contentType ?? 'non-JSON'} body that is not JSON` : `HTTP ${status}: ${snippet}`;
-    return { body: envelope(status < 300 ? 'api_error' : errorTypeForStatus(status), `upstream returned ${what}`, null) };
+    return undefined;
   }
 }
 
+async function* once(events: StreamEvent[]): AsyncGenerator<EventBatch> {
+  yield events;
+}
+
+/**
+ * The upstream's events, byte for byte when they are well formed. Each event is checked just
+ * enough to keep a broken one from reaching the client's SDK (which would throw a parse error
+ * and leave the gateway counting a success): its data must be a JSON object whose `type` is the
+ * event's name. The check is a prefix test for the `{"type":"<event>"…}` Anthropic writes, and a
+ * parse only for anything else. A broken event ends the stream with an UpstreamFailure, which
+ * the relay turns into an `error` event. `error` events are parsed and redacted (../redact).
+ */
 async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<EventBatch> {
   const decoder = new TextDecoder();
   const parser = new SseParser();
-  const batchOf = (events: SseEvent[]): EventBatch =>
-    // Comment-only keep-alives are dropped: the gateway sends its own pings.
-    events.filter((ev) => ev.event !== '' || ev.data !== '').map((ev): StreamEvent => ({ event: ev.event, raw: ev.raw }));
+  const secrets = secretsOf(call.target);
+  let broken: string | undefined;
+  const batchOf = (events: SseEvent[]): EventBatch => {
+    const batch: EventBatch = [];
+    for (const ev of events) {
+      // Comment-only keep-alives are dropped: the gateway sends its own pings.
+      if (ev.event === '' && ev.data === '') continue;
+      const problem = checkEvent(ev);
+      if (problem) {
+        broken = problem;
+        break;
+      }
+      batch.push(ev.event === 'error' ? errorEvent(ev, secrets) : { event: ev.event, raw: ev.raw });
+    }
+    return batch;
+  };
+  const fail = () => new UpstreamFailure('network', `${targetName(call.target)} sent a malformed stream event: ${redact(broken!, secrets)}`);
   try {
     for await (const chunk of body) {
       const aligned = parser.idle;
       const events = parser.push(decoder.decode(chunk, { stream: true }));
       const batch = batchOf(events);
       // A chunk that starts and ends on event boundaries is exactly its events: relay its bytes.
-      if (aligned && parser.idle && batch.length === events.length) batch.bytes = chunk;
+      if (aligned && parser.idle && !broken && batch.length === events.length && batch.every((e) => e.data === undefined)) batch.bytes = chunk;
       if (batch.length) yield batch;
+      if (broken) throw fail();
     }
     const tail = batchOf([...parser.push(decoder.decode()), ...parser.flush()]);
     if (tail.length) yield tail;
+    if (broken) throw fail();
   } catch (err) {
     throw toFailure(err, call.target);
+  }
+}
+
+const TYPE_PREFIX = '{"type":"';
+
+/** Why an event is not one a client can parse, or undefined. */
+function checkEvent(ev: SseEvent): string | undefined {
+  const { event, data } = ev;
+  if (event === 'ping') return undefined;
+  // No string is built for the test: it runs on every event of every stream.
+  if (event && data.startsWith(TYPE_PREFIX) && data.startsWith(event, TYPE_PREFIX.length) && data.charCodeAt(TYPE_PREFIX.length + event.length) === 0x22 && data.charCodeAt(data.length - 1) === 0x7d) return undefined;
+  let parsed: any;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return `${event || '(unnamed)'} event whose data is not JSON: ${data.slice(0, 100)}`;
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof parsed.type !== 'string') return `${event || '(unnamed)'} event whose data has no type`;
+  if (event && parsed.type !== event) return `${event} event whose data has type ${parsed.type.slice(0, 50)}`;
+  return undefined;
+}
+
+/** An upstream `error` event (already checked to be a JSON object), with any credential it quotes redacted. */
+function errorEvent(ev: SseEvent, secrets: readonly string[]): StreamEvent {
+  const clean = redact(ev.data, secrets);
+  if (clean === ev.data) return { event: 'error', raw: ev.raw };
+  try {
+    return { event: 'error', data: JSON.parse(clean) };
+  } catch {
+    return { event: 'error', data: envelope('api_error', clean.slice(0, 500), null) };
   }
 }

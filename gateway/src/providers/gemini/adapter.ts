@@ -1,6 +1,7 @@
 import { envelope } from '../../api/errors';
 import { readSse } from '../../api/sse';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
+import { secretsOf } from '../redact';
 import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../types';
 import type { Target } from '../../routing/table';
 import { thinkingRequested } from './config';
@@ -36,11 +37,20 @@ export function geminiAdapter(pools: UpstreamPools): ProviderAdapter {
         body: JSON.stringify(payload),
         signal: call.signal,
       });
-      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res.body, target), res.headers, target.apiKey);
+      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res.body, target), res.headers, secretsOf(target));
 
-      const sctx = { model: target.model, textSignatures: thinkingRequested(call.body), secret: target.apiKey, requestId: call.requestId };
-      if (streaming) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
+      const sctx = { model: target.model, textSignatures: thinkingRequested(call.body), secrets: secretsOf(target), requestId: call.requestId };
+      const sse = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
+      if (streaming && sse) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
       const body = parseJson(await readAll(res.body, target));
+      // A 200 that is no generateContent response (a proxy's health JSON) is the upstream failing,
+      // not an empty answer; a refusal has promptFeedback and no candidates, so both are looked for.
+      const isResponse = (r: any) => Array.isArray(r?.candidates) || (r?.promptFeedback && typeof r.promptFeedback === 'object');
+      const answerLike = body !== undefined && ((streaming && Array.isArray(body)) || isResponse(body));
+      if (!counting && body !== undefined && !answerLike) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', 'Gemini answered HTTP 200 with JSON that is not a generateContent response', null) };
+      // Without `alt=sse` (a proxy that drops the query) streamGenerateContent answers one JSON
+      // array of the chunks it would have streamed: the same chunks, translated as one batch.
+      if (streaming && body !== undefined) return { kind: 'sse', status: 200, headers: {}, events: translateAll(body, new StreamTranslator(sctx)) };
       if (body === undefined) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', 'Gemini returned a body that is not JSON', null) };
       if (counting) return { kind: 'json', status: 200, headers: {}, body: { input_tokens: typeof body.totalTokens === 'number' ? body.totalTokens : 0 } };
       return { kind: 'json', headers: {}, ...toMessageReply(body, sctx) };
@@ -74,6 +84,19 @@ async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, targ
   }
   const tail = t.end();
   if (tail.length) yield tail;
+}
+
+/** A whole answer (an array of stream chunks, or one generateContent response) as one batch. */
+async function* translateAll(body: unknown, t: StreamTranslator): AsyncGenerator<StreamEvent[]> {
+  const chunks: unknown[] = Array.isArray(body) ? body : [body];
+  const out: StreamEvent[] = [];
+  for (const c of chunks) {
+    if (t.done) break;
+    out.push(...t.chunk(c && typeof c === 'object' ? (c as any) : { error: { status: 'INTERNAL', message: 'Gemini sent a stream chunk that is not an object' } }));
+  }
+  // One response object is complete by definition; an array may have been cut short like any stream.
+  out.push(...t.end(!Array.isArray(body)));
+  yield out;
 }
 
 function parseJson(raw: Buffer): any {

@@ -1,4 +1,5 @@
 import { envelope, errorTypeForStatus, type ErrorType } from '../../api/errors';
+import { redact } from '../redact';
 import type { GoogleError } from './wire';
 
 /** A request Gemini cannot take (a gif, a server tool…): the client gets 400 with this message. */
@@ -71,7 +72,7 @@ export function googleErrorOf(body: unknown): GoogleError | undefined {
 }
 
 /** A non-2xx Gemini reply as the JSON reply the core relays (and retries on 429/5xx). */
-export function errorReply(httpStatus: number, raw: Buffer, upstreamHeaders: Record<string, string>, secret: string | undefined) {
+export function errorReply(httpStatus: number, raw: Buffer, upstreamHeaders: Record<string, string>, secrets: readonly string[]) {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
@@ -83,7 +84,7 @@ export function errorReply(httpStatus: number, raw: Buffer, upstreamHeaders: Rec
   const headers: Record<string, string> = {};
   const retryAfter = mapped.retryAfter ?? upstreamHeaders['retry-after'];
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
-  return { kind: 'json' as const, status: mapped.status, headers, body: envelope(mapped.type, redact(mapped.message, secret), null) };
+  return { kind: 'json' as const, status: mapped.status, headers, body: envelope(mapped.type, redact(mapped.message, secrets), null) };
 }
 
 function fallback(httpStatus: number, raw: Buffer): MappedError {
@@ -92,13 +93,8 @@ function fallback(httpStatus: number, raw: Buffer): MappedError {
   return { ...mapped, message: `Gemini returned HTTP ${httpStatus}${snippet ? `: ${snippet}` : ''}` };
 }
 
-/** An upstream message never echoes the target's key back to the client, whatever Google puts in it. */
-export function redact(message: string, secret: string | undefined): string {
-  return secret && secret.length >= 8 ? message.split(secret).join('[redacted]') : message;
-}
-
 /** The data of an Anthropic `error` event for a Google error met inside a stream. */
-export function streamErrorData(err: GoogleError, secret: string | undefined, requestId: string | null) {
+export function streamErrorData(err: GoogleError, secrets: readonly string[], requestId: string | null) {
   const mapped = mapGoogleError(typeof err.code === 'number' ? err.code : 500, err);
-  return envelope(mapped.type, redact(mapped.message, secret), requestId);
+  return envelope(mapped.type, redact(mapped.message, secrets), requestId);
 }

@@ -14,8 +14,8 @@ export interface StreamContext {
    * for Gemini, and a client that did not ask for thinking may not expect thinking blocks.
    */
   textSignatures: boolean;
-  /** The target's key, kept out of any upstream message relayed to the client. */
-  secret?: string;
+  /** The target's credentials (see secretsOf), kept out of any upstream message relayed to the client. */
+  secrets: readonly string[];
   requestId: string | null;
 }
 
@@ -61,7 +61,7 @@ export class StreamTranslator {
     const out: StreamEvent[] = [];
     if (r.error) {
       this.done = true;
-      out.push({ event: 'error', data: streamErrorData(r.error, this.ctx.secret, this.ctx.requestId) });
+      out.push({ event: 'error', data: streamErrorData(r.error, this.ctx.secrets, this.ctx.requestId) });
       return out;
     }
     if (r.usageMetadata) this.usage = r.usageMetadata; // running totals: the last one wins

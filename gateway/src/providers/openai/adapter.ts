@@ -1,5 +1,6 @@
 import { envelope } from '../../api/errors';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
+import { secretsOf } from '../redact';
 import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../types';
 import { TranslationError, toErrorReply } from './errors';
 import { readOptions, type OpenAIOptions } from './options';
@@ -36,10 +37,10 @@ export function openaiAdapter(pools: UpstreamPools): ProviderAdapter {
       });
       const ctx: ReplyContext = { model: target.model, stops: Array.isArray(call.body.stop_sequences) ? call.body.stop_sequences : [] };
       if (res.status >= 200 && res.status < 300 && stream && (res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        return { kind: 'sse', status: 200, headers: relayed(res.headers), events: guarded(translateStream(res.body, new ChunkTranslator(ctx, target.apiKey)), call) };
+        return { kind: 'sse', status: 200, headers: relayed(res.headers), events: guarded(translateStream(res.body, new ChunkTranslator(ctx, secretsOf(target))), call) };
       }
       const raw = await readAll(res.body, target);
-      if (res.status >= 300) return { kind: 'json', ...toErrorReply(res.status, res.headers, raw, target.apiKey) };
+      if (res.status >= 300) return { kind: 'json', ...toErrorReply(res.status, res.headers, raw, secretsOf(target)) };
       let completion: any;
       try {
         completion = JSON.parse(raw.toString('utf8'));

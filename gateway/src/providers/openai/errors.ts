@@ -1,4 +1,5 @@
 import { envelope, type ErrorType } from '../../api/errors';
+import { redact } from '../redact';
 import { RELAYED_HEADERS } from '../types';
 
 /** A request the target cannot serve as asked (a server tool, a PDF where PDFs are off): 400 before any upstream call. */
@@ -20,13 +21,13 @@ export interface ErrorReply {
  * Anthropic would answer differently (422 → 400, 503 → 529 overloaded), because clients such as
  * Claude Code act on the status; `retry-after` survives so the gateway and the SDK back off alike.
  */
-export function toErrorReply(status: number, upstreamHeaders: Record<string, string>, raw: Buffer, apiKey: string | undefined): ErrorReply {
+export function toErrorReply(status: number, upstreamHeaders: Record<string, string>, raw: Buffer, secrets: readonly string[]): ErrorReply {
   const parsed = parse(raw);
   const err = parsed?.error && typeof parsed.error === 'object' ? parsed.error : parsed;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   let message = firstString(err?.message, parsed?.message, parsed?.detail, typeof parsed?.error === 'string' ? parsed.error : undefined)
     ?? `HTTP ${status}: ${raw.toString('utf8').replace(/\s+/g, ' ').slice(0, 200) || '(empty body)'}`;
-  message = redact(message, apiKey);
+  message = redact(message, secrets);
   const [outStatus, type] = mapStatus(status, code);
   if (status === 401) message = `the upstream rejected the gateway's credentials for this target: ${message}`;
   return { status: outStatus, headers: relayedHeaders(upstreamHeaders, status), body: envelope(type, message, null) };
@@ -59,8 +60,8 @@ export function streamErrorType(err: any): ErrorType {
   return 'api_error';
 }
 
-export function streamErrorMessage(err: any, apiKey: string | undefined): string {
-  return redact(firstString(err?.message, typeof err === 'string' ? err : undefined) ?? 'upstream reported an error mid-stream', apiKey);
+export function streamErrorMessage(err: any, secrets: readonly string[]): string {
+  return redact(firstString(err?.message, typeof err === 'string' ? err : undefined) ?? 'upstream reported an error mid-stream', secrets);
 }
 
 function relayedHeaders(h: Record<string, string>, status: number): Record<string, string> {
@@ -86,13 +87,6 @@ export function durationSeconds(v: string | undefined): number | undefined {
     matched += m[0];
   }
   return matched === v.trim() && matched ? total : undefined;
-}
-
-/** Upstream messages sometimes quote the key ("Incorrect API key provided: sk-proj-****abcd"). */
-export function redact(message: string, apiKey: string | undefined): string {
-  let m = message;
-  if (apiKey && apiKey.length >= 4) m = m.split(apiKey).join('[redacted]');
-  return m.replace(/\bsk-[A-Za-z0-9_*.-]{3,}/g, 'sk-[redacted]');
 }
 
 function parse(raw: Buffer): any {

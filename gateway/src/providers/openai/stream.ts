@@ -4,6 +4,7 @@ import type { StreamEvent } from '../types';
 import { BlockSequencer } from './blocks';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
+import { redact } from '../redact';
 import { argumentsOf, firstChoice, isFailedFinish, reasoningOf, textOf, toStop, toUsage, type ReplyContext } from './response';
 
 /**
@@ -22,7 +23,7 @@ export class ChunkTranslator {
   /** message_stop or error has been emitted; nothing more is. */
   ended = false;
 
-  constructor(private readonly ctx: ReplyContext, private readonly apiKey?: string) {}
+  constructor(private readonly ctx: ReplyContext, private readonly secrets: readonly string[] = []) {}
 
   /** One parsed `data:` object. */
   chunk(c: any): StreamEvent[] {
@@ -77,6 +78,11 @@ export class ChunkTranslator {
     return this.fail('api_error', 'upstream stream ended before a finish_reason or [DONE]');
   }
 
+  /** Upstream text on its way to the client, through the shared redaction policy. */
+  redact(text: string): string {
+    return redact(text, this.secrets);
+  }
+
   fail(type: string, message: string): StreamEvent[] {
     if (this.ended) return [];
     this.out.push({ event: 'error', data: envelope(type, message, null) });
@@ -85,7 +91,7 @@ export class ChunkTranslator {
   }
 
   upstreamError(err: unknown): StreamEvent[] {
-    return this.fail(streamErrorType(err), streamErrorMessage(err, this.apiKey));
+    return this.fail(streamErrorType(err), streamErrorMessage(err, this.secrets));
   }
 
   private start(c: any): void {
@@ -130,7 +136,7 @@ export async function* translateStream(body: AsyncIterable<Buffer>, t: ChunkTran
       try {
         chunk = JSON.parse(data);
       } catch {
-        out.push(...t.fail('api_error', `upstream sent a stream event that is not JSON: ${data.slice(0, 100)}`));
+        out.push(...t.fail('api_error', `upstream sent a stream event that is not JSON: ${t.redact(data.slice(0, 100))}`));
         break;
       }
       out.push(...(ev.event === 'error' ? t.upstreamError(chunk?.error ?? chunk) : t.chunk(chunk)));

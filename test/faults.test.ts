@@ -1,0 +1,276 @@
+import type { Gateway } from '../gateway/src/gateway';
+import { createLogger } from '../gateway/src/log';
+import { installTelemetry } from '../gateway/src/telemetry';
+import { PROVIDERS, reset, send, sse, startFaultUpstream, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
+import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
+import { textChunks } from './helpers/fake-gemini';
+import { waitFor } from './helpers/http-server';
+import { scrape } from './helpers/prom';
+import { parseSse } from './helpers/sse-client';
+
+/**
+ * The standing fault campaign: every fault an upstream (or a proxy in front of it) can commit,
+ * injected over real HTTP, against every provider. Each row says what the client must see; every
+ * case also checks that nothing the client gets carries the target's credential (whole or
+ * masked) or the upstream's address, that the response has a request-id, and that the access log
+ * and metrics record what the client got rather than a success.
+ *
+ * To hold the gateway to a new fault, add a row: `fault` scripts the upstream through the
+ * provider-neutral Wire (see helpers/fault-upstream.ts), `expect` says what the client sees, per
+ * provider when they differ. A new provider joins by teaching fault-upstream its wire format.
+ */
+
+/** Not shaped like any known key, so only the exact-secret rule of the redaction policy can catch it. */
+const UPSTREAM_SECRET = 'upstream-secret-7f3a9c2e51';
+const masked = (key: string) => `${key.slice(0, 4)}...${key.slice(-4)}`;
+
+interface Expect {
+  /** HTTP status the client gets. */
+  status: number;
+  /** Error type the client gets (the JSON error, or the stream's final `error` event); absent for a success. */
+  type?: string;
+  /** Upstream requests made (retries included), when the row is about retrying. */
+  attempts?: number;
+}
+
+interface FaultRow {
+  name: string;
+  /** Whether the client asks for a stream. */
+  stream: boolean;
+  fault: Fault;
+  expect: Expect | ((p: Provider) => Expect);
+  /** Providers the row does not apply to (a fault their wire format cannot express). */
+  skip?: Provider[];
+}
+
+const hang = () => new Promise<void>(() => undefined);
+
+const FAULTS: FaultRow[] = [
+  { name: 'connection reset before headers', stream: false, fault: (_q, res) => reset(res), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  { name: 'connection reset before headers (stream)', stream: true, fault: (_q, res) => reset(res), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  {
+    name: 'connection reset mid-body',
+    stream: false,
+    fault: async (_q, res, w) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(w.answer().length) });
+      await send(res, w.answer().slice(0, 20));
+      reset(res);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: 'connection reset mid-stream',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      reset(res);
+    },
+    expect: { status: 200, type: 'api_error', attempts: 1 },
+  },
+  { name: '200 with truncated JSON', stream: false, fault: (_q, res, w) => sse.json(res, 200, w.answer().slice(0, -12)), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  { name: '200 with JSON that is not an answer', stream: false, fault: (_q, res) => sse.json(res, 200, '{"status":"ok","note":"proxy health page"}'), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  { name: '200 with an HTML page', stream: false, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  { name: '200 with an HTML page (stream)', stream: true, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  {
+    name: 'non-JSON error page echoing the key',
+    stream: false,
+    fault: (_q, res, w) => sse.json(res, 502, `<html><h1>502 Bad Gateway</h1><pre>x-api-key: ${w.key} (${masked(w.key)}) Authorization: Bearer ${w.key}</pre></html>`, 'text/html'),
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: 'JSON error body echoing the key',
+    stream: false,
+    fault: (_q, res, w) => sse.json(res, 401, w.errorBody(401, `Incorrect API key provided: ${w.key}; you sent ${masked(w.key)}`)),
+    expect: { status: 401, type: 'authentication_error', attempts: 1 },
+  },
+  {
+    name: 'error whose request-id headers echo the key',
+    stream: false,
+    fault: (_q, res, w) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'request-id': `req_${w.key}`, 'x-request-id': `req_${w.key}`, 'retry-after': '0' });
+      res.end(w.errorBody(429, 'slow down'));
+    },
+    expect: { status: 429, type: 'rate_limit_error', attempts: 1 },
+  },
+  {
+    name: 'mid-stream error event echoing the key',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      res.end(w.streamError(`backend rejected credential ${w.key} (${masked(w.key)})`));
+    },
+    expect: { status: 200, type: 'api_error', attempts: 1 },
+  },
+  {
+    name: 'malformed SSE event',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      res.end(w.malformedEvent() + w.streamTail());
+    },
+    expect: { status: 200, type: 'api_error', attempts: 1 },
+  },
+  {
+    name: 'stream opening with an error event echoing the key',
+    stream: true,
+    fault: (_q, res, w) => {
+      sse.head(res);
+      res.end(w.streamError(`backend rejected credential ${w.key}`));
+    },
+    expect: { status: 500, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: 'stream answer to a non-stream request',
+    stream: false,
+    fault: (_q, res, w) => {
+      sse.head(res);
+      res.end(w.streamHead() + w.streamTail());
+    },
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  { name: 'JSON answer to a stream request', stream: true, fault: (_q, res, w) => sse.json(res, 200, w.answer()), expect: { status: 200, attempts: 1 } },
+  { name: 'headers timeout', stream: false, fault: () => hang(), expect: { status: 504, type: 'timeout_error', attempts: 2 } },
+  {
+    name: 'idle timeout mid-stream',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      await hang();
+    },
+    expect: { status: 200, type: 'timeout_error', attempts: 1 },
+  },
+];
+
+let up: FaultUpstream;
+beforeAll(async () => {
+  up = await startFaultUpstream();
+});
+afterAll(() => up.close());
+
+const cases = FAULTS.flatMap((row) => PROVIDERS.filter((p) => !row.skip?.includes(p)).map((p): [string, Provider, FaultRow] => [row.name, p, row]));
+
+describe.each(cases)('%s — %s', (_name, provider, row) => {
+  let gw: Gateway;
+  const lines: string[] = [];
+  const logged: string[] = [];
+  beforeEach(async () => {
+    lines.length = 0;
+    logged.length = 0;
+    up.received.length = 0;
+    up.fault = row.fault;
+    gw = await startGateway(
+      snapshotOf([
+        secret('upstream', { apiKey: UPSTREAM_SECRET }),
+        secret('client', { key: CLIENT_KEY }),
+        modelRoute('faulty', {
+          model: 'claude-test',
+          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1 }],
+          retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] },
+        }),
+        apiKey('team-a', { secretRef: { name: 'client' } }),
+      ]),
+      { log: createLogger('gateway', 'debug', (l) => logged.push(l)) },
+    );
+    installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
+  });
+  afterEach(() => gw.close());
+
+  test('the client gets what the row says, with a request-id, no secret and no upstream address; the access log and metrics agree', async () => {
+    const want = typeof row.expect === 'function' ? row.expect(provider) : row.expect;
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: row.stream, messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    const text = await res.text();
+    const requestId = res.headers.get('request-id');
+    expect(requestId).toMatch(/^req_/);
+    expect(res.status).toBe(want.status);
+
+    if (res.status === 200 && row.stream) {
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const events = parseSse(text).filter((e) => e.event !== 'ping');
+      expect(events[0]?.event).toBe('message_start');
+      const last = events[events.length - 1];
+      if (want.type) {
+        expect(last).toMatchObject({ event: 'error', data: { type: 'error', error: { type: want.type } } });
+        // Nothing may follow the error, and nothing before it may be a half-parsed event.
+        expect(events.filter((e) => e.event === 'error')).toHaveLength(1);
+        for (const e of events) expect(typeof e.data).toBe('object');
+      } else {
+        expect(last?.event).toBe('message_stop');
+        const textOut = events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text ?? '').join('');
+        expect(textOut).toBe('Hello');
+      }
+    } else {
+      const body = JSON.parse(text);
+      if (want.type) {
+        // A passed-through upstream error keeps the upstream's own request_id; the header is the gateway's.
+        expect(body).toMatchObject({ type: 'error', error: { type: want.type }, request_id: expect.stringMatching(/^req_/) });
+      } else {
+        expect(body.type).toBe('message');
+      }
+    }
+
+    const everything = `${[...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n${text}`;
+    expect(everything).not.toContain(UPSTREAM_SECRET);
+    expect(everything).not.toContain(UPSTREAM_SECRET.slice(-4));
+    expect(everything).not.toContain(CLIENT_KEY);
+    expect(everything).not.toContain(`:${up.port}`);
+
+    if (want.attempts !== undefined) expect(up.received).toHaveLength(want.attempts);
+
+    const line = await waitFor(() => lines.map((l) => JSON.parse(l)).find((r) => r.request_id === requestId), 10_000, 'access log line');
+    expect(line.status).toBe(want.status);
+    expect(line.error_type).toBe(want.type ?? null);
+    expect(JSON.stringify(line)).not.toContain(UPSTREAM_SECRET);
+    const metrics = await scrape(adminURL(gw));
+    expect(metrics.sum('switchyard_requests_total', { code: String(want.status) })).toBe(1);
+    expect(metrics.text).not.toContain(UPSTREAM_SECRET);
+    expect(logged.join('\n')).not.toContain(UPSTREAM_SECRET);
+  });
+});
+
+describe('Gemini streamGenerateContent answered without alt=sse (one JSON array of chunks)', () => {
+  let gw: Gateway;
+  beforeEach(async () => {
+    up.received.length = 0;
+    gw = await startGateway(
+      snapshotOf([
+        secret('upstream', { apiKey: UPSTREAM_SECRET }),
+        secret('client', { key: CLIENT_KEY }),
+        modelRoute('gemini', { model: 'claude-test', targets: [{ provider: 'gemini', model: MODEL, baseURL: up.baseURL('gemini'), credentialsRef: { name: 'upstream' } }] }),
+        apiKey('team-a', { secretRef: { name: 'client' } }),
+      ]),
+    );
+  });
+  afterEach(() => gw.close());
+
+  const streamed = async () => {
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    return { status: res.status, events: parseSse(await res.text()).filter((e) => e.event !== 'ping') };
+  };
+
+  test('the chunks are translated as the stream they would have been', async () => {
+    up.fault = (_q, res) => sse.json(res, 200, JSON.stringify(textChunks('Hello', { model: MODEL })));
+    const { status, events } = await streamed();
+    expect(status).toBe(200);
+    expect(events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('')).toBe('Hello');
+    expect(events[events.length - 1].event).toBe('message_stop');
+  });
+
+  test('an array cut short (no finishReason) ends with an error event, as a cut stream does', async () => {
+    up.fault = (_q, res) => sse.json(res, 200, JSON.stringify(textChunks('Hello', { model: MODEL }).slice(0, 1)));
+    const { status, events } = await streamed();
+    expect(status).toBe(200);
+    expect(events[events.length - 1]).toMatchObject({ event: 'error', data: { error: { type: 'api_error' } } });
+  });
+});

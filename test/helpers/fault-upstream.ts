@@ -1,0 +1,152 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { textMessage, textStream } from './fake-anthropic';
+import { chunksOf, completionOf } from './fake-openai';
+import { googleError, mergeChunks, textChunks } from './fake-gemini';
+import { recordRequest, startServer, type RecordedRequest, type TestServer } from './http-server';
+
+/**
+ * One fault-injecting upstream that speaks every provider's wire format (Anthropic Messages,
+ * OpenAI Chat Completions, Gemini generateContent), so one fault table can hold every provider to
+ * the same faults. A fault is a function of the request and a `Wire`: the provider's own
+ * spelling of a good stream head, a whole answer, an error body, a mid-stream error, and the
+ * credential the gateway sent (so echoes are the real thing). It plays on every request until
+ * changed, so retries meet the same fault.
+ */
+export type Provider = 'anthropic' | 'openai' | 'gemini';
+export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini'];
+
+export interface FaultRequest extends RecordedRequest {
+  provider: Provider;
+  stream: boolean;
+}
+
+export interface Wire {
+  provider: Provider;
+  /** The credential the gateway sent this request with (x-api-key, Bearer token or x-goog-api-key). */
+  key: string;
+  /** The first events of a good text stream, as SSE bytes (message_start and a first delta, or their equivalent). */
+  streamHead(): string;
+  /** The rest of that stream, to its proper end. */
+  streamTail(): string;
+  /** A whole successful non-stream answer (JSON text). */
+  answer(): string;
+  /** The provider's JSON error body for `status` carrying `message`. */
+  errorBody(status: number, message: string): string;
+  /** A mid-stream error event carrying `message`, as SSE bytes. */
+  streamError(message: string): string;
+  /** An event that cannot be parsed (its JSON cut off), as SSE bytes. */
+  malformedEvent(): string;
+}
+
+export type Fault = (req: FaultRequest, res: ServerResponse, wire: Wire) => void | Promise<void>;
+
+export interface FaultUpstream extends TestServer {
+  received: FaultRequest[];
+  fault: Fault;
+  /** The baseURL a target of `provider` uses to reach this server. */
+  baseURL(provider: Provider): string;
+}
+
+export const sse = {
+  head: (res: ServerResponse, status = 200) => {
+    res.writeHead(status, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+  },
+  json: (res: ServerResponse, status: number, body: string, contentType = 'application/json') => {
+    res.writeHead(status, { 'content-type': contentType });
+    res.end(body);
+  },
+};
+
+/** The socket dies without an HTTP answer, or with whatever was written so far. */
+export const reset = (res: ServerResponse) => void res.socket?.resetAndDestroy();
+
+/** Writes then waits until the bytes have left, so the next step (a reset, a hang) happens after they arrived. */
+export const send = (res: ServerResponse, text: string) => new Promise<void>((resolve) => res.write(text, () => resolve()));
+
+export const MODEL = 'upstream-model';
+
+function wireFor(provider: Provider, key: string): Wire {
+  const ev = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  const data = (obj: unknown) => `data: ${JSON.stringify(obj)}\n\n`;
+  switch (provider) {
+    case 'anthropic': {
+      const events = textStream(MODEL, ['Hel', 'lo']);
+      const headEnd = events.findIndex(([n]) => n === 'content_block_delta') + 1;
+      return {
+        provider,
+        key,
+        streamHead: () => events.slice(0, headEnd).map(([n, d]) => ev(n, d)).join(''),
+        streamTail: () => events.slice(headEnd).map(([n, d]) => ev(n, d)).join(''),
+        answer: () => JSON.stringify(textMessage(MODEL, 'Hello')),
+        errorBody: (status, message) => JSON.stringify({ type: 'error', error: { type: status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : 'api_error', message }, request_id: 'req_upstream' }),
+        streamError: (message) => ev('error', { type: 'error', error: { type: 'api_error', message } }),
+        malformedEvent: () => 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo\n\n',
+      };
+    }
+    case 'openai': {
+      const chunks = chunksOf({ content: 'Hello', pieces: 2 }, MODEL);
+      return {
+        provider,
+        key,
+        streamHead: () => chunks.slice(0, 2).map(data).join(''),
+        streamTail: () => chunks.slice(2).map(data).join('') + 'data: [DONE]\n\n',
+        answer: () => JSON.stringify(completionOf({ content: 'Hello' }, MODEL)),
+        errorBody: (status, message) => JSON.stringify({ error: { message, type: status === 401 ? 'invalid_request_error' : 'server_error', code: status === 401 ? 'invalid_api_key' : null } }),
+        streamError: (message) => data({ error: { message, type: 'server_error' } }),
+        malformedEvent: () => 'data: {"choices":[{"index":0,"delta":{"content":"lo\n\n',
+      };
+    }
+    case 'gemini': {
+      const chunks = textChunks('Hello', { model: MODEL });
+      return {
+        provider,
+        key,
+        streamHead: () => chunks.slice(0, 1).map(data).join(''),
+        streamTail: () => chunks.slice(1).map(data).join(''),
+        answer: () => JSON.stringify(mergeChunks(chunks)),
+        errorBody: (status, message) =>
+          JSON.stringify({
+            error:
+              status === 401
+                ? googleError(400, 'INVALID_ARGUMENT', message, [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }])
+                : googleError(status, status === 429 ? 'RESOURCE_EXHAUSTED' : 'INTERNAL', message),
+          }),
+        streamError: (message) => data({ error: googleError(500, 'INTERNAL', message) }),
+        malformedEvent: () => 'data: {"candidates":[{"content":{"parts":[{"text":"lo\n\n',
+      };
+    }
+  }
+}
+
+function classify(req: RecordedRequest): { provider: Provider; stream: boolean; key: string } {
+  const h = req.headers;
+  if (req.path.includes(':generateContent') || req.path.includes(':streamGenerateContent')) {
+    return { provider: 'gemini', stream: req.path.includes(':streamGenerateContent'), key: String(h['x-goog-api-key'] ?? '') };
+  }
+  if (req.path.includes('/chat/completions')) {
+    return { provider: 'openai', stream: req.body?.stream === true, key: String(h.authorization ?? '').replace(/^Bearer /, '') };
+  }
+  return { provider: 'anthropic', stream: req.body?.stream === true, key: String(h['x-api-key'] ?? '') };
+}
+
+/** A whole, good answer in the request's own format: what `fault` does until a test sets one. */
+export const healthy: Fault = async (req, res, w) => {
+  if (!req.stream) return sse.json(res, 200, w.answer());
+  sse.head(res);
+  res.end(w.streamHead() + w.streamTail());
+};
+
+export async function startFaultUpstream(): Promise<FaultUpstream> {
+  const up = { received: [] as FaultRequest[], fault: healthy } as FaultUpstream;
+  const srv = await startServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const rec = await recordRequest(req, res);
+    const { provider, stream, key } = classify(rec);
+    const fr: FaultRequest = { ...rec, provider, stream };
+    up.received.push(fr);
+    await up.fault(fr, res, wireFor(provider, key));
+  });
+  return Object.assign(up, srv, {
+    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
+  });
+}

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import yaml from 'js-yaml';
+import { GATEWAY_COMMAND } from '../gateway/src/cli';
 import { parseOperatorArgs } from '../operator/src/options';
 import { OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { compileYaml } from '../operator/src/yaml-config';
@@ -369,13 +370,14 @@ test('every template renders something in some value set', () => {
 
 describe('gateway Deployment and Services', () => {
   test('ports and probes agree with the gateway CLI defaults (8080/9090, /healthz, /readyz on the admin port)', () => {
-    const cli = read('gateway/src/cli.ts');
-    const codeDefault = (env: string) => Number(new RegExp(`${env} \\?\\? '(\\d+)'`).exec(cli)?.[1]);
+    const codeDefault = (env: string) => Number(GATEWAY_COMMAND.flags.find((f) => f.env === env)?.default);
     expect([codeDefault('SWITCHYARD_LISTEN_PORT'), codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT')]).toEqual([8080, 9090]);
     const c = container(deployment(rendered.default, 'gateway'));
     const ports = Object.fromEntries(c.ports.map((p: any) => [p.name, p.containerPort]));
     expect(ports).toEqual({ http: codeDefault('SWITCHYARD_LISTEN_PORT'), admin: codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT') });
     expect(c.args.slice(0, 5)).toEqual(['gateway', '--port', '8080', '--admin-port', '9090']);
+    // The CLI's default is not the chart's business: a pod must listen on every interface.
+    expect(c.args.slice(c.args.indexOf('--host'), c.args.indexOf('--host') + 2)).toEqual(['--host', '0.0.0.0']);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(read('gateway/src/admin/app.ts')).toMatch(/router\.get\('\/healthz'[\s\S]*router\.get\('\/readyz'/);

@@ -4,7 +4,6 @@ import { createLogger } from './log';
 import { installFeatures } from './features';
 import { registerOptionalCommands } from './commands';
 import { ConfigError, loadConfigFiles } from '../../operator/src/yaml-config';
-
 import { appVersion, helpText, parseCommand, UsageError, type CommandSpec } from './cli-spec';
 import { OPERATOR_COMMAND } from '../../operator/src/options';
 

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import yaml from 'js-yaml';
+import { GATEWAY_COMMAND } from '../gateway/src/cli';
 import { parseOperatorArgs } from '../operator/src/options';
 import { OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { compileYaml } from '../operator/src/yaml-config';
@@ -230,7 +231,7 @@ describe('chart files', () => {
       'gateway.autoscaling.maxReplicas', 'gateway.autoscaling.targetCPUUtilizationPercentage', 'gateway.podDisruptionBudget.enabled',
       'gateway.podDisruptionBudget.minAvailable', 'gateway.service.type', 'gateway.service.port', 'gateway.service.adminPort', 'gateway.extraEnv',
       'gateway.nodeSelector', 'gateway.tolerations', 'gateway.affinity', 'gateway.topologySpreadConstraints',
-      'operator.replicas', 'operator.resources', 'operator.watchNamespace', 'operator.extraEnv', 'adminToken.existingSecret',
+      'operator.replicas', 'operator.resources', 'operator.watchNamespaces', 'operator.watchNamespace', 'operator.extraEnv', 'adminToken.existingSecret',
       'redis.url', 'redis.existingSecret', 'redis.failurePolicy', 'otel.endpoint', 'otel.protocol', 'otel.extraEnv',
       'networkPolicy.enabled', 'networkPolicy.allowedNamespaces', 'serviceMonitor.enabled', 'serviceMonitor.interval', 'serviceMonitor.labels',
       'grafanaDashboard.enabled', 'grafanaDashboard.labels',
@@ -284,6 +285,8 @@ describe('values.schema.json', () => {
     ['an unknown OTLP protocol', { otel: { protocol: 'udp' } }, /\/otel\/protocol must be equal to one of the allowed values/],
     ['a bad namespace name', { networkPolicy: { allowedNamespaces: ['Team_A'] } }, /\/networkPolicy\/allowedNamespaces\/0 must match pattern/],
     ['a bad watch namespace', { operator: { watchNamespace: 'Team A' } }, /\/operator\/watchNamespace must match exactly one schema in oneOf/],
+    ['a bad namespace in watchNamespaces', { operator: { watchNamespaces: ['team-a', 'Team A'] } }, /\/operator\/watchNamespaces\/1 must match pattern/],
+    ['watchNamespaces as a string', { operator: { watchNamespaces: 'team-a' } }, /\/operator\/watchNamespaces must be array/],
     ['a PDB minAvailable that is neither a number nor a percentage', { gateway: { podDisruptionBudget: { minAvailable: 'half' } } }, /\/gateway\/podDisruptionBudget\/minAvailable must match exactly one schema in oneOf/],
     ['a Prometheus duration without unit', { serviceMonitor: { interval: '30' } }, /\/serviceMonitor\/interval must match pattern/],
     ['a log level that does not exist', { gateway: { logLevel: 'verbose' } }, /\/gateway\/logLevel must be equal to one of the allowed values/],
@@ -391,13 +394,14 @@ test('every template renders something in some value set', () => {
 
 describe('gateway Deployment and Services', () => {
   test('ports and probes agree with the gateway CLI defaults (8080/9090, /healthz, /readyz on the admin port)', () => {
-    const cli = read('gateway/src/cli.ts');
-    const codeDefault = (env: string) => Number(new RegExp(`${env} \\?\\? '(\\d+)'`).exec(cli)?.[1]);
+    const codeDefault = (env: string) => Number(GATEWAY_COMMAND.flags.find((f) => f.env === env)?.default);
     expect([codeDefault('SWITCHYARD_LISTEN_PORT'), codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT')]).toEqual([8080, 9090]);
     const c = container(deployment(rendered.default, 'gateway'));
     const ports = Object.fromEntries(c.ports.map((p: any) => [p.name, p.containerPort]));
     expect(ports).toEqual({ http: codeDefault('SWITCHYARD_LISTEN_PORT'), admin: codeDefault('SWITCHYARD_ADMIN_LISTEN_PORT') });
     expect(c.args.slice(0, 5)).toEqual(['gateway', '--port', '8080', '--admin-port', '9090']);
+    // The CLI's default is not the chart's business: a pod must listen on every interface.
+    expect(c.args.slice(c.args.indexOf('--host'), c.args.indexOf('--host') + 2)).toEqual(['--host', '0.0.0.0']);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(read('gateway/src/admin/app.ts')).toMatch(/router\.get\('\/healthz'[\s\S]*router\.get\('\/readyz'/);
@@ -537,6 +541,24 @@ describe('operator RBAC', () => {
   test('--namespace is passed exactly when watchNamespace is set', () => {
     expect(operatorFlag(rendered.default, '--namespace')).toBeUndefined();
     expect(operatorFlag(rendered.namespaced, '--namespace')).toBe('team-a');
+  });
+
+  test('watchNamespaces: a Role and RoleBinding per namespace, no ClusterRole, one --namespace list the operator accepts; the deprecated watchNamespace folds in', async () => {
+    const r = await render({ operator: { watchNamespaces: ['team-a', 'team-b'], watchNamespace: 'team-c' } }, { namespace: NS });
+    expect(r.docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')).toEqual([]);
+    const grants = operatorGrants(r);
+    for (const scope of ['team-a', 'team-b', 'team-c']) {
+      const here = grants.filter((g) => g.scope === scope).map((g) => `${g.apiGroup}|${g.resource}|${g.verb}`).sort();
+      expect([scope, here]).toEqual([scope, expectedTriples().filter((t) => watchedScope(t.split('|')[0], t.split('|')[1]))]);
+    }
+    expect(grants.filter((g) => g.scope === NS).every((g) => !watchedScope(g.apiGroup, g.resource))).toBe(true);
+    expect(operatorFlag(r, '--namespace')).toBe('team-a,team-b,team-c');
+    const args: string[] = container(deployment(r, 'operator')).args;
+    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't' }).namespaces).toEqual(['team-a', 'team-b', 'team-c']);
+    expect(r.notes).toContain('namespaces "team-a", "team-b", "team-c" only');
+    // The same namespace in both values is one Role, not two.
+    const dup = await render({ operator: { watchNamespaces: ['team-a'], watchNamespace: 'team-a' } }, { namespace: NS });
+    expect(dup.docs.filter((d) => d.kind === 'Role' && d.metadata.namespace === 'team-a')).toHaveLength(1);
   });
 
   test('rbac.create=false renders no RBAC', async () => {

@@ -4,7 +4,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import yaml from 'js-yaml';
 import { compile } from '../operator/src/compile';
-import { loadCrd, toJsonSchema, type Kind } from '../operator/src/crd-schema';
+import { loadCrd, toJsonSchema, unknownFields, type Kind } from '../operator/src/crd-schema';
 import { packageRoot } from '../operator/src/paths';
 import type { K8sObject } from '../operator/src/types';
 import { allFixtureObjects, apiKey, route } from './helpers/cluster-fixtures';
@@ -227,5 +227,44 @@ describe('bad objects are refused with messages that name the field', () => {
     expect(o.spec.retry).toEqual({ attempts: 2, on: ['429', '5xx', 'timeout', 'connect'] });
     expect(o.spec.targets[0]).toMatchObject({ weight: 1, priority: 0, timeoutSeconds: 600, connectTimeoutSeconds: 10, idleTimeoutSeconds: 300 });
     expect(schemaOf('ApiKey').properties.spec.properties.disabled.default).toBe(false);
+  });
+});
+
+describe('the standalone loader is exactly as strict as the CRDs', () => {
+  /**
+   * An instance that sets every field the schema declares, plus one undeclared field in every
+   * object the API server would prune (not maps, not preserve-unknown-fields, not metadata).
+   * Returns the paths where the undeclared field sits.
+   */
+  function everyField(node: any, path: string, strictPaths: string[]): unknown {
+    if (node.type === 'array') return node.items ? [everyField(node.items, `${path}.0`, strictPaths)] : [];
+    if (node.type !== 'object') return 'x';
+    if (node['x-kubernetes-preserve-unknown-fields'] || path === 'metadata') return { anything: 1 };
+    if (typeof node.additionalProperties === 'object') return { someKey: everyField(node.additionalProperties, `${path}.someKey`, strictPaths) };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node.properties ?? {})) out[k] = everyField(v, path ? `${path}.${k}` : k, strictPaths);
+    out.zzUndeclared = 1;
+    strictPaths.push(path ? `${path}.zzUndeclared` : 'zzUndeclared');
+    return out;
+  }
+
+  test.each(KINDS)('%s: every declared field is accepted, an undeclared one is refused at every level', (kind) => {
+    const strictPaths: string[] = [];
+    const obj = everyField(loadCrd(kind).spec.versions[0].schema.openAPIV3Schema, '', strictPaths) as Record<string, any>;
+    obj.metadata = { name: 'x', namespace: 'y', labels: { a: 'b' } };
+    const reported = unknownFields(kind, obj).map((m) => m.split(':')[0]);
+    expect(reported.sort()).toEqual(strictPaths.sort());
+    expect(strictPaths).toEqual(expect.arrayContaining(['zzUndeclared', 'spec.zzUndeclared']));
+    expect(strictPaths.length).toBeGreaterThan(5);
+  });
+
+  test('typos get the closest sibling from the schema', () => {
+    const r = route('r', 'http://u');
+    (r.spec as any).modle = 'm';
+    (r.spec as any).retry = { attemps: 3 };
+    // In the object's own field order (retry was set before modle was added).
+    expect(unknownFields('ModelRoute', r)).toEqual(['spec.retry.attemps: unknown field "attemps"; did you mean "attempts"?', 'spec.modle: unknown field "modle"; did you mean "model"?']);
+    const k = apiKey('k', 'client', { limits: { requestPerMinute: 5 } });
+    expect(unknownFields('ApiKey', k)).toEqual(['spec.limits.requestPerMinute: unknown field "requestPerMinute"; did you mean "requestsPerMinute"?']);
   });
 });

@@ -102,8 +102,11 @@ describe('operator options', () => {
     const o = parseOperatorArgs(['--gateway-service', 'switchyard/gw'], { ...env, POD_NAME: 'op-7d9' });
     expect(o).toMatchObject({ gatewayNamespace: 'switchyard', gatewayService: 'gw', adminPortName: 'admin', leaseNamespace: 'switchyard', leaseName: 'switchyard-operator', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2000, watchTimeoutSeconds: 300, watchdogMs: 360_000, checkIntervalMs: 15_000 });
     expect(o.identity).toMatch(/^op-7d9_[0-9a-f]{8}$/);
-    expect(o.namespace).toBeUndefined();
-    expect(parseOperatorArgs(['--gateway-service', 'a/b', '--namespace', 'team-a'], { ...env, POD_NAMESPACE: 'ops' })).toMatchObject({ namespace: 'team-a', leaseNamespace: 'ops' });
+    expect(o.namespaces).toEqual([]);
+    expect(parseOperatorArgs(['--gateway-service', 'a/b', '--namespace', 'team-a'], { ...env, POD_NAMESPACE: 'ops' })).toMatchObject({ namespaces: ['team-a'], leaseNamespace: 'ops' });
+    // Repeated and comma-separated both work, duplicates collapse.
+    expect(parseOperatorArgs(['--gateway-service', 'a/b', '--namespace', 'team-a,team-b', '--namespace', 'team-c', '--namespace', 'team-a'], env).namespaces).toEqual(['team-a', 'team-b', 'team-c']);
+    expect(() => parseOperatorArgs(['--gateway-service', 'a/b', '--namespace', 'Team_A'], env)).toThrow(/--namespace: 'Team_A' is not a namespace name/);
   });
   test('refusals', () => {
     expect(parseOperatorArgs(['--gateway-service', 'a/b', '--lease-name', 'prod-switchyard-operator'], env).leaseName).toBe('prod-switchyard-operator');

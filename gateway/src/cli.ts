@@ -1,40 +1,94 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
 import { Gateway } from './gateway';
 import { createLogger } from './log';
 import { installFeatures } from './features';
 import { registerOptionalCommands } from './commands';
-import { ConfigError, loadConfigFile } from '../../operator/src/yaml-config';
+import { ConfigError, loadConfigFiles } from '../../operator/src/yaml-config';
+import { appVersion, helpText, parseCommand, UsageError, type CommandSpec } from './cli-spec';
+import { OPERATOR_COMMAND } from '../../operator/src/options';
 
-const USAGE = `switchyard — a gateway that speaks the Anthropic Messages API
+const CONFIG_FILES = 'FILE|DIR...';
 
-Usage:
-  switchyard gateway [--config FILE] [--port 8080] [--admin-port 9090] [--host 0.0.0.0]
-                     [--drain-seconds 30] [--max-body-bytes 33554432] [--body-timeout-seconds 60]
-                     [--max-connections N (default: from the file-descriptor limit; 0: no cap)]
-  switchyard validate FILE
-  switchyard operator --gateway-service NS/NAME [--namespace NS] [--admin-port-name admin]
+export const GATEWAY_COMMAND: CommandSpec = {
+  name: 'gateway',
+  summary: 'Serves the Anthropic Messages API. With --config it runs standalone on ModelRoute, ApiKey and\nSecret YAML (SIGHUP reloads it); without, it waits for the operator to push its configuration.',
+  flags: [
+    { name: 'config', arg: CONFIG_FILES, multiple: true, help: 'YAML files or directories (recursed: .yaml, .yml, .json) to serve' },
+    // The CLI binds every interface, as a container must; `npm start` passes 127.0.0.1 because the demo key is public.
+    { name: 'host', arg: 'ADDR', default: '0.0.0.0', env: 'SWITCHYARD_LISTEN_HOST', help: 'Address both ports bind' },
+    { name: 'port', arg: 'N', default: '8080', env: 'SWITCHYARD_LISTEN_PORT', number: { min: 0, max: 65535, integer: true }, help: 'Traffic port (/v1/messages); 0 picks a free one' },
+    { name: 'admin-port', arg: 'N', default: '9090', env: 'SWITCHYARD_ADMIN_LISTEN_PORT', number: { min: 0, max: 65535, integer: true }, help: 'Admin port (/healthz, /readyz, /metrics, /admin)' },
+    { name: 'drain-seconds', arg: 'S', default: '30', env: 'SWITCHYARD_DRAIN_SECONDS', number: { min: 0 }, help: 'On SIGTERM, how long in-flight requests may finish' },
+    { name: 'max-body-bytes', arg: 'N', default: String(32 * 1024 * 1024), env: 'SWITCHYARD_MAX_BODY_BYTES', number: { min: 1, integer: true }, help: 'Largest request body accepted (413 above)' },
+    { name: 'body-timeout-seconds', arg: 'S', default: '60', env: 'SWITCHYARD_BODY_TIMEOUT_SECONDS', number: { min: 0 }, help: 'Longest time a client may take to send its whole body (408 past it); 0: no limit' },
+    { name: 'max-connections', arg: 'N', env: 'SWITCHYARD_MAX_CONNECTIONS', number: { min: 0, integer: true }, help: 'Open client connections accepted before new ones get 503 (default: from the\nfile-descriptor limit; 0: no cap)' },
+  ],
+  env: [
+    { name: 'SWITCHYARD_ADMIN_TOKEN', help: 'Bearer token of the admin API (operator pushes, /admin/usage); unset disables it' },
+    { name: 'SWITCHYARD_LOG_LEVEL', help: 'debug | info (default) | warn | error' },
+    { name: 'SWITCHYARD_ACCESS_LOG', help: 'stdout (default) | stderr | off: one JSON line per request' },
+    { name: 'SWITCHYARD_METRICS', help: 'on (default) | off: request metrics on /metrics' },
+    { name: 'SWITCHYARD_REDIS_URL', help: 'redis[s]://[:password@]host:port[/db]: global limits and budgets in Redis (else per pod)' },
+    { name: 'SWITCHYARD_REDIS_FAILURE_POLICY', help: 'open (default: fall back to per-pod limits) | closed (503) while Redis is down' },
+    { name: 'SWITCHYARD_REDIS_PREFIX', help: 'Redis key prefix (default switchyard:), to share one Redis' },
+    { name: 'SWITCHYARD_REDIS_TIMEOUT_MS', help: 'Longest wait for one Redis command (default 500)' },
+    { name: 'OTEL_*', help: 'Tracing: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL, _HEADERS, OTEL_TRACES_EXPORTER,\nOTEL_TRACES_SAMPLER[_ARG], OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, ...' },
+    { name: '${VAR}', help: 'Any variable a --config file names as ${VAR} or ${VAR:-default}' },
+  ],
+};
 
-Environment: SWITCHYARD_ADMIN_TOKEN (admin API bearer token), SWITCHYARD_REDIS_URL (Redis limit
-store), SWITCHYARD_LOG_LEVEL (debug|info|warn|error), OTEL_* (tracing).`;
+export const VALIDATE_COMMAND: CommandSpec = {
+  name: 'validate',
+  args: CONFIG_FILES,
+  summary: 'Checks configuration files without serving them. ModelRoute, ApiKey and Secret YAML is checked as\nstrictly as `kubectl apply` with server-side field validation does (unknown fields, apiVersion, the\nCRD schemas) plus the references between objects, all files together as one configuration.\nExits 0 when valid, 2 otherwise.',
+  flags: [],
+  env: [{ name: '${VAR}', help: 'Any variable the files name as ${VAR} or ${VAR:-default}' }],
+};
 
-type Command = (argv: string[]) => Promise<number | void>;
+type Command = { spec: CommandSpec; run: (argv: string[]) => Promise<number | void> };
 const commands: Record<string, Command> = {
-  gateway: runGateway,
-  validate: runValidate,
+  gateway: { spec: GATEWAY_COMMAND, run: runGateway },
+  validate: { spec: VALIDATE_COMMAND, run: runValidate },
 };
 
 /** Adds a subcommand (the operator registers itself this way). */
-export function registerCommand(name: string, cmd: Command): void {
-  commands[name] = cmd;
+export function registerCommand(name: string, spec: CommandSpec, run: Command['run']): void {
+  commands[name] = { spec, run };
+}
+
+function usageText(): string {
+  const specs = [GATEWAY_COMMAND, VALIDATE_COMMAND, OPERATOR_COMMAND];
+  const envs = [...new Set(specs.flatMap((s) => [...s.flags.flatMap((f) => (f.env ? [f.env] : [])), ...s.env.map((e) => e.name)]))].filter((n) => !n.startsWith('$'));
+  return [
+    'switchyard — a gateway that speaks the Anthropic Messages API',
+    '',
+    'Usage:',
+    ...specs.map((s) => `  switchyard ${s.name}${s.args ? ` ${s.args}` : ''}${s.flags.length ? ' [flags]' : ''}`.padEnd(44) + s.summary.split('. ')[0]),
+    '  switchyard --version',
+    '',
+    "Run 'switchyard COMMAND --help' for a command's flags (with their defaults) and environment.",
+    '',
+    'Environment variables read (see each command for what they do):',
+    ...wrap(envs.join(', ') + '.', 96).map((l) => `  ${l}`),
+  ].join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    if (lines.length && lines[lines.length - 1].length + word.length < width) lines[lines.length - 1] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
 }
 
 async function runValidate(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  if (positionals.length !== 1) return usage('validate needs exactly one FILE');
+  const args = parseCommand(VALIDATE_COMMAND, argv, process.env);
+  if (args.help) return help(VALIDATE_COMMAND);
+  if (args.positionals.length === 0) throw new UsageError('validate needs at least one FILE or DIR');
   try {
-    const { snapshot } = loadConfigFile(positionals[0]);
-    process.stdout.write(`${positionals[0]}: OK — ${snapshot.routes.length} route(s), ${snapshot.keys.length} key(s), version ${snapshot.version}\n`);
+    const { snapshot } = loadConfigFiles(args.positionals);
+    process.stdout.write(`${args.positionals.join(', ')}: OK — ${snapshot.routes.length} route(s), ${snapshot.keys.length} key(s), version ${snapshot.version}\n`);
     for (const r of snapshot.routes) {
       process.stdout.write(`  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}\n`);
     }
@@ -46,37 +100,22 @@ async function runValidate(argv: string[]): Promise<number> {
 
 async function runGateway(argv: string[]): Promise<number | void> {
   const env = process.env;
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      port: { type: 'string', default: env.SWITCHYARD_LISTEN_PORT ?? '8080' },
-      'admin-port': { type: 'string', default: env.SWITCHYARD_ADMIN_LISTEN_PORT ?? '9090' },
-      host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
-      'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
-      'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
-      'body-timeout-seconds': { type: 'string', default: env.SWITCHYARD_BODY_TIMEOUT_SECONDS ?? '60' },
-      'max-connections': { type: 'string', default: env.SWITCHYARD_MAX_CONNECTIONS },
-    },
-  });
-  const num = (name: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new ConfigError([`--${name}: '${v}' is not a number`]);
-    return n;
-  };
+  const args = parseCommand(GATEWAY_COMMAND, argv, env);
+  if (args.help) return help(GATEWAY_COMMAND);
+  const files = args.list('config');
   const log = createLogger('gateway');
   let gateway: Gateway;
   try {
-    const snapshot = values.config ? loadConfigFile(values.config).snapshot : undefined;
+    const snapshot = files.length ? loadConfigFiles(files).snapshot : undefined;
     gateway = new Gateway({
-      port: num('port', values.port),
-      adminPort: num('admin-port', values['admin-port']),
-      host: values.host,
-      drainSeconds: num('drain-seconds', values['drain-seconds']),
+      port: args.number('port'),
+      adminPort: args.number('admin-port'),
+      host: args.string('host'),
+      drainSeconds: args.number('drain-seconds'),
       options: {
-        maxBodyBytes: num('max-body-bytes', values['max-body-bytes']),
-        bodyTimeoutMs: num('body-timeout-seconds', values['body-timeout-seconds']) * 1000,
-        maxConnections: values['max-connections'] === undefined ? undefined : num('max-connections', values['max-connections']),
+        maxBodyBytes: args.number('max-body-bytes'),
+        bodyTimeoutMs: args.number('body-timeout-seconds') * 1000,
+        maxConnections: args.string('max-connections') === undefined ? undefined : args.number('max-connections'),
       },
       adminToken: env.SWITCHYARD_ADMIN_TOKEN || undefined,
       snapshot,
@@ -88,11 +127,11 @@ async function runGateway(argv: string[]): Promise<number | void> {
   await installFeatures(gateway, env);
   // Signal handlers go in before the "listening" line, so nobody can signal a gateway that would
   // still die of SIGHUP's default action.
-  if (values.config) {
-    const file = values.config;
+  if (files.length) {
+    const file = files.join(', ');
     process.on('SIGHUP', () => {
       try {
-        const r = gateway.apply(loadConfigFile(file).snapshot);
+        const r = gateway.apply(loadConfigFiles(files).snapshot);
         log.info('configuration reloaded', { file, ...r });
       } catch (err) {
         log.error('configuration reload failed; keeping the current one', { file, problems: err instanceof ConfigError ? err.problems : [String(err)] });
@@ -121,10 +160,13 @@ async function runGateway(argv: string[]): Promise<number | void> {
   log.info('gateway listening', {
     port: gateway.trafficPort,
     adminPort: gateway.adminPort,
-    config: values.config ?? '(waiting for operator push)',
+    host: args.string('host'),
+    config: files.length ? files.join(', ') : '(waiting for operator push)',
+    appVersion: appVersion(),
+    // The configuration's content hash, as /admin/config and switchyard_config_info show it.
     version: gateway.table?.version ?? null,
   });
-  if (!env.SWITCHYARD_ADMIN_TOKEN && !values.config) log.warn('SWITCHYARD_ADMIN_TOKEN is unset: the operator cannot push configuration');
+  if (!env.SWITCHYARD_ADMIN_TOKEN && !files.length) log.warn('SWITCHYARD_ADMIN_TOKEN is unset: the operator cannot push configuration');
 
   await stopped;
   return 0;
@@ -140,24 +182,36 @@ function configFailure(err: unknown): number {
 
 function usage(msg?: string): number {
   if (msg) process.stderr.write(`${msg}\n\n`);
-  process.stderr.write(USAGE + '\n');
+  process.stderr.write(usageText() + '\n');
   return 2;
+}
+
+function help(spec: CommandSpec): number {
+  process.stdout.write(helpText(spec) + '\n');
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`switchyard ${appVersion()}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE + '\n');
-    return cmd ? 0 : 2;
+    // Bare `switchyard` is a mistake (exit 2, usage on stderr); asking for help is not.
+    if (!cmd) return usage();
+    process.stdout.write(usageText() + '\n');
+    return 0;
   }
   registerOptionalCommands(registerCommand);
-  const run = commands[cmd];
-  if (!run) return usage(`unknown command '${cmd}'`);
+  const command = commands[cmd];
+  if (!command) return usage(`unknown command '${cmd}'`);
   try {
-    return (await run(rest)) ?? 0;
+    return (await command.run(rest)) ?? 0;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      return usage((err as Error).message);
+    if (err instanceof UsageError) {
+      process.stderr.write(`switchyard ${cmd}: ${err.message}\n\n${helpText(command.spec)}\n`);
+      return 2;
     }
     process.stderr.write(`switchyard: ${(err as Error)?.stack ?? err}\n`);
     return 1;

@@ -1,8 +1,11 @@
+import type { CommandSpec } from './cli-spec';
+import { OPERATOR_COMMAND } from '../../operator/src/options';
+
 /**
  * Subcommands beyond gateway/validate live with their feature; registering them here keeps
  * cli.ts free of imports it only needs for one command (the operator pulls in client-node).
  */
-export function registerOptionalCommands(register: (name: string, cmd: (argv: string[]) => Promise<number | void>) => void): void {
+export function registerOptionalCommands(register: (name: string, spec: CommandSpec, run: (argv: string[]) => Promise<number | void>) => void): void {
   // Required lazily: client-node is ESM loaded through require(esm), and only the operator needs it.
-  register('operator', (argv) => (require('../../operator/src/main') as typeof import('../../operator/src/main')).runOperator(argv));
+  register('operator', OPERATOR_COMMAND, (argv) => (require('../../operator/src/main') as typeof import('../../operator/src/main')).runOperator(argv));
 }

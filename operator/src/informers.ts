@@ -5,8 +5,11 @@ import type { Caches } from './reconcile';
 import { GROUP, VERSION, type K8sObject } from './types';
 
 export interface InformerOptions {
-  /** Watch CRs and Secrets in this namespace only; all namespaces when unset. */
-  namespace?: string;
+  /**
+   * Watch CRs and Secrets in these namespaces only, one informer each (the RBAC can then be a
+   * Role per namespace); all namespaces, cluster-wide, when empty.
+   */
+  namespaces: string[];
   gatewayNamespace: string;
   gatewayService: string;
   /** Asked of the server on every watch; it ends the stream then and the informer re-watches. */
@@ -18,6 +21,8 @@ export interface InformerOptions {
   log: Logger;
   onChange(what: 'ModelRoute' | 'ApiKey' | 'Secret' | 'EndpointSlice', obj: K8sObject): void;
   onSynced(): void;
+  /** A watch was restarted after an error or a silence (`resource`: modelroutes, apikeys, secrets, endpointslices). */
+  onRestart?(resource: string): void;
 }
 
 /**
@@ -46,6 +51,7 @@ class KeptInformer {
 
   constructor(
     readonly name: string,
+    private readonly resource: string,
     kc: k8s.KubeConfig,
     path: string,
     list: () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
@@ -115,6 +121,7 @@ class KeptInformer {
     this.failed = true;
     if (this.restartTimer) return;
     const delay = this.backoff.next();
+    this.o.onRestart?.(this.resource);
     this.o.log.warn('watch failed; restarting', { informer: this.name, error: describe(err), retryInMs: delay });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -125,6 +132,7 @@ class KeptInformer {
   private async checkPulse(): Promise<void> {
     if (this.stopped || this.restartTimer || Date.now() - this.lastSign < this.o.watchdogMs) return;
     this.o.log.warn('watch silent for too long; restarting it', { informer: this.name, silentMs: Date.now() - this.lastSign });
+    this.o.onRestart?.(this.resource);
     this.lastSign = Date.now();
     await this.lw.stop();
     // Let the aborted request's AbortError land before the new watch exists (it would abort that one).
@@ -140,47 +148,58 @@ function describe(err: unknown): string {
   return e?.cause?.code ?? (typeof e?.code === 'string' ? e.code : undefined) ?? e?.message ?? String(err);
 }
 
-/** The four informers the operator runs, exposed to the reconciler as its caches. */
+/** The operator's informers (routes, keys and Secrets per watched namespace; the gateway's EndpointSlices), exposed to the reconciler as its caches. */
 export class Informers implements Caches {
-  private readonly routesInf: KeptInformer;
-  private readonly keysInf: KeptInformer;
-  private readonly secretsInf: KeptInformer;
+  private readonly routesInf: KeptInformer[];
+  private readonly keysInf: KeptInformer[];
+  private readonly secretsInf: KeptInformer[];
   private readonly slicesInf: KeptInformer;
 
   constructor(kc: k8s.KubeConfig, o: InformerOptions) {
     const co = kc.makeApiClient(k8s.CustomObjectsApi);
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
-    const ns = o.namespace;
+    // undefined: one cluster-wide informer per resource.
+    const scopes: (string | undefined)[] = o.namespaces.length ? o.namespaces : [undefined];
+    const named = (resource: string, ns: string | undefined) => (ns ? `${resource}/${ns}` : resource);
     const onSynced = () => {
       if (this.synced()) o.onSynced();
     };
     const custom = (plural: string, kind: 'ModelRoute' | 'ApiKey') =>
-      new KeptInformer(
-        plural,
-        kc,
-        ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`,
-        () => (ns ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural }) : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural })),
-        o,
-        (obj) => o.onChange(kind, obj),
-        onSynced,
+      scopes.map(
+        (ns) =>
+          new KeptInformer(
+            named(plural, ns),
+            plural,
+            kc,
+            ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`,
+            () => (ns ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural }) : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural })),
+            o,
+            (obj) => o.onChange(kind, obj),
+            onSynced,
+          ),
       );
     this.routesInf = custom('modelroutes', 'ModelRoute');
     this.keysInf = custom('apikeys', 'ApiKey');
     // Selectors go only on the watch in client-node; the list function must apply them too.
-    this.secretsInf = new KeptInformer(
-      'secrets',
-      kc,
-      ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets',
-      () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: SECRET_FIELD_SELECTOR }) : core.listSecretForAllNamespaces({ fieldSelector: SECRET_FIELD_SELECTOR })),
-      o,
-      (obj) => o.onChange('Secret', obj),
-      onSynced,
-      undefined,
-      SECRET_FIELD_SELECTOR,
+    this.secretsInf = scopes.map(
+      (ns) =>
+        new KeptInformer(
+          named('secrets', ns),
+          'secrets',
+          kc,
+          ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets',
+          () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: SECRET_FIELD_SELECTOR }) : core.listSecretForAllNamespaces({ fieldSelector: SECRET_FIELD_SELECTOR })),
+          o,
+          (obj) => o.onChange('Secret', obj),
+          onSynced,
+          undefined,
+          SECRET_FIELD_SELECTOR,
+        ),
     );
     const selector = `kubernetes.io/service-name=${o.gatewayService}`;
     this.slicesInf = new KeptInformer(
+      'endpointslices',
       'endpointslices',
       kc,
       `/apis/discovery.k8s.io/v1/namespaces/${o.gatewayNamespace}/endpointslices`,
@@ -193,7 +212,7 @@ export class Informers implements Caches {
   }
 
   private get all(): KeptInformer[] {
-    return [this.routesInf, this.keysInf, this.secretsInf, this.slicesInf];
+    return [...this.routesInf, ...this.keysInf, ...this.secretsInf, this.slicesInf];
   }
 
   async start(): Promise<void> {
@@ -209,15 +228,15 @@ export class Informers implements Caches {
   }
 
   routes(): K8sObject[] {
-    return this.routesInf.lw.list() as K8sObject[];
+    return this.routesInf.flatMap((i) => i.lw.list()) as K8sObject[];
   }
 
   keys(): K8sObject[] {
-    return this.keysInf.lw.list() as K8sObject[];
+    return this.keysInf.flatMap((i) => i.lw.list()) as K8sObject[];
   }
 
   secrets(): K8sObject[] {
-    return this.secretsInf.lw.list() as K8sObject[];
+    return this.secretsInf.flatMap((i) => i.lw.list()) as K8sObject[];
   }
 
   slices(): any[] {

@@ -6,7 +6,9 @@ import { portOf, startHealthServer } from './health';
 import { Informers } from './informers';
 import { KubeClient } from './kube';
 import { LeaderElector } from './leader';
-import { OPERATOR_USAGE, parseOperatorArgs, UsageError, type OperatorOptions } from './options';
+import { appVersion, helpText, parseCommand } from '../../gateway/src/cli-spec';
+import { OperatorMetrics } from './metrics';
+import { OPERATOR_COMMAND, operatorOptions, UsageError, type OperatorOptions } from './options';
 import { Pusher } from './push';
 import { Reconciler } from './reconcile';
 import { objectKey, type K8sObject } from './types';
@@ -19,14 +21,20 @@ import { UsagePoller } from './usage';
 export async function runOperator(argv: string[]): Promise<number> {
   let opts: OperatorOptions;
   try {
-    opts = parseOperatorArgs(argv, process.env);
+    const args = parseCommand(OPERATOR_COMMAND, argv, process.env);
+    if (args.help) {
+      process.stdout.write(helpText(OPERATOR_COMMAND) + '\n');
+      return 0;
+    }
+    opts = operatorOptions(args, process.env);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`switchyard operator: ${err.message}\n\n${OPERATOR_USAGE}\n`);
+      process.stderr.write(`switchyard operator: ${err.message}\n\n${helpText(OPERATOR_COMMAND)}\n`);
       return 2;
     }
     throw err;
   }
+  const metrics = new OperatorMetrics();
   const log = createLogger('operator');
   const kc = new k8s.KubeConfig();
   try {
@@ -51,10 +59,11 @@ export async function runOperator(argv: string[]): Promise<number> {
     log,
     onChange: () => reconciler.schedule(),
     onNewerSerial: (s) => reconciler.newerSerialSeen(s),
+    metrics,
   });
 
   const informers = new Informers(kc, {
-    namespace: opts.namespace,
+    namespaces: opts.namespaces,
     gatewayNamespace: opts.gatewayNamespace,
     gatewayService: opts.gatewayService,
     watchTimeoutSeconds: opts.watchTimeoutSeconds,
@@ -71,6 +80,7 @@ export async function runOperator(argv: string[]): Promise<number> {
       log.info('caches synced');
       reconciler.schedule(0);
     },
+    onRestart: (resource) => metrics.informerRestarted(resource),
   });
 
   // status.usage.updatedAt moves at least this often even when nothing changed.
@@ -97,6 +107,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     debounceMs: opts.debounceMs,
     pushWaitMs: opts.pushWaitMs,
     usage: { get: (key) => usage.get(key), refreshMs: usageRefreshMs },
+    metrics,
   });
 
   let stopping = false;
@@ -110,11 +121,13 @@ export async function runOperator(argv: string[]): Promise<number> {
     retryPeriodMs: opts.retryPeriodMs,
     log,
     onStartedLeading: () => {
+      metrics.leading(true);
       pusher.start();
       reconciler.activate();
       usage.start();
     },
     onStoppedLeading: () => {
+      metrics.leading(false);
       // Another replica may lead now: stop writing at once and let the Deployment restart us as a candidate.
       reconciler.deactivate();
       pusher.stop();
@@ -152,11 +165,12 @@ export async function runOperator(argv: string[]): Promise<number> {
   // ajv compiles the CRD validators on first use (most of a second on a busy node); not on the first change.
   validateAndDefault('ModelRoute', {});
   validateAndDefault('ApiKey', {});
-  health.server = await startHealthServer(opts.healthPort, () => ({ ready: informers.synced(), leader: elector.isLeader }));
+  health.server = await startHealthServer(opts.healthPort, () => ({ ready: informers.synced(), leader: elector.isLeader }), metrics.registry);
   log.info('operator starting', {
+    appVersion: appVersion(),
     identity: opts.identity,
     gatewayService: service,
-    namespace: opts.namespace ?? '(all)',
+    namespaces: opts.namespaces.length ? opts.namespaces : '(all)',
     lease: `${opts.leaseNamespace}/${opts.leaseName}`,
     apiServer: kc.getCurrentCluster()?.server,
     healthPort: portOf(health.server),

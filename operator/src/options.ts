@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError, type CommandSpec, type Parsed } from '../../gateway/src/cli-spec';
 
 export interface OperatorOptions {
   gatewayNamespace: string;
   gatewayService: string;
-  /** Watch CRs and Secrets in this namespace only; all namespaces when unset. */
-  namespace?: string;
+  /** Watch CRs and Secrets in these namespaces only; all namespaces when empty. */
+  namespaces: string[];
   adminPortName: string;
   /** /healthz and /readyz; 0 picks a free port. */
   healthPort: number;
@@ -28,74 +28,76 @@ export interface OperatorOptions {
   adminToken: string;
 }
 
-export const OPERATOR_USAGE = `Usage: switchyard operator --gateway-service NS/NAME [--namespace NS] [--admin-port-name admin]
-         [--health-port 8081] [--identity ID] [--debounce-ms 100] [--check-interval-seconds 15]
-         [--resync-seconds 300] [--push-timeout-seconds 10] [--lease-duration-seconds 15]
-         [--renew-deadline-seconds 10] [--retry-period-seconds 2] [--watch-timeout-seconds 300]
-         [--usage-interval-seconds 30] [--lease-name switchyard-operator]
+export const OPERATOR_COMMAND: CommandSpec = {
+  name: 'operator',
+  summary: 'Compiles ModelRoutes, ApiKeys and their Secrets and pushes the result to every gateway pod. Runs\nin a cluster (or against KUBECONFIG); replicas elect one leader through a Lease.',
+  flags: [
+    { name: 'gateway-service', arg: 'NS/NAME', help: 'The gateway Service whose pods get the configuration (required)' },
+    { name: 'namespace', arg: 'NS', multiple: true, help: 'Watch ModelRoutes, ApiKeys and Secrets only in these namespaces (comma-separated too); all namespaces when absent' },
+    { name: 'admin-port-name', arg: 'NAME', default: 'admin', help: "Name of the gateway pods' admin port in the EndpointSlices" },
+    { name: 'health-port', arg: 'N', default: '8081', number: { min: 0, max: 65535, integer: true }, help: '/healthz, /readyz and /metrics; 0 picks a free port' },
+    { name: 'identity', arg: 'ID', help: 'Lease holder identity (default POD_NAME or the host name, plus a random suffix)' },
+    { name: 'debounce-ms', arg: 'MS', default: '100', number: { min: 0 }, help: 'Quiet time after a change before recompiling' },
+    { name: 'check-interval-seconds', arg: 'S', default: '15', number: { min: 0.1 }, help: "How often each gateway's running configuration is checked" },
+    { name: 'resync-seconds', arg: 'S', default: '300', number: { min: 1 }, help: 'Full reconcile even without changes' },
+    { name: 'push-timeout-seconds', arg: 'S', default: '10', number: { min: 0.1 }, help: 'Longest wait for one push or usage read' },
+    { name: 'lease-duration-seconds', arg: 'S', default: '15', number: { min: 0.1 }, help: 'Leader election: how long a Lease is valid' },
+    { name: 'renew-deadline-seconds', arg: 'S', default: '10', number: { min: 0.1 }, help: 'Leader election: the leader gives up if it cannot renew within this' },
+    { name: 'retry-period-seconds', arg: 'S', default: '2', number: { min: 0.05 }, help: 'Leader election: how often candidates try' },
+    { name: 'watch-timeout-seconds', arg: 'S', default: '300', number: { min: 1 }, help: 'Server-side timeout of each watch (it is then renewed)' },
+    { name: 'usage-interval-seconds', arg: 'S', default: '30', number: { min: 0.1 }, help: "How often every gateway's /admin/usage is read for ApiKey.status.usage" },
+    // One per installation: two releases in one namespace sharing a Lease would leave one of
+    // them without a leader, and its gateways without configuration.
+    { name: 'lease-name', arg: 'NAME', default: 'switchyard-operator', help: 'Name of the Lease (one per installation)' },
+  ],
+  env: [
+    { name: 'SWITCHYARD_ADMIN_TOKEN', help: "The gateways' admin token (required): pushes and usage reads carry it" },
+    { name: 'SWITCHYARD_LOG_LEVEL', help: 'debug | info (default) | warn | error' },
+    { name: 'KUBECONFIG', help: 'Kubernetes client configuration (else ~/.kube/config, else in-cluster)' },
+    { name: 'POD_NAMESPACE', help: "Namespace of the Lease (default: the gateway Service's)" },
+    { name: 'POD_NAME', help: 'Prefix of the default --identity' },
+  ],
+};
 
-Environment: SWITCHYARD_ADMIN_TOKEN (required), KUBECONFIG (else ~/.kube/config, else in-cluster),
-POD_NAMESPACE (namespace of the Lease; default: the gateway Service's), POD_NAME.`;
-
-export class UsageError extends Error {}
+export { UsageError };
 
 export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'gateway-service': { type: 'string' },
-      namespace: { type: 'string' },
-      'admin-port-name': { type: 'string', default: 'admin' },
-      'health-port': { type: 'string', default: '8081' },
-      identity: { type: 'string' },
-      'debounce-ms': { type: 'string', default: '100' },
-      'check-interval-seconds': { type: 'string', default: '15' },
-      'resync-seconds': { type: 'string', default: '300' },
-      'push-timeout-seconds': { type: 'string', default: '10' },
-      'lease-duration-seconds': { type: 'string', default: '15' },
-      'renew-deadline-seconds': { type: 'string', default: '10' },
-      'retry-period-seconds': { type: 'string', default: '2' },
-      'watch-timeout-seconds': { type: 'string', default: '300' },
-      'usage-interval-seconds': { type: 'string', default: '30' },
-      // One per installation: two releases in one namespace sharing a Lease would leave one of
-      // them without a leader, and its gateways without configuration.
-      'lease-name': { type: 'string', default: 'switchyard-operator' },
-    },
-  });
-  const svc = values['gateway-service'];
+  const args = parseCommand(OPERATOR_COMMAND, argv, env);
+  if (args.help) throw new UsageError('--help is handled by the caller');
+  return operatorOptions(args, env);
+}
+
+export function operatorOptions(args: Parsed, env: NodeJS.ProcessEnv): OperatorOptions {
+  const svc = args.string('gateway-service');
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(svc ?? '');
   if (!m) throw new UsageError(`--gateway-service must be NAMESPACE/NAME of the gateway Service${svc ? `, got '${svc}'` : ''}`);
-  const num = (name: keyof typeof values, min: number) => {
-    const v = Number(values[name]);
-    if (!Number.isFinite(v) || v < min) throw new UsageError(`--${name}: '${values[name]}' is not a number >= ${min}`);
-    return v;
-  };
   const adminToken = env.SWITCHYARD_ADMIN_TOKEN ?? '';
   if (!adminToken) throw new UsageError('SWITCHYARD_ADMIN_TOKEN is not set: the gateways refuse configuration pushes without it');
-  const leaseDurationMs = num('lease-duration-seconds', 0.1) * 1000;
-  const renewDeadlineMs = num('renew-deadline-seconds', 0.1) * 1000;
-  const retryPeriodMs = num('retry-period-seconds', 0.05) * 1000;
+  const leaseDurationMs = args.number('lease-duration-seconds') * 1000;
+  const renewDeadlineMs = args.number('renew-deadline-seconds') * 1000;
+  const retryPeriodMs = args.number('retry-period-seconds') * 1000;
   // client-go's own sanity rules for the three durations.
   if (leaseDurationMs <= renewDeadlineMs) throw new UsageError('--lease-duration-seconds must be greater than --renew-deadline-seconds');
   if (renewDeadlineMs <= 1.2 * retryPeriodMs) throw new UsageError('--renew-deadline-seconds must be greater than 1.2 × --retry-period-seconds');
-  const leaseName = values['lease-name']!;
+  const leaseName = args.string('lease-name')!;
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(leaseName) || leaseName.length > 253) throw new UsageError(`--lease-name: '${leaseName}' is not a valid object name (lower-case DNS subdomain)`);
-  const watchTimeoutSeconds = Math.max(1, Math.round(num('watch-timeout-seconds', 1)));
-  const namespace = values.namespace || undefined;
+  const namespaces = [...new Set(args.list('namespace'))];
+  for (const ns of namespaces) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) throw new UsageError(`--namespace: '${ns}' is not a namespace name`);
+  const watchTimeoutSeconds = Math.max(1, Math.round(args.number('watch-timeout-seconds')));
   const gatewayNamespace = m[1];
   return {
     gatewayNamespace,
     gatewayService: m[3],
-    namespace,
-    adminPortName: values['admin-port-name']!,
-    healthPort: num('health-port', 0),
-    identity: values.identity || `${env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`,
+    namespaces,
+    adminPortName: args.string('admin-port-name')!,
+    healthPort: args.number('health-port'),
+    identity: args.string('identity') || `${env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`,
     leaseNamespace: env.POD_NAMESPACE || gatewayNamespace,
     leaseName,
-    debounceMs: num('debounce-ms', 0),
-    checkIntervalMs: num('check-interval-seconds', 0.1) * 1000,
-    resyncMs: num('resync-seconds', 1) * 1000,
-    pushTimeoutMs: num('push-timeout-seconds', 0.1) * 1000,
+    debounceMs: args.number('debounce-ms'),
+    checkIntervalMs: args.number('check-interval-seconds') * 1000,
+    resyncMs: args.number('resync-seconds') * 1000,
+    pushTimeoutMs: args.number('push-timeout-seconds') * 1000,
     pushWaitMs: 250,
     leaseDurationMs,
     renewDeadlineMs,
@@ -103,7 +105,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     watchTimeoutSeconds,
     // Past the server's own timeout plus slack, silence means the connection is dead.
     watchdogMs: (watchTimeoutSeconds + Math.min(60, Math.max(2, watchTimeoutSeconds))) * 1000,
-    usageIntervalMs: num('usage-interval-seconds', 0.1) * 1000,
+    usageIntervalMs: args.number('usage-interval-seconds') * 1000,
     adminToken,
   };
 }

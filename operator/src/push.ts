@@ -2,6 +2,7 @@ import type { ConfigSnapshot } from '../../gateway/src/config/snapshot';
 import type { Logger } from '../../gateway/src/log';
 import { Backoff, sleep } from './backoff';
 import type { GatewayEndpoint } from './endpoints';
+import type { OperatorMetrics } from './metrics';
 
 export interface PusherOptions {
   /** SWITCHYARD_ADMIN_TOKEN; sent only to gateways' admin ports. */
@@ -17,6 +18,7 @@ export interface PusherOptions {
   onChange(): void;
   /** A pod runs a snapshot with this serial, newer than ours: stamp ours above it. */
   onNewerSerial(serial: number): void;
+  metrics?: OperatorMetrics;
 }
 
 export interface PodView {
@@ -138,6 +140,7 @@ export class Pusher {
             const answer = JSON.parse(text) as { applied?: boolean; version?: string };
             s.running = answer.version;
             if (answer.version === snapshot.version) {
+              this.o.metrics?.pushed(podLabel(s), answer.applied === false ? 'unchanged' : 'applied');
               if (s.failure) this.o.log.info('gateway configured', { pod: s.ep.pod, url: s.ep.url, version: snapshot.version });
               s.failure = undefined;
               this.o.log.debug('pushed', { pod: s.ep.pod, url: s.ep.url, version: snapshot.version, applied: answer.applied });
@@ -154,6 +157,7 @@ export class Pusher {
           if (abort.signal.aborted || this.stopped) return;
           failure = describe(err);
         }
+        this.o.metrics?.pushed(podLabel(s), 'failed');
         if (failure !== s.failure) {
           // Pods that are starting up fail their first pushes routinely; say so quietly.
           (s.ep.ready ? this.o.log.warn : this.o.log.debug)('push failed; retrying', { pod: s.ep.pod, url: s.ep.url, error: failure });
@@ -216,6 +220,10 @@ export class Pusher {
       return undefined;
     }
   }
+}
+
+function podLabel(s: PodState): string {
+  return s.ep.pod ?? s.ep.id;
 }
 
 /** The error envelope's type only: gateway messages are safe, but keep status text short and fixed. */

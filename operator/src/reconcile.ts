@@ -11,6 +11,7 @@ import { budgetEvent, crossings, type BudgetSpec, type StatusUsage } from './bud
 import { acceptedCondition, desiredStatus, statusDiffers, type SyncView } from './status';
 import { objectKey, type K8sObject } from './types';
 import type { FleetUsage } from './usage';
+import type { OperatorMetrics } from './metrics';
 
 /** What the reconciler reads: the informers' caches. */
 export interface Caches {
@@ -43,6 +44,7 @@ export interface ReconcilerOptions {
   pushWaitMs: number;
   /** The fleet's usage per ApiKey (`namespace/name`), read from the gateways; refreshMs: cadence of usage.updatedAt. */
   usage?: { get(key: string): FleetUsage | undefined; refreshMs: number };
+  metrics?: OperatorMetrics;
   now?: () => Date;
 }
 
@@ -123,8 +125,9 @@ export class Reconciler {
     }
     this.running = true;
     try {
-      await this.reconcile();
+      if (await this.reconcile()) this.o.metrics?.reconciled(true);
     } catch (err) {
+      this.o.metrics?.reconciled(false);
       this.o.log.error('reconcile failed', { error: (err as Error)?.message ?? String(err) });
       this.retryLater();
     } finally {
@@ -136,8 +139,9 @@ export class Reconciler {
     }
   }
 
-  private async reconcile(): Promise<void> {
-    if (!this.active || !this.o.caches.synced()) return;
+  /** False when there was nothing to do (not leading, caches not synced yet). */
+  private async reconcile(): Promise<boolean> {
+    if (!this.active || !this.o.caches.synced()) return false;
     const c = this.o.caches;
     const routes = c.routes();
     const keys = c.keys();
@@ -156,8 +160,9 @@ export class Reconciler {
     }
     this.o.pusher.update(endpoints, this.desired);
     await this.o.pusher.settled(this.o.pushWaitMs);
-    if (!this.active) return;
+    if (!this.active) return true;
     await this.writeStatuses(results, routes, keys, ready);
+    return true;
   }
 
   private async writeStatuses(results: ObjectResult[], routes: K8sObject[], keys: K8sObject[], ready: GatewayEndpoint[]): Promise<void> {

@@ -5,17 +5,22 @@ import { createLogger } from './log';
 import { installFeatures } from './features';
 import { registerOptionalCommands } from './commands';
 import { ConfigError, loadConfigFile } from '../../operator/src/yaml-config';
+import { DEFAULT_AUDIENCE, loadJwks, withServiceAccountAuth } from './config/service-account-auth';
+import type { ServiceAccountAuth } from './config/snapshot';
 
 const USAGE = `switchyard — a gateway that speaks the Anthropic Messages API
 
 Usage:
   switchyard gateway [--config FILE] [--port 8080] [--admin-port 9090] [--host 0.0.0.0]
                      [--drain-seconds 30] [--max-body-bytes 33554432]
+                     [--sa-issuer URL --sa-jwks FILE_OR_URL [--sa-audience switchyard]
+                      [--sa-jwks-refresh-seconds 300]]
   switchyard validate FILE
   switchyard operator --gateway-service NS/NAME [--namespace NS] [--admin-port-name admin]
 
 Environment: SWITCHYARD_ADMIN_TOKEN (admin API bearer token), SWITCHYARD_REDIS_URL (Redis limit
-store), SWITCHYARD_LOG_LEVEL (debug|info|warn|error), OTEL_* (tracing).`;
+store), SWITCHYARD_LOG_LEVEL (debug|info|warn|error), OTEL_* (tracing), SWITCHYARD_SA_ISSUER,
+SWITCHYARD_SA_JWKS, SWITCHYARD_SA_AUDIENCE (ServiceAccount tokens, standalone).`;
 
 type Command = (argv: string[]) => Promise<number | void>;
 const commands: Record<string, Command> = {
@@ -54,6 +59,10 @@ async function runGateway(argv: string[]): Promise<number | void> {
       host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
       'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
       'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
+      'sa-issuer': { type: 'string', default: env.SWITCHYARD_SA_ISSUER },
+      'sa-jwks': { type: 'string', default: env.SWITCHYARD_SA_JWKS },
+      'sa-audience': { type: 'string', default: env.SWITCHYARD_SA_AUDIENCE || DEFAULT_AUDIENCE },
+      'sa-jwks-refresh-seconds': { type: 'string', default: '300' },
     },
   });
   const num = (name: string, v: string | undefined) => {
@@ -63,8 +72,20 @@ async function runGateway(argv: string[]): Promise<number | void> {
   };
   const log = createLogger('gateway');
   let gateway: Gateway;
+  let saAuth: ServiceAccountAuth | undefined;
+  const issuer = values['sa-issuer'];
+  const jwksSource = values['sa-jwks'];
   try {
-    const snapshot = values.config ? loadConfigFile(values.config).snapshot : undefined;
+    if (!!issuer !== !!jwksSource) throw new ConfigError(['--sa-issuer and --sa-jwks go together (ServiceAccount tokens need both the issuer and its keys)']);
+    if (issuer && !values.config) throw new ConfigError(['--sa-issuer needs --config (in a cluster the operator pushes the issuer and its keys)']);
+    if (issuer && jwksSource) {
+      try {
+        saAuth = { issuer, audience: values['sa-audience']!, jwks: await loadJwks(jwksSource) };
+      } catch (err) {
+        throw new ConfigError([`--sa-jwks: ${(err as Error).message}`]);
+      }
+    }
+    const snapshot = values.config ? withServiceAccountAuth(loadConfigFile(values.config).snapshot, saAuth) : undefined;
     gateway = new Gateway({
       port: num('port', values.port),
       adminPort: num('admin-port', values['admin-port']),
@@ -85,12 +106,30 @@ async function runGateway(argv: string[]): Promise<number | void> {
     const file = values.config;
     process.on('SIGHUP', () => {
       try {
-        const r = gateway.apply(loadConfigFile(file).snapshot);
+        const r = gateway.apply(withServiceAccountAuth(loadConfigFile(file).snapshot, saAuth));
         log.info('configuration reloaded', { file, ...r });
       } catch (err) {
         log.error('configuration reload failed; keeping the current one', { file, problems: err instanceof ConfigError ? err.problems : [String(err)] });
       }
     });
+  }
+  let jwksTimer: NodeJS.Timeout | undefined;
+  if (saAuth && values.config && /^https?:\/\//i.test(jwksSource!)) {
+    // The issuer publishes a new key before signing with it; re-reading picks it up. A failed
+    // read keeps the keys we have.
+    const file = values.config;
+    const every = num('sa-jwks-refresh-seconds', values['sa-jwks-refresh-seconds']) * 1000;
+    jwksTimer = setInterval(async () => {
+      try {
+        const jwks = await loadJwks(jwksSource!);
+        if (JSON.stringify(jwks) === JSON.stringify(saAuth!.jwks)) return;
+        saAuth = { ...saAuth!, jwks };
+        const r = gateway.apply(withServiceAccountAuth(loadConfigFile(file).snapshot, saAuth));
+        log.info('ServiceAccount issuer keys refreshed', { keys: jwks.keys.length, ...r });
+      } catch (err) {
+        log.warn('ServiceAccount issuer keys refresh failed; keeping the current keys', { err: err instanceof ConfigError ? err.problems : String((err as Error).message) });
+      }
+    }, Math.max(1000, every));
   }
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
@@ -98,6 +137,7 @@ async function runGateway(argv: string[]): Promise<number | void> {
       if (stopping) return;
       stopping = true;
       log.info('draining', { signal, inflight: gateway.inflightRequests });
+      clearInterval(jwksTimer);
       const { forced } = await gateway.drain();
       log.info('stopped', { forced });
       resolve();

@@ -4,6 +4,7 @@ import { createLogger } from '../../gateway/src/log';
 import { validateAndDefault } from './crd-schema';
 import { portOf, startHealthServer } from './health';
 import { Informers } from './informers';
+import { IssuerKeys } from './issuer-keys';
 import { KubeClient } from './kube';
 import { LeaderElector } from './leader';
 import { OPERATOR_USAGE, parseOperatorArgs, UsageError, type OperatorOptions } from './options';
@@ -86,6 +87,15 @@ export async function runOperator(argv: string[]): Promise<number> {
     onChange: () => reconciler.schedule(),
   });
 
+  const issuerKeys = new IssuerKeys({
+    kc,
+    audience: opts.saAudience,
+    intervalMs: opts.saKeysRefreshMs,
+    timeoutMs: opts.pushTimeoutMs,
+    log,
+    onChange: () => reconciler.schedule(),
+  });
+
   reconciler = new Reconciler({
     caches: informers,
     pusher,
@@ -97,6 +107,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     debounceMs: opts.debounceMs,
     pushWaitMs: opts.pushWaitMs,
     usage: { get: (key) => usage.get(key), refreshMs: usageRefreshMs },
+    serviceAccountAuth: () => issuerKeys.current(),
   });
 
   let stopping = false;
@@ -113,12 +124,14 @@ export async function runOperator(argv: string[]): Promise<number> {
       pusher.start();
       reconciler.activate();
       usage.start();
+      if (opts.saKeysRefreshMs > 0) issuerKeys.start();
     },
     onStoppedLeading: () => {
       // Another replica may lead now: stop writing at once and let the Deployment restart us as a candidate.
       reconciler.deactivate();
       pusher.stop();
       usage.stop();
+      issuerKeys.stop();
       if (!stopping) exit(1);
     },
   });
@@ -141,6 +154,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     reconciler.deactivate();
     pusher.stop();
     usage.stop();
+    issuerKeys.stop();
     await elector.release();
     await informers.stop().catch(() => undefined);
     await new Promise<void>((r) => (health.server ? health.server.close(() => r()) : r()));

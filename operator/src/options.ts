@@ -25,6 +25,9 @@ export interface OperatorOptions {
   watchdogMs: number;
   /** How often every gateway's GET /admin/usage is read for ApiKey.status.usage. */
   usageIntervalMs: number;
+  /** Audience ServiceAccount tokens must carry; how often the issuer's keys are re-read (0: never read, no ServiceAccount auth). */
+  saAudience: string;
+  saKeysRefreshMs: number;
   adminToken: string;
 }
 
@@ -33,11 +36,17 @@ export const OPERATOR_USAGE = `Usage: switchyard operator --gateway-service NS/N
          [--resync-seconds 300] [--push-timeout-seconds 10] [--lease-duration-seconds 15]
          [--renew-deadline-seconds 10] [--retry-period-seconds 2] [--watch-timeout-seconds 300]
          [--usage-interval-seconds 30] [--lease-name switchyard-operator]
+         [--sa-audience switchyard] [--sa-keys-refresh-seconds 300]
 
 Environment: SWITCHYARD_ADMIN_TOKEN (required), KUBECONFIG (else ~/.kube/config, else in-cluster),
 POD_NAMESPACE (namespace of the Lease; default: the gateway Service's), POD_NAME.`;
 
 export class UsageError extends Error {}
+
+function saAudience(v: string): string {
+  if (!v.trim()) throw new UsageError('--sa-audience must not be empty');
+  return v;
+}
 
 export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorOptions {
   const { values } = parseArgs({
@@ -60,6 +69,8 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
       // One per installation: two releases in one namespace sharing a Lease would leave one of
       // them without a leader, and its gateways without configuration.
       'lease-name': { type: 'string', default: 'switchyard-operator' },
+      'sa-audience': { type: 'string', default: 'switchyard' },
+      'sa-keys-refresh-seconds': { type: 'string', default: '300' },
     },
   });
   const svc = values['gateway-service'];
@@ -104,6 +115,8 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     // Past the server's own timeout plus slack, silence means the connection is dead.
     watchdogMs: (watchTimeoutSeconds + Math.min(60, Math.max(2, watchTimeoutSeconds))) * 1000,
     usageIntervalMs: num('usage-interval-seconds', 0.1) * 1000,
+    saAudience: saAudience(values['sa-audience']!),
+    saKeysRefreshMs: num('sa-keys-refresh-seconds', 0) * 1000,
     adminToken,
   };
 }

@@ -1,4 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { createHash } from 'node:crypto';
+import { ServiceAccountTokens } from '../gateway/src/api/sa-tokens';
+import { snapshotError } from '../gateway/src/config/schema';
+import { compile } from '../operator/src/compile';
 import type { Gateway } from '../gateway/src/gateway';
 import type { ConfigSnapshot } from '../gateway/src/config/snapshot';
 import { withServiceAccountAuth } from '../gateway/src/config/service-account-auth';
@@ -207,5 +211,74 @@ describe('ServiceAccount token authentication', () => {
     const msg = await client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
     expect(msg.type).toBe('message');
     expect(lastLog()).toMatchObject({ service_account: 'team-a/support-bot' });
+  });
+});
+
+describe('ServiceAccount token verdict cache', () => {
+  test('a verified token is found by its digest until exp; the cache stays bounded, evicting expired verdicts before live ones', async () => {
+    const key = await signingKey('k');
+    let now = Date.parse('2026-03-23T10:00:00Z');
+    const tokens = new ServiceAccountTokens({ issuer: ISSUER, audience: 'switchyard', jwks: jwksOf(key) }, () => now, 3);
+    const digest = (t: string) => createHash('sha256').update(t).digest('hex');
+    const mintAt = (name: string, expiresIn: number) => mintToken(key, { name, now: Math.floor(now / 1000), expiresIn });
+    const short = await mintAt('short', 60);
+    const long1 = await mintAt('long-1', 3600);
+    const long2 = await mintAt('long-2', 3600);
+    for (const t of [short, long1, long2]) await tokens.verify(t, digest(t));
+    expect(tokens.cached(digest(long1))).toMatchObject({ namespace: 'team-a', name: 'long-1' });
+    expect(tokens.size).toBe(3);
+    now += 120_000; // `short` expired: the next verdict takes its place, the live ones stay
+    const long3 = await mintAt('long-3', 3600);
+    await tokens.verify(long3, digest(long3));
+    expect([short, long1, long2, long3].map((t) => tokens.cached(digest(t))?.name)).toEqual([undefined, 'long-1', 'long-2', 'long-3']);
+    // Full of live verdicts: the oldest goes.
+    const long4 = await mintAt('long-4', 3600);
+    await tokens.verify(long4, digest(long4));
+    expect(tokens.size).toBe(3);
+    expect(tokens.cached(digest(long1))).toBeUndefined();
+    expect(tokens.cached(digest(long4))?.name).toBe('long-4');
+    // A refusal is never cached.
+    const expired = await mintAt('old', -600);
+    await expect(tokens.verify(expired, digest(expired))).rejects.toThrow('ServiceAccount token expired');
+    expect(tokens.cached(digest(expired))).toBeUndefined();
+  });
+});
+
+describe('compile: ApiKey.spec.serviceAccounts', () => {
+  const sa = (name: string, serviceAccounts: object[], extra: object = {}, ns = 'team-a', created = '2026-01-01T00:00:00Z') => {
+    const o = apiKey(name, { serviceAccounts, ...extra }, ns);
+    o.metadata.creationTimestamp = created;
+    return o;
+  };
+  const run = (keys: K8sObject[]) => compile({ routes: [], keys, secrets: [secret('client', { key: CLIENT_KEY }, 'team-a')], serial: 1 });
+
+  test('a ServiceAccount-only key has no digest; one claimed by two ApiKeys goes to the older; a key with neither credential is rejected', () => {
+    const { snapshot, results } = run([
+      sa('bot', [{ namespace: 'team-a', name: 'bot' }, { namespace: 'team-b', name: '*' }]),
+      sa('both', [{ namespace: 'team-a', name: 'batch' }], { secretRef: { name: 'client' } }),
+      sa('late', [{ namespace: 'team-b', name: '*' }], {}, 'team-a', '2026-02-01T00:00:00Z'),
+      sa('dup', [{ namespace: 'team-a', name: 'x' }, { namespace: 'team-a', name: 'x' }]),
+      apiKey('none', { allowedModels: [] }, 'team-a'),
+    ]);
+    const by = Object.fromEntries(results.map((r) => [r.key, r]));
+    expect(by['team-a/bot']).toMatchObject({ accepted: true, message: 'admits ServiceAccount(s) team-a/bot, team-b/*' });
+    expect(by['team-a/both']).toMatchObject({ accepted: true, message: 'key is valid; admits ServiceAccount(s) team-a/batch' });
+    expect(by['team-a/late']).toMatchObject({ accepted: false, reason: 'DuplicateServiceAccount', message: 'spec.serviceAccounts: ServiceAccount team-b/* is already admitted by ApiKey team-a/bot' });
+    expect(by['team-a/dup']).toMatchObject({ accepted: false, reason: 'InvalidSpec', message: 'spec.serviceAccounts: entries must be unique' });
+    expect(by['team-a/none']).toMatchObject({ accepted: false, reason: 'InvalidSpec', message: 'spec: set secretRef, serviceAccounts or both' });
+    expect(snapshot.keys.map((k) => [k.name, !!k.sha256, k.serviceAccounts?.length])).toEqual([
+      ['team-a/bot', false, 2],
+      ['team-a/both', true, 1],
+    ]);
+    expect(snapshotError(snapshot)).toBeNull();
+    expect(snapshotError(withServiceAccountAuth(snapshot, { issuer: ISSUER, audience: 'switchyard', jwks: { keys: [{ kty: 'RSA' }] } }))).toBeNull();
+  });
+
+  test('the issuer keys are part of the snapshot version: a rotation is a new configuration', () => {
+    const { snapshot } = run([sa('bot', [{ namespace: 'team-a', name: 'bot' }])]);
+    const auth = (kid: string) => ({ issuer: ISSUER, audience: 'switchyard', jwks: { keys: [{ kty: 'RSA', kid }] } });
+    const versions = [snapshot, withServiceAccountAuth(snapshot, auth('a')), withServiceAccountAuth(snapshot, auth('b')), withServiceAccountAuth(snapshot, auth('a'))].map((s) => s.version);
+    expect(new Set(versions).size).toBe(3);
+    expect(versions[1]).toBe(versions[3]);
   });
 });

@@ -156,7 +156,8 @@ describe('examples and fixtures against the CRD schemas (ajv + CEL)', () => {
     expect(results.filter((r) => !r.accepted)).toEqual([]);
     expect(snapshot.routes.map((r) => r.model).sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-5', 'gemini-2.5-flash', 'gpt-4.1']);
     expect(new Set(snapshot.routes.flatMap((r) => r.targets.map((t) => t.provider)))).toEqual(new Set(['anthropic', 'openai', 'gemini']));
-    expect(snapshot.keys).toHaveLength(2);
+    expect(snapshot.keys).toHaveLength(3);
+    expect(snapshot.keys.find((k) => k.name === 'switchyard-demo/in-cluster-assistants')).toMatchObject({ serviceAccounts: [{ namespace: 'switchyard-demo', name: 'assistant' }] });
   });
 
   test('examples/standalone.yaml and the test fixtures are valid', () => {

@@ -76,13 +76,20 @@ describe('standalone gateway: ServiceAccount tokens from a token file', () => {
     expect([c.status, c.stderr]).toEqual([2, expect.stringContaining('not a JWK set')]);
   });
 
-  test('SWITCHYARD_SA_* variables: a JWK set file and a custom audience', async () => {
+  test('SWITCHYARD_SA_* variables: a JWK set file (re-read on SIGHUP) and a custom audience', async () => {
     const jwksFile = join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify(jwksOf(keyA)));
     const gw = await spawn({ SWITCHYARD_SA_ISSUER: ISSUER, SWITCHYARD_SA_JWKS: jwksFile, SWITCHYARD_SA_AUDIENCE: 'llm' });
     expect((await ask(gw, await mintToken(keyA, { audience: ['llm'] }))).status).toBe(200);
     const r = await ask(gw, await mintToken(keyA));
     expect([r.status, r.body.error.message]).toEqual([401, "ServiceAccount token is for another audience (this gateway accepts 'llm')"]);
+    // A JWK set file is re-read on SIGHUP, with the configuration.
+    const rotated = await mintToken(keyB, { audience: ['llm'] });
+    expect((await ask(gw, rotated)).status).toBe(401);
+    writeFileSync(jwksFile, JSON.stringify(jwksOf(keyB)));
+    gw.child.kill('SIGHUP');
+    await waitFor(async () => (await ask(gw, rotated)).status === 200, 10_000, 'key from the re-read file admitted');
+    expect((await ask(gw, await mintToken(keyA, { audience: ['llm'] }))).status).toBe(401);
   });
 
   test('a JWK set URL is re-read: a token of a newly published key is refused, then admitted after the next read', async () => {

@@ -104,9 +104,12 @@ async function runGateway(argv: string[]): Promise<number | void> {
   // still die of SIGHUP's default action.
   if (values.config) {
     const file = values.config;
-    process.on('SIGHUP', () => {
+    process.on('SIGHUP', async () => {
       try {
-        const r = gateway.apply(withServiceAccountAuth(loadConfigFile(file).snapshot, saAuth));
+        // A JWK set file is re-read with the configuration (a URL has its own timer).
+        const auth = saAuth && !/^https?:\/\//i.test(jwksSource!) ? { ...saAuth, jwks: await loadJwks(jwksSource!) } : saAuth;
+        const r = gateway.apply(withServiceAccountAuth(loadConfigFile(file).snapshot, auth));
+        saAuth = auth;
         log.info('configuration reloaded', { file, ...r });
       } catch (err) {
         log.error('configuration reload failed; keeping the current one', { file, problems: err instanceof ConfigError ? err.problems : [String(err)] });

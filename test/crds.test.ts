@@ -126,6 +126,7 @@ describe.each(KINDS)('%s CRD', (kind) => {
     const names = cols.map((c) => c.name);
     expect(names).toEqual(expect.arrayContaining(['Accepted', 'Programmed', 'Gateways', 'Age']));
     if (kind === 'ModelRoute') expect(names).toEqual(expect.arrayContaining(['Model', 'Targets']));
+    if (kind === 'ApiKey') expect(cols.find((c) => c.name === 'ServiceAccounts')).toMatchObject({ type: 'string', jsonPath: '.spec.serviceAccounts[*].name' });
     for (const c of cols) {
       expect(['string', 'integer', 'number', 'boolean', 'date']).toContain(c.type);
       if (c.jsonPath === '.metadata.creationTimestamp') continue;

@@ -12,6 +12,7 @@ import type { K8sObject } from '../operator/src/types';
 import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
 import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { waitFor } from './helpers/http-server';
+import { SPAN_KIND, startOtlpReceiver } from './helpers/otlp-receiver';
 import { scrape } from './helpers/prom';
 import { ISSUER, jwksOf, mintToken, signingKey, type MintOptions, type SigningKey } from './helpers/sa-issuer';
 
@@ -105,6 +106,23 @@ describe('ServiceAccount token authentication', () => {
     expect(res.status).toBe(200);
     await res.text();
     expect(lastLog()).toMatchObject({ api_key: 'team-a/support-bot', service_account: null });
+  });
+
+  test('the server span names the ServiceAccount (switchyard.service_account) beside the ApiKey, and no span carries the token', async () => {
+    const otlp = await startOtlpReceiver();
+    try {
+      gw = await startGateway(snap(world(), keyA), { now: () => clock });
+      installTelemetry(gw, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' }, { accessLogSink: () => undefined });
+      const token = await mint(keyA, { name: 'batch' });
+      expect((await post(token, 'authorization')).status).toBe(200);
+      const span = await waitFor(() => otlp.spans.find((x) => x.kind === SPAN_KIND.SERVER), 10_000, 'server span');
+      expect(span.attributes).toMatchObject({ 'switchyard.api_key': 'team-a/support-bot', 'switchyard.service_account': 'team-a/batch' });
+      expect(JSON.stringify(otlp.spans, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(token.split('.')[2]);
+    } finally {
+      await gw?.close();
+      gw = undefined;
+      await otlp.close();
+    }
   });
 
   test('refusals say why (expired, not yet valid, audience, issuer, signature, legacy, unknown ServiceAccount), are 401 with a request-id, never echo the token, and are counted', async () => {

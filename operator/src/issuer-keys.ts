@@ -36,7 +36,8 @@ export class IssuerKeys {
   start(): void {
     if (this.timer) return;
     void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.o.intervalMs);
+    // Never more than once a second, whatever the flag says: the API server is shared.
+    this.timer = setInterval(() => void this.refresh(), Math.max(1000, this.o.intervalMs));
   }
 
   stop(): void {

@@ -127,7 +127,7 @@ export const snapshotSchema = {
         jwks: {
           type: 'object',
           required: ['keys'],
-          properties: { keys: { type: 'array', maxItems: 100, items: { type: 'object' } } },
+          properties: { keys: { type: 'array', items: { type: 'object' } } },
         },
       },
     },

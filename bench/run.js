@@ -39,11 +39,11 @@ const body = (stream, model = 'bench-model') => JSON.stringify({
  * One autocannon row. `pid` is the server under test (the proxy, not the upstream behind it): its
  * CPU time per request goes in the row, the steadiest number on a shared machine.
  */
-async function measure(name, url, { stream, model, seconds = DURATION, pid, headers = {} }) {
+async function measure(name, url, { stream, model, seconds = DURATION, pid, headers = {}, key = CLIENT_KEY }) {
   const before = cpuMs(pid);
   const res = await autocannon({
     url, method: 'POST', connections: CONNECTIONS, duration: seconds,
-    headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01', ...headers },
+    headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01', ...headers },
     body: body(stream, model),
   });
   const errors = res.non2xx + res.errors + res.timeouts;
@@ -241,6 +241,49 @@ spec:
     if (fellBack && Number(fellBack[1]) > 0) process.stderr.write(`bench: warning: ${fellBack[1]} requests fell back to the local store\n`);
     return rows;
   },
+
+  /**
+   * Authentication by a ServiceAccount token against an API key, on one gateway: after the first
+   * request the token's verdict is cached by its SHA-256, so the hot path is a hash and a map
+   * lookup either way. Target: ratio ≈ 1.
+   */
+  async satoken(ctx, children) {
+    const { SignJWT, exportJWK, generateKeyPair } = require('jose');
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const issuer = 'https://kubernetes.default.svc.cluster.local';
+    const dir = path.join(__dirname, 'out');
+    mkdirSync(dir, { recursive: true });
+    const jwksFile = path.join(dir, `jwks-${Date.now()}.json`);
+    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' }] }));
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ 'kubernetes.io': { namespace: 'bench', serviceaccount: { name: 'client', uid: 'u' } } })
+      .setProtectedHeader({ alg: 'RS256', kid: 'bench' })
+      .setIssuer(issuer).setSubject('system:serviceaccount:bench:client').setAudience(['switchyard'])
+      .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 3600)
+      .sign(privateKey);
+    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, '  serviceAccounts: [{ namespace: bench, name: client }]\n'), {}, { args: ['--sa-issuer', issuer, '--sa-jwks', jwksFile] });
+    children.push(gw.child);
+    const setups = [['API key', CLIENT_KEY], ['cached ServiceAccount token', token]];
+    for (const [, key] of setups) await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': key }, body: body(false) });
+    // Two half-length passes in opposite orders, averaged, as in the limits group.
+    const seconds = Math.max(1, DURATION / 2);
+    const runs = new Map(setups.map(([name]) => [name, []]));
+    for (const order of [setups, [...setups].reverse()]) {
+      for (const [name, key] of order) {
+        const before = cpuMs(gw.child.pid);
+        const row = await ctx.measure(`${name} (json)`, `${gw.url}/v1/messages`, { stream: false, seconds, key });
+        runs.get(name).push({ ...row, cpu: cpuMs(gw.child.pid) - before, total: row.rps * seconds });
+      }
+    }
+    const avg = (xs, k) => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+    const merged = setups.map(([name]) => {
+      const xs = runs.get(name);
+      const cpuUs = (xs.reduce((a, x) => a + x.cpu, 0) * 1000) / xs.reduce((a, x) => a + x.total, 0);
+      const label = Number.isFinite(cpuUs) ? `${xs[0].name} ${Math.round(cpuUs)}µs cpu` : xs[0].name;
+      return { name: label, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+    });
+    return merged.map((m) => ({ ...m, ratio: m.rps / merged[0].rps }));
+  },
 };
 
 /** A throwaway redis-server (no persistence) on a free loopback port. */
@@ -302,14 +345,14 @@ function freePort() {
 }
 
 /** `execArgv` preloads a probe (lag-probe.js) into the unchanged built gateway. */
-async function startGateway(configText, env = {}, { execArgv = [] } = {}) {
+async function startGateway(configText, env = {}, { execArgv = [], args = [] } = {}) {
   const dir = path.join(__dirname, 'out');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, configText);
   // Ports the OS says are free (random ones collided when a group starts several gateways).
   const [port, adminPort] = [await freePort(), await freePort()];
-  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1'], {
+  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', ...args], {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
     execArgv,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -11,7 +11,7 @@ import Ajv from 'ajv';
 import yaml from 'js-yaml';
 import { GATEWAY_COMMAND } from '../gateway/src/cli';
 import { parseOperatorArgs } from '../operator/src/options';
-import { OPERATOR_PERMISSIONS } from '../operator/src/rbac';
+import { OPERATOR_NON_RESOURCE_URLS, OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { compileYaml } from '../operator/src/yaml-config';
 import { snapshotOf, simpleConfig } from './helpers/gateway';
 import { CHART, ROOT, find, render, renderer, type K8sObject, type Rendered } from './helm/render';
@@ -149,10 +149,22 @@ function operatorGrants(r: Rendered) {
     if (!role) throw new Error(`${b.kind} ${b.metadata.name} refers to a missing ${b.roleRef.kind} ${b.roleRef.name}`);
     const scope: string = b.kind === 'ClusterRoleBinding' ? '*' : (b.metadata.namespace ?? '');
     for (const rule of role.rules) {
+      if (rule.nonResourceURLs) continue; // nonResourceGrants()
       for (const apiGroup of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) grants.push({ apiGroup, resource, verb, scope, resourceNames: rule.resourceNames });
     }
   }
   return grants;
+}
+
+/** Non-resource URLs the operator's ServiceAccount may read, `verb path`. */
+function nonResourceGrants(r: Rendered): string[] {
+  const sa = podSpec(deployment(r, 'operator')).serviceAccountName;
+  const out: string[] = [];
+  for (const b of r.docs.filter((d) => d.kind === 'ClusterRoleBinding' && d.subjects.some((s: any) => s.kind === 'ServiceAccount' && s.name === sa))) {
+    const role = r.docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === b.roleRef.name)!;
+    for (const rule of role.rules) for (const url of rule.nonResourceURLs ?? []) for (const verb of rule.verbs) out.push(`${verb} ${url}`);
+  }
+  return out.sort();
 }
 
 const expectedTriples = () => OPERATOR_PERMISSIONS.flatMap((p) => p.verbs.map((v) => `${p.apiGroup}|${p.resource}|${v}`)).sort();
@@ -525,13 +537,16 @@ describe('operator RBAC', () => {
     const args: string[] = container(deployment(r, 'operator')).args;
     expect(args[0]).toBe('operator');
     expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({ leaseName: operatorFlag(r, '--lease-name'), leaseNamespace: ns });
-    expect(r.docs.filter((d) => d.kind === 'ClusterRole' && d._source === 'templates/operator-rbac.yaml').length).toBe(watchScope === '*' ? 1 : 0);
+    // Plus the issuer-discovery ClusterRole, the only place non-resource URLs can be granted.
+    expect(r.docs.filter((d) => d.kind === 'ClusterRole' && d._source === 'templates/operator-rbac.yaml').length).toBe((watchScope === '*' ? 1 : 0) + 1);
+    expect(nonResourceGrants(r)).toEqual(OPERATOR_NON_RESOURCE_URLS.map((u) => `get ${u}`).sort());
+    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({ saAudience: 'switchyard', saKeysRefreshMs: 300_000 });
   });
 
   test('no wildcards, and nothing bound to the gateway', () => {
     for (const r of Object.values(rendered)) {
       for (const role of r.docs.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole')) {
-        for (const rule of role.rules) expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain('*');
+        for (const rule of role.rules) expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...(rule.nonResourceURLs ?? []), ...rule.verbs]).not.toContain('*');
       }
       const gwSa = podSpec(deployment(r, 'gateway')).serviceAccountName;
       for (const b of r.docs.filter((d) => d.kind.endsWith('Binding'))) expect(b.subjects.map((s: any) => s.name)).not.toContain(gwSa);
@@ -564,6 +579,15 @@ describe('operator RBAC', () => {
   test('rbac.create=false renders no RBAC', async () => {
     const r = await render({ rbac: { create: false } }, { namespace: NS });
     expect(r.docs.filter((d) => /Role/.test(d.kind))).toEqual([]);
+  });
+
+  test('serviceAccountAuth: the audience reaches the operator; disabled, no issuer-discovery grant and the operator never reads the keys', async () => {
+    const custom = await render({ serviceAccountAuth: { audience: 'llm-gateway', keysRefreshSeconds: 60 } }, { namespace: NS });
+    expect([operatorFlag(custom, '--sa-audience'), operatorFlag(custom, '--sa-keys-refresh-seconds')]).toEqual(['llm-gateway', '60']);
+    const off = await render({ serviceAccountAuth: { enabled: false } }, { namespace: NS });
+    expect(operatorFlag(off, '--sa-keys-refresh-seconds')).toBe('0');
+    expect(nonResourceGrants(off)).toEqual([]);
+    expect(off.docs.filter((d) => d.kind === 'ClusterRole').map((d) => d.metadata.name)).not.toContainEqual(expect.stringMatching(/issuer-discovery/));
   });
 });
 
@@ -759,7 +783,8 @@ describe('install-time checks', () => {
   test('namespaces that YAML 1.1 would read as numbers or booleans are quoted', async () => {
     for (const ns of ['123', 'on']) {
       const r = await render({ operator: { watchNamespace: ns } }, { namespace: ns });
-      const namespaces = r.docs.filter((d) => d.kind !== 'ClusterRole').map((d) => d.metadata.namespace).concat(r.docs.flatMap((d) => (d.subjects ?? []).map((s: any) => s.namespace)));
+      // Cluster-scoped objects (the issuer-discovery ClusterRole) have no namespace to quote.
+      const namespaces = r.docs.filter((d) => !d.kind.startsWith('Cluster')).map((d) => d.metadata.namespace).concat(r.docs.flatMap((d) => (d.subjects ?? []).map((s: any) => s.namespace)));
       expect(new Set(namespaces)).toEqual(new Set([ns]));
       expect(operatorFlag(r, '--namespace')).toBe(ns);
       expect(operatorFlag(r, '--gateway-service')).toBe(`${ns}/switchyard-admin`);

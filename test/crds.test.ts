@@ -130,6 +130,7 @@ describe.each(KINDS)('%s CRD', (kind) => {
     const names = cols.map((c) => c.name);
     expect(names).toEqual(expect.arrayContaining(['Accepted', 'Programmed', 'Gateways', 'Age']));
     if (kind === 'ModelRoute') expect(names).toEqual(expect.arrayContaining(['Model', 'Targets']));
+    if (kind === 'ApiKey') expect(cols.find((c) => c.name === 'ServiceAccounts')).toMatchObject({ type: 'string', jsonPath: '.spec.serviceAccounts[*].name' });
     for (const c of cols) {
       expect(['string', 'integer', 'number', 'boolean', 'date']).toContain(c.type);
       if (c.jsonPath === '.metadata.creationTimestamp') continue;
@@ -160,7 +161,8 @@ describe('examples and fixtures against the CRD schemas (ajv + CEL)', () => {
     expect(results.filter((r) => !r.accepted)).toEqual([]);
     expect(snapshot.routes.map((r) => r.model).sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-5', 'gemini-2.5-flash', 'gpt-4.1']);
     expect(new Set(snapshot.routes.flatMap((r) => r.targets.map((t) => t.provider)))).toEqual(new Set(['anthropic', 'openai', 'gemini']));
-    expect(snapshot.keys).toHaveLength(2);
+    expect(snapshot.keys).toHaveLength(3);
+    expect(snapshot.keys.find((k) => k.name === 'switchyard-demo/in-cluster-assistants')).toMatchObject({ serviceAccounts: [{ namespace: 'switchyard-demo', name: 'assistant' }] });
   });
 
   test('examples/standalone.yaml and the test fixtures are valid', () => {
@@ -197,7 +199,10 @@ describe('bad objects are refused with messages that name the field', () => {
     ['unknown retry condition', withSpec((s) => (s.retry.on = ['404'])), 'spec.retry.on.0: must be one of 429, 5xx, timeout, connect'],
     ['bad Secret name', withSpec((s) => (s.targets[0].credentialsRef.name = 'Bad_Name')), 'spec.targets.0.credentialsRef.name: must match pattern'],
     ['model with a space', withSpec((s) => (s.model = 'claude sonnet')), 'spec.model: must match pattern'],
-    ['no secretRef', keyWith((s) => delete s.secretRef), 'spec.secretRef: required'],
+    ['neither secretRef nor serviceAccounts', keyWith((s) => delete s.secretRef), 'spec: Invalid value: "object": set secretRef, serviceAccounts or both'],
+    ['empty serviceAccounts and no secretRef', keyWith((s) => { delete s.secretRef; s.serviceAccounts = []; }), 'set secretRef, serviceAccounts or both'],
+    ['ServiceAccount without namespace', keyWith((s) => (s.serviceAccounts = [{ name: 'bot' }])), 'spec.serviceAccounts.0.namespace: required'],
+    ['ServiceAccount name not a name nor *', keyWith((s) => (s.serviceAccounts = [{ namespace: 'a', name: 'Bot*' }])), 'spec.serviceAccounts.0.name: must match pattern'],
     ['zero budget', keyWith((s) => (s.budget.usd = 0)), 'spec.budget.usd: must be > 0'],
     ['unknown budget period', keyWith((s) => (s.budget.period = 'year')), 'spec.budget.period: must be one of day, week, month'],
     ['expiresAt not a time', keyWith((s) => (s.expiresAt = 'tomorrow')), 'spec.expiresAt: must match format "date-time"'],

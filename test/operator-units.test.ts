@@ -116,6 +116,12 @@ describe('operator options', () => {
     expect(() => parseOperatorArgs(['--gateway-service', 'a/b'], {})).toThrow(/SWITCHYARD_ADMIN_TOKEN/);
     expect(() => parseOperatorArgs(['--gateway-service', 'a/b', '--lease-duration-seconds', '5', '--renew-deadline-seconds', '5'], env)).toThrow(/greater/);
   });
+  test('ServiceAccount issuer keys: audience switchyard, read every 5 minutes by default; 0 turns the reads off', () => {
+    expect(parseOperatorArgs(['--gateway-service', 'a/b'], env)).toMatchObject({ saAudience: 'switchyard', saKeysRefreshMs: 300_000 });
+    expect(parseOperatorArgs(['--gateway-service', 'a/b', '--sa-audience', 'llm', '--sa-keys-refresh-seconds', '0'], env)).toMatchObject({ saAudience: 'llm', saKeysRefreshMs: 0 });
+    expect(() => parseOperatorArgs(['--gateway-service', 'a/b', '--sa-audience', ' '], env)).toThrow(/--sa-audience/);
+    expect(() => parseOperatorArgs(['--gateway-service', 'a/b', '--sa-keys-refresh-seconds', '-1'], env)).toThrow(/--sa-keys-refresh-seconds/);
+  });
 });
 
 describe('LeaderElector (in-memory Lease store)', () => {

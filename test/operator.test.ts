@@ -1,5 +1,5 @@
 import type { Gateway } from '../gateway/src/gateway';
-import { OPERATOR_PERMISSIONS } from '../operator/src/rbac';
+import { OPERATOR_NON_RESOURCE_URLS, OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { apiKey, clientSecret, NS, route, upstreamSecret } from './helpers/cluster-fixtures';
 import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
 import { validateObject } from './helpers/crd-validation';
@@ -256,7 +256,11 @@ describe('operator against a fake API server and real gateways', () => {
 
   test('RBAC: every request maps to operator/src/rbac.ts, and every listed permission was used', () => {
     const listed = new Set(OPERATOR_PERMISSIONS.flatMap((p) => p.verbs.map((v) => `${p.apiGroup}|${p.resource}|${v}`)));
-    const used = new Set(kube.requests.filter((r) => r.token === 't').map((r) => `${r.apiGroup}|${r.resource}|${r.verb}`));
+    const used = new Set(kube.requests.filter((r) => r.token === 't' && !r.resource.startsWith('/')).map((r) => `${r.apiGroup}|${r.resource}|${r.verb}`));
+    // Non-resource URLs (issuer discovery) are granted by path. This fake publishes no issuer: discovery
+    // answers 404, so the keys are never asked for (sa-auth-operator.test.ts reads both).
+    const paths = new Set(kube.requests.filter((r) => r.token === 't' && r.resource.startsWith('/')).map((r) => `${r.verb} ${r.resource}`));
+    expect([...paths].sort()).toEqual(OPERATOR_NON_RESOURCE_URLS.slice(0, 1).map((u) => `get ${u}`));
     expect([...used].filter((u) => !listed.has(u)).sort()).toEqual([]);
     expect([...listed].filter((l) => !used.has(l)).sort()).toEqual([]);
     // Status writes are merge patches (client-node defaults to json-patch unless told).

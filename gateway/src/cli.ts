@@ -6,6 +6,8 @@ import { registerOptionalCommands } from './commands';
 import { ConfigError, loadConfigFiles } from '../../operator/src/yaml-config';
 import { appVersion, helpText, parseCommand, UsageError, type CommandSpec } from './cli-spec';
 import { OPERATOR_COMMAND } from '../../operator/src/options';
+import { DEFAULT_AUDIENCE, loadJwks, withServiceAccountAuth } from './config/service-account-auth';
+import type { ServiceAccountAuth } from './config/snapshot';
 
 const CONFIG_FILES = 'FILE|DIR...';
 
@@ -22,6 +24,10 @@ export const GATEWAY_COMMAND: CommandSpec = {
     { name: 'max-body-bytes', arg: 'N', default: String(32 * 1024 * 1024), env: 'SWITCHYARD_MAX_BODY_BYTES', number: { min: 1, integer: true }, help: 'Largest request body accepted (413 above)' },
     { name: 'body-timeout-seconds', arg: 'S', default: '60', env: 'SWITCHYARD_BODY_TIMEOUT_SECONDS', number: { min: 0 }, help: 'Longest time a client may take to send its whole body (408 past it); 0: no limit' },
     { name: 'max-connections', arg: 'N', env: 'SWITCHYARD_MAX_CONNECTIONS', number: { min: 0, integer: true }, help: 'Open client connections accepted before new ones get 503 (default: from the\nfile-descriptor limit; 0: no cap)' },
+    { name: 'sa-issuer', arg: 'URL', env: 'SWITCHYARD_SA_ISSUER', help: 'ServiceAccount tokens: the cluster issuer (`iss`) to admit (needs --config and --sa-jwks)' },
+    { name: 'sa-jwks', arg: 'FILE|URL', env: 'SWITCHYARD_SA_JWKS', help: "ServiceAccount tokens: the issuer's JWK set (a URL is re-read periodically, a file on SIGHUP)" },
+    { name: 'sa-audience', arg: 'AUD', default: DEFAULT_AUDIENCE, env: 'SWITCHYARD_SA_AUDIENCE', help: 'ServiceAccount tokens: the audience a token must carry' },
+    { name: 'sa-jwks-refresh-seconds', arg: 'S', default: '300', number: { min: 1 }, help: 'How often a JWK set URL is re-read' },
   ],
   env: [
     { name: 'SWITCHYARD_ADMIN_TOKEN', help: 'Bearer token of the admin API (operator pushes, /admin/usage); unset disables it' },
@@ -105,8 +111,20 @@ async function runGateway(argv: string[]): Promise<number | void> {
   const files = args.list('config');
   const log = createLogger('gateway');
   let gateway: Gateway;
+  let saAuth: ServiceAccountAuth | undefined;
+  const issuer = args.string('sa-issuer');
+  const jwksSource = args.string('sa-jwks');
   try {
-    const snapshot = files.length ? loadConfigFiles(files).snapshot : undefined;
+    if (!!issuer !== !!jwksSource) throw new ConfigError(['--sa-issuer and --sa-jwks go together (ServiceAccount tokens need both the issuer and its keys)']);
+    if (issuer && !files.length) throw new ConfigError(['--sa-issuer needs --config (in a cluster the operator pushes the issuer and its keys)']);
+    if (issuer && jwksSource) {
+      try {
+        saAuth = { issuer, audience: args.string('sa-audience')!, jwks: await loadJwks(jwksSource) };
+      } catch (err) {
+        throw new ConfigError([`--sa-jwks: ${(err as Error).message}`]);
+      }
+    }
+    const snapshot = files.length ? withServiceAccountAuth(loadConfigFiles(files).snapshot, saAuth) : undefined;
     gateway = new Gateway({
       port: args.number('port'),
       adminPort: args.number('admin-port'),
@@ -129,14 +147,34 @@ async function runGateway(argv: string[]): Promise<number | void> {
   // still die of SIGHUP's default action.
   if (files.length) {
     const file = files.join(', ');
-    process.on('SIGHUP', () => {
+    process.on('SIGHUP', async () => {
       try {
-        const r = gateway.apply(loadConfigFiles(files).snapshot);
+        // A JWK set file is re-read with the configuration (a URL has its own timer).
+        const auth = saAuth && !/^https?:\/\//i.test(jwksSource!) ? { ...saAuth, jwks: await loadJwks(jwksSource!) } : saAuth;
+        const r = gateway.apply(withServiceAccountAuth(loadConfigFiles(files).snapshot, auth));
+        saAuth = auth;
         log.info('configuration reloaded', { file, ...r });
       } catch (err) {
         log.error('configuration reload failed; keeping the current one', { file, problems: err instanceof ConfigError ? err.problems : [String(err)] });
       }
     });
+  }
+  let jwksTimer: NodeJS.Timeout | undefined;
+  if (saAuth && files.length && /^https?:\/\//i.test(jwksSource!)) {
+    // The issuer publishes a new key before signing with it; re-reading picks it up. A failed
+    // read keeps the keys we have.
+    const every = args.number('sa-jwks-refresh-seconds') * 1000;
+    jwksTimer = setInterval(async () => {
+      try {
+        const jwks = await loadJwks(jwksSource!);
+        if (JSON.stringify(jwks) === JSON.stringify(saAuth!.jwks)) return;
+        saAuth = { ...saAuth!, jwks };
+        const r = gateway.apply(withServiceAccountAuth(loadConfigFiles(files).snapshot, saAuth));
+        log.info('ServiceAccount issuer keys refreshed', { keys: jwks.keys.length, ...r });
+      } catch (err) {
+        log.warn('ServiceAccount issuer keys refresh failed; keeping the current keys', { err: err instanceof ConfigError ? err.problems : String((err as Error).message) });
+      }
+    }, Math.max(1000, every));
   }
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
@@ -144,6 +182,7 @@ async function runGateway(argv: string[]): Promise<number | void> {
       if (stopping) return;
       stopping = true;
       log.info('draining', { signal, inflight: gateway.inflightRequests });
+      clearInterval(jwksTimer);
       const { forced } = await gateway.drain();
       log.info('stopped', { forced });
       resolve();

@@ -27,7 +27,8 @@ export type Reason =
   | 'SecretKeyNotFound'
   | 'InvalidTarget'
   | 'DuplicateModel'
-  | 'DuplicateKey';
+  | 'DuplicateKey'
+  | 'DuplicateServiceAccount';
 
 export interface ObjectResult {
   kind: Kind;
@@ -86,16 +87,26 @@ export function compile(input: CompileInput): CompileResult {
   }
 
   const digests = new Map<string, string>();
+  // `namespace/name` (or `namespace/*`) → the ApiKey admitting it: a token must map to one key.
+  const accounts = new Map<string, string>();
   for (const obj of [...input.keys].sort(byAge)) {
     const key = objectKey(obj);
     try {
       const spec = checked('ApiKey', obj);
       const k = compileKey(obj, spec, secrets);
-      const holder = digests.get(k.sha256);
+      const holder = k.sha256 && digests.get(k.sha256);
       if (holder) throw new Rejection('DuplicateKey', `the key in Secret ${spec.secretRef.name} is the same key ApiKey ${holder} uses`);
-      digests.set(k.sha256, key);
+      const sas = (k.serviceAccounts ?? []).map((sa) => `${sa.namespace}/${sa.name}`);
+      for (const sa of sas) {
+        const other = accounts.get(sa);
+        if (other) throw new Rejection('DuplicateServiceAccount', `spec.serviceAccounts: ServiceAccount ${sa} is already admitted by ApiKey ${other}`);
+      }
+      if (new Set(sas).size !== sas.length) throw new Rejection('InvalidSpec', 'spec.serviceAccounts: entries must be unique');
+      if (k.sha256) digests.set(k.sha256, key);
+      for (const sa of sas) accounts.set(sa, key);
       keys.push(k);
-      results.push({ kind: 'ApiKey', key, generation: obj.metadata.generation, accepted: true, reason: 'Accepted', message: 'key is valid', errors: [] });
+      const how = [k.sha256 ? 'key is valid' : '', sas.length ? `admits ServiceAccount(s) ${sas.join(', ')}` : ''].filter(Boolean).join('; ');
+      results.push({ kind: 'ApiKey', key, generation: obj.metadata.generation, accepted: true, reason: 'Accepted', message: how, errors: [] });
     } catch (err) {
       results.push(rejected('ApiKey', obj, err));
     }
@@ -172,13 +183,16 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
 
 function compileKey(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): KeySnapshot {
   const ns = obj.metadata.namespace ?? 'default';
-  const value = secretValue(secrets, ns, spec.secretRef, 'spec.secretRef');
-  if (!value) throw new Rejection('SecretKeyNotFound', `Secret ${ns}/${spec.secretRef.name} key '${spec.secretRef.key}' is empty`);
-  const k: KeySnapshot = {
-    name: objectKey(obj),
-    sha256: createHash('sha256').update(value, 'utf8').digest('hex'),
-    allowedModels: spec.allowedModels ?? [],
-  };
+  const serviceAccounts: { namespace: string; name: string }[] = spec.serviceAccounts ?? [];
+  // The CRD's CEL rule says the same to kubectl; a standalone file has no API server to ask.
+  if (!spec.secretRef && !serviceAccounts.length) throw new Rejection('InvalidSpec', 'spec: set secretRef, serviceAccounts or both');
+  const k: KeySnapshot = { name: objectKey(obj), allowedModels: spec.allowedModels ?? [] };
+  if (spec.secretRef) {
+    const value = secretValue(secrets, ns, spec.secretRef, 'spec.secretRef');
+    if (!value) throw new Rejection('SecretKeyNotFound', `Secret ${ns}/${spec.secretRef.name} key '${spec.secretRef.key}' is empty`);
+    k.sha256 = createHash('sha256').update(value, 'utf8').digest('hex');
+  }
+  if (serviceAccounts.length) k.serviceAccounts = serviceAccounts.map((sa) => ({ namespace: sa.namespace, name: sa.name }));
   if (spec.limits && Object.keys(spec.limits).length) k.limits = spec.limits;
   if (spec.disabled) k.disabled = true;
   if (spec.expiresAt) k.expiresAt = new Date(spec.expiresAt).toISOString();

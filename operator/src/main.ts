@@ -4,6 +4,7 @@ import { createLogger } from '../../gateway/src/log';
 import { validateAndDefault } from './crd-schema';
 import { portOf, startHealthServer } from './health';
 import { Informers } from './informers';
+import { IssuerKeys } from './issuer-keys';
 import { KubeClient } from './kube';
 import { LeaderElector } from './leader';
 import { appVersion, helpText, parseCommand } from '../../gateway/src/cli-spec';
@@ -96,6 +97,15 @@ export async function runOperator(argv: string[]): Promise<number> {
     onChange: () => reconciler.schedule(),
   });
 
+  const issuerKeys = new IssuerKeys({
+    kc,
+    audience: opts.saAudience,
+    intervalMs: opts.saKeysRefreshMs,
+    timeoutMs: opts.pushTimeoutMs,
+    log,
+    onChange: () => reconciler.schedule(),
+  });
+
   reconciler = new Reconciler({
     caches: informers,
     pusher,
@@ -108,6 +118,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     pushWaitMs: opts.pushWaitMs,
     usage: { get: (key) => usage.get(key), refreshMs: usageRefreshMs },
     metrics,
+    serviceAccountAuth: () => issuerKeys.current(),
   });
 
   let stopping = false;
@@ -125,6 +136,7 @@ export async function runOperator(argv: string[]): Promise<number> {
       pusher.start();
       reconciler.activate();
       usage.start();
+      if (opts.saKeysRefreshMs > 0) issuerKeys.start();
     },
     onStoppedLeading: () => {
       metrics.leading(false);
@@ -132,6 +144,7 @@ export async function runOperator(argv: string[]): Promise<number> {
       reconciler.deactivate();
       pusher.stop();
       usage.stop();
+      issuerKeys.stop();
       if (!stopping) exit(1);
     },
   });
@@ -154,6 +167,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     reconciler.deactivate();
     pusher.stop();
     usage.stop();
+    issuerKeys.stop();
     await elector.release();
     await informers.stop().catch(() => undefined);
     await new Promise<void>((r) => (health.server ? health.server.close(() => r()) : r()));

@@ -25,6 +25,9 @@ export interface OperatorOptions {
   watchdogMs: number;
   /** How often every gateway's GET /admin/usage is read for ApiKey.status.usage. */
   usageIntervalMs: number;
+  /** Audience ServiceAccount tokens must carry; how often the issuer's keys are re-read (0: never read, no ServiceAccount auth). */
+  saAudience: string;
+  saKeysRefreshMs: number;
   adminToken: string;
 }
 
@@ -49,6 +52,8 @@ export const OPERATOR_COMMAND: CommandSpec = {
     // One per installation: two releases in one namespace sharing a Lease would leave one of
     // them without a leader, and its gateways without configuration.
     { name: 'lease-name', arg: 'NAME', default: 'switchyard-operator', help: 'Name of the Lease (one per installation)' },
+    { name: 'sa-audience', arg: 'AUD', default: 'switchyard', help: 'Audience a ServiceAccount token must carry to be admitted' },
+    { name: 'sa-keys-refresh-seconds', arg: 'S', default: '300', number: { min: 0 }, help: "How often the cluster's issuer discovery and JWKS are re-read (0: never)" },
   ],
   env: [
     { name: 'SWITCHYARD_ADMIN_TOKEN', help: "The gateways' admin token (required): pushes and usage reads carry it" },
@@ -60,6 +65,11 @@ export const OPERATOR_COMMAND: CommandSpec = {
 };
 
 export { UsageError };
+
+function saAudience(v: string): string {
+  if (!v.trim()) throw new UsageError('--sa-audience must not be empty');
+  return v;
+}
 
 export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorOptions {
   const args = parseCommand(OPERATOR_COMMAND, argv, env);
@@ -106,6 +116,8 @@ export function operatorOptions(args: Parsed, env: NodeJS.ProcessEnv): OperatorO
     // Past the server's own timeout plus slack, silence means the connection is dead.
     watchdogMs: (watchTimeoutSeconds + Math.min(60, Math.max(2, watchTimeoutSeconds))) * 1000,
     usageIntervalMs: args.number('usage-interval-seconds') * 1000,
+    saAudience: saAudience(args.string('sa-audience') ?? ''),
+    saKeysRefreshMs: args.number('sa-keys-refresh-seconds') * 1000,
     adminToken,
   };
 }

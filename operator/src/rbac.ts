@@ -23,3 +23,6 @@ export const OPERATOR_PERMISSIONS: Permission[] = [
   // Warning Events for rejected objects; each is a new Event (no series patching).
   { apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'] },
 ];
+
+/** Read with get: the ServiceAccount issuer's discovery document and keys (a ClusterRole only can grant these). */
+export const OPERATOR_NON_RESOURCE_URLS = ['/.well-known/openid-configuration', '/openid/v1/jwks'];

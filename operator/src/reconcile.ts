@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ConfigSnapshot } from '../../gateway/src/config/snapshot';
+import type { ConfigSnapshot, ServiceAccountAuth } from '../../gateway/src/config/snapshot';
+import { withServiceAccountAuth } from '../../gateway/src/config/service-account-auth';
 import type { Logger } from '../../gateway/src/log';
 import { compile, type ObjectResult } from './compile';
 import type { Kind } from './crd-schema';
@@ -45,6 +46,8 @@ export interface ReconcilerOptions {
   /** The fleet's usage per ApiKey (`namespace/name`), read from the gateways; refreshMs: cadence of usage.updatedAt. */
   usage?: { get(key: string): FleetUsage | undefined; refreshMs: number };
   metrics?: OperatorMetrics;
+  /** The cluster's ServiceAccount issuer and keys, when known; they ride in every snapshot. */
+  serviceAccountAuth?: () => ServiceAccountAuth | undefined;
   now?: () => Date;
 }
 
@@ -148,7 +151,9 @@ export class Reconciler {
     this.o.log.debug('reconcile', { routes: routes.length, keys: keys.length });
     const endpoints = gatewayEndpoints(c.slices(), this.o.adminPortName);
     const ready = endpoints.filter((e) => e.ready);
-    const { snapshot, results } = compile({ routes, keys, secrets: c.secrets(), serial: this.candidateSerial(), gateways: Math.max(1, ready.length) });
+    const compiled = compile({ routes, keys, secrets: c.secrets(), serial: this.candidateSerial(), gateways: Math.max(1, ready.length) });
+    const { results } = compiled;
+    const snapshot = withServiceAccountAuth(compiled.snapshot, this.o.serviceAccountAuth?.());
 
     if (this.desired?.version !== snapshot.version) {
       this.lastSerial = snapshot.serial;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { K8sObject } from '../../operator/src/types';
@@ -10,17 +10,22 @@ export const CLAUDE = join(__dirname, '..', '..', 'node_modules', '.bin', 'claud
 
 /**
  * Runs `claude -p PROMPT --output-format json` against a gateway, in a fresh HOME so no user
- * settings leak in, with everything but the API calls switched off.
+ * settings leak in, with everything but the API calls switched off. `settings` become the user's
+ * ~/.claude/settings.json (e.g. an apiKeyHelper; then pass apiKey '' so no ANTHROPIC_API_KEY is set).
  */
-export function runClaude(baseURL: string, apiKey: string, prompt: string, extra: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
+export function runClaude(baseURL: string, apiKey: string, prompt: string, extra: string[] = [], settings?: object): Promise<{ code: number | null; out: string; err: string }> {
   const home = mkdtempSync(join(tmpdir(), 'claude-home-'));
+  if (settings) {
+    mkdirSync(join(home, '.claude'));
+    writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify(settings));
+  }
   const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', ...extra], {
     cwd: home,
     env: {
       PATH: process.env.PATH,
       HOME: home,
       ANTHROPIC_BASE_URL: baseURL,
-      ANTHROPIC_API_KEY: apiKey,
+      ...(apiKey ? { ANTHROPIC_API_KEY: apiKey } : {}),
       DISABLE_TELEMETRY: '1',
       DISABLE_AUTOUPDATER: '1',
       DISABLE_ERROR_REPORTING: '1',

@@ -139,6 +139,7 @@ export class FakeKube {
   private floor = new Map<string, number>();
   private watchers = new Set<Watcher>();
   private failRules: FailRule[] = [];
+  private issuerDoc?: { issuer: string; jwks: { keys: object[] } };
   private readonly opts: Required<Omit<FakeKubeOptions, 'tokens' | 'port'>>;
 
   constructor(opts: FakeKubeOptions = {}) {
@@ -253,6 +254,14 @@ export class FakeKube {
     return file;
   }
 
+  /**
+   * Serves ServiceAccount issuer discovery (`/.well-known/openid-configuration`) and the issuer's
+   * public keys (`/openid/v1/jwks`), as the API server does; unset, both are 404.
+   */
+  setIssuer(issuer: string, jwks: { keys: object[] }): void {
+    this.issuerDoc = { issuer, jwks: clone(jwks) };
+  }
+
   // ---------------------------------------------------------------- direct access for tests (same semantics as HTTP)
 
   create(obj: any): any {
@@ -310,6 +319,21 @@ export class FakeKube {
     try {
       const body = await readBody(req);
       if (!auth || !this.tokens.has(auth)) throw new KubeError(401, 'Unauthorized', 'Unauthorized');
+      if (url.pathname === '/.well-known/openid-configuration' || url.pathname === '/openid/v1/jwks') {
+        // Non-resource URLs: RBAC names them by path with verb get.
+        entry.verb = 'get';
+        entry.resource = url.pathname;
+        const rule = this.failRules.find((r) => r.remaining > 0 && (!r.match || r.match({ method: entry.method, verb: entry.verb, resource: entry.resource, path: entry.path, query })));
+        if (rule) {
+          rule.remaining--;
+          this.failRules = this.failRules.filter((r) => r.remaining > 0);
+          throw new KubeError(rule.code, rule.code === 403 ? 'Forbidden' : 'InternalError', 'injected failure');
+        }
+        if (req.method !== 'GET') throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        if (!this.issuerDoc) throw new KubeError(404, 'NotFound', 'the server could not find the requested resource');
+        const { issuer, jwks } = this.issuerDoc;
+        return send(200, url.pathname === '/openid/v1/jwks' ? jwks : { issuer, jwks_uri: `${issuer.replace(/\/$/, '')}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] });
+      }
       const route = parsePath(url.pathname);
       const watch = query.watch === 'true' || query.watch === '1';
       entry.apiGroup = route.def.group;

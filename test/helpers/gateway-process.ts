@@ -40,8 +40,8 @@ export function assertBuilt(): void {
   if (newest(path.join(ROOT, 'gateway/src')) > built) throw new Error('dist/ is older than gateway/src: run `npm run build` first (npm test does)');
 }
 
-export async function spawnGateway(configFile: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '2'], {
+export async function spawnGateway(configFile: string, env: Record<string, string> = {}, args: string[] = []): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '2', ...args], {
     env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -96,7 +96,7 @@ export function summary(s: ConfigSnapshot) {
       pricing: r.pricing,
       targets: r.targets.map((t) => ({ provider: t.provider, model: t.model, baseURL: withoutCredentials(t.baseURL), weight: t.weight, priority: t.priority, hasCredentials: !!t.apiKey })),
     })),
-    keys: s.keys.map((k) => ({ name: k.name, allowedModels: k.allowedModels, limits: k.limits, disabled: !!k.disabled, expiresAt: k.expiresAt, budget: k.budget })),
+    keys: s.keys.map((k) => ({ name: k.name, serviceAccounts: k.serviceAccounts, allowedModels: k.allowedModels, limits: k.limits, disabled: !!k.disabled, expiresAt: k.expiresAt, budget: k.budget })),
   };
 }
 

@@ -3,6 +3,8 @@ import type Koa from 'koa';
 import type { CallContext } from './call';
 import type { GatewayDeps } from './deps';
 import { GatewayError, invalidRequest } from './errors';
+import { JWT_SHAPE, ServiceAccountTokens, TokenRefused, type ServiceAccountIdentity } from './sa-tokens';
+import type { ApiKey, RoutingTable } from '../routing/table';
 
 const unauthorized = (message: string) => new GatewayError(401, 'authentication_error', message);
 
@@ -10,8 +12,12 @@ const unauthorized = (message: string) => new GatewayError(401, 'authentication_
  * Client keys: `x-api-key`, or `Authorization: Bearer` (what ANTHROPIC_AUTH_TOKEN sends). Only
  * SHA-256 digests are configured; the presented key is hashed, the digest looked up, and the
  * match confirmed with timingSafeEqual, so the comparison never depends on how much of a key is right.
+ * A credential shaped like a JWT, when the configuration accepts ServiceAccount tokens, is one:
+ * it is verified (or found in the verdict cache by the same digest) and mapped to the ApiKey that
+ * admits its ServiceAccount.
  */
 export function authenticate(deps: GatewayDeps): Koa.Middleware {
+  const tokens = serviceAccountTokens(deps);
   return async (ctx, next) => {
     const call: CallContext = ctx.state.call;
     const table = deps.table();
@@ -19,12 +25,52 @@ export function authenticate(deps: GatewayDeps): Koa.Middleware {
     call.table = table;
     const presented = presentedKey(ctx);
     const digest = createHash('sha256').update(presented, 'utf8').digest();
-    const key = table.keyByDigest(digest.toString('hex'));
-    if (!key || !timingSafeEqual(key.digest, digest)) throw unauthorized('invalid x-api-key');
+    let key: ApiKey | undefined;
+    const verifier = table.snapshot.serviceAccountAuth && JWT_SHAPE.test(presented) ? tokens(table) : undefined;
+    if (verifier) {
+      const hex = digest.toString('hex');
+      let id: ServiceAccountIdentity | undefined = verifier.cached(hex);
+      if (!id) {
+        try {
+          id = await verifier.verify(presented, hex);
+        } catch (err) {
+          if (err instanceof TokenRefused) throw unauthorized(err.message);
+          throw err;
+        }
+      }
+      call.serviceAccount = `${id.namespace}/${id.name}`;
+      key = table.keyByServiceAccount(id.namespace, id.name);
+      if (!key) throw unauthorized(`ServiceAccount ${call.serviceAccount} is not admitted by any ApiKey`);
+    } else {
+      key = table.keyByDigest(digest.toString('hex'));
+      if (!key || !timingSafeEqual(key.digest, digest)) throw unauthorized('invalid x-api-key');
+    }
     if (key.disabled) throw unauthorized('this API key is disabled');
     if (key.expiresAt && Date.parse(key.expiresAt) <= deps.now()) throw unauthorized(`this API key expired at ${key.expiresAt}`);
     call.key = key;
     await next();
+  };
+}
+
+/**
+ * One verifier (and verdict cache) per distinct issuer/audience/key set. Snapshots that change
+ * only routes or keys keep it, so pushes do not make every client's token be verified again.
+ */
+function serviceAccountTokens(deps: GatewayDeps): (table: RoutingTable) => ServiceAccountTokens {
+  let lastTable: RoutingTable | undefined;
+  let fingerprint = '';
+  let verifier: ServiceAccountTokens | undefined;
+  return (table) => {
+    if (table !== lastTable) {
+      lastTable = table;
+      const auth = table.snapshot.serviceAccountAuth!;
+      const fp = JSON.stringify(auth);
+      if (fp !== fingerprint || !verifier) {
+        fingerprint = fp;
+        verifier = new ServiceAccountTokens(auth, deps.now);
+      }
+    }
+    return verifier!;
   };
 }
 

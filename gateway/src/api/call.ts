@@ -50,6 +50,8 @@ export class CallContext {
   http?: { method: string; path: string; headers: IncomingHttpHeaders };
   table?: RoutingTable;
   key?: ApiKey;
+  /** `namespace/name` of the ServiceAccount whose token authenticated the request (the key is then the ApiKey admitting it). */
+  serviceAccount?: string;
   route?: Route;
   requestedModel?: string;
   body?: Record<string, any>;

@@ -85,11 +85,21 @@ export const snapshotSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'sha256', 'allowedModels'],
+        required: ['name', 'allowedModels'],
+        anyOf: [{ required: ['sha256'] }, { required: ['serviceAccounts'] }],
         additionalProperties: false,
         properties: {
           name: { type: 'string', minLength: 1 },
           sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          serviceAccounts: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['namespace', 'name'],
+              additionalProperties: false,
+              properties: { namespace: { type: 'string', minLength: 1 }, name: { type: 'string', minLength: 1 } },
+            },
+          },
           allowedModels: { type: 'array', items: { type: 'string' } },
           limits,
           disabled: { type: 'boolean' },
@@ -104,6 +114,20 @@ export const snapshotSchema = {
               timezone: { type: 'string' },
             },
           },
+        },
+      },
+    },
+    serviceAccountAuth: {
+      type: 'object',
+      required: ['issuer', 'audience', 'jwks'],
+      additionalProperties: false,
+      properties: {
+        issuer: { type: 'string', minLength: 1 },
+        audience: { type: 'string', minLength: 1 },
+        jwks: {
+          type: 'object',
+          required: ['keys'],
+          properties: { keys: { type: 'array', items: { type: 'object' } } },
         },
       },
     },

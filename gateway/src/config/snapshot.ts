@@ -69,14 +69,29 @@ export interface Budget {
 export interface KeySnapshot {
   /** `namespace/name` of the ApiKey. */
   name: string;
-  /** Lower-case hex SHA-256 of the client key; the key itself never leaves the operator. */
-  sha256: string;
+  /** Lower-case hex SHA-256 of the client key; the key itself never leaves the operator. Absent when the ApiKey admits ServiceAccounts only. */
+  sha256?: string;
+  /** ServiceAccounts whose projected tokens this key admits; `name: '*'` is every ServiceAccount of the namespace. */
+  serviceAccounts?: ServiceAccountRef[];
   /** Globs over model names and aliases; empty means every model. */
   allowedModels: string[];
   limits?: Limits;
   disabled?: boolean;
   expiresAt?: string;
   budget?: Budget;
+}
+
+export interface ServiceAccountRef {
+  namespace: string;
+  name: string;
+}
+
+/** What a gateway needs to verify ServiceAccount tokens offline: the cluster's issuer, the audience, the issuer's public keys. */
+export interface ServiceAccountAuth {
+  issuer: string;
+  audience: string;
+  /** A JWK set as the issuer publishes it (`/openid/v1/jwks`). */
+  jwks: { keys: Record<string, unknown>[] };
 }
 
 export interface ConfigSnapshot {
@@ -93,4 +108,6 @@ export interface ConfigSnapshot {
   gateways?: number;
   routes: RouteSnapshot[];
   keys: KeySnapshot[];
+  /** Absent: JWTs are not accepted as credentials. */
+  serviceAccountAuth?: ServiceAccountAuth;
 }

@@ -12,6 +12,7 @@ export interface Route extends Omit<RouteSnapshot, 'targets'> {
 }
 
 export interface ApiKey extends KeySnapshot {
+  /** Empty when the key admits ServiceAccounts only. */
   digest: Buffer;
   mayUse: (model: string) => boolean;
 }
@@ -27,6 +28,10 @@ export class RoutingTable {
   readonly serial: number;
   private readonly byModel = new Map<string, Route>();
   private readonly byDigest = new Map<string, ApiKey>();
+  private readonly all: ApiKey[] = [];
+  /** `namespace/name` → key, and namespace → key for `name: '*'`; an exact entry wins over the wildcard. */
+  private readonly byServiceAccount = new Map<string, ApiKey>();
+  private readonly byNamespace = new Map<string, ApiKey>();
   /** Model names then aliases, in configuration order: what /v1/models lists. */
   readonly models: ModelEntry[] = [];
 
@@ -42,7 +47,15 @@ export class RoutingTable {
       }
     }
     for (const k of snapshot.keys) {
-      this.byDigest.set(k.sha256, { ...k, digest: Buffer.from(k.sha256, 'hex'), mayUse: compileGlobs(k.allowedModels) });
+      const key: ApiKey = { ...k, digest: Buffer.from(k.sha256 ?? '', 'hex'), mayUse: compileGlobs(k.allowedModels) };
+      this.all.push(key);
+      if (k.sha256) this.byDigest.set(k.sha256, key);
+      for (const sa of k.serviceAccounts ?? []) {
+        // The compiler rejects an ApiKey claiming a ServiceAccount another already claims; first wins if one slips through.
+        const map = sa.name === '*' ? this.byNamespace : this.byServiceAccount;
+        const id = sa.name === '*' ? sa.namespace : `${sa.namespace}/${sa.name}`;
+        if (!map.has(id)) map.set(id, key);
+      }
     }
   }
 
@@ -55,8 +68,13 @@ export class RoutingTable {
     return this.byDigest.get(hex);
   }
 
+  /** The ApiKey admitting ServiceAccount `namespace/name`. */
+  keyByServiceAccount(namespace: string, name: string): ApiKey | undefined {
+    return this.byServiceAccount.get(`${namespace}/${name}`) ?? this.byNamespace.get(namespace);
+  }
+
   get keys(): Iterable<ApiKey> {
-    return this.byDigest.values();
+    return this.all;
   }
 }
 

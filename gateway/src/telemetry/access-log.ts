@@ -38,6 +38,7 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
     method: call.http?.method ?? null,
     path: cap(call.http?.path),
     api_key: call.key?.name ?? NO_KEY,
+    service_account: call.serviceAccount ?? null,
     route: call.route?.name ?? null,
     model: cap(call.requestedModel),
     provider: target?.provider ?? null,

@@ -243,6 +243,7 @@ function serverAttributes(call: CallContext): Attributes {
   if (call.attempts.length > 1) attrs['switchyard.attempts'] = call.attempts.length;
   if (call.fallbacks > 0) attrs['switchyard.fallbacks'] = call.fallbacks;
   if (call.route) attrs['switchyard.route'] = call.route.name;
+  if (call.serviceAccount) attrs['switchyard.service_account'] = call.serviceAccount;
   if (call.clientAborted) attrs['switchyard.client_aborted'] = true;
   if (call.endpoint === 'messages' || call.endpoint === 'count_tokens') {
     attrs['gen_ai.operation.name'] = call.endpoint === 'messages' ? 'chat' : 'count_tokens';

@@ -11,6 +11,7 @@ const USAGE = `switchyard — a gateway that speaks the Anthropic Messages API
 Usage:
   switchyard gateway [--config FILE] [--port 8080] [--admin-port 9090] [--host 0.0.0.0]
                      [--drain-seconds 30] [--max-body-bytes 33554432]
+                     [--max-event-bytes 4194304] [--max-upstream-body-bytes 33554432]
   switchyard validate FILE
   switchyard operator --gateway-service NS/NAME [--namespace NS] [--admin-port-name admin]
 
@@ -54,6 +55,8 @@ async function runGateway(argv: string[]): Promise<number | void> {
       host: { type: 'string', default: env.SWITCHYARD_LISTEN_HOST ?? '0.0.0.0' },
       'drain-seconds': { type: 'string', default: env.SWITCHYARD_DRAIN_SECONDS ?? '30' },
       'max-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_BODY_BYTES ?? String(32 * 1024 * 1024) },
+      'max-event-bytes': { type: 'string', default: env.SWITCHYARD_MAX_EVENT_BYTES ?? String(4 * 1024 * 1024) },
+      'max-upstream-body-bytes': { type: 'string', default: env.SWITCHYARD_MAX_UPSTREAM_BODY_BYTES ?? String(32 * 1024 * 1024) },
     },
   });
   const num = (name: string, v: string | undefined) => {
@@ -70,7 +73,11 @@ async function runGateway(argv: string[]): Promise<number | void> {
       adminPort: num('admin-port', values['admin-port']),
       host: values.host,
       drainSeconds: num('drain-seconds', values['drain-seconds']),
-      options: { maxBodyBytes: num('max-body-bytes', values['max-body-bytes']) },
+      options: {
+        maxBodyBytes: num('max-body-bytes', values['max-body-bytes']),
+        maxEventBytes: num('max-event-bytes', values['max-event-bytes']),
+        maxUpstreamBodyBytes: num('max-upstream-body-bytes', values['max-upstream-body-bytes']),
+      },
       adminToken: env.SWITCHYARD_ADMIN_TOKEN || undefined,
       snapshot,
       log,

@@ -8,6 +8,10 @@ import type { Logger } from '../log';
 export interface GatewayOptions {
   maxBodyBytes: number;
   bodyIdleTimeoutMs: number;
+  /** Largest upstream SSE event the gateway buffers; a larger one ends the stream with an `error` event. */
+  maxEventBytes: number;
+  /** Largest non-streamed upstream reply the gateway buffers; a larger one is a 502. */
+  maxUpstreamBodyBytes: number;
   pingIntervalMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
@@ -19,6 +23,8 @@ export interface GatewayOptions {
 export const defaultOptions: GatewayOptions = {
   maxBodyBytes: 32 * 1024 * 1024,
   bodyIdleTimeoutMs: 30_000,
+  maxEventBytes: 4 * 1024 * 1024,
+  maxUpstreamBodyBytes: 32 * 1024 * 1024,
   pingIntervalMs: 10_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,

@@ -2,6 +2,7 @@ import { Agent, errors as undiciErrors, request } from 'undici';
 import type { Readable } from 'node:stream';
 import type { Target } from '../routing/table';
 import { UpstreamFailure } from './types';
+import { SseEventTooLarge } from '../api/sse';
 
 export interface HttpResponse {
   status: number;
@@ -9,12 +10,24 @@ export interface HttpResponse {
   body: Readable & AsyncIterable<Buffer>;
 }
 
+/** Bounds on what the gateway buffers of an upstream's reply (gateway-wide settings). */
+export interface UpstreamLimits {
+  /** Largest single SSE event; past it the stream ends with an `error` event. */
+  maxEventBytes: number;
+  /** Largest non-streamed reply body; past it the attempt fails (502 api_error). */
+  maxResponseBytes: number;
+}
+
+export const defaultUpstreamLimits: UpstreamLimits = { maxEventBytes: 4 * 1024 * 1024, maxResponseBytes: 32 * 1024 * 1024 };
+
 /**
  * Keep-alive connection pools for upstreams. undici's Agent keeps one pool per origin; we keep one
  * Agent per connect timeout so each target gets the connect timeout it asked for.
  */
 export class UpstreamPools {
   private readonly agents = new Map<number, Agent>();
+
+  constructor(readonly limits: UpstreamLimits = defaultUpstreamLimits) {}
 
   agent(connectTimeoutMs: number): Agent {
     let a = this.agents.get(connectTimeoutMs);
@@ -64,6 +77,7 @@ export function toFailure(err: unknown, target: Target): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
   const e = err as NodeJS.ErrnoException & { code?: string; name?: string };
   const where = `${target.provider} upstream ${safeOrigin(target.baseURL)}`;
+  if (e instanceof SseEventTooLarge) return new UpstreamFailure('too_large', `${where}: ${e.message}`);
   if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return new UpstreamFailure('aborted', `request to ${where} was aborted`);
   if (e instanceof undiciErrors.ConnectTimeoutError || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new UpstreamFailure('connect', `could not connect to ${where} within ${target.connectTimeoutSeconds}s`);
@@ -89,11 +103,26 @@ export function safeOrigin(url: string): string {
   }
 }
 
-/** Collects a response body (upstream JSON replies are small; streams never come here). */
-export async function readAll(body: AsyncIterable<Buffer>, target: Target): Promise<Buffer> {
+/**
+ * Collects a non-streamed response body, at most `maxBytes` of it: past that the body is
+ * destroyed (the connection is dropped, not drained) and the attempt fails as `too_large`.
+ */
+export async function readAll(res: HttpResponse, target: Target, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new UpstreamFailure('too_large', `${target.provider} upstream ${safeOrigin(target.baseURL)} sent a reply larger than the gateway's limit of ${maxBytes} bytes`);
+  const declared = Number(res.headers['content-length']);
+  if (declared > maxBytes) {
+    res.body.destroy();
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    for await (const c of body) chunks.push(c);
+    for await (const c of res.body) {
+      size += c.length;
+      // Leaving the loop by throwing destroys the body.
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(c);
+    }
   } catch (err) {
     throw toFailure(err, target);
   }

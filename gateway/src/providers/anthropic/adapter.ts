@@ -26,9 +26,9 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
       const headers = relayed(res.headers);
       const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
       if (res.status === 200 && isStream) {
-        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call) };
+        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call, pools.limits.maxEventBytes) };
       }
-      const raw = await readAll(res.body, target);
+      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
       return { kind: 'json', status: res.status, headers, ...jsonBody(res.status, raw, res.headers['content-type']) };
     },
   };
@@ -83,9 +83,9 @@ function jsonBody(status: number, raw: Buffer, contentType: string | undefined):
   }
 }
 
-async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<EventBatch> {
+async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall, maxEventBytes: number): AsyncGenerator<EventBatch> {
   const decoder = new TextDecoder();
-  const parser = new SseParser();
+  const parser = new SseParser(maxEventBytes);
   const batchOf = (events: SseEvent[]): EventBatch =>
     // Comment-only keep-alives are dropped: the gateway sends its own pings.
     events.filter((ev) => ev.event !== '' || ev.data !== '').map((ev): StreamEvent => ({ event: ev.event, raw: ev.raw }));

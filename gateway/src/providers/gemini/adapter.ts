@@ -36,11 +36,11 @@ export function geminiAdapter(pools: UpstreamPools): ProviderAdapter {
         body: JSON.stringify(payload),
         signal: call.signal,
       });
-      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res.body, target), res.headers, target.apiKey);
+      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res, target, pools.limits.maxResponseBytes), res.headers, target.apiKey);
 
       const sctx = { model: target.model, textSignatures: thinkingRequested(call.body), secret: target.apiKey, requestId: call.requestId };
-      if (streaming) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
-      const body = parseJson(await readAll(res.body, target));
+      if (streaming) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target, pools.limits.maxEventBytes) };
+      const body = parseJson(await readAll(res, target, pools.limits.maxResponseBytes));
       if (body === undefined) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', 'Gemini returned a body that is not JSON', null) };
       if (counting) return { kind: 'json', status: 200, headers: {}, body: { input_tokens: typeof body.totalTokens === 'number' ? body.totalTokens : 0 } };
       return { kind: 'json', headers: {}, ...toMessageReply(body, sctx) };
@@ -56,9 +56,9 @@ function upstreamHeaders(call: UpstreamCall, streaming: boolean): Record<string,
 }
 
 /** Gemini SSE (`data:` lines only, CRLF framing, no [DONE]; the end is the connection closing) → event batches. */
-async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, target: Target): AsyncGenerator<StreamEvent[]> {
+async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, target: Target, maxEventBytes: number): AsyncGenerator<StreamEvent[]> {
   try {
-    for await (const batch of readSse(body)) {
+    for await (const batch of readSse(body, maxEventBytes)) {
       const out: StreamEvent[] = [];
       for (const ev of batch) {
         if (!ev.data) continue;

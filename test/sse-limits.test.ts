@@ -148,13 +148,11 @@ describe('other clients while an upstream floods a stream', () => {
       streamDone = true;
       return parseSse(text);
     });
-    const latencies: number[] = [];
-    // Probe throughout the flood, and a few times at least.
-    while (!streamDone || latencies.length < 10) latencies.push(await probe());
+    // Probe throughout the flood, and a few times at least. The bound is generous for a loaded
+    // 2-core box; the old parser pushed each probe to seconds.
+    for (let n = 0; !streamDone || n < 10; n++) expect(await probe()).toBeLessThan(1000);
     const events = await stream;
     expect(events[events.length - 1].event).toBe('error');
-    // Generous for a loaded 2-core box; the old parser pushed this to seconds.
-    expect(Math.max(...latencies)).toBeLessThan(1000);
     expect(flood.replies[0].written).toBeLessThan(40 * MiB);
   }, 120_000);
 });

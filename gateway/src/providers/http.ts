@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Target } from '../routing/table';
 import { UpstreamFailure } from './types';
 import { SseEventTooLarge } from '../api/sse';
+import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
 
 export interface HttpResponse {
   status: number;
@@ -52,22 +53,29 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
-/** One HTTP exchange with an upstream, with the target's timeouts; transport errors become UpstreamFailure. */
+/**
+ * One HTTP exchange with an upstream, with the target's timeouts; transport errors become
+ * UpstreamFailure. The `maxDurationSeconds` deadline runs until the response body closes (read to
+ * its end, or destroyed by whoever stops reading it).
+ */
 export async function httpSend(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<HttpResponse> {
+  const deadline = exchangeDeadline(opts.signal, target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS, () => `${target.provider} upstream ${safeOrigin(target.baseURL)}`);
   try {
     const res = await request(opts.url, {
       method: opts.method ?? 'POST',
       headers: opts.headers,
       body: opts.body,
-      signal: opts.signal,
+      signal: deadline.signal,
       dispatcher: pools.agent(target.connectTimeoutSeconds * 1000),
       headersTimeout: target.timeoutSeconds * 1000,
       bodyTimeout: target.idleTimeoutSeconds * 1000,
     });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    res.body.once('close', deadline.clear);
     return { status: res.statusCode, headers, body: res.body as any };
   } catch (err) {
+    deadline.clear();
     throw toFailure(err, target);
   }
 }

@@ -4,6 +4,7 @@ import type { Target } from '../routing/table';
 import { UpstreamFailure } from './types';
 import { SseEventTooLarge } from '../api/sse';
 import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
+import { reapingConnector } from './connector';
 
 export interface HttpResponse {
   status: number;
@@ -33,7 +34,7 @@ export class UpstreamPools {
   agent(connectTimeoutMs: number): Agent {
     let a = this.agents.get(connectTimeoutMs);
     if (!a) {
-      a = new Agent({ connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+      a = new Agent({ connect: reapingConnector(connectTimeoutMs), keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
       this.agents.set(connectTimeoutMs, a);
     }
     return a;

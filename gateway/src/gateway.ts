@@ -41,7 +41,7 @@ export class Gateway {
   readonly registry;
   readonly log: Logger;
   readonly breakers: CircuitBreakers;
-  readonly pools = new UpstreamPools();
+  readonly pools: UpstreamPools;
   private current?: RoutingTable;
   private draining = false;
   private inflight = 0;
@@ -62,8 +62,9 @@ export class Gateway {
     const { registry, configInfo } = createRegistry();
     this.registry = registry;
     this.configInfo = configInfo;
-    const adapter = createAdapters(this.pools);
     const options = { ...defaultOptions, ...cfg.options };
+    this.pools = new UpstreamPools({ maxEventBytes: options.maxEventBytes, maxResponseBytes: options.maxUpstreamBodyBytes });
+    const adapter = createAdapters(this.pools);
     this.breakers = new CircuitBreakers(options.breakerThreshold, options.breakerCooldownMs);
     this.deps = {
       table: () => this.current,

@@ -150,6 +150,7 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
       // lands in status and Events.
       throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: not a valid URL`);
     }
+    if (t.maxDurationSeconds !== undefined) target.maxDurationSeconds = t.maxDurationSeconds;
     if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
     if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
     if (t.options && Object.keys(t.options).length) target.options = t.options;

@@ -13,6 +13,10 @@ export interface GatewayOptions {
   bodyTimeoutMs: number;
   /** Longest a client may take to send its request headers (slowloris guard; Node answers 408). */
   headersTimeoutMs: number;
+  /** Largest upstream SSE event the gateway buffers; a larger one ends the stream with an `error` event. */
+  maxEventBytes: number;
+  /** Largest non-streamed upstream reply the gateway buffers; a larger one is a 502. */
+  maxUpstreamBodyBytes: number;
   pingIntervalMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
@@ -28,6 +32,8 @@ export const defaultOptions: GatewayOptions = {
   bodyIdleTimeoutMs: 30_000,
   bodyTimeoutMs: 60_000,
   headersTimeoutMs: 60_000,
+  maxEventBytes: 4 * 1024 * 1024,
+  maxUpstreamBodyBytes: 32 * 1024 * 1024,
   pingIntervalMs: 10_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,

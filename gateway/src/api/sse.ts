@@ -16,62 +16,120 @@ export function formatEvent(name: string, data: unknown): string {
   return `event: ${name}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 }
 
-/** Incremental parser: push decoded text, get complete events. Accepts \n, \r\n and \r line ends. */
+/** An upstream event grew past the gateway's cap (`maxEventBytes`): the stream cannot go on. */
+export class SseEventTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`upstream sent a stream event larger than the gateway's limit of ${limit} bytes`);
+    this.name = 'SseEventTooLarge';
+  }
+}
+
+/**
+ * Incremental parser: push decoded text, get complete events. Accepts \n, \r\n and \r line ends.
+ * Linear in its input: an unterminated line is kept as a list of pieces and only new text is
+ * searched for line ends (re-joining and rescanning the whole buffer per chunk made one 50 MB line
+ * cost minutes of CPU). An event longer than `maxEventChars` throws SseEventTooLarge.
+ */
 export class SseParser {
-  private buf = '';
+  /** Pieces of the line not yet terminated; may end with a lone \r held back in case \n follows. */
+  private partial: string[] = [];
+  private partialLength = 0;
+  private heldCr = false;
   private lines: string[] = [];
   private rawParts: string[] = [];
+  /** Characters of the current event in finished lines (its raw text so far). */
+  private eventLength = 0;
+
+  constructor(private readonly maxEventChars = Infinity) {}
 
   /** Nothing buffered: the input so far ended exactly at an event boundary. */
   get idle(): boolean {
-    return this.buf === '' && this.lines.length === 0;
+    return this.partialLength === 0 && this.lines.length === 0;
   }
 
   push(text: string): SseEvent[] {
     const out: SseEvent[] = [];
-    const buf = this.buf + text;
+    if (text === '') return out;
     let pos = 0;
-    // indexOf scans natively; most streams never contain \r, so its search usually fails once.
-    let nextCr = buf.indexOf('\r');
-    for (;;) {
-      let nl = buf.indexOf('\n', pos);
-      let width = 1;
-      if (nextCr !== -1 && nextCr < pos) nextCr = buf.indexOf('\r', pos);
-      if (nextCr !== -1 && (nl === -1 || nextCr < nl)) {
-        // A lone \r at the very end may be the first half of \r\n: wait for more input.
-        if (nextCr + 1 >= buf.length) break;
-        nl = nextCr;
-        width = buf.charCodeAt(nextCr + 1) === 10 ? 2 : 1;
-      }
-      if (nl === -1) break;
-      const line = buf.slice(pos, nl);
-      const end = nl + width;
-      this.rawParts.push(buf.slice(pos, end));
-      pos = end;
-      if (line === '') {
-        if (this.lines.length > 0) out.push(this.dispatch());
-        this.rawParts = [];
-      } else {
-        this.lines.push(line);
-      }
+    if (this.heldCr) {
+      // The held \r ends its line; a \n right after it belongs to the same line end.
+      this.heldCr = false;
+      pos = text.charCodeAt(0) === 10 ? 1 : 0;
+      const line = this.takePartial(text.slice(0, pos));
+      this.endLine(line.slice(0, line.length - 1 - pos), line, out);
     }
-    this.buf = buf.slice(pos);
-    return out;
+    // indexOf scans natively; most streams never contain \r, so its search usually fails once.
+    let nextCr = text.indexOf('\r', pos);
+    for (;;) {
+      let nl = text.indexOf('\n', pos);
+      let width = 1;
+      if (nextCr !== -1 && nextCr < pos) nextCr = text.indexOf('\r', pos);
+      if (nextCr !== -1 && (nl === -1 || nextCr < nl)) {
+        if (nextCr + 1 >= text.length) {
+          // A lone \r at the very end may be the first half of \r\n: wait for more input.
+          this.heldCr = true;
+          nl = -1;
+        } else {
+          nl = nextCr;
+          width = text.charCodeAt(nextCr + 1) === 10 ? 2 : 1;
+        }
+      }
+      if (nl === -1) {
+        if (pos < text.length) {
+          this.partial.push(pos === 0 ? text : text.slice(pos));
+          this.partialLength += text.length - pos;
+          this.check();
+        }
+        return out;
+      }
+      const end = nl + width;
+      const raw = this.partialLength ? this.takePartial(text.slice(pos, end)) : text.slice(pos, end);
+      this.endLine(raw.slice(0, raw.length - width), raw, out);
+      pos = end;
+    }
   }
 
   /** Whatever complete-but-unterminated event is left when the stream ends (servers that omit the final blank line). */
   flush(): SseEvent[] {
+    const rest = this.takePartial('');
     // A held-back lone \r is a line end after all: the stream is over, no \n can follow.
-    if (this.buf === '\r') {
-      this.buf = '';
+    if (rest === '\r') {
+      this.heldCr = false;
       this.rawParts.push('\r');
       return this.lines.length ? [this.dispatch()] : [];
     }
-    if (this.buf.length > 0) { this.rawParts.push(this.buf); this.lines.push(this.buf.replace(/\r$/, '')); this.buf = ''; }
+    this.heldCr = false;
+    if (rest.length > 0) { this.rawParts.push(rest); this.lines.push(rest.replace(/\r$/, '')); }
     if (this.lines.length === 0) return [];
     const ev = this.dispatch();
     ev.raw += '\n\n';
     return [ev];
+  }
+
+  private takePartial(tail: string): string {
+    if (this.partialLength === 0) return tail;
+    this.partial.push(tail);
+    const s = this.partial.join('');
+    this.partial = [];
+    this.partialLength = 0;
+    return s;
+  }
+
+  private endLine(line: string, raw: string, out: SseEvent[]): void {
+    this.rawParts.push(raw);
+    if (line === '') {
+      if (this.lines.length > 0) out.push(this.dispatch());
+      this.rawParts = [];
+      this.eventLength = 0;
+    } else {
+      this.lines.push(line);
+      this.eventLength += raw.length;
+      this.check();
+    }
+  }
+
+  private check(): void {
+    if (this.eventLength + this.partialLength > this.maxEventChars) throw new SseEventTooLarge(this.maxEventChars);
   }
 
   private dispatch(): SseEvent {
@@ -90,14 +148,16 @@ export class SseParser {
     }
     const raw = this.rawParts.join('');
     this.lines = [];
+    this.rawParts = [];
+    this.eventLength = 0;
     return { raw, event: onlyComments ? '' : event, data: data.join('\n') };
   }
 }
 
 /** Reads a byte stream as SSE events, one batch (possibly empty) per chunk received. */
-export async function* readSse(body: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseEvent[]> {
+export async function* readSse(body: AsyncIterable<Uint8Array | string>, maxEventChars = Infinity): AsyncGenerator<SseEvent[]> {
   const decoder = new TextDecoder();
-  const parser = new SseParser();
+  const parser = new SseParser(maxEventChars);
   for await (const chunk of body) {
     const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
     const batch = parser.push(text);

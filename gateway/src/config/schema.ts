@@ -61,6 +61,7 @@ export const snapshotSchema = {
                 connectTimeoutSeconds: { type: 'number', exclusiveMinimum: 0 },
                 timeoutSeconds: { type: 'number', exclusiveMinimum: 0 },
                 idleTimeoutSeconds: { type: 'number', exclusiveMinimum: 0 },
+                maxDurationSeconds: { type: 'number', exclusiveMinimum: 0 },
                 headers: stringMap,
                 options: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
                 pricing,

@@ -39,6 +39,8 @@ export interface TargetSnapshot {
   timeoutSeconds: number;
   /** Longest silence allowed between two chunks of a streamed response. */
   idleTimeoutSeconds: number;
+  /** Longest whole exchange (request to last byte of the reply); unset: 1800. */
+  maxDurationSeconds?: number;
   /** Extra headers for the upstream (e.g. OpenAI-Organization). */
   headers?: Record<string, string>;
   /** Provider-specific knobs (e.g. Azure `apiVersion`, OpenAI `maxTokensField`). */

@@ -3,12 +3,25 @@ import type { Readable } from 'node:stream';
 import type { Target } from '../routing/table';
 import { redact, secretsOf } from './redact';
 import { UpstreamFailure, type FailureKind } from './types';
+import { SseEventTooLarge } from '../api/sse';
+import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
+import { reapingConnector } from './connector';
 
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
   body: Readable & AsyncIterable<Buffer>;
 }
+
+/** Bounds on what the gateway buffers of an upstream's reply (gateway-wide settings). */
+export interface UpstreamLimits {
+  /** Largest single SSE event; past it the stream ends with an `error` event. */
+  maxEventBytes: number;
+  /** Largest non-streamed reply body; past it the attempt fails (502 api_error). */
+  maxResponseBytes: number;
+}
+
+export const defaultUpstreamLimits: UpstreamLimits = { maxEventBytes: 4 * 1024 * 1024, maxResponseBytes: 32 * 1024 * 1024 };
 
 /**
  * Keep-alive connection pools for upstreams. undici's Agent keeps one pool per origin; we keep one
@@ -17,10 +30,12 @@ export interface HttpResponse {
 export class UpstreamPools {
   private readonly agents = new Map<number, Agent>();
 
+  constructor(readonly limits: UpstreamLimits = defaultUpstreamLimits) {}
+
   agent(connectTimeoutMs: number): Agent {
     let a = this.agents.get(connectTimeoutMs);
     if (!a) {
-      a = new Agent({ connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+      a = new Agent({ connect: reapingConnector(connectTimeoutMs), keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
       this.agents.set(connectTimeoutMs, a);
     }
     return a;
@@ -40,22 +55,29 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
-/** One HTTP exchange with an upstream, with the target's timeouts; transport errors become UpstreamFailure. */
+/**
+ * One HTTP exchange with an upstream, with the target's timeouts; transport errors become
+ * UpstreamFailure. The `maxDurationSeconds` deadline runs until the response body closes (read to
+ * its end, or destroyed by whoever stops reading it).
+ */
 export async function httpSend(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<HttpResponse> {
+  const deadline = exchangeDeadline(opts.signal, target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS, () => targetName(target));
   try {
     const res = await request(opts.url, {
       method: opts.method ?? 'POST',
       headers: opts.headers,
       body: opts.body,
-      signal: opts.signal,
+      signal: deadline.signal,
       dispatcher: pools.agent(target.connectTimeoutSeconds * 1000),
       headersTimeout: target.timeoutSeconds * 1000,
       bodyTimeout: target.idleTimeoutSeconds * 1000,
     });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    res.body.once('close', deadline.clear);
     return { status: res.statusCode, headers, body: res.body as any };
   } catch (err) {
+    deadline.clear();
     throw toFailure(err, target);
   }
 }
@@ -70,6 +92,7 @@ export function toFailure(err: unknown, target: Target): UpstreamFailure {
   const e = err as NodeJS.ErrnoException & { code?: string; name?: string };
   const where = targetName(target);
   const fail = (kind: FailureKind, message: string) => new UpstreamFailure(kind, message, safeOrigin(target.baseURL));
+  if (e instanceof SseEventTooLarge) return fail('too_large', `${where}: ${e.message}`);
   if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return fail('aborted', `request to ${where} was aborted`);
   if (e instanceof undiciErrors.ConnectTimeoutError || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
     return fail('connect', `could not connect to ${where} within ${target.connectTimeoutSeconds}s`);
@@ -105,11 +128,26 @@ export function safeOrigin(url: string): string {
   }
 }
 
-/** Collects a response body (upstream JSON replies are small; streams never come here). */
-export async function readAll(body: AsyncIterable<Buffer>, target: Target): Promise<Buffer> {
+/**
+ * Collects a non-streamed response body, at most `maxBytes` of it: past that the body is
+ * destroyed (the connection is dropped, not drained) and the attempt fails as `too_large`.
+ */
+export async function readAll(res: HttpResponse, target: Target, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new UpstreamFailure('too_large', `${targetName(target)} sent a reply larger than the gateway's limit of ${maxBytes} bytes`, safeOrigin(target.baseURL));
+  const declared = Number(res.headers['content-length']);
+  if (declared > maxBytes) {
+    res.body.destroy();
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    for await (const c of body) chunks.push(c);
+    for await (const c of res.body) {
+      size += c.length;
+      // Leaving the loop by throwing destroys the body.
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(c);
+    }
   } catch (err) {
     throw toFailure(err, target);
   }

@@ -49,7 +49,8 @@ export interface ProviderAdapter {
   send(call: UpstreamCall): Promise<UpstreamReply>;
 }
 
-export type FailureKind = 'connect' | 'timeout' | 'idle_timeout' | 'network' | 'aborted';
+/** `too_large`: the reply outgrew a gateway limit (maxEventBytes, maxUpstreamBodyBytes); not retried, the next try would be as large. */
+export type FailureKind = 'connect' | 'timeout' | 'idle_timeout' | 'network' | 'aborted' | 'too_large';
 
 /** A transport-level failure: no usable HTTP response came back. */
 export class UpstreamFailure extends Error {

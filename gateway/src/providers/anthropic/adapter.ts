@@ -30,9 +30,9 @@ export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
       // A stream the client did not ask for (a proxy forcing streaming) falls through to
       // jsonReply, which reports it as the 502 it is, as the other providers do.
       if (res.status === 200 && isStream && wantsStream(call)) {
-        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call) };
+        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call, pools.limits.maxEventBytes) };
       }
-      const raw = await readAll(res.body, target);
+      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
       const reply = jsonReply(call, res.status, raw, res.headers['content-type']);
       // An upstream that ignored `stream: true` still gets the client the stream it asked for.
       if (reply.status === 200 && wantsStream(call)) {
@@ -128,9 +128,9 @@ async function* once(events: StreamEvent[]): AsyncGenerator<EventBatch> {
  * parse only for anything else. A broken event ends the stream with an UpstreamFailure, which
  * the relay turns into an `error` event. `error` events are parsed and redacted (../redact).
  */
-async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall): AsyncGenerator<EventBatch> {
+async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall, maxEventBytes: number): AsyncGenerator<EventBatch> {
   const decoder = new TextDecoder();
-  const parser = new SseParser();
+  const parser = new SseParser(maxEventBytes);
   const secrets = secretsOf(call.target);
   let broken: string | undefined;
   const batchOf = (events: SseEvent[]): EventBatch => {

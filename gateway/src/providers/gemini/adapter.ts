@@ -37,12 +37,12 @@ export function geminiAdapter(pools: UpstreamPools): ProviderAdapter {
         body: JSON.stringify(payload),
         signal: call.signal,
       });
-      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res.body, target), res.headers, secretsOf(target));
+      if (res.status < 200 || res.status >= 300) return errorReply(res.status, await readAll(res, target, pools.limits.maxResponseBytes), res.headers, secretsOf(target));
 
       const sctx = { model: target.model, textSignatures: thinkingRequested(call.body), secrets: secretsOf(target), requestId: call.requestId };
       const sse = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
-      if (streaming && sse) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target) };
-      const body = parseJson(await readAll(res.body, target));
+      if (streaming && sse) return { kind: 'sse', status: 200, headers: {}, events: translate(res.body, new StreamTranslator(sctx), target, pools.limits.maxEventBytes) };
+      const body = parseJson(await readAll(res, target, pools.limits.maxResponseBytes));
       // A 200 that is no generateContent response (a proxy's health JSON) is the upstream failing,
       // not an empty answer; a refusal has promptFeedback and no candidates, so both are looked for.
       const isResponse = (r: any) => Array.isArray(r?.candidates) || (r?.promptFeedback && typeof r.promptFeedback === 'object');
@@ -66,9 +66,9 @@ function upstreamHeaders(call: UpstreamCall, streaming: boolean): Record<string,
 }
 
 /** Gemini SSE (`data:` lines only, CRLF framing, no [DONE]; the end is the connection closing) → event batches. */
-async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, target: Target): AsyncGenerator<StreamEvent[]> {
+async function* translate(body: AsyncIterable<Buffer>, t: StreamTranslator, target: Target, maxEventBytes: number): AsyncGenerator<StreamEvent[]> {
   try {
-    for await (const batch of readSse(body)) {
+    for await (const batch of readSse(body, maxEventBytes)) {
       const out: StreamEvent[] = [];
       for (const ev of batch) {
         if (!ev.data) continue;

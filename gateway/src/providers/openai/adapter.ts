@@ -37,9 +37,9 @@ export function openaiAdapter(pools: UpstreamPools): ProviderAdapter {
       });
       const ctx: ReplyContext = { model: target.model, stops: Array.isArray(call.body.stop_sequences) ? call.body.stop_sequences : [] };
       if (res.status >= 200 && res.status < 300 && stream && (res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        return { kind: 'sse', status: 200, headers: relayed(res.headers), events: guarded(translateStream(res.body, new ChunkTranslator(ctx, secretsOf(target))), call) };
+        return { kind: 'sse', status: 200, headers: relayed(res.headers), events: guarded(translateStream(res.body, new ChunkTranslator(ctx, secretsOf(target)), pools.limits.maxEventBytes), call) };
       }
-      const raw = await readAll(res.body, target);
+      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
       if (res.status >= 300) return { kind: 'json', ...toErrorReply(res.status, res.headers, raw, secretsOf(target)) };
       let completion: any;
       try {

@@ -119,10 +119,11 @@ export class ChunkTranslator {
 /**
  * An OpenAI SSE body as batches of Anthropic events, one batch per chunk of bytes received.
  * Comment lines (`: keep-alive`) are skipped: the gateway sends its own pings. Transport errors
- * propagate to the core, which ends the client's stream with an error event.
+ * propagate to the core, which ends the client's stream with an error event; so does an event
+ * longer than `maxEventBytes` (SseEventTooLarge).
  */
-export async function* translateStream(body: AsyncIterable<Buffer>, t: ChunkTranslator): AsyncGenerator<StreamEvent[]> {
-  for await (const batch of readSse(body)) {
+export async function* translateStream(body: AsyncIterable<Buffer>, t: ChunkTranslator, maxEventBytes = Infinity): AsyncGenerator<StreamEvent[]> {
+  for await (const batch of readSse(body, maxEventBytes)) {
     const out: StreamEvent[] = [];
     for (const ev of batch) {
       if (t.ended) break;

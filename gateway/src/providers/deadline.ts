@@ -1,0 +1,34 @@
+import { UpstreamFailure } from './types';
+
+/** When a target sets no `maxDurationSeconds`: generous enough for the longest streamed answers. */
+export const DEFAULT_MAX_DURATION_SECONDS = 1800;
+
+export interface Deadline {
+  /** Aborts when the client's signal does, or with an UpstreamFailure('timeout') when time is up. */
+  signal: AbortSignal;
+  /** Stops the timer and lets go of the client's signal; call once the exchange is over. */
+  clear(): void;
+}
+
+/**
+ * A whole-exchange deadline for one upstream attempt. undici's own timeouts cannot give one:
+ * headersTimeout ends at the first byte and bodyTimeout is per chunk, so an upstream trickling a
+ * byte now and then could hold a request (and its connection) open forever. The abort reason is
+ * the failure itself, so whatever undici throws (before headers, or while the body is read) is
+ * already classified as a timeout.
+ */
+export function exchangeDeadline(client: AbortSignal, seconds: number, describe: () => string): Deadline {
+  const ac = new AbortController();
+  const onClientAbort = () => ac.abort(client.reason);
+  const timer = setTimeout(() => ac.abort(new UpstreamFailure('timeout', `${describe()} did not finish within ${seconds}s (maxDurationSeconds)`)), seconds * 1000);
+  timer.unref();
+  if (client.aborted) onClientAbort();
+  else client.addEventListener('abort', onClientAbort, { once: true });
+  return {
+    signal: ac.signal,
+    clear() {
+      clearTimeout(timer);
+      client.removeEventListener('abort', onClientAbort);
+    },
+  };
+}

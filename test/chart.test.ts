@@ -560,7 +560,11 @@ describe('operator RBAC', () => {
 
   test('watchNamespaces: a Role and RoleBinding per namespace, no ClusterRole, one --namespace list the operator accepts; the deprecated watchNamespace folds in', async () => {
     const r = await render({ operator: { watchNamespaces: ['team-a', 'team-b'], watchNamespace: 'team-c' } }, { namespace: NS });
-    expect(r.docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')).toEqual([]);
+    // Cluster-scoped grants left: the aggregated view/edit roles (for users) and the issuer-discovery
+    // role, which holds non-resource URLs only; nothing cluster-wide reads Secrets or the CRs.
+    const clusterScoped = r.docs.filter((d) => (d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding') && d._source === 'templates/operator-rbac.yaml');
+    expect(clusterScoped.map((d) => d.metadata.name)).toEqual(Array(2).fill(expect.stringMatching(/-issuer-discovery$/)));
+    expect(clusterScoped.filter((d) => d.kind === 'ClusterRole').flatMap((d) => d.rules).every((rule: any) => rule.nonResourceURLs && !rule.resources)).toBe(true);
     const grants = operatorGrants(r);
     for (const scope of ['team-a', 'team-b', 'team-c']) {
       const here = grants.filter((g) => g.scope === scope).map((g) => `${g.apiGroup}|${g.resource}|${g.verb}`).sort();

@@ -5,4 +5,5 @@
 export function registerOptionalCommands(register: (name: string, cmd: (argv: string[]) => Promise<number | void>) => void): void {
   // Required lazily: client-node is ESM loaded through require(esm), and only the operator needs it.
   register('operator', (argv) => (require('../../operator/src/main') as typeof import('../../operator/src/main')).runOperator(argv));
+  register('compare', (argv) => (require('./compare/main') as typeof import('./compare/main')).runCompare(argv));
 }

@@ -111,6 +111,11 @@ describe('switchyard compare', () => {
         expect(at('sonnet')).toMatchObject({ ok: true, answer: sonnetAnswer(prompt), stop_reason: 'end_turn', usage: sonnetUsage(prompt), error: null });
         expect(at('gpt')).toMatchObject({ ok: true, answer: gptAnswer(prompt), stop_reason: 'end_turn', usage: { input_tokens: 20 + prompt.length, output_tokens: 4 + (prompt.length % 5) } });
         expect(at('gem')).toMatchObject({ ok: true, answer: gemAnswer(prompt), usage: { input_tokens: 9, output_tokens: 5 }, cost_usd: null });
+        // The fake waits 2·len ms after each event: TTFT is the first text delta (after
+        // message_start, content_block_start and a ping), not the first byte of the stream.
+        const delay = 2 * prompt.length;
+        expect(at('sonnet').ttft_ms).toBeGreaterThanOrEqual(3 * delay * 0.9);
+        expect(at('sonnet').latency_ms - at('sonnet').ttft_ms).toBeGreaterThanOrEqual(4 * delay * 0.9);
         expect(at('broken')).toMatchObject({ ok: false, status: 400, error: { type: 'invalid_request_error', message: 'this model refuses everything' } });
         for (const m of ['sonnet', 'gpt', 'gem']) {
           expect(at(m).ttft_ms).toBeGreaterThan(0);

@@ -167,6 +167,8 @@ describe('switchyard compare', () => {
     // stderr is not a terminal here: plain progress lines, no carriage returns.
     expect(p.stderr()).toContain(`compare: ${recs.length}/${recs.length} done, ${PROMPTS.length * 2} failed`);
     expect(p.stderr()).not.toContain('\r');
+    // The run ends by itself: no connection or timer left to hold the process.
+    expect(p.stderr()).not.toContain('exiting with handles still open');
 
     // The report: balanced markup, no external references, every answer present and escaped.
     const html = readFileSync(report, 'utf8');
@@ -213,6 +215,7 @@ describe('switchyard compare', () => {
     const table = parseTable(p.stdout());
     expect(table['success']).toEqual({ sonnet: '2/2 (100.0%)', slow: '0/0 (0.0%)' });
     expect(p.stderr()).toContain('interrupted: showing the 2 request(s) that finished');
+    expect(p.stderr()).not.toContain('exiting with handles still open');
     const html = readFileSync(report, 'utf8');
     expect(checkMarkup(html)).toEqual([]);
     expect(html).toContain('interrupted: partial results');

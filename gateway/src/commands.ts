@@ -1,5 +1,6 @@
 import type { CommandSpec } from './cli-spec';
 import { OPERATOR_COMMAND } from '../../operator/src/options';
+import { COMPARE_COMMAND } from './compare/spec';
 
 /**
  * Subcommands beyond gateway/validate live with their feature; registering them here keeps
@@ -8,4 +9,5 @@ import { OPERATOR_COMMAND } from '../../operator/src/options';
 export function registerOptionalCommands(register: (name: string, spec: CommandSpec, run: (argv: string[]) => Promise<number | void>) => void): void {
   // Required lazily: client-node is ESM loaded through require(esm), and only the operator needs it.
   register('operator', OPERATOR_COMMAND, (argv) => (require('../../operator/src/main') as typeof import('../../operator/src/main')).runOperator(argv));
+  register('compare', COMPARE_COMMAND, (argv) => (require('./compare/main') as typeof import('./compare/main')).runCompare(argv));
 }

@@ -188,7 +188,7 @@ describe('switchyard CLI', () => {
 
 describe('switchyard CLI surface', () => {
   const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
-  const COMMANDS = ['gateway', 'validate', 'operator'];
+  const COMMANDS = ['gateway', 'validate', 'operator', 'compare'];
 
   test('--version prints the package version', async () => {
     const p = runCli(['--version']);
@@ -234,7 +234,7 @@ describe('switchyard CLI surface', () => {
     // A family named in a comment (`SWITCHYARD_REDIS_*`) needs at least one listed member.
     const pattern = (v: string) => (v.endsWith('_*') ? `${v.slice(0, -1)}[A-Z_]+` : `${v}\\b`);
     const missingTop = [...vars].filter((v) => !new RegExp(`\\b${pattern(v)}`).test(top));
-    const missingCommands = [...vars].filter((v) => !perCommand.some((o) => new RegExp(`^  ${pattern(v)} `, 'm').test(o)));
+    const missingCommands = [...vars].filter((v) => !perCommand.some((o) => new RegExp(`^  ${pattern(v)}( |$)`, 'm').test(o)));
     expect({ missingTop, missingCommands }).toEqual({ missingTop: [], missingCommands: [] });
   });
 

@@ -115,7 +115,9 @@ describe('switchyard compare', () => {
         // message_start, content_block_start and a ping), not the first byte of the stream.
         const delay = 2 * prompt.length;
         expect(at('sonnet').ttft_ms).toBeGreaterThanOrEqual(3 * delay * 0.9);
-        expect(at('sonnet').latency_ms - at('sonnet').ttft_ms).toBeGreaterThanOrEqual(4 * delay * 0.9);
+        // Latency runs to the last event (seven delays in all). No bound on latency − TTFT: a loaded
+        // machine delivers the later events in one burst right after the first.
+        expect(at('sonnet').latency_ms).toBeGreaterThanOrEqual(7 * delay * 0.9);
         expect(at('broken')).toMatchObject({ ok: false, status: 400, error: { type: 'invalid_request_error', message: 'this model refuses everything' } });
         for (const m of ['sonnet', 'gpt', 'gem']) {
           expect(at(m).ttft_ms).toBeGreaterThan(0);

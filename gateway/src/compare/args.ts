@@ -19,6 +19,9 @@ side-by-side table per model.
   --report FILE        write a self-contained HTML report
   -h, --help           this text
 
+Environment:
+  SWITCHYARD_KEY       the client key when --key is not given
+
 Exit codes: 0 done, 1 every request failed, 2 bad flags or input, 130 interrupted (Ctrl-C).`;
 
 export interface CompareOptions {

@@ -2,7 +2,7 @@
 # One image for both the gateway and the operator:
 #   docker run IMAGE gateway --config /config/switchyard.yaml
 #   docker run IMAGE operator --gateway-service NS/NAME
-# Build and push: README.md, "Container image" (docker buildx with the OCI label arguments).
+# Build and push: docs/kubernetes.md, "Container image" (docker buildx with the OCI label arguments).
 
 # Node 24 (the current LTS) on Debian 12, pinned by the digest of the multi-arch index of
 # node:24-bookworm-slim (Node 24.18.1, published 2026-07-30), so a rebuild gets the same base.

@@ -32,7 +32,7 @@ describe('spend budgets (local store)', () => {
     apiKey('team-b', { secretRef: { name: 'client-b' } }),
   ];
 
-  const start = (objects: K8sObject[], at?: string, gateways?: number) => h.start(objects, { at, gateways, env: { SWITCHYARD_ACCESS_LOG: 'off' } });
+  const start = (objects: K8sObject[], at?: string, gateways?: number) => h.start(objects, { at, gateways });
 
   const ask = (c = h.client) => c.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
   const refusal = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a refusal'); }, (e) => e);

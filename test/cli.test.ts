@@ -167,7 +167,7 @@ describe('switchyard CLI', () => {
     gw.child.kill('SIGTERM');
     expect(await gw.exited).toBe(0);
     expect(gw.stderr()).toContain('"forced":1');
-    await expect(stream.finalMessage()).rejects.toBeDefined();
+    await expect(stream.finalMessage()).rejects.toMatchObject({ error: { type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' } } });
   });
 
   test('SIGHUP reloads the file; a broken file keeps the running configuration', async () => {

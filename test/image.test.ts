@@ -43,7 +43,7 @@ describe('Dockerfile', () => {
       expect(runtime.text).toMatch(new RegExp(`^ARG ${arg}=\\S+$`, 'm'));
       expect(runtime.text).toContain(`org.opencontainers.image.${label}="\${${arg}}"`);
     }
-    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toMatch(/--build-arg VERSION=.*--build-arg REVISION=/s);
+    expect(readFileSync(join(ROOT, 'docs/kubernetes.md'), 'utf8')).toMatch(/--build-arg VERSION=.*--build-arg REVISION=/s);
   });
 });
 
@@ -109,8 +109,8 @@ describe('image size budget', () => {
     expect([...all].filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
   });
 
-  test('the production node_modules stays within the budget README.md states', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  test('the production node_modules stays within the budget docs/kubernetes.md states', () => {
+    const readme = readFileSync(join(ROOT, 'docs/kubernetes.md'), 'utf8');
     const m = /\*\*Size budget: (\d+) MB\*\*/.exec(readme);
     expect(m).not.toBeNull();
     const size = megabytes(all);

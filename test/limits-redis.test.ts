@@ -49,7 +49,7 @@ describe('rate limits (Redis store)', () => {
     async function gateway(prefix: string, keyLimits: object, routeLimits?: object, env: Record<string, string> = {}): Promise<Gateway> {
       const gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { limits: keyLimits }, routeSpec: routeLimits && { limits: routeLimits } })));
       // A generous command timeout: on a loaded test machine a slow reply must not look like an outage.
-      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', ...env });
+      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ACCESS_LOG: 'off', ...env });
       gws.push(gw);
       return gw;
     }
@@ -217,7 +217,7 @@ describe('rate limits (Redis store)', () => {
       expect(live.sum('switchyard_limit_store_info', { store: 'local' })).toBe(0);
       const plain = await startGateway(snapshotOf(simpleConfig(fake.url)));
       gws.push(plain);
-      await installFeatures(plain, {});
+      await installFeatures(plain, { SWITCHYARD_ACCESS_LOG: 'off' });
       const local = await scrape(adminURL(plain));
       expect(local.samples.get('switchyard_limit_store_info{store="local"}')).toBe(1);
       expect(local.exportedNames().has('switchyard_limit_store_duration_seconds_count')).toBe(false);

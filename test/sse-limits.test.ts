@@ -56,7 +56,7 @@ describe.each<[Provider, (url: string) => string]>([
   beforeAll(async () => {
     up = await startFloodUpstream(provider, { floodBytes: 64 * MiB });
     gw = await startGateway(snapshotOf(simpleConfig(upstreamBase(up.url), { provider })), { options: { maxEventBytes: 1 * MiB, maxUpstreamBodyBytes: 1 * MiB } });
-    await installFeatures(gw, {}); // metrics
+    await installFeatures(gw, { SWITCHYARD_ACCESS_LOG: 'off' }); // metrics
   });
   afterAll(async () => {
     await gw.close();

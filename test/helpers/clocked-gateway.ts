@@ -23,7 +23,7 @@ export interface ClockedGateway {
 
 /**
  * The harness the limits and budgets suites share: one fake upstream for the suite, one gateway
- * per test with an injected clock, its features installed as `npm start` would, and its finished
+ * per test with an injected clock, its features installed as `npm start` would (access log off), and its finished
  * requests recorded. Registers its own Jest hooks.
  */
 export function clockedGateway(): ClockedGateway {
@@ -37,7 +37,8 @@ export function clockedGateway(): ClockedGateway {
       h.calls = [];
       const gw = await startGateway(snapshotOf(objects, gateways), { now: () => h.clock });
       h.gw = gw;
-      await installFeatures(gw, env);
+      // The access log off unless a test asks for it: tests read `calls`, not stdout.
+      await installFeatures(gw, { SWITCHYARD_ACCESS_LOG: 'off', ...env });
       gw.observers.add({ requestEnd: (c) => h.calls.push(c) });
       h.client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
       return gw;

@@ -150,7 +150,10 @@ describe('rate limits (local store)', () => {
     h.fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'boom', headers: { 'x-should-retry': 'false' } });
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.InternalServerError);
     h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), cutAfter: 4, delayMs: 20 });
-    await expect(h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage()).rejects.toBeDefined();
+    await expect(h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage()).rejects.toMatchObject({
+      // the upstream cut the connection mid-stream: the stream ends with an error event naming the target
+      error: { type: 'error', error: { type: 'api_error', message: expect.stringMatching(/^anthropic target 'claude-upstream-1': .*closed/) } },
+    });
     await waitFor(() => h.calls.length >= 2, 5000, 'the broken stream to end');
     const msg = await ask();
     expect(msg.type).toBe('message');

@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bedrockAuth, cachedCredentials, CredentialError, describeAwsSource, REFRESH_MARGIN_MS, type BedrockAuth } from '../gateway/src/providers/bedrock/credentials';
 import { BedrockStreamDecoder, toSse, type BedrockStreamItem } from '../gateway/src/providers/bedrock/stream';
 import { bedrockErrorReply, mapBedrockError } from '../gateway/src/providers/bedrock/errors';
 import {
@@ -10,6 +14,8 @@ import {
   toCountTokensBody,
 } from '../gateway/src/providers/bedrock/request';
 import { chunkFrame, exceptionFrame, streamEvents } from './helpers/bedrock-frames';
+import { startFakeBedrock, type FakeBedrock } from './helpers/fake-bedrock';
+import { startFakeSts } from './helpers/fake-sts';
 
 const CLAUDE_CODE_BETAS = 'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
 
@@ -185,3 +191,145 @@ describe('Bedrock error mapping', () => {
     expect(mapBedrockError(400, 'ValidationException', { message: 'bad key AKIASECRETSECRET1' }, ['AKIASECRETSECRET1']).message).toBe('Bedrock ValidationException: bad key [redacted]');
   });
 });
+
+describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', () => {
+  const REGION = 'us-east-1';
+  const STATIC = { accessKeyId: 'AKIAFAKESTATIC000001', secretAccessKey: 'staticSecretKeyForTests0000000000000000000' };
+  const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+  let bedrock: FakeBedrock;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    bedrock = await startFakeBedrock({
+      region: REGION,
+      keys: { [STATIC.accessKeyId]: STATIC.secretAccessKey, [STS_ISSUED.accessKeyId]: STS_ISSUED.secretAccessKey },
+      sessionTokens: { [STS_ISSUED.accessKeyId]: STS_ISSUED.sessionToken },
+      apiKey: 'bedrock-api-key-ABSKexample000000000000',
+    });
+  });
+  afterAll(() => bedrock.close());
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  async function send(auth: BedrockAuth, path: string, body: unknown) {
+    const url = `${bedrock.url}${path}`;
+    const payload = JSON.stringify(body);
+    const headers = await auth.headers({ method: 'POST', url, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: payload });
+    return fetch(url, { method: 'POST', headers, body: payload });
+  }
+
+  const invokeBody = toBedrockBody({ model: 'x', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, CLAUDE_CODE_BETAS);
+
+  test('static keys: invoke, stream (decoded from real frames) and count-tokens are accepted by the verifying fake', async () => {
+    const auth = bedrockAuth({ kind: 'static', ...STATIC }, REGION);
+    const r = await send(auth, invokePath(MODEL, false), invokeBody);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as any).id).toBe('msg_bdrk_01');
+    expect(bedrock.requests.at(-1)).toMatchObject({ auth: 'sigv4', accessKeyId: STATIC.accessKeyId, path: invokePath(MODEL, false) });
+    expect(bedrock.requests.at(-1)!.json.anthropic_beta).toEqual(['interleaved-thinking-2025-05-14', 'fine-grained-tool-streaming-2025-05-14']);
+
+    const s = await send(auth, invokePath(MODEL, true), invokeBody);
+    expect(s.headers.get('content-type')).toBe('application/vnd.amazon.eventstream');
+    const decoder = new BedrockStreamDecoder();
+    const items: BedrockStreamItem[] = [];
+    for await (const chunk of s.body as any) items.push(...decoder.push(chunk));
+    items.push(...decoder.end());
+    expect(items.map((i) => (i.kind === 'event' ? i.type : 'error'))).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(decoder.metrics?.cacheReadInputTokenCount).toBe(7);
+
+    const c = await send(auth, countTokensPath(MODEL), toCountTokensBody(invokeBody));
+    expect(fromCountTokensResponse(await c.json())).toEqual({ input_tokens: JSON.stringify(invokeBody.messages).length });
+    expect(bedrock.requests.at(-1)!.path).toBe('/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens');
+  });
+
+  test('an ARN model id (with an encoded /) signs and verifies', async () => {
+    const arn = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123';
+    const r = await send(bedrockAuth({ kind: 'static', ...STATIC }, REGION), invokePath(arn, false), invokeBody);
+    expect(r.status).toBe(200);
+    expect(bedrock.requests.at(-1)!.path).toBe('/model/arn:aws:bedrock:us-east-1:123456789012:application-inference-profile%2Fabc123/invoke');
+  });
+
+  test('the fake really verifies: a wrong secret, a tampered body, a wrong region are refused', async () => {
+    const wrong = await send(bedrockAuth({ kind: 'static', ...STATIC, secretAccessKey: 'not-the-secret-000000000000000000000000000' }, REGION), invokePath(MODEL, false), invokeBody);
+    expect(wrong.status).toBe(403);
+    expect(wrong.headers.get('x-amzn-errortype')).toMatch(/^UnrecognizedClientException/);
+    expect(bedrock.rejected.at(-1)).toMatch(/signature we calculated does not match/);
+
+    const auth = bedrockAuth({ kind: 'static', ...STATIC }, REGION);
+    const url = `${bedrock.url}${invokePath(MODEL, false)}`;
+    const headers = await auth.headers({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect((await fetch(url, { method: 'POST', headers, body: '{"a":2}' })).status).toBe(403);
+
+    expect((await send(bedrockAuth({ kind: 'static', ...STATIC }, 'eu-west-1'), invokePath(MODEL, false), invokeBody)).status).toBe(403);
+  });
+
+  test('a Bedrock API key goes as Bearer, unsigned', async () => {
+    const r = await send(bedrockAuth({ kind: 'apiKey', apiKey: 'bedrock-api-key-ABSKexample000000000000' }, REGION), invokePath(MODEL, false), invokeBody);
+    expect(r.status).toBe(200);
+    expect(bedrock.requests.at(-1)).toMatchObject({ auth: 'bearer' });
+    expect(bedrock.requests.at(-1)!.headers['x-amz-date']).toBeUndefined();
+  });
+
+  test('default chain, web identity (IRSA): STS via AWS_ENDPOINT_URL_STS, temporary keys sign, cached across requests', async () => {
+    const sts = await startFakeSts({ roleArn: ROLE_ARN, token: 'projected-sa-token', issue: { ...STS_ISSUED, expiration: new Date(Date.now() + 3600_000) } });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'irsa-'));
+      writeFileSync(join(dir, 'token'), 'projected-sa-token');
+      isolateAwsEnv({ AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: ROLE_ARN, AWS_ROLE_SESSION_NAME: 'switchyard', AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: REGION });
+      const auth = bedrockAuth({ kind: 'chain' }, REGION);
+      for (let i = 0; i < 3; i++) expect((await send(auth, invokePath(MODEL, false), invokeBody)).status).toBe(200);
+      expect(bedrock.requests.at(-1)).toMatchObject({ auth: 'sigv4', accessKeyId: STS_ISSUED.accessKeyId });
+      expect(bedrock.requests.at(-1)!.headers['x-amz-security-token']).toBe(STS_ISSUED.sessionToken);
+      expect(sts.calls).toEqual([{ roleArn: ROLE_ARN, token: 'projected-sa-token', sessionName: 'switchyard' }]);
+    } finally {
+      await sts.close();
+    }
+  });
+
+  test('credentials about to expire are refreshed before use', async () => {
+    let calls = 0;
+    let t = 0;
+    const inner = async () => ({ ...STATIC, expiration: new Date(10 * 60_000 * ++calls) });
+    const provider = cachedCredentials(inner, () => t);
+    await provider();
+    await provider();
+    expect(calls).toBe(1);
+    t = 10 * 60_000 - REFRESH_MARGIN_MS + 1; // inside the margin of the first expiry
+    await provider();
+    expect(calls).toBe(2);
+  });
+
+  test('a chain that finds nothing is a CredentialError naming provider and source, never a secret', async () => {
+    isolateAwsEnv({ AWS_EC2_METADATA_DISABLED: 'true', AWS_REGION: REGION });
+    const auth = bedrockAuth({ kind: 'chain' }, REGION);
+    const err = await auth.headers({ method: 'POST', url: `${bedrock.url}/model/x/invoke`, headers: {}, body: '{}' }).catch((e) => e);
+    expect(err).toBeInstanceOf(CredentialError);
+    expect(err).toMatchObject({ provider: 'bedrock', source: describeAwsSource({ kind: 'chain' }) });
+    expect(err.message).toMatch(/^bedrock: could not obtain credentials from AWS default credential chain/);
+
+    // STS refusing the token: the message names the source, not the token.
+    const sts = await startFakeSts({ roleArn: ROLE_ARN, token: 'another-token', issue: { ...STS_ISSUED, expiration: new Date(Date.now() + 3600_000) } });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'irsa-'));
+      writeFileSync(join(dir, 'token'), 'projected-sa-token-SECRET');
+      isolateAwsEnv({ AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: ROLE_ARN, AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: REGION, AWS_EC2_METADATA_DISABLED: 'true' });
+      const e2 = await bedrockAuth({ kind: 'chain' }, REGION).headers({ method: 'POST', url: `${bedrock.url}/model/x/invoke`, headers: {}, body: '{}' }).catch((e) => e);
+      expect(e2).toBeInstanceOf(CredentialError);
+      expect(e2.message).not.toContain('projected-sa-token-SECRET');
+      expect(sts.calls.length).toBeGreaterThan(0);
+    } finally {
+      await sts.close();
+    }
+  });
+});
+
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/switchyard-bedrock';
+const STS_ISSUED = { accessKeyId: 'ASIAFAKESTSISSUED001', secretAccessKey: 'stsIssuedSecretForTests00000000000000000000', sessionToken: 'FwoGZXIvYXdzEFAKESESSIONTOKEN' };
+
+/** Only the given AWS settings, and no shared config files from the machine running the tests. */
+function isolateAwsEnv(vars: Record<string, string>): void {
+  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
+  const none = join(tmpdir(), 'switchyard-no-aws-config');
+  Object.assign(process.env, { AWS_CONFIG_FILE: none, AWS_SHARED_CREDENTIALS_FILE: none }, vars);
+}

@@ -2,6 +2,9 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { CredentialError, safeDetail } from '../credential-error';
+
+export { CredentialError } from '../credential-error';
 
 /**
  * How the gateway authenticates to Bedrock: static keys from a Secret, a Bedrock API key (Bearer,
@@ -12,18 +15,6 @@ export type AwsCredentialSource =
   | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
   | { kind: 'apiKey'; apiKey: string }
   | { kind: 'chain' };
-
-/** A credential failure, safe to show: it names the provider and the source, never a secret. */
-export class CredentialError extends Error {
-  constructor(
-    readonly provider: 'bedrock' | 'vertex',
-    readonly source: string,
-    detail: string,
-  ) {
-    super(`${provider}: could not obtain credentials from ${source}: ${detail}`);
-    this.name = 'CredentialError';
-  }
-}
 
 /** Describes a source for messages and logs. */
 export function describeAwsSource(source: AwsCredentialSource): string {
@@ -121,13 +112,4 @@ export function bedrockAuth(source: AwsCredentialSource, region: string, chain?:
 
 function lower(h: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
-}
-
-/**
- * The SDK's provider errors say what was missing (no web identity token file, STS refused…), not a
- * secret; only the first line is kept, and anything shaped like an AWS key is masked anyway.
- */
-function safeDetail(err: unknown): string {
-  const m = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
-  return m.replace(/\b(A[SK]IA[0-9A-Z]{12,})\b/g, '[redacted]').replace(/[A-Za-z0-9/+]{40}/g, '[redacted]');
 }

@@ -14,7 +14,7 @@ import {
   toCountTokensBody,
 } from '../gateway/src/providers/bedrock/request';
 import { chunkFrame, exceptionFrame, streamEvents } from './helpers/bedrock-frames';
-import { startFakeBedrock, type FakeBedrock } from './helpers/fake-bedrock';
+import { awsError, startFakeBedrock, throttledStream, type FakeBedrock } from './helpers/fake-bedrock';
 import { startFakeSts } from './helpers/fake-sts';
 
 const CLAUDE_CODE_BETAS = 'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
@@ -262,6 +262,34 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
     expect((await fetch(url, { method: 'POST', headers, body: '{"a":2}' })).status).toBe(403);
 
     expect((await send(bedrockAuth({ kind: 'static', ...STATIC }, 'eu-west-1'), invokePath(MODEL, false), invokeBody)).status).toBe(403);
+  });
+
+  test('HTTP errors and a mid-stream exception frame from the fake, mapped to Anthropic', async () => {
+    const errors = await startFakeBedrock({
+      region: REGION,
+      keys: { [STATIC.accessKeyId]: STATIC.secretAccessKey },
+      reply: (rec, res) => (rec.path.endsWith('-stream') ? throttledStream(res) : awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.')),
+    });
+    try {
+      const auth = bedrockAuth({ kind: 'static', ...STATIC }, REGION);
+      const url = (p: string) => `${errors.url}${p}`;
+      const payload = JSON.stringify(invokeBody);
+      const h1 = await auth.headers({ method: 'POST', url: url(invokePath(MODEL, false)), headers: { 'content-type': 'application/json' }, body: payload });
+      const r = await fetch(url(invokePath(MODEL, false)), { method: 'POST', headers: h1, body: payload });
+      const mapped = bedrockErrorReply(r.status, Object.fromEntries(r.headers), Buffer.from(await r.arrayBuffer()), 'req_9');
+      expect(mapped).toEqual({ status: 429, body: { type: 'error', error: { type: 'rate_limit_error', message: 'Bedrock ThrottlingException: Too many requests, please wait before trying again.' }, request_id: 'req_9' } });
+
+      const h2 = await auth.headers({ method: 'POST', url: url(invokePath(MODEL, true)), headers: { 'content-type': 'application/json' }, body: payload });
+      const s = await fetch(url(invokePath(MODEL, true)), { method: 'POST', headers: h2, body: payload });
+      expect(s.status).toBe(200);
+      const decoder = new BedrockStreamDecoder();
+      let sse = '';
+      for await (const chunk of s.body as any) sse += decoder.push(chunk).map(toSse).join('');
+      sse += decoder.end().map(toSse).join('');
+      expect(sse).toMatch(/^event: message_start\n.*\n\nevent: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error",/s);
+    } finally {
+      await errors.close();
+    }
   });
 
   test('a Bedrock API key goes as Bearer, unsigned', async () => {

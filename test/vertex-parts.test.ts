@@ -79,6 +79,7 @@ describe('Vertex error mapping', () => {
   test("Anthropic's own envelope (relayed by Vertex) keeps its type; 503 becomes 529; a token in the text is redacted", () => {
     const a = Buffer.from(JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));
     expect(mapVertexError(529, a)).toEqual({ status: 529, type: 'overloaded_error', message: 'Overloaded' });
+    expect(mapVertexError(503, a)).toEqual({ status: 529, type: 'overloaded_error', message: 'Overloaded' });
     expect(mapVertexError(503, Buffer.from('<html>'))).toEqual({ status: 529, type: 'overloaded_error', message: 'Vertex AI returned HTTP 503' });
     expect(mapVertexError(401, g(401, 'UNAUTHENTICATED', 'bad token ya29.secret-token-value'), ['ya29.secret-token-value']).message).toBe('Vertex AI UNAUTHENTICATED: bad token [redacted]');
   });

@@ -146,6 +146,11 @@ describe('Bedrock event-stream decoding', () => {
     expect(items.at(-1)).toMatchObject({ kind: 'error', error: { type: 'api_error', message: expect.stringContaining('ended inside a frame') } });
   });
 
+  test("Anthropic's own error event inside a chunk is terminal, its type kept (as the Bedrock SDK reads it)", () => {
+    const { items } = decodeAll([chunkFrame(events[0]), chunkFrame({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }), chunkFrame(events[1])]);
+    expect(items.slice(1)).toEqual([{ kind: 'error', error: { status: 529, type: 'overloaded_error', message: 'Overloaded' } }]);
+  });
+
   test('a chunk whose bytes are not an Anthropic event is a corrupt stream', () => {
     const { items } = decodeAll([chunkFrame({ nottype: 1 })]);
     expect(items[0]).toMatchObject({ kind: 'error', error: { status: 502 } });

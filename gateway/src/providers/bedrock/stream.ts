@@ -26,6 +26,18 @@ export type BedrockStreamItem =
   /** Terminal: an exception frame or a corrupt stream. Nothing follows it. */
   | { kind: 'error'; error: MappedError };
 
+const STATUS_BY_TYPE: Partial<Record<MappedError['type'], number>> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  timeout_error: 504,
+  overloaded_error: 529,
+};
+
 const PRELUDE = 12;
 const MIN_FRAME = 16;
 /** Bedrock chunks are single events (a few KB); a larger length prefix means a corrupt stream. */
@@ -102,6 +114,13 @@ export class BedrockStreamDecoder {
       if (!event || typeof event !== 'object' || typeof event.type !== 'string') throw new Error('chunk is not an Anthropic event');
     } catch (err) {
       return this.fail((err as Error).message);
+    }
+    if (event.type === 'error') {
+      // Anthropic's own mid-stream error (overloaded…) arrives inside a chunk: terminal, type kept.
+      this.done = true;
+      const e = (event.error ?? {}) as { type?: unknown; message?: unknown };
+      const type = (typeof e.type === 'string' ? e.type : 'api_error') as MappedError['type'];
+      return { kind: 'error', error: { status: STATUS_BY_TYPE[type] ?? 500, type, message: typeof e.message === 'string' ? e.message : 'Bedrock stream error' } };
     }
     const metrics = event['amazon-bedrock-invocationMetrics'];
     if (metrics && typeof metrics === 'object') {

@@ -9,8 +9,11 @@ module.exports = {
     // The OTLP exporters load `http` with a dynamic import(), which jest's module sandbox refuses
     // (it needs --experimental-vm-modules); swc turns it into the equivalent require().
     '/node_modules/@opentelemetry/otlp-exporter-base/.+\\.js$': swc('ecmascript'),
+    // gaxios (google-auth-library) likewise import()s node-fetch and https-proxy-agent.
+    '/node_modules/gaxios/.+\\.js$': swc('ecmascript'),
   },
-  transformIgnorePatterns: ['/node_modules/(?!@opentelemetry/otlp-exporter-base/)'],
+  transformIgnorePatterns: ['/node_modules/(?!@opentelemetry/otlp-exporter-base/|gaxios/)'],
+  resolver: '<rootDir>/test/helpers/jest-resolver.js',
   testTimeout: 30000,
   // Several suites start gateways, fake upstreams and redis on loopback; two workers match CI's two cores.
   maxWorkers: 2,

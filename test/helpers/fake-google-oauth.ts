@@ -1,0 +1,33 @@
+import { createPublicKey, createVerify } from 'node:crypto';
+import { readRequestBody, startServer, type TestServer } from './http-server';
+
+/**
+ * A loopback Google OAuth token endpoint for service-account keys: it verifies the RS256 JWT
+ * assertion against the key pair's public half, checks issuer and scope, and issues a token.
+ */
+export interface FakeGoogleOAuth extends TestServer {
+  grants: Array<{ iss: string; scope: string }>;
+}
+
+export async function startFakeGoogleOAuth(opts: { publicKeyPem: string; clientEmail: string; token: string }): Promise<FakeGoogleOAuth> {
+  const grants: FakeGoogleOAuth['grants'] = [];
+  const key = createPublicKey(opts.publicKeyPem);
+  const server = await startServer(async (req, res) => {
+    const form = new URLSearchParams((await readRequestBody(req)).toString('utf8'));
+    const refuse = (why: string) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_grant', error_description: why }));
+    };
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return refuse('unsupported grant_type');
+    const [h, p, sig] = (form.get('assertion') ?? '').split('.');
+    if (!sig) return refuse('malformed assertion');
+    const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(key, Buffer.from(sig, 'base64url'));
+    if (!ok) return refuse('Invalid JWT Signature.');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    if (claims.iss !== opts.clientEmail) return refuse('wrong issuer');
+    grants.push({ iss: claims.iss, scope: claims.scope });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ access_token: opts.token, expires_in: 3599, token_type: 'Bearer' }));
+  });
+  return { ...server, grants };
+}

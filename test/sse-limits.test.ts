@@ -24,8 +24,9 @@ describe('SSE parser bounds', () => {
     p.push('data: ');
     for (let i = 0; i < 800; i++) expect(p.push(chunks[i % 16])).toEqual([]);
     const evs = p.push('\n\n');
-    // Generous: the linear parser needs well under a second even on a loaded box.
-    expect(performance.now() - started).toBeLessThan(5000);
+    // Generous: the linear parser needs well under a second alone, 5.6 s was seen under a load
+    // average of 19; the old parser needed about a minute.
+    expect(performance.now() - started).toBeLessThan(15_000);
     expect(evs).toHaveLength(1);
     expect(evs[0].data.length).toBe(800 * 64 * 1024);
   });
@@ -149,8 +150,8 @@ describe('other clients while an upstream floods a stream', () => {
       return parseSse(text);
     });
     // Probe throughout the flood, and a few times at least. The bound is generous for a loaded
-    // 2-core box; the old parser pushed each probe to seconds.
-    for (let n = 0; !streamDone || n < 10; n++) expect(await probe()).toBeLessThan(1000);
+    // 2-core box (1.4 s was seen under a load average of 19); the old parser pushed probes to 22 s.
+    for (let n = 0; !streamDone || n < 10; n++) expect(await probe()).toBeLessThan(4000);
     const events = await stream;
     expect(events[events.length - 1].event).toBe('error');
     expect(flood.replies[0].written).toBeLessThan(40 * MiB);

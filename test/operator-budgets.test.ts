@@ -69,10 +69,11 @@ describe('operator: budgets and usage in ApiKey status', () => {
   });
 
   test('an unpriced route says so: Priced=False, its tokens cost nothing', async () => {
-    await waitFor(() => condition('Priced', 'ModelRoute', 'claude-free') && condition('Priced', 'ModelRoute', 'claude-priced'), 10_000, 'Priced on both routes');
+    // The first wait includes the operator's start (client-node loads in 1-3 s of CPU): room for a loaded machine.
+    await waitFor(() => condition('Priced', 'ModelRoute', 'claude-free') && condition('Priced', 'ModelRoute', 'claude-priced'), 40_000, 'Priced on both routes');
     expect(condition('Priced', 'ModelRoute', 'claude-free')).toMatchObject({ status: 'False', reason: 'NotPriced', message: expect.stringContaining('count their tokens as free') });
     expect(condition('Priced', 'ModelRoute', 'claude-priced')).toMatchObject({ status: 'True', reason: 'Priced' });
-  });
+  }, 60_000);
 
   test('status.usage and BudgetExceeded=False appear before any traffic', async () => {
     await waitFor(() => gws.every((g) => g.table?.snapshot.gateways === 2) && key()?.status?.usage, 10_000, 'status.usage');

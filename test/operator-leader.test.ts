@@ -72,7 +72,8 @@ describe('leader election between operator replicas', () => {
 
   test('one replica takes the Lease and programs the gateway; the others only follow', async () => {
     for (const id of ['op-a', 'op-b', 'op-c']) start(id, tokenOf(id));
-    await waitFor(() => holder(), 20_000, 'a lease holder');
+    // Three operators start at once (client-node loads in 1-3 s of CPU each): room for a loaded machine.
+    await waitFor(() => holder(), 40_000, 'a lease holder');
     const leader = byId(holder());
     const standbys = ops.filter((o) => o !== leader);
     await waitFor(async () => (await ask('claude-test')) === 200, 5000, 'traffic');
@@ -94,7 +95,7 @@ describe('leader election between operator replicas', () => {
     expect(kube.requests.filter((r) => ['modelroutes', 'apikeys', 'secrets'].includes(r.resource)).every((r) => r.namespace === NS)).toBe(true);
     expect(kube.get('ModelRoute', 'other', 'elsewhere').status).toBeUndefined();
     expect(await ask('elsewhere')).toBe(404);
-  });
+  }, 90_000);
 
   test('killing the leader (no release): a standby takes over after the lease expires and pushes changes', async () => {
     const old = byId(holder());

@@ -1,5 +1,5 @@
-import { CallContext } from '../gateway/src/api/call';
-import { GatewayError } from '../gateway/src/api/errors';
+import { CallContext } from '../gateway/src/core/call';
+import { GatewayError } from '../gateway/src/core/errors';
 import { drain, fits, fullInMs, perMinute, waitMs } from '../gateway/src/limits/bucket';
 import { estimateInputTokens } from '../gateway/src/limits/estimate';
 import { rateLimitHeaders, rfc3339 } from '../gateway/src/limits/headers';

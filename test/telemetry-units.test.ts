@@ -1,12 +1,12 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
-import { CallContext } from '../gateway/src/api/call';
+import { CallContext } from '../gateway/src/core/call';
 import { silentLogger } from '../gateway/src/log';
 import { RoutingTable } from '../gateway/src/routing/table';
 import { installTelemetry } from '../gateway/src/telemetry';
 import { accessLogSinkFromEnv } from '../gateway/src/telemetry/access-log';
-import { callCost, effectivePricing, priceUsage } from '../gateway/src/telemetry/cost';
+import { callCost, effectivePricing, priceUsage } from '../gateway/src/core/cost';
 import { modelLabel } from '../gateway/src/telemetry/labels';
 import { SwitchyardMetrics } from '../gateway/src/telemetry/metrics';
 import { parseKeyValues, tracingConfig, tracingEnabled } from '../gateway/src/telemetry/otel-config';

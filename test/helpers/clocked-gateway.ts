@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { CallContext } from '../../gateway/src/api/call';
+import type { CallContext } from '../../gateway/src/core/call';
 import { installFeatures } from '../../gateway/src/features';
 import type { Gateway } from '../../gateway/src/gateway';
 import type { K8sObject } from '../../operator/src/types';

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
-import { CallContext } from './call';
+import { CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
-import { GatewayError, envelope } from './errors';
+import { GatewayError, envelope } from '../core/errors';
 
 /**
  * First in the chain: gives the request its id and CallContext, and calls the end-of-request

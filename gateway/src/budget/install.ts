@@ -1,4 +1,4 @@
-import { GatewayError } from '../api/errors';
+import { GatewayError } from '../core/errors';
 import type { Gateway } from '../gateway';
 import { StoreUnavailable, type LimitStore } from '../limits/store';
 import type { SwitchyardMetrics } from '../telemetry/metrics';

@@ -1,14 +1,14 @@
-import type { CallContext, Usage } from '../api/call';
-import { GatewayError } from '../api/errors';
+import type { CallContext, Usage } from '../core/call';
+import { GatewayError } from '../core/errors';
 import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from '../budget/ledger';
 import type { Limits } from '../config/snapshot';
-import type { ApiKey, Route } from '../routing/table';
-import { callCost } from '../telemetry/cost';
+import type { ApiKey, Route } from '../core/routes';
+import { callCost } from '../core/cost';
 import { perMinute, waitMs } from './bucket';
 import { estimateInputTokens } from './estimate';
 import { rateLimitHeaders, type Category, type Reading } from './headers';
 import { StoreUnavailable, type AdmitResult, type Check, type CheckState, type Debit, type LimitStore } from './store';
-import type { Admission, Limiter } from './types';
+import type { Admission, Limiter } from '../core/limits';
 
 type Metric = 'rpm' | 'itpm' | 'otpm' | 'conc';
 const FIELDS: ReadonlyArray<[Metric, keyof Limits]> = [

@@ -1,6 +1,6 @@
-import type { CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import { callCost } from './cost';
+import type { CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import { callCost } from '../core/cost';
 import { NO_KEY, finalTarget, isChat, isProbe } from './labels';
 import { traceIdsOf } from './trace-ids';
 

@@ -1,6 +1,6 @@
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import type { RoutingTable, Target } from '../routing/table';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import type { RoutingTable, Target } from '../core/routes';
 
 /**
  * Label values for metrics, spans and the access log. Every value here comes from configuration

@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import { callCost } from './cost';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import { callCost } from '../core/cost';
 import { FastCounter, FastHistogram } from './series';
 import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel, routeLabel } from './labels';
 

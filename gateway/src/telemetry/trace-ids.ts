@@ -1,4 +1,4 @@
-import type { CallContext } from '../api/call';
+import type { CallContext } from '../core/call';
 
 /**
  * Trace ids for the access log, without loading OpenTelemetry: the tracing observer (when on)

@@ -12,12 +12,12 @@ import {
   type Sampler,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
 import type { Logger } from '../log';
-import type { StreamEvent } from '../providers/types';
-import type { Target } from '../routing/table';
-import { callCost } from './cost';
+import type { StreamEvent } from '../core/upstream';
+import type { Target } from '../core/routes';
+import { callCost } from '../core/cost';
 import { inputMessages, outputFromEvents, outputFromMessage, systemInstructions } from './genai-content';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, isProbe, modelLabel, NO_KEY } from './labels';
 import type { RateLimited } from './metrics';

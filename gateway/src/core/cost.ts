@@ -1,4 +1,4 @@
-import type { CallContext, Usage } from '../api/call';
+import type { CallContext, Usage } from './call';
 import type { Pricing } from '../config/snapshot';
 
 /**

@@ -1,4 +1,4 @@
-import type { CallContext, Usage } from '../api/call';
+import type { CallContext, Usage } from './call';
 
 /** A request the limiter let through. */
 export interface Admission {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FailureKind, StreamEvent } from '../providers/types';
-import type { ApiKey, Route, RoutingTable, Target } from '../routing/table';
+import type { FailureKind, StreamEvent } from './upstream';
+import type { ApiKey, Route, RoutingTable, Target } from './routes';
 
 export interface Usage {
   input_tokens: number;

@@ -21,7 +21,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
       if (ended) return;
       ended = true;
       clearTimeout(safety);
-      const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
+      const admission = call.admission;
       try {
         admission?.release(call);
       } catch (err) {

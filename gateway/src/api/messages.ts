@@ -26,7 +26,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     resolveRoute(call);
 
     const admission = await deps.limiter.admit(call);
-    call.extra.admission = admission;
+    call.admission = admission;
     ctx.set(admission.headers);
 
     const client = new AbortController();

@@ -8,7 +8,7 @@ import { perMinute, waitMs } from './bucket';
 import { estimateInputTokens } from './estimate';
 import { rateLimitHeaders, type Category, type Reading } from './headers';
 import { StoreUnavailable, type AdmitResult, type Check, type CheckState, type Debit, type LimitStore } from './store';
-import type { Admission, Limiter } from '../core/limits';
+import type { Admission, BudgetExceeded, Limiter, RateLimited } from '../core/limits';
 
 type Metric = 'rpm' | 'itpm' | 'otpm' | 'conc';
 const FIELDS: ReadonlyArray<[Metric, keyof Limits]> = [
@@ -37,20 +37,6 @@ interface Plan {
   all: Entry[];
   /** Without token limits, for count_tokens (which consumes no tokens). */
   untokened: Entry[];
-}
-
-/** What the metrics feature reads from `call.extra.rateLimited` when a request is refused. */
-export interface RateLimited {
-  scope: 'key' | 'route';
-  limit: keyof Limits;
-}
-
-/** What the access log reads from `call.extra.budgetExceeded` when a budget refused a request. */
-export interface BudgetExceeded {
-  period: string;
-  budget_usd: number;
-  /** What the store enforced: with the local store, this pod's spend (against its share). */
-  spent_usd: number;
 }
 
 const NONE: Admission = { headers: {}, release() {} };
@@ -176,7 +162,7 @@ function budgetCheck(l: Ledger, now: number): Check {
  */
 function budgetRefusal(call: CallContext, l: Ledger, s: CheckState, headers: Record<string, string>): GatewayError {
   const exceeded: BudgetExceeded = { period: l.period.id, budget_usd: l.budget!.usd, spent_usd: Math.round(s.used) / MICROS };
-  call.extra.budgetExceeded = exceeded;
+  call.budgetExceeded = exceeded;
   return new GatewayError(403, 'permission_error', exhaustedMessage(l, s.used, s.capacity, s.divisor), headers);
 }
 
@@ -197,7 +183,7 @@ function refusal(call: CallContext, entries: Entry[], checks: Check[], states: C
   const e = entries[worst];
   const s = states[worst];
   const rateLimited: RateLimited = { scope: e.scope, limit: e.field };
-  call.extra.rateLimited = rateLimited;
+  call.rateLimited = rateLimited;
   const unit = e.metric === 'conc' ? ' in flight' : '/min';
   let what = `${e.limit}${unit}`;
   if (s.divisor > 1) what += `, ${round(s.capacity)}${unit} on each of ${s.divisor} gateways`;

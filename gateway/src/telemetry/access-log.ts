@@ -67,8 +67,8 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
       duration_ms: round(a.durationMs, 1),
     })),
     fallbacks: call.fallbacks,
-    rate_limited: (call.extra.rateLimited as unknown) ?? null,
-    budget_exceeded: (call.extra.budgetExceeded as unknown) ?? null,
+    rate_limited: call.rateLimited ?? null,
+    budget_exceeded: call.budgetExceeded ?? null,
   };
 }
 

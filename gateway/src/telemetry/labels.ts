@@ -29,13 +29,13 @@ export function routeLabel(call: CallContext): string {
  * recorded), else none.
  */
 export function finalTarget(call: CallContext): Target | undefined {
-  return call.target ?? call.attempts[call.attempts.length - 1]?.target ?? (call.extra.tryingTarget as Target | undefined);
+  return call.target ?? call.attempts[call.attempts.length - 1]?.target ?? call.tryingTarget;
 }
 
 /** Notes the target of each attempt as it starts, for finalTarget(). Added before the other telemetry observers. */
 export const targetTracker: Observer = {
   attemptStart(call, target) {
-    call.extra.tryingTarget = target;
+    call.tryingTarget = target;
   },
 };
 

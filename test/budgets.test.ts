@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { UsageReport } from '../gateway/src/budget/usage';
 import { accessRecord } from '../gateway/src/telemetry/access-log';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 import { textStream, type Script } from './helpers/fake-anthropic';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf } from './helpers/gateway';
 import { clockedGateway } from './helpers/clocked-gateway';

@@ -4,7 +4,7 @@ import { textStream } from './helpers/fake-anthropic';
 import { apiKey, secret, simpleConfig, snapshotOf } from './helpers/gateway';
 import { clockedGateway } from './helpers/clocked-gateway';
 import { waitFor } from './helpers/http-server';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 
 /**
  * Rate limits on the local (in-memory) store, through real HTTP and the official SDK, with the

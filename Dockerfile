@@ -53,7 +53,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
-# The compiler reads the CRD schemas at run time (operator/src/paths.ts looks for package.json
+# The compiler reads the CRD schemas at run time (gateway/src/config/package-root.ts looks for package.json
 # and crds/ above dist/).
 COPY crds ./crds
 COPY examples ./examples

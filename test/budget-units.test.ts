@@ -1,7 +1,7 @@
 import { currentPeriod, exhaustedMessage, ledgerOf, retainMs, usd, zonedRfc3339, RETAIN_MS } from '../gateway/src/budget/ledger';
 import type { KeyUsage, UsageReport } from '../gateway/src/budget/usage';
 import { budgetCondition, budgetEvent, crossings, usageStatus, type StatusUsage } from '../operator/src/budget';
-import type { ObjectResult } from '../operator/src/compile';
+import type { ObjectResult } from '../gateway/src/config/compile';
 import { desiredStatus, statusDiffers, type SyncView } from '../operator/src/status';
 import { aggregateUsage, type FleetUsage } from '../operator/src/usage';
 import { apiKey } from './helpers/cluster-fixtures';

@@ -4,7 +4,7 @@ import type { UsageReport } from '../gateway/src/budget/usage';
 import { RETAIN_MS } from '../gateway/src/budget/ledger';
 import { installFeatures } from '../gateway/src/features';
 import type { Gateway } from '../gateway/src/gateway';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 import { startFakeAnthropic, type FakeAnthropic, type Script } from './helpers/fake-anthropic';
 import { CLIENT_KEY, UPSTREAM_KEY, adminURL, apiKey, baseURL, postMessage, secret, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';

@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { UsageReport } from '../gateway/src/budget/usage';
 import { accessRecord } from '../gateway/src/telemetry/access-log';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 import { textStream, type Script } from './helpers/fake-anthropic';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, secret, simpleConfig, snapshotOf } from './helpers/gateway';
 import { clockedGateway } from './helpers/clocked-gateway';
@@ -60,8 +60,8 @@ describe('spend budgets (local store)', () => {
     expect(err.headers.get('retry-after')).toBeNull();
     expect(h.fake.received.length).toBe(before); // never reached the upstream
     const refused = h.calls[h.calls.length - 1];
-    expect(refused.extra.budgetExceeded).toEqual({ period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 });
-    expect(refused.extra.rateLimited).toBeUndefined();
+    expect(refused.budgetExceeded).toEqual({ period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 });
+    expect(refused.rateLimited).toBeUndefined();
     expect(accessRecord(refused)).toMatchObject({ status: 403, error_type: 'permission_error', rate_limited: null, budget_exceeded: { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 } });
 
     // Other keys are not affected; count_tokens costs nothing and is not refused.

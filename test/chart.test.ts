@@ -12,7 +12,7 @@ import yaml from 'js-yaml';
 import { GATEWAY_COMMAND } from '../gateway/src/cli';
 import { parseOperatorArgs } from '../operator/src/options';
 import { OPERATOR_NON_RESOURCE_URLS, OPERATOR_PERMISSIONS } from '../operator/src/rbac';
-import { compileYaml } from '../operator/src/yaml-config';
+import { compileYaml } from '../gateway/src/config/yaml-config';
 import { snapshotOf, simpleConfig } from './helpers/gateway';
 import { CHART, ROOT, find, render, renderer, type K8sObject, type Rendered } from './helm/render';
 import { schemaErrors, unknownFields } from './helm/k8s-validate';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
+import { openAccount } from '../gateway/src/budget/account';
 import { installBudgets } from '../gateway/src/budget/install';
 import type { Gateway } from '../gateway/src/gateway';
 import { installLimits } from '../gateway/src/limits/install';
@@ -48,7 +49,7 @@ describe('Grafana dashboard', () => {
     gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { budget: { usd: 5, period: 'month' } } })));
     const lines: string[] = [];
     const telemetry = installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
-    installBudgets(gw, await installLimits(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'dashboard:' }), telemetry.metrics);
+    installBudgets(gw, await installLimits(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'dashboard:' }, openAccount), telemetry.metrics);
     const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
     await client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
     await client.messages.stream({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();

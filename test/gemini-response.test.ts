@@ -6,7 +6,7 @@ import { geminiOptions } from '../gateway/src/providers/gemini/options';
 import { toGenerateContent } from '../gateway/src/providers/gemini/request';
 import { assemble, toMessageReply } from '../gateway/src/providers/gemini/response';
 import { StreamTranslator, type StreamContext } from '../gateway/src/providers/gemini/stream';
-import type { StreamEvent } from '../gateway/src/providers/types';
+import type { StreamEvent } from '../gateway/src/core/upstream';
 import { mergeChunks } from './helpers/fake-gemini';
 import { requestViolation } from './helpers/gemini-validate';
 import { grammarViolations } from './helpers/grammar';

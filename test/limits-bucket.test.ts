@@ -1,9 +1,10 @@
-import { CallContext } from '../gateway/src/api/call';
-import { GatewayError } from '../gateway/src/api/errors';
+import { CallContext } from '../gateway/src/core/call';
+import { GatewayError } from '../gateway/src/core/errors';
 import { drain, fits, fullInMs, perMinute, waitMs } from '../gateway/src/limits/bucket';
 import { estimateInputTokens } from '../gateway/src/limits/estimate';
 import { rateLimitHeaders, rfc3339 } from '../gateway/src/limits/headers';
 import { StoreLimiter } from '../gateway/src/limits/limiter';
+import { openAccount } from '../gateway/src/budget/account';
 import { LocalStore } from '../gateway/src/limits/local-store';
 import type { Check } from '../gateway/src/limits/store';
 import { RoutingTable } from '../gateway/src/routing/table';
@@ -181,7 +182,7 @@ describe('StoreLimiter on the local store', () => {
 
   beforeEach(() => {
     store = new LocalStore(() => clock);
-    limiter = new StoreLimiter(store, () => clock);
+    limiter = new StoreLimiter(store, () => clock, openAccount);
   });
   afterEach(() => store.close());
 

@@ -4,7 +4,7 @@ import { textStream } from './helpers/fake-anthropic';
 import { apiKey, secret, simpleConfig, snapshotOf } from './helpers/gateway';
 import { clockedGateway } from './helpers/clocked-gateway';
 import { waitFor } from './helpers/http-server';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 
 /**
  * Rate limits on the local (in-memory) store, through real HTTP and the official SDK, with the
@@ -54,7 +54,7 @@ describe('rate limits (local store)', () => {
     expect(err.headers.get('anthropic-ratelimit-requests-reset')).toBe('2026-03-23T10:01:00Z');
     expect(err.requestID).toMatch(/^req_/);
     expect(h.fake.received.length).toBe(before);
-    expect(h.calls[h.calls.length - 1].extra.rateLimited).toEqual({ scope: 'key', limit: 'requestsPerMinute' });
+    expect(h.calls[h.calls.length - 1].rateLimited).toEqual({ scope: 'key', limit: 'requestsPerMinute' });
   });
 
   test('continuous refill: one more request every 60/N seconds, bursts up to N', async () => {
@@ -78,7 +78,7 @@ describe('rate limits (local store)', () => {
     await ask();
     const err = await refusal(ask());
     expect(err.error.error.message).toBe('rate limit exceeded: ModelRoute default/main requestsPerMinute (2/min); retry after 30s');
-    expect(h.calls[h.calls.length - 1].extra.rateLimited).toEqual({ scope: 'route', limit: 'requestsPerMinute' });
+    expect(h.calls[h.calls.length - 1].rateLimited).toEqual({ scope: 'route', limit: 'requestsPerMinute' });
   });
 
   test('input tokens: a request whose estimate does not fit is refused; the real count is what gets debited', async () => {
@@ -140,7 +140,7 @@ describe('rate limits (local store)', () => {
     const err = await refusal(ask());
     expect(err.error.error.message).toBe('rate limit exceeded: ApiKey default/team-a maxConcurrent (1 in flight); retry after 1s');
     expect(err.headers.get('retry-after')).toBe('1');
-    expect(h.calls[h.calls.length - 1].extra.rateLimited).toEqual({ scope: 'key', limit: 'maxConcurrent' });
+    expect(h.calls[h.calls.length - 1].rateLimited).toEqual({ scope: 'key', limit: 'maxConcurrent' });
     stream.abort();
     await waitFor(() => ask().then(() => true, () => false), 5000, 'the slot to be released');
   });

@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type Redis from 'ioredis';
 import { installFeatures } from '../gateway/src/features';
 import { StoreLimiter } from '../gateway/src/limits/limiter';
+import { openAccount } from '../gateway/src/budget/account';
 import { RedisStore } from '../gateway/src/limits/redis-store';
 import type { Gateway } from '../gateway/src/gateway';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
@@ -189,7 +190,7 @@ describe('rate limits (Redis store)', () => {
       const store = new RedisStore({ url: redis.url, prefix: 't7:', leaseMs: 1500, timeoutMs: 5000 });
       await store.settled(5000);
       const ga = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { limits: { maxConcurrent: 1 } } })));
-      ga.setLimiter(new StoreLimiter(store));
+      ga.setLimiter(new StoreLimiter(store, Date.now, openAccount));
       gws.push(ga);
       const gb = await gateway('t7:', { maxConcurrent: 1 });
       fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), hangAfter: 4 });

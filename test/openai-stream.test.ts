@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { formatEvent } from '../gateway/src/api/sse';
+import { formatEvent } from '../gateway/src/core/sse';
 import { ChunkTranslator, translateStream } from '../gateway/src/providers/openai/stream';
-import type { StreamEvent } from '../gateway/src/providers/types';
+import type { StreamEvent } from '../gateway/src/core/upstream';
 import { assemble } from './helpers/assemble';
 import { grammarViolations } from './helpers/grammar';
 

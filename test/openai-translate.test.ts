@@ -10,7 +10,7 @@ import { toMessage } from '../gateway/src/providers/openai/response';
 import { imageSize } from '../gateway/src/providers/openai/image-size';
 import { countChatTokens, imageTokens } from '../gateway/src/providers/openai/tokens';
 import { TranslationError } from '../gateway/src/providers/openai/errors';
-import { compile } from '../operator/src/compile';
+import { compile } from '../gateway/src/config/compile';
 
 const fixture = (name: string) => JSON.parse(readFileSync(path.join(__dirname, 'fixtures/openai', name), 'utf8'));
 const defaults = readOptions(undefined);

@@ -1,5 +1,5 @@
 import { silentLogger } from '../gateway/src/log';
-import type { ObjectResult } from '../operator/src/compile';
+import type { ObjectResult } from '../gateway/src/config/compile';
 import { gatewayEndpoints } from '../operator/src/endpoints';
 import { microTime, rejectionEvent } from '../operator/src/events';
 import { LeaderElector, type Lease, type LeaseClient } from '../operator/src/leader';

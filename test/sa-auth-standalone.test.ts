@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { K8sObject } from '../operator/src/types';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 import { claudeCodeConfig, runClaude } from './helpers/claude-cli';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
 import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';

@@ -1,5 +1,5 @@
 import type { Gateway } from '../gateway/src/gateway';
-import { SseEventTooLarge, SseParser } from '../gateway/src/api/sse';
+import { SseEventTooLarge, SseParser } from '../gateway/src/core/sse';
 import { CLIENT_KEY, adminURL, baseURL, modelRoute, secret, apiKey, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { startFloodUpstream, type FloodUpstream, type Provider } from './helpers/flood-upstream';
 import { startServer, type TestServer } from './helpers/http-server';

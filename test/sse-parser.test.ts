@@ -1,4 +1,4 @@
-import { SseParser, formatEvent } from '../gateway/src/api/sse';
+import { SseParser, formatEvent } from '../gateway/src/core/sse';
 import { replaceTopLevelString } from '../gateway/src/providers/anthropic/splice';
 import { nestingExceeds } from '../gateway/src/api/body';
 

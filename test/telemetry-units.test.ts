@@ -1,12 +1,12 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
-import { CallContext } from '../gateway/src/api/call';
+import { CallContext } from '../gateway/src/core/call';
 import { silentLogger } from '../gateway/src/log';
 import { RoutingTable } from '../gateway/src/routing/table';
 import { installTelemetry } from '../gateway/src/telemetry';
 import { accessLogSinkFromEnv } from '../gateway/src/telemetry/access-log';
-import { callCost, effectivePricing, priceUsage } from '../gateway/src/telemetry/cost';
+import { callCost, effectivePricing, priceUsage } from '../gateway/src/core/cost';
 import { modelLabel } from '../gateway/src/telemetry/labels';
 import { SwitchyardMetrics } from '../gateway/src/telemetry/metrics';
 import { parseKeyValues, tracingConfig, tracingEnabled } from '../gateway/src/telemetry/otel-config';
@@ -46,7 +46,7 @@ describe('cost', () => {
     call.endpoint = 'count_tokens';
     expect(callCost(call).total).toBe(0);
     call.endpoint = 'messages';
-    call.extra.cost = undefined;
+    call.cost = undefined;
     expect(callCost(call).total).toBeCloseTo(0.003, 12);
   });
 });
@@ -98,7 +98,7 @@ describe('OTEL_* configuration', () => {
 });
 
 describe('observers on a CallContext refused by the gateway rate limiter', () => {
-  // What the limits feature leaves on a call it refuses: a 429 rate_limit_error and extra.rateLimited.
+  // What the limits feature leaves on a call it refuses: a 429 rate_limit_error and call.rateLimited.
   function refused(scope: 'key' | 'route'): CallContext {
     const table = new RoutingTable(snapshotOf(simpleConfig('http://127.0.0.1:1')));
     const call = new CallContext(Date.now());
@@ -110,7 +110,7 @@ describe('observers on a CallContext refused by the gateway rate limiter', () =>
     call.route = table.route('claude-test');
     call.status = 429;
     call.errorType = 'rate_limit_error';
-    call.extra.rateLimited = { scope, limit: 'requestsPerMinute' };
+    call.rateLimited = { scope, limit: 'requestsPerMinute' };
     call.endedAt = performance.now();
     return call;
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../../operator/src/paths';
+import { packageRoot } from './config/package-root';
 
 /**
  * Each command declares its flags and environment variables once, in a table; the parser and

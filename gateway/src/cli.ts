@@ -2,8 +2,8 @@
 import { Gateway } from './gateway';
 import { createLogger } from './log';
 import { installFeatures } from './features';
-import { registerOptionalCommands } from './commands';
-import { ConfigError, loadConfigFiles } from '../../operator/src/yaml-config';
+import { OPTIONAL_COMMANDS, registerOptionalCommands } from './commands';
+import { ConfigError, loadConfigFiles } from './config/yaml-config';
 import { appVersion, helpText, parseCommand, UsageError, type CommandSpec } from './cli-spec';
 import { DEFAULT_AUDIENCE, loadJwks, withServiceAccountAuth } from './config/service-account-auth';
 import type { ServiceAccountAuth } from './config/snapshot';
@@ -64,8 +64,7 @@ export function registerCommand(name: string, spec: CommandSpec, run: Command['r
 }
 
 function usageText(): string {
-  registerOptionalCommands(registerCommand);
-  const specs = Object.values(commands).map((c) => c.spec);
+  const specs = [GATEWAY_COMMAND, VALIDATE_COMMAND, ...OPTIONAL_COMMANDS];
   const envs = [...new Set(specs.flatMap((s) => [...s.flags.flatMap((f) => (f.env ? [f.env] : [])), ...s.env.map((e) => e.name)]))].filter((n) => !n.startsWith('$'));
   return [
     'switchyard — a gateway that speaks the Anthropic Messages API',

@@ -1,3 +1,4 @@
+import { openAccount } from './budget/account';
 import { installBudgets } from './budget/install';
 import type { Gateway } from './gateway';
 import { installLimits } from './limits/install';
@@ -10,6 +11,6 @@ import { installTelemetry } from './telemetry';
  */
 export async function installFeatures(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<void> {
   const telemetry = installTelemetry(gateway, env);
-  const store = await installLimits(gateway, env);
+  const store = await installLimits(gateway, env, openAccount);
   installBudgets(gateway, store, telemetry.metrics);
 }

@@ -1,7 +1,7 @@
 import { periodAdjective, usd } from '../../gateway/src/budget/ledger';
 import type { PeriodKind } from '../../gateway/src/budget/period';
 import { warningEvent } from './events';
-import type { K8sObject } from './types';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 import type { FleetUsage } from './usage';
 
 /**

@@ -1,5 +1,5 @@
-import type { ObjectResult } from './compile';
-import { API_VERSION, type K8sObject } from './types';
+import type { ObjectResult } from '../../gateway/src/config/compile';
+import { API_VERSION, type K8sObject } from '../../gateway/src/config/k8s-object';
 
 export const REPORTING_CONTROLLER = 'switchyard.dev/operator';
 

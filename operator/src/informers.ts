@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../gateway/src/log';
 import { Backoff, sleep } from './backoff';
 import type { Caches } from './reconcile';
-import { GROUP, VERSION, type K8sObject } from './types';
+import { GROUP, VERSION, type K8sObject } from '../../gateway/src/config/k8s-object';
 
 export interface InformerOptions {
   /**

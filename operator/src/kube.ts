@@ -1,8 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
-import type { Kind } from './crd-schema';
+import type { Kind } from '../../gateway/src/config/crd-schema';
 import type { Lease, LeaseClient } from './leader';
 import type { StatusClient } from './reconcile';
-import { GROUP, VERSION } from './types';
+import { GROUP, VERSION } from '../../gateway/src/config/k8s-object';
 
 export const PLURALS: Record<Kind, string> = { ModelRoute: 'modelroutes', ApiKey: 'apikeys' };
 

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { createLogger } from '../../gateway/src/log';
-import { validateAndDefault } from './crd-schema';
+import { validateAndDefault } from '../../gateway/src/config/crd-schema';
 import { portOf, startHealthServer } from './health';
 import { Informers } from './informers';
 import { IssuerKeys } from './issuer-keys';
@@ -12,7 +12,7 @@ import { OperatorMetrics } from './metrics';
 import { OPERATOR_COMMAND, operatorOptions, UsageError, type OperatorOptions } from './options';
 import { Pusher } from './push';
 import { Reconciler } from './reconcile';
-import { objectKey, type K8sObject } from './types';
+import { objectKey, type K8sObject } from '../../gateway/src/config/k8s-object';
 import { UsagePoller } from './usage';
 
 /**

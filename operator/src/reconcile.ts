@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import type { ConfigSnapshot, ServiceAccountAuth } from '../../gateway/src/config/snapshot';
 import { withServiceAccountAuth } from '../../gateway/src/config/service-account-auth';
 import type { Logger } from '../../gateway/src/log';
-import { compile, type ObjectResult } from './compile';
-import type { Kind } from './crd-schema';
+import { compile, type ObjectResult } from '../../gateway/src/config/compile';
+import type { Kind } from '../../gateway/src/config/crd-schema';
 import { gatewayEndpoints, type GatewayEndpoint } from './endpoints';
 import { rejectionEvent } from './events';
 import type { PodView, Pusher } from './push';
 import { Backoff } from './backoff';
 import { budgetEvent, crossings, type BudgetSpec, type StatusUsage } from './budget';
 import { acceptedCondition, desiredStatus, statusDiffers, type SyncView } from './status';
-import { objectKey, type K8sObject } from './types';
+import { objectKey, type K8sObject } from '../../gateway/src/config/k8s-object';
 import type { FleetUsage } from './usage';
 import type { OperatorMetrics } from './metrics';
 

@@ -1,7 +1,7 @@
 import { budgetCondition, usageStatus, type StatusUsage } from './budget';
-import type { ObjectResult } from './compile';
-import type { Kind } from './crd-schema';
-import type { K8sObject } from './types';
+import type { ObjectResult } from '../../gateway/src/config/compile';
+import type { Kind } from '../../gateway/src/config/crd-schema';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 import type { FleetUsage } from './usage';
 
 /**

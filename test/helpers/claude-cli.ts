@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { K8sObject } from '../../operator/src/types';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 import { apiKey, modelRoute, secret } from './gateway';
 
 /** The real Claude Code CLI, a devDependency: the truest compatibility check there is. */

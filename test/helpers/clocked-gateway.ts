@@ -1,8 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { CallContext } from '../../gateway/src/api/call';
+import type { CallContext } from '../../gateway/src/core/call';
 import { installFeatures } from '../../gateway/src/features';
 import type { Gateway } from '../../gateway/src/gateway';
-import type { K8sObject } from '../../operator/src/types';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic';
 import { CLIENT_KEY, baseURL, snapshotOf, startGateway } from './gateway';
 

@@ -1,4 +1,4 @@
-import type { K8sObject } from '../../operator/src/types';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 
 /**
  * The objects the operator tests put into the fake API server. They are also checked against the

@@ -1,5 +1,5 @@
 import { isCelError, parse, run } from '@bufbuild/cel';
-import { loadCrd, validateAndDefault, type Kind } from '../../operator/src/crd-schema';
+import { loadCrd, validateAndDefault, type Kind } from '../../gateway/src/config/crd-schema';
 
 /**
  * What an API server would say about a custom resource: the CRD's OpenAPI schema (through the

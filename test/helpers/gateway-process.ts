@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, statSync, writeFileSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import type { K8sObject } from '../../operator/src/types';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist/gateway/src/cli.js');

@@ -1,7 +1,7 @@
 import { Gateway, type GatewayConfig } from '../../gateway/src/gateway';
 import { silentLogger } from '../../gateway/src/log';
-import { compile } from '../../operator/src/compile';
-import type { K8sObject } from '../../operator/src/types';
+import { compile } from '../../gateway/src/config/compile';
+import type { K8sObject } from '../../gateway/src/config/k8s-object';
 import type { ConfigSnapshot } from '../../gateway/src/config/snapshot';
 
 export const CLIENT_KEY = 'sk-test-client-key-0001';

@@ -1,4 +1,4 @@
-import { SseParser } from '../../gateway/src/api/sse';
+import { SseParser } from '../../gateway/src/core/sse';
 
 export interface ParsedEvent {
   event: string;

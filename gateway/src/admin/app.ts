@@ -3,10 +3,10 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { parseJsonObject, readBody } from '../api/body';
-import { GatewayError, envelope } from '../api/errors';
+import { GatewayError, envelope } from '../core/errors';
 import { snapshotError } from '../config/schema';
 import type { ConfigSnapshot } from '../config/snapshot';
-import type { RoutingTable } from '../routing/table';
+import type { RoutingTable } from '../core/routes';
 
 export interface AdminDeps {
   /** Bearer token for /admin/*; unset disables the config endpoints. */

@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { GatewayDeps } from './deps';
 import { authenticate } from './auth';
 import { errorEnvelope, requestContext } from './context';
-import { GatewayError } from './errors';
+import { GatewayError } from '../core/errors';
 import { messagesHandler } from './messages';
 import { getModel, listModels } from './models';
 

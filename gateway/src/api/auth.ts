@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Koa from 'koa';
-import type { CallContext } from './call';
+import type { CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
-import { GatewayError, invalidRequest } from './errors';
+import { GatewayError, invalidRequest } from '../core/errors';
 import { JWT_SHAPE, ServiceAccountTokens, TokenRefused, type ServiceAccountIdentity } from './sa-tokens';
-import type { ApiKey, RoutingTable } from '../routing/table';
+import type { ApiKey, RoutingTable } from '../core/routes';
 
 const unauthorized = (message: string) => new GatewayError(401, 'authentication_error', message);
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError, invalidRequest } from './errors';
+import { GatewayError, invalidRequest } from '../core/errors';
 
 export interface BodyOptions {
   maxBytes: number;

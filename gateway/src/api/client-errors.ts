@@ -1,6 +1,6 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { envelope, type ErrorType } from './errors';
+import { envelope, type ErrorType } from '../core/errors';
 
 /** Records one refused connection (metrics, access log) and returns the request id to send. */
 export type ReportClientError = (status: number, type: ErrorType, message: string) => string;

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
-import { CallContext } from './call';
+import { CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
-import { GatewayError, envelope } from './errors';
+import { GatewayError, envelope } from '../core/errors';
 
 /**
  * First in the chain: gives the request its id and CallContext, and calls the end-of-request
@@ -21,7 +21,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
       if (ended) return;
       ended = true;
       clearTimeout(safety);
-      const admission = call.extra.admission as { release(c: CallContext): void } | undefined;
+      const admission = call.admission;
       try {
         admission?.release(call);
       } catch (err) {

@@ -1,8 +1,8 @@
-import type { ProviderAdapter } from '../providers/types';
+import type { ProviderAdapter } from '../core/upstream';
 import type { CircuitBreakers } from '../routing/breaker';
-import type { RoutingTable, Target } from '../routing/table';
-import type { Limiter } from '../limits/types';
-import type { Observers } from './observers';
+import type { RoutingTable, Target } from '../core/routes';
+import type { Limiter } from '../core/limits';
+import type { Observers } from '../core/observers';
 import type { Logger } from '../log';
 import type { Socket } from 'node:net';
 

@@ -1,14 +1,14 @@
 import type Koa from 'koa';
-import { mergeUsage, type CallContext } from './call';
+import { mergeUsage, type CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
-import { GatewayError, envelope } from './errors';
+import { GatewayError, envelope } from '../core/errors';
 import { parseJsonObject, readBody } from './body';
 import { SseRelay } from './stream';
 import { validateRequest } from './validate';
 import { runAttempts } from '../routing/attempts';
 import { redactHeaders, secretsOf } from '../providers/redact';
-import { UpstreamFailure, type UpstreamReply } from '../providers/types';
-import type { Admission } from '../limits/types';
+import { UpstreamFailure, type UpstreamReply } from '../core/upstream';
+import type { Admission } from '../core/limits';
 
 type Endpoint = 'messages' | 'count_tokens';
 
@@ -26,7 +26,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     resolveRoute(call);
 
     const admission = await deps.limiter.admit(call);
-    call.extra.admission = admission;
+    call.admission = admission;
     ctx.set(admission.headers);
 
     const client = new AbortController();

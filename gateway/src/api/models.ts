@@ -1,7 +1,7 @@
 import type Koa from 'koa';
-import type { CallContext } from './call';
-import { GatewayError, invalidRequest } from './errors';
-import type { ModelEntry } from '../routing/table';
+import type { CallContext } from '../core/call';
+import { GatewayError, invalidRequest } from '../core/errors';
+import type { ModelEntry } from '../core/routes';
 
 function modelObject(m: ModelEntry, fallbackCreated: string) {
   return {

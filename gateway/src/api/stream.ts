@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { mergeUsage, type CallContext } from './call';
-import { envelope } from './errors';
-import { formatEvent } from './sse';
-import { UpstreamFailure, type EventBatch, type StreamEvent } from '../providers/types';
+import { mergeUsage, type CallContext } from '../core/call';
+import { envelope } from '../core/errors';
+import { formatEvent } from '../core/sse';
+import { payload } from '../core/payload';
+import { UpstreamFailure, type EventBatch, type StreamEvent } from '../core/upstream';
 
 export interface StreamHooks {
   firstToken(): void;
@@ -190,16 +191,4 @@ function drained(res: ServerResponse): Promise<void> {
     res.once('drain', done);
     res.once('close', done);
   });
-}
-
-/** The parsed `data` of an event: translators give objects, pass-through gives raw text. */
-export function payload(ev: StreamEvent): any {
-  if (ev.data !== undefined) return ev.data;
-  if (!ev.raw) return undefined;
-  const lines = ev.raw.split(/\r\n|\r|\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(l.startsWith('data: ') ? 6 : 5));
-  try {
-    return (ev.data = JSON.parse(lines.join('\n')));
-  } catch {
-    return undefined;
-  }
 }

@@ -1,5 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { invalidRequest } from './errors';
+import { invalidRequest } from '../core/errors';
 import { countTokensRequestSchema, messagesRequestSchema } from './schema';
 
 const ajv = new Ajv({ allErrors: false, strict: false });

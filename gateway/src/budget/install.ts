@@ -1,4 +1,4 @@
-import { GatewayError } from '../api/errors';
+import { GatewayError } from '../core/errors';
 import type { Gateway } from '../gateway';
 import { StoreUnavailable, type LimitStore } from '../limits/store';
 import type { SwitchyardMetrics } from '../telemetry/metrics';
@@ -6,7 +6,7 @@ import { readUsage } from './usage';
 
 /**
  * Spend budgets' read-out, on top of the limit store the limiter already counts spend in
- * (budgets are enforced by StoreLimiter itself, in the same admission as rate limits):
+ * (budgets are enforced through account.ts, in the limiter's admission with the rate limits):
  *  - `GET /admin/usage` (admin token): every configured key's period, spend, requests and
  *    tokens, and whether the store's counts are global (Redis) or this pod's; the operator
  *    polls it to write `ApiKey.status.usage`;

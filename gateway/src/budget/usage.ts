@@ -1,5 +1,5 @@
 import type { LimitStore } from '../limits/store';
-import type { RoutingTable } from '../routing/table';
+import type { RoutingTable } from '../core/routes';
 import { MICROS, ledgerOf, zonedRfc3339 } from './ledger';
 
 /** One ApiKey's consumption in its current period, as `GET /admin/usage` reports it. */

@@ -4,6 +4,7 @@ import { FailoverStore, parseFailurePolicy } from './failover-store';
 import { StoreLimiter } from './limiter';
 import { LocalStore } from './local-store';
 import { RedisStore } from './redis-store';
+import type { SpendAccounts } from './spend';
 import type { LimitStore } from './store';
 
 /**
@@ -14,8 +15,9 @@ import type { LimitStore } from './store';
  * - SWITCHYARD_REDIS_PREFIX: key prefix (default `switchyard:`), to share one Redis between fleets.
  * - SWITCHYARD_REDIS_TIMEOUT_MS: longest wait for one Redis command (default 500).
  * The URL may carry a password, so it is never logged.
+ * `accounts` (budget/account.ts) adds spend budgets and usage ledgers to the same limiter.
  */
-export async function installLimits(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<LimitStore> {
+export async function installLimits(gateway: Gateway, env: NodeJS.ProcessEnv, accounts?: SpendAccounts): Promise<LimitStore> {
   const local = new LocalStore(gateway.deps.now);
   let store: LimitStore = local;
   const url = env.SWITCHYARD_REDIS_URL?.trim();
@@ -36,7 +38,7 @@ export async function installLimits(gateway: Gateway, env: NodeJS.ProcessEnv): P
     labelNames: ['store'],
     registers: [gateway.registry],
   }).set({ store: url ? 'redis' : 'local' }, 1);
-  gateway.setLimiter(new StoreLimiter(store, gateway.deps.now));
+  gateway.setLimiter(new StoreLimiter(store, gateway.deps.now, accounts));
   gateway.onClose(() => store.close());
   let divisor = 1;
   gateway.onApply((s) => {

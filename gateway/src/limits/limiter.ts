@@ -1,14 +1,13 @@
-import type { CallContext, Usage } from '../api/call';
-import { GatewayError } from '../api/errors';
-import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from '../budget/ledger';
+import type { CallContext, Usage } from '../core/call';
+import { GatewayError } from '../core/errors';
 import type { Limits } from '../config/snapshot';
-import type { ApiKey, Route } from '../routing/table';
-import { callCost } from '../telemetry/cost';
+import type { ApiKey, Route } from '../core/routes';
 import { perMinute, waitMs } from './bucket';
 import { estimateInputTokens } from './estimate';
 import { rateLimitHeaders, type Category, type Reading } from './headers';
 import { StoreUnavailable, type AdmitResult, type Check, type CheckState, type Debit, type LimitStore } from './store';
-import type { Admission, Limiter } from './types';
+import type { Admission, Limiter, RateLimited } from '../core/limits';
+import type { SpendAccount, SpendAccounts } from './spend';
 
 type Metric = 'rpm' | 'itpm' | 'otpm' | 'conc';
 const FIELDS: ReadonlyArray<[Metric, keyof Limits]> = [
@@ -39,31 +38,16 @@ interface Plan {
   untokened: Entry[];
 }
 
-/** What the metrics feature reads from `call.extra.rateLimited` when a request is refused. */
-export interface RateLimited {
-  scope: 'key' | 'route';
-  limit: keyof Limits;
-}
-
-/** What the access log reads from `call.extra.budgetExceeded` when a budget refused a request. */
-export interface BudgetExceeded {
-  period: string;
-  budget_usd: number;
-  /** What the store enforced: with the local store, this pod's spend (against its share). */
-  spent_usd: number;
-}
-
 const NONE: Admission = { headers: {}, release() {} };
 
 /**
  * The Limiter on top of a LimitStore: works out which of the key's and the route's limits apply,
  * admits all of them in one store call, renders Anthropic's headers, and settles real usage.
  *
- * Spend budgets ride along: a Messages request of a key with `budget` also checks the key's
- * spend bucket for the current period (cost 0: admitted while spend < budget, else 403), in the
- * same store call. Every Messages request of every key then debits its price (callCost, the
- * figure the cost metric counts) and its request and token counts to the key's ledger
- * (budget/ledger.ts): as usage arrives in streams, and finally when the response closes.
+ * Spend budgets ride along: each Messages request opens the key's spend account (budget/account.ts,
+ * through the SpendAccounts it is given). A key with `budget` adds its spend check to the same
+ * store call (admitted while spend < budget, else the account's 403); the account's ledger debits
+ * settle with the token debits, as usage arrives and when the response closes.
  *
  * Costs: a request costs 1 on requestsPerMinute and its input-token estimate on
  * inputTokensPerMinute at admission; output tokens are unknown up front, so outputTokensPerMinute
@@ -80,6 +64,8 @@ export class StoreLimiter implements Limiter {
   constructor(
     private readonly store: LimitStore,
     private readonly now: () => number = Date.now,
+    /** Budgets and usage ledgers (budget/account.ts); without them, rate limits only. */
+    private readonly accounts?: SpendAccounts,
   ) {}
 
   async admit(call: CallContext): Promise<Admission> {
@@ -89,11 +75,11 @@ export class StoreLimiter implements Limiter {
     const entries = tokens ? plan.all : plan.untokened;
     const gateways = call.table?.snapshot.gateways ?? 1;
     // Only Messages calls cost money; count_tokens neither counts nor is refused by a budget.
-    const ledger = tokens ? ledgerOf(call.key, this.now()) : undefined;
-    const budget = ledger?.budget ? budgetCheck(ledger, this.now()) : undefined;
+    const account = tokens && this.accounts ? this.accounts(call.key, this.now) : undefined;
+    const budget = account?.check;
     if (!entries.length && !budget) {
       // Nothing to check: only the usage counters, debited after the fact.
-      return ledger ? new Held(this.store, [], {}, gateways, 0, true, call.requestId, ledger, this.now) : NONE;
+      return account ? new Held(this.store, [], {}, gateways, 0, true, call.requestId, account) : NONE;
     }
     const estimate = tokens && entries.some((e) => e.metric === 'itpm') ? estimateInputTokens(call.body) : 0;
     const checks = entries.map((e) => toCheck(e, estimate));
@@ -115,11 +101,11 @@ export class StoreLimiter implements Limiter {
     if (!res.admitted) {
       // A spent budget wins over a rate limit: waiting would not help.
       const b = budget && res.states[entries.length];
-      if (b && !b.ok) throw budgetRefusal(call, ledger!, b, headers);
+      if (b && !b.ok) throw account!.refusal(call, b, headers);
       throw refusal(call, entries, checks, res.states, estimate, headers);
     }
 
-    const held = new Held(res.store, entries, headers, gateways, estimate, tokens, call.requestId, ledger, this.now);
+    const held = new Held(res.store, entries, headers, gateways, estimate, tokens, call.requestId, account);
     if (call.endedAt !== undefined) {
       // The client left while the store answered: the response's close hook has already run, so
       // nobody else will release what was just taken. Give it back and go no further.
@@ -165,21 +151,6 @@ function toCheck(e: Entry, estimate: number): Check {
   }
 }
 
-/** The spend bucket of a key's budget: fits while spend is below the budget (cost 0; the price is debited later). */
-function budgetCheck(l: Ledger, now: number): Check {
-  return { kind: 'rate', id: l.spend, capacity: l.budget!.usd * MICROS, perMs: 0, cost: 0, ttlMs: retainMs(l, now) };
-}
-
-/**
- * 403 permission_error, not 429: the SDKs retry 429s on their own, and no retry can succeed
- * before the period ends. The message names the budget, the spend and the reset time.
- */
-function budgetRefusal(call: CallContext, l: Ledger, s: CheckState, headers: Record<string, string>): GatewayError {
-  const exceeded: BudgetExceeded = { period: l.period.id, budget_usd: l.budget!.usd, spent_usd: Math.round(s.used) / MICROS };
-  call.extra.budgetExceeded = exceeded;
-  return new GatewayError(403, 'permission_error', exhaustedMessage(l, s.used, s.capacity, s.divisor), headers);
-}
-
 /** The 429 for the failing limit that takes longest to clear, with retry-after to match. */
 function refusal(call: CallContext, entries: Entry[], checks: Check[], states: CheckState[], estimate: number, headers: Record<string, string>): GatewayError {
   let worst = -1;
@@ -197,7 +168,7 @@ function refusal(call: CallContext, entries: Entry[], checks: Check[], states: C
   const e = entries[worst];
   const s = states[worst];
   const rateLimited: RateLimited = { scope: e.scope, limit: e.field };
-  call.extra.rateLimited = rateLimited;
+  call.rateLimited = rateLimited;
   const unit = e.metric === 'conc' ? ' in flight' : '/min';
   let what = `${e.limit}${unit}`;
   if (s.divisor > 1) what += `, ${round(s.capacity)}${unit} on each of ${s.divisor} gateways`;
@@ -225,10 +196,6 @@ class Held implements Admission {
   private outDebited = 0;
   private sawUsage = false;
   private done = false;
-  /** What the key's ledger has been debited so far (micro-dollars, tokens). */
-  private spent = 0;
-  private tokensIn = 0;
-  private tokensOut = 0;
 
   constructor(
     private readonly store: LimitStore,
@@ -238,8 +205,7 @@ class Held implements Admission {
     estimate: number,
     private readonly tokens: boolean,
     private readonly holder: string,
-    private readonly ledger?: Ledger,
-    private readonly now: () => number = Date.now,
+    private readonly account?: SpendAccount,
   ) {
     this.inDebited = estimate;
   }
@@ -280,31 +246,7 @@ class Held implements Admission {
       const amount = e.metric === 'itpm' ? dIn : e.metric === 'otpm' ? dOut : 0;
       if (amount !== 0) debits.push({ id: e.id, perMs: perMinute(e.limit), amount });
     }
-    if (this.ledger) this.ledgerDebits(call, final, debits);
+    if (this.account) debits.push(...this.account.debits(call, final));
     if (debits.length || release.length) this.store.settle({ holder: this.holder, gateways: this.gateways, debits, release });
-  }
-
-  /**
-   * The ledger follows the usage the upstream reported, priced as the cost metric prices it: a
-   * request that ends without usage (an error, or a client gone before the first usage event)
-   * costs nothing. The request itself counts once, at the end.
-   */
-  private ledgerDebits(call: CallContext, final: boolean, debits: Debit[]): void {
-    const l = this.ledger!;
-    const u = call.usage;
-    const spent = callCost(call).total * MICROS;
-    const tokensIn = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
-    const tokensOut = u.output_tokens;
-    const ttlMs = retainMs(l, this.now());
-    const add = (id: string, amount: number) => {
-      if (amount > 0) debits.push({ id, perMs: 0, amount, ttlMs });
-    };
-    add(l.spend, spent - this.spent);
-    add(l.input, tokensIn - this.tokensIn);
-    add(l.output, tokensOut - this.tokensOut);
-    if (final) add(l.requests, 1);
-    this.spent = Math.max(this.spent, spent);
-    this.tokensIn = Math.max(this.tokensIn, tokensIn);
-    this.tokensOut = Math.max(this.tokensOut, tokensOut);
   }
 }

@@ -1,4 +1,4 @@
-import { UpstreamFailure } from './types';
+import { UpstreamFailure } from '../core/upstream';
 
 /** When a target sets no `maxDurationSeconds`: generous enough for the longest streamed answers. */
 export const DEFAULT_MAX_DURATION_SECONDS = 1800;

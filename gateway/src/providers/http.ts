@@ -1,9 +1,9 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { Readable } from 'node:stream';
-import type { Target } from '../routing/table';
+import type { Target } from '../core/routes';
 import { redact, secretsOf } from './redact';
-import { UpstreamFailure, type FailureKind } from './types';
-import { SseEventTooLarge } from '../api/sse';
+import { UpstreamFailure, type FailureKind } from '../core/upstream';
+import { SseEventTooLarge } from '../core/sse';
 import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
 import { reapingConnector } from './connector';
 

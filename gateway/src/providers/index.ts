@@ -1,11 +1,11 @@
 import type { ProviderName } from '../config/snapshot';
-import type { Target } from '../routing/table';
+import type { Target } from '../core/routes';
 import { anthropicAdapter } from './anthropic/adapter';
 import { geminiAdapter } from './gemini/adapter';
 import { openaiAdapter } from './openai/adapter';
 import type { UpstreamPools } from './http';
-import type { ProviderAdapter, UpstreamReply } from './types';
-import { envelope } from '../api/errors';
+import type { ProviderAdapter, UpstreamReply } from '../core/upstream';
+import { envelope } from '../core/errors';
 
 /** One adapter per upstream protocol, sharing the gateway's connection pools. */
 export function createAdapters(pools: UpstreamPools): (target: Target) => ProviderAdapter {

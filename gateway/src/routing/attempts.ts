@@ -1,14 +1,14 @@
-import type { AttemptRecord, CallContext } from '../api/call';
-import { GatewayError, statusForErrorType } from '../api/errors';
-import { isFdExhaustion } from '../api/fd-limit';
-import type { Observers } from '../api/observers';
-import { payload } from '../api/stream';
+import type { AttemptRecord, CallContext } from '../core/call';
+import { GatewayError, statusForErrorType } from '../core/errors';
+import { isFdExhaustion } from '../core/fd-limit';
+import type { Observers } from '../core/observers';
+import { payload } from '../core/payload';
 import type { RetryCondition } from '../config/snapshot';
 import type { Logger } from '../log';
-import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../providers/types';
+import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../core/upstream';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
-import type { Target } from './table';
+import type { Target } from '../core/routes';
 
 export interface AttemptDeps {
   adapter(target: Target): ProviderAdapter;

@@ -1,5 +1,5 @@
 import type { CircuitBreakers } from './breaker';
-import type { Route, Target } from './table';
+import type { Route, Target } from '../core/routes';
 
 /**
  * The order in which a request tries a route's targets: priority groups ascending (a higher

@@ -1,29 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { ConfigSnapshot, KeySnapshot, RouteSnapshot, TargetSnapshot } from '../config/snapshot';
+import type { ConfigSnapshot, TargetSnapshot } from '../config/snapshot';
 import { compileGlobs } from './glob';
-
-export interface Target extends TargetSnapshot {
-  /** Stable identity across snapshots, for circuit breakers and connection pools. */
-  id: string;
-}
-
-export interface Route extends Omit<RouteSnapshot, 'targets'> {
-  targets: Target[];
-}
-
-export interface ApiKey extends KeySnapshot {
-  /** Empty when the key admits ServiceAccounts only. */
-  digest: Buffer;
-  mayUse: (model: string) => boolean;
-}
-
-export interface ModelEntry {
-  id: string;
-  route: Route;
-}
+import type { ApiKey, ModelEntry, Route, RoutingTable as TableView } from '../core/routes';
 
 /** The compiled, immutable view of one snapshot. A new snapshot builds a new table; requests keep the table they started with. */
-export class RoutingTable {
+export class RoutingTable implements TableView {
   readonly version: string;
   readonly serial: number;
   private readonly byModel = new Map<string, Route>();

@@ -1,6 +1,6 @@
-import type { CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import { callCost } from './cost';
+import type { CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import { callCost } from '../core/cost';
 import { NO_KEY, finalTarget, isChat, isProbe } from './labels';
 import { traceIdsOf } from './trace-ids';
 
@@ -67,8 +67,8 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
       duration_ms: round(a.durationMs, 1),
     })),
     fallbacks: call.fallbacks,
-    rate_limited: (call.extra.rateLimited as unknown) ?? null,
-    budget_exceeded: (call.extra.budgetExceeded as unknown) ?? null,
+    rate_limited: call.rateLimited ?? null,
+    budget_exceeded: call.budgetExceeded ?? null,
   };
 }
 

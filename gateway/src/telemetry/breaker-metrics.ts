@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { CircuitBreakers } from '../routing/breaker';
-import { targetId, type RoutingTable } from '../routing/table';
+import { targetId } from '../routing/table';
+import type { RoutingTable } from '../core/routes';
 import type { TargetSnapshot } from '../config/snapshot';
 
 /**

@@ -1,5 +1,5 @@
-import type { StreamEvent } from '../providers/types';
-import { payload } from '../api/stream';
+import type { StreamEvent } from '../core/upstream';
+import { payload } from '../core/payload';
 
 /**
  * Prompt and completion text in the shape the OpenTelemetry GenAI conventions give

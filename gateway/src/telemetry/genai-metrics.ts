@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
-import type { CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
+import type { CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
 import { FastHistogram } from './series';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel, routeLabel } from './labels';
 

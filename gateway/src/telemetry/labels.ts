@@ -1,6 +1,6 @@
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import type { RoutingTable, Target } from '../routing/table';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import type { RoutingTable, Target } from '../core/routes';
 
 /**
  * Label values for metrics, spans and the access log. Every value here comes from configuration
@@ -29,13 +29,13 @@ export function routeLabel(call: CallContext): string {
  * recorded), else none.
  */
 export function finalTarget(call: CallContext): Target | undefined {
-  return call.target ?? call.attempts[call.attempts.length - 1]?.target ?? (call.extra.tryingTarget as Target | undefined);
+  return call.target ?? call.attempts[call.attempts.length - 1]?.target ?? call.tryingTarget;
 }
 
 /** Notes the target of each attempt as it starts, for finalTarget(). Added before the other telemetry observers. */
 export const targetTracker: Observer = {
   attemptStart(call, target) {
-    call.extra.tryingTarget = target;
+    call.tryingTarget = target;
   },
 };
 

@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
-import { callCost } from './cost';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
+import { callCost } from '../core/cost';
 import { FastCounter, FastHistogram } from './series';
 import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel, routeLabel } from './labels';
 
@@ -12,11 +12,6 @@ import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel
  */
 export const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600];
 export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60];
-
-export interface RateLimited {
-  scope: 'key' | 'route';
-  limit: string;
-}
 
 /** What is left of one ApiKey's budget in its current period (budgets feature, budget/install.ts). */
 export interface BudgetLeft {
@@ -160,7 +155,7 @@ export class SwitchyardMetrics implements Observer {
     this.requests.inc([route, provider, model, apiKey, String(call.status)]);
     this.duration.observe([route, provider, model], call.durationMs / 1000);
     if (call.fallbacks > 0) this.fallbacks.inc([route], call.fallbacks);
-    const limited = call.extra.rateLimited as RateLimited | undefined;
+    const limited = call.rateLimited;
     if (limited) this.rateLimited.inc([limited.scope === 'route' ? 'route' : 'key', apiKey]);
     if (!isChat(call)) return;
     const u = call.usage;

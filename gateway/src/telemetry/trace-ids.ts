@@ -1,23 +1,15 @@
-import type { CallContext } from '../api/call';
+import type { CallContext, TraceIds } from '../core/call';
 
-/**
- * Trace ids for the access log, without loading OpenTelemetry: the tracing observer (when on)
- * records the ids of the request's SERVER span here; with tracing off the access log still
- * carries the trace id of the client's W3C `traceparent`, so log lines join the caller's traces.
- */
-export interface TraceIds {
-  traceId: string;
-  spanId?: string;
-}
+export type { TraceIds };
 
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-[\da-f]{2}$/;
 
 export function setTraceIds(call: CallContext, ids: TraceIds): void {
-  call.extra.trace = ids;
+  call.trace = ids;
 }
 
 export function traceIdsOf(call: CallContext): TraceIds | undefined {
-  const ids = call.extra.trace as TraceIds | undefined;
+  const ids = call.trace;
   if (ids) return ids;
   const tp = call.http?.headers.traceparent;
   if (typeof tp !== 'string') return undefined;

@@ -12,15 +12,14 @@ import {
   type Sampler,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import type { AttemptRecord, CallContext } from '../api/call';
-import type { Observer } from '../api/observers';
+import type { AttemptRecord, CallContext } from '../core/call';
+import type { Observer } from '../core/observers';
 import type { Logger } from '../log';
-import type { StreamEvent } from '../providers/types';
-import type { Target } from '../routing/table';
-import { callCost } from './cost';
+import type { StreamEvent } from '../core/upstream';
+import type { Target } from '../core/routes';
+import { callCost } from '../core/cost';
 import { inputMessages, outputFromEvents, outputFromMessage, systemInstructions } from './genai-content';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, isProbe, modelLabel, NO_KEY } from './labels';
-import type { RateLimited } from './metrics';
 import type { SamplerConfig, TracingConfig } from './otel-config';
 import { setTraceIds } from './trace-ids';
 
@@ -49,7 +48,8 @@ interface CallSpans {
   events?: StreamEvent[];
 }
 
-const KEY = 'otelSpans';
+/** Each in-flight call's spans, private to tracing; dropped at requestEnd (and with the call if it never comes). */
+const spansOf = new WeakMap<CallContext, CallSpans>();
 const propagator = new W3CTraceContextPropagator();
 
 export function createTracing(config: TracingConfig, log: Logger, exporterOverride?: SpanExporter): Tracing {
@@ -76,11 +76,11 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
         const events: StreamEvent[] = (state.events = []);
         call.eventTap = (ev) => events.push(ev);
       }
-      call.extra[KEY] = state;
+      spansOf.set(call, state);
     },
 
     attemptStart(call, target, n) {
-      const state = call.extra[KEY] as CallSpans | undefined;
+      const state = spansOf.get(call);
       if (!state) return;
       const headers: Record<string, string> = {};
       if (!state.server.isRecording()) {
@@ -95,7 +95,7 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     },
 
     attemptEnd(call, a) {
-      const state = call.extra[KEY] as CallSpans | undefined;
+      const state = spansOf.get(call);
       const span = state?.attempts.get(a.n);
       if (!state || !span) return;
       state.attempts.delete(a.n);
@@ -112,15 +112,15 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     },
 
     firstToken(call) {
-      const state = call.extra[KEY] as CallSpans | undefined;
+      const state = spansOf.get(call);
       if (!state || call.ttftMs === undefined) return;
       state.server.addEvent('gen_ai.first_token', { 'gen_ai.server.time_to_first_token': call.ttftMs / 1000 }, wall(call, call.firstTokenAt!));
     },
 
     requestEnd(call) {
-      const state = call.extra[KEY] as CallSpans | undefined;
+      const state = spansOf.get(call);
       if (!state) return;
-      delete call.extra[KEY];
+      spansOf.delete(call);
       call.eventTap = undefined;
       const { server } = state;
       const error = errorTypeOf(call);
@@ -135,9 +135,9 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       for (const span of state.attempts.values()) span.end(end); // never left open, whatever happened
       if (!server.isRecording()) return server.end(end);
 
-      const limited = call.extra.rateLimited as RateLimited | undefined;
+      const limited = call.rateLimited;
       if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit }, end);
-      const budget = call.extra.budgetExceeded as { period: string } | undefined;
+      const budget = call.budgetExceeded;
       if (budget) server.addEvent('switchyard.budget_exceeded', { 'switchyard.budget.period': budget.period }, end);
       server.updateName(serverSpanName(call));
       server.setAttributes(serverAttributes(call));

@@ -1,8 +1,8 @@
-import { envelope, errorTypeForStatus } from '../../api/errors';
-import { SseParser, type SseEvent } from '../../api/sse';
+import { envelope, errorTypeForStatus } from '../../core/errors';
+import { SseParser, type SseEvent } from '../../core/sse';
 import { httpSend, joinUrl, readAll, targetName, toFailure, type UpstreamPools } from '../http';
 import { redact, redactJson, secretsOf } from '../redact';
-import { RELAYED_HEADERS, UpstreamFailure, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../types';
+import { RELAYED_HEADERS, UpstreamFailure, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../../core/upstream';
 import { withoutForeignThinking } from './foreign-thinking';
 import { messageEvents } from './message-events';
 import { replaceTopLevelString } from './splice';

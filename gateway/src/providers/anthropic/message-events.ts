@@ -1,4 +1,4 @@
-import type { StreamEvent } from '../types';
+import type { StreamEvent } from '../../core/upstream';
 
 /**
  * The event sequence Anthropic streams for a finished Message, for an upstream (or a proxy in

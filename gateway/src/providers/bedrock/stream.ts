@@ -1,7 +1,7 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import type { Message } from '@smithy/types';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { formatEvent } from '../../api/sse';
+import { formatEvent } from '../../core/sse';
 import { mapBedrockError, type MappedError } from './errors';
 
 /**

@@ -1,9 +1,9 @@
-import { envelope } from '../../api/errors';
-import { readSse } from '../../api/sse';
+import { envelope } from '../../core/errors';
+import { readSse } from '../../core/sse';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
 import { secretsOf } from '../redact';
-import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../types';
-import type { Target } from '../../routing/table';
+import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../../core/upstream';
+import type { Target } from '../../core/routes';
 import { thinkingRequested } from './config';
 import { TranslationError, errorReply } from './errors';
 import { geminiOptions } from './options';

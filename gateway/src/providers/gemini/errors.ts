@@ -1,4 +1,4 @@
-import { envelope, errorTypeForStatus, type ErrorType } from '../../api/errors';
+import { envelope, errorTypeForStatus, type ErrorType } from '../../core/errors';
 import { redact } from '../redact';
 import type { GoogleError } from './wire';
 

@@ -1,4 +1,4 @@
-import type { Target } from '../../routing/table';
+import type { Target } from '../../core/routes';
 
 /**
  * A Gemini target's `options` (free-form in the ModelRoute), resolved against its model. "auto"

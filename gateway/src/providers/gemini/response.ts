@@ -1,4 +1,4 @@
-import type { StreamEvent } from '../types';
+import type { StreamEvent } from '../../core/upstream';
 import { StreamTranslator, type StreamContext } from './stream';
 import type { GenerateContentResponse } from './wire';
 

@@ -1,5 +1,5 @@
-import { envelope } from '../../api/errors';
-import type { StreamEvent } from '../types';
+import { envelope } from '../../core/errors';
+import type { StreamEvent } from '../../core/upstream';
 import { streamErrorData } from './errors';
 import { encodeSignature, encodeToolUseId, messageId } from './ids';
 import { toOutcome, toUsage } from './outcome';

@@ -1,7 +1,7 @@
-import { envelope } from '../../api/errors';
+import { envelope } from '../../core/errors';
 import { httpSend, joinUrl, readAll, toFailure, type UpstreamPools } from '../http';
 import { secretsOf } from '../redact';
-import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../types';
+import type { ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../../core/upstream';
 import { TranslationError, toErrorReply } from './errors';
 import { readOptions, type OpenAIOptions } from './options';
 import { toChatRequest } from './request';

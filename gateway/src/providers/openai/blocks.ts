@@ -1,4 +1,4 @@
-import type { StreamEvent } from '../types';
+import type { StreamEvent } from '../../core/upstream';
 import { toAnthropicToolId, inventToolId } from './ids';
 import { JsonTail } from './json-tail';
 

@@ -1,6 +1,6 @@
-import { envelope, type ErrorType } from '../../api/errors';
+import { envelope, type ErrorType } from '../../core/errors';
 import { redact } from '../redact';
-import { RELAYED_HEADERS } from '../types';
+import { RELAYED_HEADERS } from '../../core/upstream';
 
 /** A request the target cannot serve as asked (a server tool, a PDF where PDFs are off): 400 before any upstream call. */
 export class TranslationError extends Error {

@@ -1,6 +1,6 @@
-import { envelope } from '../../api/errors';
-import { readSse } from '../../api/sse';
-import type { StreamEvent } from '../types';
+import { envelope } from '../../core/errors';
+import { readSse } from '../../core/sse';
+import type { StreamEvent } from '../../core/upstream';
 import { BlockSequencer } from './blocks';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';

@@ -1,4 +1,4 @@
-import { envelope, errorTypeForStatus } from '../../api/errors';
+import { envelope, errorTypeForStatus } from '../../core/errors';
 import { googleErrorOf, mapGoogleError, type MappedError } from '../gemini/errors';
 import { redact } from '../redact';
 

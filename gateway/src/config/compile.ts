@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from '../../gateway/src/config/snapshot';
-import { checkOpenAIOptions } from '../../gateway/src/providers/openai/options';
+import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from './snapshot';
+import { checkOpenAIOptions } from '../providers/openai/options';
 import { validateAndDefault, type Kind } from './crd-schema';
-import { objectKey, type K8sObject } from './types';
+import { objectKey, type K8sObject } from './k8s-object';
 
 export const DEFAULT_BASE_URLS: Record<ProviderName, string> = {
   anthropic: 'https://api.anthropic.com',

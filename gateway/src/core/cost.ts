@@ -1,4 +1,4 @@
-import type { CallContext, Usage } from '../api/call';
+import type { CallContext, Usage } from './call';
 import type { Pricing } from '../config/snapshot';
 
 /**
@@ -44,9 +44,9 @@ export function priceUsage(pricing: Pricing | undefined, usage: Usage): Cost {
  * every attempt failed there is no usage to price.
  */
 export function callCost(call: CallContext): Cost {
-  const memo = call.extra.cost as Cost | undefined;
+  const memo = call.cost;
   if (memo) return memo;
   const cost = call.endpoint === 'messages' ? priceUsage(effectivePricing(call.route, call.target), call.usage) : zeroCost();
-  if (call.endedAt !== undefined) call.extra.cost = cost; // usage can still grow while a stream runs
+  if (call.endedAt !== undefined) call.cost = cost; // usage can still grow while a stream runs
   return cost;
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Target } from '../routing/table';
+import type { Target } from './routes';
 
 /** What the core hands a provider adapter for one upstream attempt. */
 export interface UpstreamCall {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FailureKind, StreamEvent } from '../providers/types';
-import type { ApiKey, Route, RoutingTable, Target } from '../routing/table';
+import type { FailureKind, StreamEvent } from './upstream';
+import type { Admission, BudgetExceeded, RateLimited } from './limits';
+import type { Cost } from './cost';
+import type { ApiKey, Route, RoutingTable, Target } from './routes';
 
 export interface Usage {
   input_tokens: number;
@@ -32,6 +34,16 @@ export interface AttemptRecord {
   errorType?: string;
   failure?: FailureKind;
   retryable: boolean;
+}
+
+/**
+ * Trace ids for the access log, without loading OpenTelemetry: the tracing observer (when on)
+ * records the ids of the request's SERVER span; with tracing off the access log still carries the
+ * trace id of the client's W3C `traceparent`, so log lines join the caller's traces.
+ */
+export interface TraceIds {
+  traceId: string;
+  spanId?: string;
 }
 
 export type Endpoint = 'messages' | 'count_tokens' | 'models' | 'probe' | 'other';
@@ -79,8 +91,18 @@ export class CallContext {
   /** The gateway ended the response itself (drain time ran out): not the client's doing, whatever the socket did. */
   cutByGateway = false;
   endedAt?: number;
-  /** Free-form slots for middleware added by later features (limits, budgets, tracing). */
-  readonly extra: Record<string, unknown> = {};
+  /** What the limiter let through; released exactly once when the request ends. */
+  admission?: Admission;
+  /** Set by the limiter when a rate limit refused the request (metrics, traces, access log). */
+  rateLimited?: RateLimited;
+  /** Set by the limiter when a budget refused the request (traces, access log). */
+  budgetExceeded?: BudgetExceeded;
+  /** The request's trace ids for the access log (telemetry/trace-ids.ts). */
+  trace?: TraceIds;
+  /** The target of the attempt in progress: finalTarget() falls back to it when the client left mid-attempt. */
+  tryingTarget?: Target;
+  /** The cost once the request has ended, computed once (core/cost.ts). */
+  cost?: Cost;
 
   constructor(now: number) {
     this.startTime = new Date(now);

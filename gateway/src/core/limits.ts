@@ -1,4 +1,5 @@
-import type { CallContext, Usage } from '../api/call';
+import type { CallContext, Usage } from './call';
+import type { Limits } from '../config/snapshot';
 
 /** A request the limiter let through. */
 export interface Admission {
@@ -23,3 +24,17 @@ export const unlimited: Limiter = {
     return { headers: {}, release() {} };
   },
 };
+
+/** What the metrics feature reads from `call.rateLimited` when a request is refused. */
+export interface RateLimited {
+  scope: 'key' | 'route';
+  limit: keyof Limits;
+}
+
+/** What the access log reads from `call.budgetExceeded` when a budget refused a request. */
+export interface BudgetExceeded {
+  period: string;
+  budget_usd: number;
+  /** What the store enforced: with the local store, this pod's spend (against its share). */
+  spent_usd: number;
+}

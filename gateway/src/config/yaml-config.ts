@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { compile, type CompileResult } from './compile';
 import { unknownFields, type Kind } from './crd-schema';
-import { GROUP, VERSION, objectKey, type K8sObject } from './types';
+import { GROUP, VERSION, objectKey, type K8sObject } from './k8s-object';
 
 /** A configuration problem located for a human: file, document and field. */
 export class ConfigError extends Error {

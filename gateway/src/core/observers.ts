@@ -1,5 +1,5 @@
 import type { AttemptRecord, CallContext } from './call';
-import type { Target } from '../routing/table';
+import type { Target } from './routes';
 
 /** What a feature (metrics, tracing, access log) may hook into. Every method is optional. */
 export interface Observer {

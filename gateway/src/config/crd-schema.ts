@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { packageRoot } from './paths';
+import { packageRoot } from './package-root';
 
 /**
  * The CRDs' openAPIV3Schema is the one definition of what a ModelRoute or ApiKey may say. The

@@ -1,0 +1,75 @@
+import type { CallContext } from '../core/call';
+import { callCost } from '../core/cost';
+import { GatewayError } from '../core/errors';
+import type { BudgetExceeded } from '../core/limits';
+import type { ApiKey } from '../core/routes';
+import type { SpendAccount } from '../limits/spend';
+import type { Check, CheckState, Debit } from '../limits/store';
+import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from './ledger';
+
+/**
+ * Every Messages request of every key debits its price (callCost, the figure the cost metric
+ * counts) and its request and token counts to the key's ledger (ledger.ts): as usage arrives in
+ * streams, and finally when the response closes. A key with a budget is also checked: its spend
+ * bucket must still fit before the request goes upstream.
+ */
+export function openAccount(key: ApiKey, now: () => number): SpendAccount {
+  return new Account(ledgerOf(key, now()), now);
+}
+
+class Account implements SpendAccount {
+  readonly check?: Check;
+  /** What the key's ledger has been debited so far (micro-dollars, tokens). */
+  private spent = 0;
+  private tokensIn = 0;
+  private tokensOut = 0;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly now: () => number,
+  ) {
+    if (ledger.budget) this.check = budgetCheck(ledger, now());
+  }
+
+  /**
+   * 403 permission_error, not 429: the SDKs retry 429s on their own, and no retry can succeed
+   * before the period ends. The message names the budget, the spend and the reset time.
+   */
+  refusal(call: CallContext, s: CheckState, headers: Record<string, string>): GatewayError {
+    const l = this.ledger;
+    const exceeded: BudgetExceeded = { period: l.period.id, budget_usd: l.budget!.usd, spent_usd: Math.round(s.used) / MICROS };
+    call.budgetExceeded = exceeded;
+    return new GatewayError(403, 'permission_error', exhaustedMessage(l, s.used, s.capacity, s.divisor), headers);
+  }
+
+  /**
+   * The ledger follows the usage the upstream reported, priced as the cost metric prices it: a
+   * request that ends without usage (an error, or a client gone before the first usage event)
+   * costs nothing. The request itself counts once, at the end.
+   */
+  debits(call: CallContext, final: boolean): Debit[] {
+    const l = this.ledger;
+    const u = call.usage;
+    const spent = callCost(call).total * MICROS;
+    const tokensIn = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+    const tokensOut = u.output_tokens;
+    const ttlMs = retainMs(l, this.now());
+    const debits: Debit[] = [];
+    const add = (id: string, amount: number) => {
+      if (amount > 0) debits.push({ id, perMs: 0, amount, ttlMs });
+    };
+    add(l.spend, spent - this.spent);
+    add(l.input, tokensIn - this.tokensIn);
+    add(l.output, tokensOut - this.tokensOut);
+    if (final) add(l.requests, 1);
+    this.spent = Math.max(this.spent, spent);
+    this.tokensIn = Math.max(this.tokensIn, tokensIn);
+    this.tokensOut = Math.max(this.tokensOut, tokensOut);
+    return debits;
+  }
+}
+
+/** The spend bucket of a key's budget: fits while spend is below the budget (cost 0; the price is debited later). */
+function budgetCheck(l: Ledger, now: number): Check {
+  return { kind: 'rate', id: l.spend, capacity: l.budget!.usd * MICROS, perMs: 0, cost: 0, ttlMs: retainMs(l, now) };
+}

@@ -1,4 +1,4 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import type { OpenAIOptions } from './options';
 
 /** A Chat Completions user content part. */

@@ -1,5 +1,5 @@
 import { systemText, toolResultContent, userParts, type Part } from './content';
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import { toUpstreamToolId } from './ids';
 import type { OpenAIOptions } from './options';
 

@@ -71,7 +71,7 @@ describe('Anthropic request → Chat Completions body', () => {
 
   test('thinking goes back in the reasoning field when the target reads one', () => {
     const body = translate(fixture('anthropic-request.json'), readOptions({ reasoningField: 'reasoning_content' }));
-    const assistant = body.messages.find((m: any) => m.role === 'assistant');
+    const assistant: any = body.messages.find((m) => m.role === 'assistant');
     expect(assistant.reasoning_content).toBe('I should call the weather tool twice.');
     expect(assistant.content).not.toContain('I should call');
   });

@@ -5,6 +5,7 @@ import type { StreamEvent } from '../types';
 import { BlockSequencer } from './blocks';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
+import type { ChatCompletionChunk, Usage } from './wire';
 import { redact } from '../redact';
 import { argumentsOf, firstChoice, isFailedFinish, reasoningOf, textOf, toStop, toUsage, type ReplyContext } from './response';
 
@@ -19,7 +20,7 @@ export class StreamTranslator implements Translator {
   private blocks?: BlockSequencer;
   private finish: unknown = null;
   private matched: unknown;
-  private usage: unknown;
+  private usage: Usage | null | undefined;
   private refused = false;
   /** message_stop or error has been emitted; nothing more is. */
   ended = false;
@@ -48,7 +49,7 @@ export class StreamTranslator implements Translator {
   }
 
   /** One parsed `data:` object. */
-  chunk(c: any): StreamEvent[] {
+  chunk(c: ChatCompletionChunk): StreamEvent[] {
     if (this.ended) return [];
     if (c?.error) return this.upstreamError(c.error);
     if (c?.usage) this.usage = c.usage;

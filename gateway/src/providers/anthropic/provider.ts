@@ -26,6 +26,8 @@ export const anthropicProvider: Provider = {
 
   responseHeaders: relayed,
 
+  // A 2xx must be what the endpoint promises (a Message, a token count): anything else is the
+  // upstream failing, a 502 `api_error` the core retries and the breaker counts.
   response(body, _state, call, res) {
     if (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number') return { status: res.status, body, raw: res.raw };
     const what = body.type === 'error' ? `an error: ${String(body.error?.message ?? body.error?.type)}` : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`;

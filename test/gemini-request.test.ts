@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TranslationError } from '../gateway/src/providers/gemini/errors';
+import { TranslationError } from '../gateway/src/providers/translation-error';
 import { decodeToolUseId, encodeSignature, encodeToolUseId } from '../gateway/src/providers/gemini/ids';
 import { geminiOptions } from '../gateway/src/providers/gemini/options';
 import { toCountTokens, toGenerateContent } from '../gateway/src/providers/gemini/request';

@@ -154,7 +154,7 @@ describe('errors', () => {
   const { cases } = fixture('errors.json');
   const rows: Array<[number, string, any]> = cases.map((c: any) => [c.http, c.body?.error?.status ?? c.body[0].error.status, c]);
   test.each(rows)('HTTP %i %s', (_h, _s, c) => {
-    const reply = errorReply(c.http, Buffer.from(JSON.stringify(c.body)), {}, []);
+    const reply = errorReply(c.http, {}, Buffer.from(JSON.stringify(c.body)), []);
     expect(reply.status).toBe(c.status);
     expect(reply.body.error.type).toBe(c.type);
     const message = (Array.isArray(c.body) ? c.body[0] : c.body).error.message;
@@ -163,10 +163,10 @@ describe('errors', () => {
   });
 
   test('non-JSON error pages, 5xx without a status, and the key never echoed', () => {
-    const html = errorReply(502, Buffer.from('<html><body>Bad Gateway</body></html>'), {}, []);
+    const html = errorReply(502, {}, Buffer.from('<html><body>Bad Gateway</body></html>'), []);
     expect(html).toMatchObject({ status: 502, body: { error: { type: 'api_error', message: 'Gemini returned HTTP 502: <html><body>Bad Gateway</body></html>' } } });
     expect(mapGoogleError(500, { code: 500, message: 'The model is overloaded.' })).toMatchObject({ status: 529, type: 'overloaded_error' });
-    const leaked = errorReply(400, Buffer.from(JSON.stringify({ error: { code: 400, message: 'bad key AIzaSy-test-secret-key', status: 'INVALID_ARGUMENT' } })), {}, ['AIzaSy-test-secret-key']);
+    const leaked = errorReply(400, {}, Buffer.from(JSON.stringify({ error: { code: 400, message: 'bad key AIzaSy-test-secret-key', status: 'INVALID_ARGUMENT' } })), ['AIzaSy-test-secret-key']);
     expect(leaked.body.error.message).toBe('bad key [redacted]');
   });
 });

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatEvent } from '../gateway/src/core/sse';
-import { ChunkTranslator, translateStream } from '../gateway/src/providers/openai/stream';
+import { StreamTranslator } from '../gateway/src/providers/openai/stream';
+import { translateStream } from '../gateway/src/providers/stream-loop';
 import type { StreamEvent } from '../gateway/src/core/upstream';
 import { assemble } from './helpers/assemble';
 import { grammarViolations } from './helpers/grammar';
@@ -18,7 +19,7 @@ async function* bytes(text: string, size: number): AsyncGenerator<Buffer> {
 async function translate(name: string, stops: string[] = []) {
   const run = async (size: number) => {
     const batches: StreamEvent[][] = [];
-    for await (const b of translateStream(bytes(fixture(name), size), new ChunkTranslator({ model: 'target-model', stops }))) batches.push(b);
+    for await (const b of translateStream(bytes(fixture(name), size), new StreamTranslator({ model: 'target-model', stops }))) batches.push(b);
     return batches;
   };
   const whole = await run(1 << 20);
@@ -140,16 +141,16 @@ describe('OpenAI stream → Anthropic events', () => {
   test('an error before any content is the first batch alone (so the core can still retry it)', async () => {
     const text = 'data: {"error":{"message":"overloaded","type":"server_error","code":503}}\n\n';
     const batches: StreamEvent[][] = [];
-    for await (const b of translateStream(bytes(text, 1000), new ChunkTranslator({ model: 'm', stops: [] }))) batches.push(b);
+    for await (const b of translateStream(bytes(text, 1000), new StreamTranslator({ model: 'm', stops: [] }))) batches.push(b);
     expect(batches).toHaveLength(1);
     expect(batches[0].map((e) => e.event)).toEqual(['error']);
   });
 });
 
-describe('ChunkTranslator edge cases', () => {
+describe('StreamTranslator edge cases', () => {
   const chunk = (delta: object, finish: string | null = null) => ({ id: 'chatcmpl-x', model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
   const run = (chunks: object[], done = true) => {
-    const t = new ChunkTranslator({ model: 'm', stops: [] });
+    const t = new StreamTranslator({ model: 'm', stops: [] });
     const out = chunks.flatMap((c) => t.chunk(c));
     out.push(...(done ? t.done() : t.end()));
     return out.map((e) => ({ event: e.event, data: e.data }));
@@ -211,7 +212,7 @@ describe('ChunkTranslator edge cases', () => {
 });
 
 test('the prebuilt wire form of each delta is exactly the formatted event', () => {
-  const t = new ChunkTranslator({ model: 'm', stops: [] });
+  const t = new StreamTranslator({ model: 'm', stops: [] });
   const out = [
     ...t.chunk({ id: 'chatcmpl-r', choices: [{ index: 0, delta: { reasoning: 'why "\\n" \u2028', content: 'a\u0000b "q"', tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '{"x":"\\u00e9"}' } }] } }] }),
     ...t.done(),

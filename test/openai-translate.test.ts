@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chatURL } from '../gateway/src/providers/openai/adapter';
-import { durationSeconds, toErrorReply } from '../gateway/src/providers/openai/errors';
+import { chatURL } from '../gateway/src/providers/openai/provider';
+import { durationSeconds, errorReply } from '../gateway/src/providers/openai/errors';
 import { toAnthropicToolId, toUpstreamToolId } from '../gateway/src/providers/openai/ids';
 import { JsonTail, parseArguments } from '../gateway/src/providers/openai/json-tail';
 import { checkOpenAIOptions, readOptions } from '../gateway/src/providers/openai/options';
@@ -9,7 +9,7 @@ import { reasoningEffort, toChatRequest } from '../gateway/src/providers/openai/
 import { toMessage } from '../gateway/src/providers/openai/response';
 import { imageSize } from '../gateway/src/providers/openai/image-size';
 import { countChatTokens, imageTokens } from '../gateway/src/providers/openai/tokens';
-import { TranslationError } from '../gateway/src/providers/openai/errors';
+import { TranslationError } from '../gateway/src/providers/translation-error';
 import { compile } from '../gateway/src/config/compile';
 
 const fixture = (name: string) => JSON.parse(readFileSync(path.join(__dirname, 'fixtures/openai', name), 'utf8'));
@@ -71,7 +71,7 @@ describe('Anthropic request → Chat Completions body', () => {
 
   test('thinking goes back in the reasoning field when the target reads one', () => {
     const body = translate(fixture('anthropic-request.json'), readOptions({ reasoningField: 'reasoning_content' }));
-    const assistant = body.messages.find((m: any) => m.role === 'assistant');
+    const assistant: any = body.messages.find((m) => m.role === 'assistant');
     expect(assistant.reasoning_content).toBe('I should call the weather tool twice.');
     expect(assistant.content).not.toContain('I should call');
   });
@@ -203,7 +203,7 @@ describe('Chat Completion → Anthropic Message', () => {
 
 describe('errors', () => {
   const reply = (status: number, file: string | object, headers: Record<string, string> = {}) =>
-    toErrorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), ['sk-proj-abcdefXY9z']);
+    errorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), ['sk-proj-abcdefXY9z']);
 
   test('400 carries the upstream message', () => {
     const r = reply(400, 'error-context-length.json');
@@ -239,8 +239,8 @@ describe('errors', () => {
   });
 
   test('non-JSON and vLLM-style bodies', () => {
-    expect(toErrorReply(502, {}, Buffer.from('<html>Bad Gateway</html>'), []).body.error.message).toBe('HTTP 502: <html>Bad Gateway</html>');
-    expect(toErrorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), []).body.error.message).toBe('bad temp');
+    expect(errorReply(502, {}, Buffer.from('<html>Bad Gateway</html>'), []).body.error.message).toBe('HTTP 502: <html>Bad Gateway</html>');
+    expect(errorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), []).body.error.message).toBe('bad temp');
   });
 
   test('durations', () => {

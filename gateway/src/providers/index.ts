@@ -1,18 +1,19 @@
 import type { ProviderName } from '../config/snapshot';
 import type { Target } from '../core/routes';
-import { anthropicAdapter } from './anthropic/adapter';
-import { geminiAdapter } from './gemini/adapter';
-import { openaiAdapter } from './openai/adapter';
+import { httpAdapter } from './adapter';
+import { anthropicProvider } from './anthropic/provider';
+import { geminiProvider } from './gemini/provider';
+import { openaiProvider } from './openai/provider';
 import type { UpstreamPools } from './http';
 import type { ProviderAdapter, UpstreamReply } from '../core/upstream';
 import { envelope } from '../core/errors';
 
-/** One adapter per upstream protocol, sharing the gateway's connection pools. */
+/** One adapter per upstream protocol, sharing the gateway's connection pools. A new provider is one line here (docs/adding-a-provider.md). */
 export function createAdapters(pools: UpstreamPools): (target: Target) => ProviderAdapter {
   const adapters: Partial<Record<ProviderName, ProviderAdapter>> = {
-    anthropic: anthropicAdapter(pools),
-    gemini: geminiAdapter(pools),
-    openai: openaiAdapter(pools),
+    anthropic: httpAdapter(pools, anthropicProvider),
+    gemini: httpAdapter(pools, geminiProvider),
+    openai: httpAdapter(pools, openaiProvider),
   };
   return (target) => adapters[target.provider] ?? unsupported(target.provider);
 }

@@ -1,4 +1,4 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import { modelGeneration, type GeminiOptions } from './options';
 import type { GenerateContentRequest, GenerationConfig, ThinkingConfig } from './wire';
 

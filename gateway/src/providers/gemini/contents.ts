@@ -1,4 +1,4 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import { decodeSignature, decodeToolUseId } from './ids';
 import type { Content, Part } from './wire';
 

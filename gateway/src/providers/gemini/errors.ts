@@ -1,14 +1,8 @@
 import { envelope, errorTypeForStatus, type ErrorType } from '../../core/errors';
+import { parseJson } from '../json';
 import { redact } from '../redact';
+import type { JsonAnswer } from '../translator';
 import type { GoogleError } from './wire';
-
-/** A request Gemini cannot take (a gif, a server tool…): the client gets 400 with this message. */
-export class TranslationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TranslationError';
-  }
-}
 
 export interface MappedError {
   status: number;
@@ -72,19 +66,13 @@ export function googleErrorOf(body: unknown): GoogleError | undefined {
 }
 
 /** A non-2xx Gemini reply as the JSON reply the core relays (and retries on 429/5xx). */
-export function errorReply(httpStatus: number, raw: Buffer, upstreamHeaders: Record<string, string>, secrets: readonly string[]) {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const err = googleErrorOf(parsed);
+export function errorReply(httpStatus: number, upstreamHeaders: Record<string, string>, raw: Buffer, secrets: readonly string[]): JsonAnswer & { headers: Record<string, string> } {
+  const err = googleErrorOf(parseJson(raw));
   const mapped = err ? mapGoogleError(httpStatus, err) : fallback(httpStatus, raw);
   const headers: Record<string, string> = {};
   const retryAfter = mapped.retryAfter ?? upstreamHeaders['retry-after'];
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
-  return { kind: 'json' as const, status: mapped.status, headers, body: envelope(mapped.type, redact(mapped.message, secrets), null) };
+  return { status: mapped.status, headers, body: envelope(mapped.type, redact(mapped.message, secrets), null) };
 }
 
 function fallback(httpStatus: number, raw: Buffer): MappedError {

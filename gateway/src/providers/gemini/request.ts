@@ -1,6 +1,6 @@
 import { toGenerationConfig } from './config';
 import { toContents } from './contents';
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import type { GeminiOptions } from './options';
 import { toToolConfig, toTools } from './tools';
 import type { GenerateContentRequest, Part } from './wire';

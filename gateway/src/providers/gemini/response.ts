@@ -1,3 +1,4 @@
+import { statusForErrorType } from '../../core/errors';
 import type { StreamEvent } from '../../core/upstream';
 import { StreamTranslator, type StreamContext } from './stream';
 import type { GenerateContentResponse } from './wire';
@@ -12,11 +13,6 @@ export function toMessageReply(response: GenerateContentResponse, ctx: StreamCon
   return assemble([...t.chunk(response), ...t.end(true)]);
 }
 
-const STATUS: Record<string, number> = {
-  invalid_request_error: 400, authentication_error: 401, permission_error: 403, not_found_error: 404,
-  rate_limit_error: 429, timeout_error: 504, overloaded_error: 529,
-};
-
 /** Folds Anthropic stream events into the message they describe. */
 export function assemble(events: StreamEvent[]): { status: number; body: any } {
   let message: any;
@@ -24,8 +20,9 @@ export function assemble(events: StreamEvent[]): { status: number; body: any } {
   for (const { event, data } of events) {
     switch (event) {
       case 'error':
-        // An answer Gemini gave but nobody can use (e.g. a malformed function call): a bad gateway reply, retryable.
-        return { status: STATUS[data.error.type] ?? 502, body: data };
+        // An answer Gemini gave but nobody can use (e.g. a malformed function call): a bad gateway
+        // reply (502, retryable), not the 500 Anthropic answers for its own api_error.
+        return { status: data.error.type === 'api_error' ? 502 : statusForErrorType(data.error.type), body: data };
       case 'message_start':
         message = structuredClone(data.message);
         break;

@@ -1,4 +1,7 @@
 import { envelope } from '../../core/errors';
+import type { SseEvent } from '../../core/sse';
+import { parseJson } from '../json';
+import type { StreamTranslator as Translator } from '../translator';
 import type { StreamEvent } from '../../core/upstream';
 import { streamErrorData } from './errors';
 import { encodeSignature, encodeToolUseId, messageId } from './ids';
@@ -39,7 +42,7 @@ type OpenBlock = { kind: 'text' | 'thinking'; index: number; signature?: string 
  * Non-streaming responses go through the same machine (response.ts), so `finalMessage()` of a
  * stream and the non-streaming answer come out the same.
  */
-export class StreamTranslator {
+export class StreamTranslator implements Translator {
   done = false;
   private started = false;
   private nextIndex = 0;
@@ -54,6 +57,16 @@ export class StreamTranslator {
   private sawFunctionCall = false;
 
   constructor(private readonly ctx: StreamContext) {}
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** One SSE event (Gemini sends `data:` lines only, no [DONE]: the end is the connection closing). */
+  frame(ev: SseEvent): StreamEvent[] {
+    if (!ev.data) return [];
+    return this.chunk(parseJson(ev.data) ?? { error: { status: 'INTERNAL', message: 'Gemini sent a stream chunk that is not JSON' } });
+  }
 
   /** The events for one upstream chunk. */
   chunk(r: GenerateContentResponse): StreamEvent[] {

@@ -1,4 +1,4 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import type { GeminiOptions } from './options';
 import { toGeminiSchema } from './schema';
 import type { FunctionDeclaration, GenerateContentRequest } from './wire';

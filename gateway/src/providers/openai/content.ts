@@ -1,11 +1,9 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import type { OpenAIOptions } from './options';
 
-/** A Chat Completions user content part. */
-export type Part =
-  | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string } }
-  | { type: 'file'; file: { file_data: string; filename: string } };
+import type { ContentPart as Part } from './wire';
+
+export type { Part };
 
 /** Text of a `system` value or a system message: a string or text blocks. */
 export function systemText(content: unknown, path: string): string {

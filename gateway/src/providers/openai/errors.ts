@@ -1,14 +1,7 @@
 import { envelope, type ErrorType } from '../../core/errors';
+import { parseJson } from '../json';
 import { redact } from '../redact';
 import { RELAYED_HEADERS } from '../../core/upstream';
-
-/** A request the target cannot serve as asked (a server tool, a PDF where PDFs are off): 400 before any upstream call. */
-export class TranslationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TranslationError';
-  }
-}
 
 export interface ErrorReply {
   status: number;
@@ -21,8 +14,8 @@ export interface ErrorReply {
  * Anthropic would answer differently (422 → 400, 503 → 529 overloaded), because clients such as
  * Claude Code act on the status; `retry-after` survives so the gateway and the SDK back off alike.
  */
-export function toErrorReply(status: number, upstreamHeaders: Record<string, string>, raw: Buffer, secrets: readonly string[]): ErrorReply {
-  const parsed = parse(raw);
+export function errorReply(status: number, upstreamHeaders: Record<string, string>, raw: Buffer, secrets: readonly string[]): ErrorReply {
+  const parsed = parseJson(raw);
   const err = parsed?.error && typeof parsed.error === 'object' ? parsed.error : parsed;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   let message = firstString(err?.message, parsed?.message, parsed?.detail, typeof parsed?.error === 'string' ? parsed.error : undefined)
@@ -87,14 +80,6 @@ export function durationSeconds(v: string | undefined): number | undefined {
     matched += m[0];
   }
   return matched === v.trim() && matched ? total : undefined;
-}
-
-function parse(raw: Buffer): any {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 function firstString(...xs: unknown[]): string | undefined {

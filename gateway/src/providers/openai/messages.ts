@@ -1,8 +1,10 @@
 import { systemText, toolResultContent, userParts, type Part } from './content';
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 import { toUpstreamToolId } from './ids';
 import type { OpenAIOptions } from './options';
+import type { ChatMessage as WireMessage } from './wire';
 
+/** A message while it is being built; toChatMessages hands them on as wire messages. */
 export type ChatMessage = Record<string, any> & { role: string };
 
 interface Turn {
@@ -15,7 +17,7 @@ interface Turn {
 }
 
 /** The system prompt and the conversation as Chat Completions messages. */
-export function toChatMessages(system: unknown, messages: any[], opts: OpenAIOptions): ChatMessage[] {
+export function toChatMessages(system: unknown, messages: any[], opts: OpenAIOptions): WireMessage[] {
   const out: ChatMessage[] = [];
   const sys = system === undefined ? '' : systemText(system, 'system');
   if (sys) out.push({ role: opts.systemRole, content: sys });
@@ -37,7 +39,8 @@ export function toChatMessages(system: unknown, messages: any[], opts: OpenAIOpt
         throw new TranslationError(`${turn.path}.role: '${turn.role}' is not a role an OpenAI-compatible target understands`);
     }
   }
-  return out;
+  // Built field by field above; every message it builds is one of the wire shapes.
+  return out as WireMessage[];
 }
 
 /** Anthropic merges consecutive same-role turns; doing the same keeps tool calls and their results adjacent. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { toChatMessages } from './messages';
 import type { OpenAIOptions } from './options';
 import { toChatTools } from './tools';
+import type { ChatCompletionRequest } from './wire';
 
 /**
  * An Anthropic Messages request as a Chat Completions body. Fields with an equivalent map; those
@@ -9,8 +10,8 @@ import { toChatTools } from './tools';
  * purpose, since they change cost or bookkeeping, not the answer. Throws TranslationError (→ 400)
  * for what the target cannot do.
  */
-export function toChatRequest(req: Record<string, any>, model: string, opts: OpenAIOptions, stream: boolean): Record<string, any> {
-  const body: Record<string, any> = {
+export function toChatRequest(req: Record<string, any>, model: string, opts: OpenAIOptions, stream: boolean): ChatCompletionRequest {
+  const body: ChatCompletionRequest = {
     model,
     messages: toChatMessages(req.system, req.messages ?? [], opts),
     ...toChatTools(req.tools, req.tool_choice),

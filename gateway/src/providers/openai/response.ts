@@ -1,5 +1,6 @@
 import { inventToolId, messageId, toAnthropicToolId } from './ids';
 import { parseArguments } from './json-tail';
+import type { ChatCompletion, Usage } from './wire';
 
 export interface AnthropicUsage {
   input_tokens: number;
@@ -26,7 +27,7 @@ export interface ReplyContext {
  * tokens; Anthropic counts them apart, with input + cache_creation + cache_read = the prompt.
  * completion_tokens include reasoning tokens, as Anthropic's output_tokens include thinking.
  */
-export function toUsage(u: any): AnthropicUsage {
+export function toUsage(u: Usage | null | undefined): AnthropicUsage {
   const prompt = num(u?.prompt_tokens);
   const cached = num(u?.prompt_tokens_details?.cached_tokens ?? u?.prompt_cache_hit_tokens);
   const written = num(u?.prompt_tokens_details?.cache_write_tokens);
@@ -74,7 +75,7 @@ export function firstChoice(choices: unknown): any {
 export const isFailedFinish = (f: unknown) => f === 'error' || f === 'abort';
 
 /** A non-streaming chat.completion as an Anthropic Message. Block order: thinking, text, tool calls (as a stream would produce). */
-export function toMessage(completion: any, ctx: ReplyContext): Record<string, any> {
+export function toMessage(completion: ChatCompletion, ctx: ReplyContext): Record<string, any> {
   const choice = firstChoice(completion?.choices);
   const m = choice?.message ?? {};
   const content: any[] = [];

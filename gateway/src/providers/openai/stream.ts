@@ -1,9 +1,11 @@
 import { envelope } from '../../core/errors';
-import { readSse } from '../../core/sse';
+import type { SseEvent } from '../../core/sse';
+import type { StreamTranslator as Translator } from '../translator';
 import type { StreamEvent } from '../../core/upstream';
 import { BlockSequencer } from './blocks';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
+import type { ChatCompletionChunk, Usage } from './wire';
 import { redact } from '../redact';
 import { argumentsOf, firstChoice, isFailedFinish, reasoningOf, textOf, toStop, toUsage, type ReplyContext } from './response';
 
@@ -13,20 +15,41 @@ import { argumentsOf, firstChoice, isFailedFinish, reasoningOf, textOf, toStop, 
  * finish_reason, because OpenAI sends usage in a chunk *after* the one with finish_reason.
  * A stream that ends with neither is a failure, never a quiet end_turn.
  */
-export class ChunkTranslator {
+export class StreamTranslator implements Translator {
   private readonly out: StreamEvent[] = [];
   private blocks?: BlockSequencer;
   private finish: unknown = null;
   private matched: unknown;
-  private usage: unknown;
+  private usage: Usage | null | undefined;
   private refused = false;
   /** message_stop or error has been emitted; nothing more is. */
   ended = false;
 
   constructor(private readonly ctx: ReplyContext, private readonly secrets: readonly string[] = []) {}
 
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * One SSE event. Comment lines (`: keep-alive`) are skipped: the gateway sends its own pings.
+   * `data: [DONE]` ends the message; data that is not JSON ends it with an error.
+   */
+  frame(ev: SseEvent): StreamEvent[] {
+    const data = ev.data.trim();
+    if (!data) return [];
+    if (data === '[DONE]') return this.done();
+    let chunk: any;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return this.fail('api_error', `upstream sent a stream event that is not JSON: ${this.redact(data.slice(0, 100))}`);
+    }
+    return ev.event === 'error' ? this.upstreamError(chunk?.error ?? chunk) : this.chunk(chunk);
+  }
+
   /** One parsed `data:` object. */
-  chunk(c: any): StreamEvent[] {
+  chunk(c: ChatCompletionChunk): StreamEvent[] {
     if (this.ended) return [];
     if (c?.error) return this.upstreamError(c.error);
     if (c?.usage) this.usage = c.usage;
@@ -117,41 +140,11 @@ export class ChunkTranslator {
 }
 
 /**
- * An OpenAI SSE body as batches of Anthropic events, one batch per chunk of bytes received.
- * Comment lines (`: keep-alive`) are skipped: the gateway sends its own pings. Transport errors
- * propagate to the core, which ends the client's stream with an error event; so does an event
- * longer than `maxEventBytes` (SseEventTooLarge).
+ * A complete Message as the events a stream of it would have produced, for a server that answered
+ * a stream request with JSON. Not the general replay (anthropic/message-events.ts): thinking here
+ * never carries a signature, and message_start reports zero usage as a Chat Completions stream does.
  */
-export async function* translateStream(body: AsyncIterable<Buffer>, t: ChunkTranslator, maxEventBytes = Infinity): AsyncGenerator<StreamEvent[]> {
-  for await (const batch of readSse(body, maxEventBytes)) {
-    const out: StreamEvent[] = [];
-    for (const ev of batch) {
-      if (t.ended) break;
-      const data = ev.data.trim();
-      if (!data) continue;
-      if (data === '[DONE]') {
-        out.push(...t.done());
-        continue;
-      }
-      let chunk: any;
-      try {
-        chunk = JSON.parse(data);
-      } catch {
-        out.push(...t.fail('api_error', `upstream sent a stream event that is not JSON: ${t.redact(data.slice(0, 100))}`));
-        break;
-      }
-      out.push(...(ev.event === 'error' ? t.upstreamError(chunk?.error ?? chunk) : t.chunk(chunk)));
-    }
-    if (out.length) yield out;
-    // After an error nothing more will be translated; stop reading so the connection is dropped.
-    if (t.ended && out.some((e) => e.event === 'error')) return;
-  }
-  const tail = t.end();
-  if (tail.length) yield tail;
-}
-
-/** A complete Message as the events a stream of it would have produced (for upstreams that answer a stream request with JSON). */
-export function messageEvents(m: Record<string, any>): StreamEvent[] {
+export function replayMessage(m: Record<string, any>): StreamEvent[] {
   const events: StreamEvent[] = [{ event: 'message_start', data: { type: 'message_start', message: { ...m, content: [], stop_reason: null, stop_sequence: null, usage: { ...m.usage, input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } } }];
   (m.content as any[]).forEach((b, index) => {
     const start = b.type === 'text' ? { type: 'text', text: '' } : b.type === 'thinking' ? { type: 'thinking', thinking: '', signature: '' } : { ...b, input: {} };

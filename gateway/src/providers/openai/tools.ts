@@ -1,4 +1,4 @@
-import { TranslationError } from './errors';
+import { TranslationError } from '../translation-error';
 
 /** `tools`, `tool_choice` and `parallel_tool_calls` for the Chat Completions body (empty when the client sent no tools). */
 export function toChatTools(tools: unknown, choice: any): Record<string, unknown> {

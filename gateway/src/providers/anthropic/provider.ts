@@ -1,49 +1,45 @@
 import { envelope, errorTypeForStatus } from '../../core/errors';
 import { SseParser, type SseEvent } from '../../core/sse';
-import { httpSend, joinUrl, readAll, targetName, toFailure, type UpstreamPools } from '../http';
+import { joinUrl, targetName, toFailure } from '../http';
+import { parseJson } from '../json';
 import { redact, redactJson, secretsOf } from '../redact';
-import { RELAYED_HEADERS, UpstreamFailure, type EventBatch, type ProviderAdapter, type StreamEvent, type UpstreamCall, type UpstreamReply } from '../../core/upstream';
+import type { Provider } from '../translator';
+import { RELAYED_HEADERS, UpstreamFailure, type EventBatch, type StreamEvent, type UpstreamCall } from '../../core/upstream';
 import { withoutForeignThinking } from './foreign-thinking';
-import { messageEvents } from './message-events';
 import { replaceTopLevelString } from './splice';
 
 const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_tokens' } as const;
 
 /**
  * Anthropic upstreams: the client's body goes out byte for byte but for `model`; the upstream's
- * events come back byte for byte. Only headers are rebuilt, so the client's credentials never
- * leave the gateway.
+ * events come back byte for byte (`relay`). Only headers are rebuilt, so the client's
+ * credentials never leave the gateway.
  */
-export function anthropicAdapter(pools: UpstreamPools): ProviderAdapter {
-  return {
-    async send(call: UpstreamCall): Promise<UpstreamReply> {
-      const { target } = call;
-      const body = outgoingBody(call);
-      const res = await httpSend(pools, target, {
-        url: joinUrl(target.baseURL, PATHS[call.endpoint]) + call.search,
-        headers: upstreamHeaders(call),
-        body,
-        signal: call.signal,
-      });
-      const headers = relayed(res.headers);
-      const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
-      // A stream the client did not ask for (a proxy forcing streaming) falls through to
-      // jsonReply, which reports it as the 502 it is, as the other providers do.
-      if (res.status === 200 && isStream && wantsStream(call)) {
-        return { kind: 'sse', status: 200, headers, events: passThrough(res.body, call, pools.limits.maxEventBytes) };
-      }
-      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
-      const reply = jsonReply(call, res.status, raw, res.headers['content-type']);
-      // An upstream that ignored `stream: true` still gets the client the stream it asked for.
-      if (reply.status === 200 && wantsStream(call)) {
-        return { kind: 'sse', status: 200, headers, events: once(messageEvents(reply.body)) };
-      }
-      return { kind: 'json', headers, ...reply };
-    },
-  };
-}
+export const anthropicProvider: Provider = {
+  request(call) {
+    return { url: joinUrl(call.target.baseURL, PATHS[call.endpoint]) + call.search, headers: upstreamHeaders(call), body: outgoingBody(call), state: undefined };
+  },
 
-const wantsStream = (call: UpstreamCall) => call.endpoint === 'messages' && call.body.stream === true;
+  auth(call, headers) {
+    if (call.target.apiKey) headers['x-api-key'] = call.target.apiKey;
+  },
+
+  responseHeaders: relayed,
+
+  // A 2xx must be what the endpoint promises (a Message, a token count): anything else is the
+  // upstream failing, a 502 `api_error` the core retries and the breaker counts.
+  response(body, _state, call, res) {
+    if (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number') return { status: res.status, body, raw: res.raw };
+    const what = body.type === 'error' ? `an error: ${String(body.error?.message ?? body.error?.type)}` : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`;
+    return { status: 502, body: envelope('api_error', redact(`${targetName(call.target)} answered HTTP ${res.status} with ${what}`, secretsOf(call.target)).slice(0, 500), null) };
+  },
+
+  errorReply(status, headers, raw, call) {
+    return { headers: relayed(headers), ...errorBody(call, status, raw) };
+  },
+
+  relay: passThrough,
+};
 
 /** The client's bytes with the target's model spliced in; re-serialized only when foreign thinking blocks must go. */
 function outgoingBody(call: UpstreamCall): Buffer {
@@ -68,8 +64,6 @@ function upstreamHeaders(call: UpstreamCall): Record<string, string> {
   }
   const ua = call.clientHeaders['user-agent'];
   if (typeof ua === 'string') h['user-agent'] = ua;
-  Object.assign(h, call.target.headers, call.extraHeaders);
-  if (call.target.apiKey) h['x-api-key'] = call.target.apiKey;
   return h;
 }
 
@@ -81,43 +75,19 @@ function relayed(headers: Record<string, string>): Record<string, string> {
 }
 
 /**
- * A complete (non-stream) reply. A 2xx must be what the endpoint promises (a Message, a token
- * count): anything else, a truncated body or a proxy's HTML page, is the upstream failing and
- * becomes a 502 `api_error`, which the core retries and the breaker counts. Error bodies are
- * relayed as sent unless they quote a credential (see ../redact); a non-envelope one (a proxy's
- * page) becomes an Anthropic envelope.
+ * A non-2xx reply. Error bodies are relayed as sent unless they quote a credential (see
+ * ../redact); a non-envelope one (a proxy's page) becomes an Anthropic envelope.
  */
-function jsonReply(call: UpstreamCall, status: number, raw: Buffer, contentType: string | undefined): { status: number; body: any; raw?: Buffer } {
-  const secrets = secretsOf(call.target);
-  const where = targetName(call.target);
-  if (status < 300) {
-    const body = parseObject(raw);
-    if (body && (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number')) return { status, body, raw };
-    const what = body ? (body.type === 'error' ? `an error: ${String(body.error?.message ?? body.error?.type)}` : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`) : `a ${contentType || 'untyped'} body that is not JSON`;
-    return { status: 502, body: envelope('api_error', redact(`${where} answered HTTP ${status} with ${what}`, secrets).slice(0, 500), null) };
-  }
-  const clean = redactJson(raw, secrets);
-  const body = parseObject(clean);
-  if (body?.type === 'error' && body.error && typeof body.error.type === 'string') return { status, body, raw: clean };
-  if (body) {
+function errorBody(call: UpstreamCall, status: number, raw: Buffer): { status: number; body: any; raw?: Buffer } {
+  const clean = redactJson(raw, secretsOf(call.target));
+  const body = parseJson(clean);
+  if (body && !Array.isArray(body)) {
+    if (body.type === 'error' && body.error && typeof body.error.type === 'string') return { status, body, raw: clean };
     const message = typeof body.error?.message === 'string' ? body.error.message : JSON.stringify(body).slice(0, 500);
     return { status, body: envelope(errorTypeForStatus(status), message, null) };
   }
   const snippet = clean.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
-  return { status, body: envelope(errorTypeForStatus(status), `${where} returned HTTP ${status}${snippet ? `: ${snippet}` : ''}`, null) };
-}
-
-function parseObject(raw: Buffer): any {
-  try {
-    const v = JSON.parse(raw.toString('utf8'));
-    return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function* once(events: StreamEvent[]): AsyncGenerator<EventBatch> {
-  yield events;
+  return { status, body: envelope(errorTypeForStatus(status), `${targetName(call.target)} returned HTTP ${status}${snippet ? `: ${snippet}` : ''}`, null) };
 }
 
 /**

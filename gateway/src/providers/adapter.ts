@@ -1,0 +1,75 @@
+import { envelope } from '../core/errors';
+import { messageEvents } from './anthropic/message-events';
+import { httpSend, readAll, targetName, toFailure, type UpstreamPools } from './http';
+import { parseJson } from './json';
+import { redact, secretsOf } from './redact';
+import { translateStream } from './stream-loop';
+import { TranslationError } from './translation-error';
+import type { OutgoingRequest, Provider } from './translator';
+import type { EventBatch, ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../core/upstream';
+
+/**
+ * Runs any Provider over HTTP, the one place that does what every provider needs alike:
+ * translate or answer 400, add credentials and sign, send with the target's deadlines and the
+ * gateway's size limits, map error replies, refuse a 2xx that is not JSON, translate streams
+ * (or relay them), and give a stream request that got a JSON answer the stream it asked for.
+ */
+export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>): ProviderAdapter {
+  const streamType = provider.streamContentType ?? 'text/event-stream';
+  return {
+    async send(call: UpstreamCall): Promise<UpstreamReply> {
+      let out: ReturnType<Provider<S, F>['request']>;
+      try {
+        out = provider.request(call);
+      } catch (err) {
+        if (err instanceof TranslationError) return { kind: 'json', status: 400, headers: {}, body: envelope('invalid_request_error', err.message, null) };
+        throw err;
+      }
+      if ('local' in out) return { kind: 'json', headers: {}, ...(await out.local) };
+      const req: OutgoingRequest<S> = out;
+      const { target } = call;
+      Object.assign(req.headers, target.headers, call.extraHeaders);
+      const pending = provider.auth(call, req.headers, req.state);
+      if (pending) await pending;
+      if (provider.sign) await provider.sign(req, call);
+      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.signal });
+
+      const ok = res.status >= 200 && res.status < 300;
+      const wantsStream = call.endpoint === 'messages' && call.body.stream === true;
+      if (ok && wantsStream && (res.headers['content-type'] ?? '').startsWith(streamType)) {
+        const events = provider.relay
+          ? provider.relay(res.body, call, pools.limits.maxEventBytes)
+          : guarded(translateStream(res.body, provider.streamTranslator!(req.state, call), pools.limits.maxEventBytes, provider.decoder), call);
+        return { kind: 'sse', status: 200, headers: provider.responseHeaders(res.headers), events };
+      }
+      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
+      if (!ok) return { kind: 'json', headers: {}, ...provider.errorReply(res.status, res.headers, raw, call) };
+      const body = parseJson(raw);
+      // A 2xx that is not JSON (a truncated body, a proxy's HTML page, a stream nobody asked for) is
+      // the upstream failing: 502, which the core retries and the breaker counts.
+      if (body === undefined) {
+        const what = `${targetName(target)} answered HTTP ${res.status} with a ${res.headers['content-type'] || 'untyped'} body that is not JSON`;
+        return { kind: 'json', status: 502, headers: provider.responseHeaders(res.headers), body: envelope('api_error', redact(what, secretsOf(target)).slice(0, 500), null) };
+      }
+      const answer = provider.response(body, req.state, call, { status: res.status, raw });
+      const headers = provider.responseHeaders(res.headers);
+      if ('events' in answer) return { kind: 'sse', status: 200, headers, events: once(answer.events) };
+      // An upstream that ignored `stream: true` still gets the client the stream it asked for.
+      if (wantsStream && answer.status === 200) return { kind: 'sse', status: 200, headers, events: once(messageEvents(answer.body)) };
+      return { kind: 'json', ...answer, headers: answer.headers ?? headers };
+    },
+  };
+}
+
+async function* once(events: StreamEvent[]): AsyncGenerator<EventBatch> {
+  yield events;
+}
+
+/** Transport errors while reading a stream become UpstreamFailure, which the core turns into an `error` event. */
+async function* guarded(events: AsyncIterable<EventBatch>, call: UpstreamCall): AsyncGenerator<EventBatch> {
+  try {
+    yield* events;
+  } catch (err) {
+    throw toFailure(err, call.target);
+  }
+}

@@ -29,7 +29,9 @@ const ALLOWED: Record<string, string[]> = {
   gateway: ['admin', 'api', 'routing', 'providers', 'limits', 'telemetry', 'core', 'config'],
   features: ['gateway', 'telemetry', 'limits', 'budget', 'core', 'config'],
   'cli-spec': ['config'],
-  commands: ['cli-spec', 'operator'],
+  // `switchyard compare` is a client of the gateway over HTTP: it shares only the CLI's table type.
+  compare: ['cli-spec'],
+  commands: ['cli-spec', 'operator', 'compare'],
   cli: ['commands', 'cli-spec', 'features', 'gateway', 'core', 'config'],
   operator: ['config', 'budget', 'cli-spec'],
 };

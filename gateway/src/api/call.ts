@@ -78,6 +78,8 @@ export class CallContext {
   clientAborted = false;
   /** The gateway ended the response itself (drain time ran out): not the client's doing, whatever the socket did. */
   cutByGateway = false;
+  /** The gateway cut the client off because it stopped reading (write-stall deadline): the client's doing, but not a departure. */
+  clientStalled = false;
   endedAt?: number;
   /** Free-form slots for middleware added by later features (limits, budgets, tracing). */
   readonly extra: Record<string, unknown> = {};

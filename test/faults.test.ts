@@ -1,7 +1,7 @@
 import type { Gateway } from '../gateway/src/gateway';
 import { createLogger } from '../gateway/src/log';
 import { installTelemetry } from '../gateway/src/telemetry';
-import { PROVIDERS, reset, send, sse, startFaultUpstream, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
+import { PROVIDERS, flood, reset, send, sse, startFaultUpstream, trickle, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { textChunks } from './helpers/fake-gemini';
 import { waitFor } from './helpers/http-server';
@@ -31,6 +31,10 @@ interface Expect {
   type?: string;
   /** Upstream requests made (retries included), when the row is about retrying. */
   attempts?: number;
+  /** The access log's `attempts`, each matched as a subset, when the row is about how an attempt failed. */
+  attemptLog?: Array<Record<string, unknown>>;
+  /** Every upstream connection was dropped before its reply was complete (not drained, not left open). */
+  dropped?: boolean;
 }
 
 interface FaultRow {
@@ -41,9 +45,19 @@ interface FaultRow {
   expect: Expect | ((p: Provider) => Expect);
   /** Providers the row does not apply to (a fault their wire format cannot express). */
   skip?: Provider[];
+  /** Target fields beyond the table's own (e.g. a short maxDurationSeconds). */
+  target?: Record<string, unknown>;
 }
 
 const hang = () => new Promise<void>(() => undefined);
+
+/** The gateway's caps in this suite (small, so an oversized reply is quick to send); FLOOD is well past both. */
+const MAX_EVENT_BYTES = 64 * 1024;
+const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
+const FLOOD = 16 * 1024 * 1024;
+/** A comment line: bytes that reset the upstream idle timer and carry no event. */
+const KEEPALIVE = Array.from({ length: 100 }, () => ':\n\n');
+const TIMED_OUT = { outcome: 'failure', error_type: 'timeout_error' };
 
 const FAULTS: FaultRow[] = [
   { name: 'connection reset before headers', stream: false, fault: (_q, res) => reset(res), expect: { status: 502, type: 'api_error', attempts: 2 } },
@@ -134,6 +148,85 @@ const FAULTS: FaultRow[] = [
   { name: 'JSON answer to a stream request', stream: true, fault: (_q, res, w) => sse.json(res, 200, w.answer()), expect: { status: 200, attempts: 1 } },
   { name: 'headers timeout', stream: false, fault: () => hang(), expect: { status: 504, type: 'timeout_error', attempts: 2 } },
   {
+    name: 'idle timeout before the first event (stream)',
+    stream: true,
+    fault: async (_q, res) => {
+      sse.head(res);
+      await hang();
+    },
+    expect: { status: 504, type: 'timeout_error', attempts: 2, attemptLog: [{ ...TIMED_OUT, failure: 'idle_timeout' }, { ...TIMED_OUT, failure: 'idle_timeout' }] },
+  },
+  {
+    name: 'oversized SSE event mid-stream',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      await flood.event(res, w, FLOOD);
+    },
+    expect: { status: 200, type: 'api_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'oversized SSE event before the first event',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await flood.event(res, w, FLOOD);
+    },
+    // Not retried: the next try would be as large.
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized JSON reply (chunked)',
+    stream: false,
+    fault: async (_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized JSON reply (content-length)',
+    stream: false,
+    fault: async (_q, res) => {
+      // Refused on the header alone: the body that follows is shorter than announced, and never read.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(4 * FLOOD) });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized error body',
+    stream: false,
+    fault: async (_q, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'stream trickling past maxDurationSeconds',
+    stream: true,
+    target: { maxDurationSeconds: 2 },
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      await trickle(res, KEEPALIVE, 300);
+    },
+    expect: { status: 200, type: 'timeout_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'JSON trickling past maxDurationSeconds',
+    stream: false,
+    target: { maxDurationSeconds: 2 },
+    fault: async (_q, res, w) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      await trickle(res, [...w.answer()], 300);
+    },
+    // Retried under retry.on timeout: nothing had reached the client.
+    expect: { status: 504, type: 'timeout_error', attempts: 2, dropped: true, attemptLog: [{ ...TIMED_OUT, failure: 'timeout' }, { ...TIMED_OUT, failure: 'timeout' }] },
+  },
+  {
     name: 'idle timeout mid-stream',
     stream: true,
     fault: async (_q, res, w) => {
@@ -168,12 +261,12 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
         secret('client', { key: CLIENT_KEY }),
         modelRoute('faulty', {
           model: 'claude-test',
-          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1 }],
+          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1, ...row.target }],
           retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] },
         }),
         apiKey('team-a', { secretRef: { name: 'client' } }),
       ]),
-      { log: createLogger('gateway', 'debug', (l) => logged.push(l)) },
+      { log: createLogger('gateway', 'debug', (l) => logged.push(l)), options: { maxEventBytes: MAX_EVENT_BYTES, maxUpstreamBodyBytes: MAX_UPSTREAM_BODY_BYTES } },
     );
     installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
   });
@@ -223,10 +316,13 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
     expect(everything).not.toContain(`:${up.port}`);
 
     if (want.attempts !== undefined) expect(up.received).toHaveLength(want.attempts);
+    // Dropped, not drained: an upstream that would go on for ever must not hold a connection.
+    if (want.dropped) for (const r of up.received) await expect(r.closed).resolves.toEqual({ aborted: true });
 
     const line = await waitFor(() => lines.map((l) => JSON.parse(l)).find((r) => r.request_id === requestId), 10_000, 'access log line');
     expect(line.status).toBe(want.status);
     expect(line.error_type).toBe(want.type ?? null);
+    if (want.attemptLog) expect(line.attempts).toEqual(want.attemptLog.map((a) => expect.objectContaining(a)));
     expect(JSON.stringify(line)).not.toContain(UPSTREAM_SECRET);
     const metrics = await scrape(adminURL(gw));
     expect(metrics.sum('switchyard_requests_total', { code: String(want.status) })).toBe(1);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import yaml from 'js-yaml';
 import { GATEWAY_COMMAND } from '../gateway/src/cli';
+import { parseCommand } from '../gateway/src/cli-spec';
 import { parseOperatorArgs } from '../operator/src/options';
 import { OPERATOR_NON_RESOURCE_URLS, OPERATOR_PERMISSIONS } from '../operator/src/rbac';
 import { compileYaml } from '../gateway/src/config/yaml-config';
@@ -417,6 +418,27 @@ describe('gateway Deployment and Services', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(read('gateway/src/admin/app.ts')).toMatch(/router\.get\('\/healthz'[\s\S]*router\.get\('\/readyz'/);
+  });
+
+  test("gateway.limits reach the gateway as flags its own table parses: the chart's defaults are the CLI's, set values are passed", async () => {
+    const parsed = (r: Rendered) => {
+      const args: string[] = container(deployment(r, 'gateway')).args;
+      expect(args[0]).toBe('gateway');
+      return parseCommand(GATEWAY_COMMAND, args.slice(1), {});
+    };
+    const LIMITS = { 'body-timeout-seconds': 'bodyTimeoutSeconds', 'max-event-bytes': 'maxEventBytes', 'max-upstream-body-bytes': 'maxUpstreamBodyBytes', 'stream-stall-seconds': 'streamStallSeconds' } as const;
+    const d = parsed(rendered.default);
+    for (const [flag, key] of Object.entries(LIMITS)) {
+      expect([flag, d.number(flag)]).toEqual([flag, Number(GATEWAY_COMMAND.flags.find((f) => f.name === flag)!.default)]);
+      expect([flag, rendered.default.values.gateway.limits[key]]).toEqual([flag, d.number(flag)]);
+    }
+    // Unset: the gateway derives its cap from the pod's file-descriptor limit.
+    expect(d.string('max-connections')).toBeUndefined();
+
+    const set = { bodyTimeoutSeconds: 90, maxConnections: 20000, maxEventBytes: 8 * 1024 * 1024, maxUpstreamBodyBytes: 64 * 1024 * 1024, streamStallSeconds: 30.5 };
+    const p = parsed(await render({ gateway: { limits: set } }, { namespace: NS }));
+    for (const [flag, key] of Object.entries(LIMITS)) expect([flag, p.number(flag)]).toEqual([flag, set[key]]);
+    expect(p.number('max-connections')).toBe(20000);
   });
 
   test.each(Object.keys(VALUE_SETS))('%s: terminationGracePeriodSeconds > drain + preStop, drain passed to the gateway', (set) => {

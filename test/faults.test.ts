@@ -1,10 +1,10 @@
 import type { Gateway } from '../gateway/src/gateway';
 import { createLogger } from '../gateway/src/log';
 import { installTelemetry } from '../gateway/src/telemetry';
-import { PROVIDERS, reset, send, sse, startFaultUpstream, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
+import { PROVIDERS, flood, reset, send, sse, startFaultUpstream, trickle, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { textChunks } from './helpers/fake-gemini';
-import { waitFor } from './helpers/http-server';
+import { sleep, waitFor } from './helpers/http-server';
 import { scrape } from './helpers/prom';
 import { parseSse } from './helpers/sse-client';
 
@@ -31,6 +31,10 @@ interface Expect {
   type?: string;
   /** Upstream requests made (retries included), when the row is about retrying. */
   attempts?: number;
+  /** The access log's `attempts`, each matched as a subset, when the row is about how an attempt failed. */
+  attemptLog?: Array<Record<string, unknown>>;
+  /** Every upstream connection was dropped before its reply was complete (not drained, not left open). */
+  dropped?: boolean;
 }
 
 interface FaultRow {
@@ -41,9 +45,20 @@ interface FaultRow {
   expect: Expect | ((p: Provider) => Expect);
   /** Providers the row does not apply to (a fault their wire format cannot express). */
   skip?: Provider[];
+  /** Target fields beyond the table's own (e.g. a short maxDurationSeconds). */
+  target?: Record<string, unknown>;
 }
 
 const hang = () => new Promise<void>(() => undefined);
+
+/** The gateway's caps in this suite (small, so an oversized reply is quick to send); FLOOD is well past both. */
+const MAX_EVENT_BYTES = 64 * 1024;
+const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
+const FLOOD = 16 * 1024 * 1024;
+/** A comment line: bytes that reset the upstream idle timer and carry no event. */
+const KEEPALIVE = Array.from({ length: 100 }, () => ':\n\n');
+const KEEPALIVE_LONG = Array.from({ length: 2000 }, () => ':\n\n');
+const TIMED_OUT = { outcome: 'failure', error_type: 'timeout_error' };
 
 const FAULTS: FaultRow[] = [
   { name: 'connection reset before headers', stream: false, fault: (_q, res) => reset(res), expect: { status: 502, type: 'api_error', attempts: 2 } },
@@ -134,6 +149,85 @@ const FAULTS: FaultRow[] = [
   { name: 'JSON answer to a stream request', stream: true, fault: (_q, res, w) => sse.json(res, 200, w.answer()), expect: { status: 200, attempts: 1 } },
   { name: 'headers timeout', stream: false, fault: () => hang(), expect: { status: 504, type: 'timeout_error', attempts: 2 } },
   {
+    name: 'idle timeout before the first event (stream)',
+    stream: true,
+    fault: async (_q, res) => {
+      sse.head(res);
+      await hang();
+    },
+    expect: { status: 504, type: 'timeout_error', attempts: 2, attemptLog: [{ ...TIMED_OUT, failure: 'idle_timeout' }, { ...TIMED_OUT, failure: 'idle_timeout' }] },
+  },
+  {
+    name: 'oversized SSE event mid-stream',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      await flood.event(res, w, FLOOD);
+    },
+    expect: { status: 200, type: 'api_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'oversized SSE event before the first event',
+    stream: true,
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await flood.event(res, w, FLOOD);
+    },
+    // Not retried: the next try would be as large.
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized JSON reply (chunked)',
+    stream: false,
+    fault: async (_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized JSON reply (content-length)',
+    stream: false,
+    fault: async (_q, res) => {
+      // Refused on the header alone: the body that follows is shorter than announced, and never read.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(4 * FLOOD) });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true, attemptLog: [{ outcome: 'failure', failure: 'too_large' }] },
+  },
+  {
+    name: 'oversized error body',
+    stream: false,
+    fault: async (_q, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      await flood.json(res, FLOOD);
+    },
+    expect: { status: 502, type: 'api_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'stream trickling past maxDurationSeconds',
+    stream: true,
+    target: { maxDurationSeconds: 2 },
+    fault: async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      await trickle(res, KEEPALIVE, 300);
+    },
+    expect: { status: 200, type: 'timeout_error', attempts: 1, dropped: true },
+  },
+  {
+    name: 'JSON trickling past maxDurationSeconds',
+    stream: false,
+    target: { maxDurationSeconds: 2 },
+    fault: async (_q, res, w) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      await trickle(res, [...w.answer()], 300);
+    },
+    // Retried under retry.on timeout: nothing had reached the client.
+    expect: { status: 504, type: 'timeout_error', attempts: 2, dropped: true, attemptLog: [{ ...TIMED_OUT, failure: 'timeout' }, { ...TIMED_OUT, failure: 'timeout' }] },
+  },
+  {
     name: 'idle timeout mid-stream',
     stream: true,
     fault: async (_q, res, w) => {
@@ -148,6 +242,8 @@ const FAULTS: FaultRow[] = [
 let up: FaultUpstream;
 beforeAll(async () => {
   up = await startFaultUpstream();
+  // Like many real upstreams: idle connections are kept for a minute (so one the gateway leaves shows).
+  up.server.keepAliveTimeout = 65_000;
 });
 afterAll(() => up.close());
 
@@ -168,12 +264,12 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
         secret('client', { key: CLIENT_KEY }),
         modelRoute('faulty', {
           model: 'claude-test',
-          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1 }],
+          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1, ...row.target }],
           retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] },
         }),
         apiKey('team-a', { secretRef: { name: 'client' } }),
       ]),
-      { log: createLogger('gateway', 'debug', (l) => logged.push(l)) },
+      { log: createLogger('gateway', 'debug', (l) => logged.push(l)), options: { maxEventBytes: MAX_EVENT_BYTES, maxUpstreamBodyBytes: MAX_UPSTREAM_BODY_BYTES } },
     );
     installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
   });
@@ -223,10 +319,13 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
     expect(everything).not.toContain(`:${up.port}`);
 
     if (want.attempts !== undefined) expect(up.received).toHaveLength(want.attempts);
+    // Dropped, not drained: an upstream that would go on for ever must not hold a connection.
+    if (want.dropped) for (const r of up.received) await expect(r.closed).resolves.toEqual({ aborted: true });
 
     const line = await waitFor(() => lines.map((l) => JSON.parse(l)).find((r) => r.request_id === requestId), 10_000, 'access log line');
     expect(line.status).toBe(want.status);
     expect(line.error_type).toBe(want.type ?? null);
+    if (want.attemptLog) expect(line.attempts).toEqual(want.attemptLog.map((a) => expect.objectContaining(a)));
     expect(JSON.stringify(line)).not.toContain(UPSTREAM_SECRET);
     const metrics = await scrape(adminURL(gw));
     expect(metrics.sum('switchyard_requests_total', { code: String(want.status) })).toBe(1);
@@ -272,5 +371,183 @@ describe('Gemini streamGenerateContent answered without alt=sse (one JSON array 
     const { status, events } = await streamed();
     expect(status).toBe(200);
     expect(events[events.length - 1]).toMatchObject({ event: 'error', data: { error: { type: 'api_error' } } });
+  });
+});
+
+/**
+ * Faults on the client's side and the gateway's own (the client leaving, the drain running out),
+ * against every provider: what the access log records, and what is left of the upstream
+ * connections. A row's `fault` calls `started()` once the upstream is committed to its reply;
+ * `run` plays the client and checks.
+ */
+interface ClientRowContext {
+  gw: Gateway;
+  provider: Provider;
+  /** Resolves once the upstream has begun (or, for a hang, received) the request. */
+  started: () => Promise<void>;
+  post(signal?: AbortSignal): Promise<Response>;
+  /** The access-log line of the only request the row makes. */
+  line(): Promise<any>;
+  /** Every access-log line so far. */
+  lines(): any[];
+}
+
+interface ClientRow {
+  name: string;
+  stream: boolean;
+  fault: (started: () => void) => Fault;
+  run(c: ClientRowContext): Promise<void>;
+}
+
+/** Reads a stream until `until` shows in it (or it ends); returns what was read. */
+async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, until?: string): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  while (until === undefined || !text.includes(until)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
+}
+
+const upstreamConnections = () => new Promise<number>((resolve) => up.server.getConnections((_e, n) => resolve(n)));
+
+const CLIENT_ROWS: ClientRow[] = [
+  {
+    name: 'client leaving during the upstream body',
+    stream: false,
+    fault: (started) => async (_q, res, w) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      await send(res, w.answer().slice(0, 20));
+      started();
+      await hang();
+    },
+    run: async ({ started, post, line }) => {
+      const ac = new AbortController();
+      const pending = post(ac.signal).catch((e) => e);
+      await started();
+      ac.abort();
+      await pending;
+      expect(await line()).toMatchObject({ status: 499, client_aborted: true, error_type: 'cancelled', attempts: [expect.objectContaining({ outcome: 'failure', failure: 'aborted' })] });
+    },
+  },
+  {
+    name: 'clients aborting streams',
+    stream: true,
+    fault: (started) => async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      started();
+      // Bytes keep arriving: undici's reconnect follows an abort with a read in progress.
+      await trickle(res, KEEPALIVE_LONG, 50);
+    },
+    run: async ({ post, lines }) => {
+      const ABORTED = 10;
+      await Promise.all(
+        Array.from({ length: ABORTED }, async () => {
+          const ac = new AbortController();
+          const res = await post(ac.signal);
+          expect(res.status).toBe(200);
+          await readUntil(res.body!.getReader(), 'content_block_delta');
+          await sleep(20 + Math.random() * 100);
+          ac.abort();
+        }),
+      );
+      const logged = await waitFor(() => (lines().length === ABORTED ? lines() : undefined), 10_000, 'every access log line');
+      for (const l of logged) expect(l).toMatchObject({ status: 200, client_aborted: true });
+      // undici reconnects after an aborted request and leaves the new socket idle (see
+      // providers/connector.ts): once that reconnect has had time to happen (it follows the abort
+      // within a few ticks), none of the gateway's upstream connections may remain.
+      await sleep(1500);
+      await waitFor(async () => (await upstreamConnections()) === 0, 10_000, 'no upstream connection left');
+    },
+  },
+  {
+    name: 'drain cut while a stream is in flight',
+    stream: true,
+    fault: (started) => async (_q, res, w) => {
+      sse.head(res);
+      await send(res, w.streamHead());
+      started();
+      await hang();
+    },
+    run: async ({ gw, post, line }) => {
+      const res = await post();
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      let text = await readUntil(reader, 'content_block_delta');
+      const drained = gw.drain(300);
+      text += await readUntil(reader);
+      const events = parseSse(text).filter((e) => e.event !== 'ping');
+      expect(events[events.length - 1]).toEqual({ event: 'error', data: { type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') } });
+      expect(await drained).toEqual({ forced: 1 });
+      expect(await line()).toMatchObject({ stream: true, status: 200, error_type: 'overloaded_error', client_aborted: false });
+    },
+  },
+  {
+    name: 'drain cut while waiting for a JSON reply',
+    stream: false,
+    fault: (started) => async () => {
+      started();
+      await hang();
+    },
+    run: async ({ gw, started, post, line }) => {
+      const pending = post();
+      await started();
+      const drained = gw.drain(300);
+      const res = await pending;
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') });
+      expect(await drained).toEqual({ forced: 1 });
+      expect(await line()).toMatchObject({ stream: false, status: 503, error_type: 'overloaded_error', client_aborted: false });
+    },
+  },
+];
+
+const clientCases = CLIENT_ROWS.flatMap((row) => PROVIDERS.map((p): [string, Provider, ClientRow] => [row.name, p, row]));
+
+describe.each(clientCases)('%s — %s', (_name, provider, row) => {
+  let gw: Gateway;
+  let closed = false;
+  const lines: string[] = [];
+  let began: () => void;
+  let beganP: Promise<void>;
+  beforeEach(async () => {
+    lines.length = 0;
+    up.received.length = 0;
+    beganP = new Promise<void>((resolve) => (began = resolve));
+    up.fault = row.fault(() => began());
+    gw = await startGateway(
+      snapshotOf([
+        secret('upstream', { apiKey: UPSTREAM_SECRET }),
+        secret('client', { key: CLIENT_KEY }),
+        // Generous upstream timeouts: the row's own event, not a timeout, must end the request.
+        modelRoute('faulty', { model: 'claude-test', targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 30, idleTimeoutSeconds: 30 }] }),
+        apiKey('team-a', { secretRef: { name: 'client' } }),
+      ]),
+    );
+    installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
+    const drain = gw.drain.bind(gw);
+    closed = false;
+    gw.drain = (ms) => ((closed = true), drain(ms));
+  });
+  afterEach(() => (closed ? undefined : gw.close()));
+
+  test('the access log records what happened, and no upstream connection is left behind it', async () => {
+    await row.run({
+      gw,
+      provider,
+      started: () => beganP,
+      post: (signal) =>
+        fetch(`${baseURL(gw)}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+          body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: row.stream, messages: [{ role: 'user', content: 'Hi' }] }),
+          signal,
+        }),
+      line: () => waitFor(() => lines.map((l) => JSON.parse(l))[0], 10_000, 'access log line'),
+      lines: () => lines.map((l) => JSON.parse(l)),
+    });
   });
 });

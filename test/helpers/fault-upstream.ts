@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { textMessage, textStream } from './fake-anthropic';
 import { chunksOf, completionOf } from './fake-openai';
 import { googleError, mergeChunks, textChunks } from './fake-gemini';
-import { recordRequest, startServer, type RecordedRequest, type TestServer } from './http-server';
+import { recordRequest, sleep, startServer, type RecordedRequest, type TestServer } from './http-server';
+import { FLOOD_HEAD, flood as floodBytes } from './flood-upstream';
 
 /**
  * One fault-injecting upstream that speaks every provider's wire format (Anthropic Messages,
@@ -60,6 +61,26 @@ export const sse = {
 
 /** The socket dies without an HTTP answer, or with whatever was written so far. */
 export const reset = (res: ServerResponse) => void res.socket?.resetAndDestroy();
+
+/**
+ * Oversized replies, through flood-upstream's writer (backpressure honoured, stops when the reader
+ * hangs up): `event` is the provider's text delta whose text never ends, `json` a JSON reply
+ * whose string never ends. `bytes` of filler follow the head.
+ */
+export const flood = {
+  event: (res: ServerResponse, w: Wire, bytes: number) => floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider]), bytes, { written: 0 }),
+  json: (res: ServerResponse, bytes: number) => floodBytes(res, Buffer.from('{"id":"x","text":"'), bytes, { written: 0 }),
+};
+
+/** Sends `text` one piece every `everyMs` until done or the reader hangs up: each piece resets an idle timer, none ends the exchange. */
+export async function trickle(res: ServerResponse, pieces: string[], everyMs: number): Promise<void> {
+  for (const p of pieces) {
+    if (res.destroyed) return;
+    await send(res, p);
+    await sleep(everyMs);
+  }
+  if (!res.destroyed) res.end();
+}
 
 /** Writes then waits until the bytes have left, so the next step (a reset, a hang) happens after they arrived. */
 export const send = (res: ServerResponse, text: string) => new Promise<void>((resolve) => res.write(text, () => resolve()));

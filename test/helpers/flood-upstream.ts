@@ -26,7 +26,7 @@ const START: Record<Provider, string> = {
 };
 
 /** The unterminated event that follows the start: a text delta whose text never ends. */
-const FLOOD_HEAD: Record<Provider, string> = {
+export const FLOOD_HEAD: Record<Provider, string> = {
   anthropic: 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"',
   openai: 'data: {"id":"chatcmpl-flood","object":"chat.completion.chunk","created":1700000000,"model":"gpt-test","choices":[{"index":0,"delta":{"content":"',
   gemini: 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"',
@@ -58,7 +58,7 @@ export async function startFloodUpstream(provider: Provider, opts: { floodBytes:
 }
 
 /** Writes `head` then `total` bytes of 'x', honouring backpressure, until done or the reader hangs up. */
-async function flood(res: ServerResponse, head: Buffer, total: number, reply: { written: number }): Promise<void> {
+export async function flood(res: ServerResponse, head: Buffer, total: number, reply: { written: number }): Promise<void> {
   res.write(head);
   while (reply.written < total && !res.destroyed) {
     reply.written += PIECE.length;

@@ -41,7 +41,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     });
     ctx.res.once('close', () => {
       call.endedAt = performance.now();
-      if (!ctx.res.writableFinished && !call.cutByGateway) call.clientAborted = true;
+      if (!ctx.res.writableFinished && !call.cutByGateway && !call.clientStalled) call.clientAborted = true;
       call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;
       // A client that leaves mid-request closes the response before the handler has unwound: the
       // upstream attempt it aborted is recorded on the way out, and the record must include it.

@@ -18,6 +18,8 @@ export interface GatewayOptions {
   /** Largest non-streamed upstream reply the gateway buffers; a larger one is a 502. */
   maxUpstreamBodyBytes: number;
   pingIntervalMs: number;
+  /** Longest a response may wait for a client that has stopped reading (its socket full); then the client is cut off. 0: no limit. */
+  streamStallMs: number;
   maxRetryWaitMs: number;
   baseBackoffMs: number;
   /** Consecutive failures that eject a target, and for how long. */
@@ -35,6 +37,7 @@ export const defaultOptions: GatewayOptions = {
   maxEventBytes: 4 * 1024 * 1024,
   maxUpstreamBodyBytes: 32 * 1024 * 1024,
   pingIntervalMs: 10_000,
+  streamStallMs: 120_000,
   maxRetryWaitMs: 10_000,
   baseBackoffMs: 250,
   breakerThreshold: 5,

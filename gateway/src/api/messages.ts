@@ -4,6 +4,7 @@ import type { GatewayDeps } from './deps';
 import { GatewayError, envelope } from '../core/errors';
 import { parseJsonObject, readBody } from './body';
 import { SseRelay } from './stream';
+import { CLIENT_STALLED, guardWriteStall } from './write-stall';
 import { validateRequest } from './validate';
 import { runAttempts } from '../routing/attempts';
 import { redactHeaders, secretsOf } from '../providers/redact';
@@ -100,6 +101,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
       abortUpstream,
       deps.options.pingIntervalMs,
       deps.shutdown,
+      deps.options.streamStallMs,
     );
     void relay.run().catch((err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String(err) }));
     return;
@@ -114,6 +116,11 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     call.errorType = reply.body?.error?.type;
     call.errorMessage = reply.body?.error?.message;
   }
+  guardWriteStall(ctx.res, deps.options.streamStallMs, () => {
+    call.clientStalled = true;
+    call.errorType = CLIENT_STALLED;
+    call.errorMessage = `client read nothing for ${deps.options.streamStallMs / 1000} s`;
+  });
   ctx.type = 'application/json';
   ctx.body = reply.raw ?? Buffer.from(JSON.stringify(reply.body?.type === 'error' && reply.body.request_id == null ? envelope(reply.body.error.type, reply.body.error.message, call.requestId) : reply.body));
 }

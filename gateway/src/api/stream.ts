@@ -4,6 +4,7 @@ import { envelope } from '../core/errors';
 import { formatEvent } from '../core/sse';
 import { payload } from '../core/payload';
 import { UpstreamFailure, type EventBatch, type StreamEvent } from '../core/upstream';
+import { CLIENT_STALLED, drained } from './write-stall';
 
 export interface StreamHooks {
   firstToken(): void;
@@ -58,6 +59,8 @@ export class SseRelay {
     private readonly abortUpstream: () => void,
     private readonly pingIntervalMs: number,
     private readonly shutdown?: AbortSignal,
+    /** How long to wait for a client that stopped reading before cutting it off (0: for ever). */
+    private readonly stallMs = 0,
   ) {
     this.upstream = events[Symbol.asyncIterator]();
   }
@@ -106,7 +109,20 @@ export class SseRelay {
         }
         // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
         const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');
-        if (!this.write(out)) await drained(res);
+        if (!this.write(out) && (await drained(res, this.stallMs)) === 'stalled' && !this.finished) {
+          // The client stopped reading: its socket, the upstream and the bytes queued for it would
+          // otherwise stay for as long as it keeps the connection open.
+          this.finished = true;
+          untrack(this);
+          res.off('close', onClose);
+          this.call.clientStalled = true;
+          this.call.errorType = CLIENT_STALLED;
+          this.call.errorMessage = `client read nothing for ${this.stallMs / 1000} s`;
+          this.abortUpstream();
+          void this.upstream.return?.().catch(() => undefined);
+          res.destroy();
+          return;
+        }
         if (ended) return;
       }
     } catch (err) {
@@ -180,15 +196,3 @@ export class SseRelay {
   }
 }
 
-/** Resolves when the socket can take more, or the client is gone. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
-}

@@ -90,6 +90,8 @@ export class CallContext {
   clientAborted = false;
   /** The gateway ended the response itself (drain time ran out): not the client's doing, whatever the socket did. */
   cutByGateway = false;
+  /** The gateway cut the client off because it stopped reading (write-stall deadline): the client's doing, but not a departure. */
+  clientStalled = false;
   endedAt?: number;
   /** What the limiter let through; released exactly once when the request ends. */
   admission?: Admission;

@@ -92,9 +92,10 @@ const ERROR_TYPES = new Set([
 
 /**
  * The request's error type, if it failed: Anthropic's error types (a fixed set), `cancelled` when
- * the client left, `_OTHER` (the OpenTelemetry fallback value) for anything an upstream invented.
+ * the client left, `client_stalled` when the gateway cut off a client that stopped reading, `_OTHER` (the OpenTelemetry fallback value) for anything an upstream invented.
  */
 export function errorTypeOf(call: CallContext): string | undefined {
+  if (call.clientStalled) return 'client_stalled';
   if (call.errorType) return ERROR_TYPES.has(call.errorType) ? call.errorType : '_OTHER';
   if (call.clientAborted) return 'cancelled';
   if (call.status >= 400) return '_OTHER';

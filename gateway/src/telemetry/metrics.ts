@@ -33,6 +33,7 @@ export class SwitchyardMetrics implements Observer {
   readonly tokens: FastCounter;
   readonly attempts: FastCounter;
   readonly fallbacks: FastCounter;
+  readonly clientStalls: FastCounter;
   readonly rateLimited: FastCounter;
   readonly cost: FastCounter;
   readonly inflight: Gauge;
@@ -67,6 +68,12 @@ export class SwitchyardMetrics implements Observer {
       'switchyard_upstream_attempts_total',
       'Upstream attempts (retries and fallbacks included) by outcome: ok, 4xx, 429, 5xx, or a transport failure (connect, timeout, idle_timeout, network, aborted, too_large).',
       ['provider', 'outcome'],
+      registry,
+    );
+    this.clientStalls = new FastCounter(
+      'switchyard_client_stalls_total',
+      'Responses the gateway cut off because the client stopped reading for --stream-stall-seconds (its upstream aborted, its socket closed).',
+      ['route', 'api_key'],
       registry,
     );
     this.fallbacks = new FastCounter('switchyard_fallbacks_total', 'Times a request moved on to a lower-priority group of targets.', ['route'], registry);
@@ -155,6 +162,7 @@ export class SwitchyardMetrics implements Observer {
     this.requests.inc([route, provider, model, apiKey, String(call.status)]);
     this.duration.observe([route, provider, model], call.durationMs / 1000);
     if (call.fallbacks > 0) this.fallbacks.inc([route], call.fallbacks);
+    if (call.clientStalled) this.clientStalls.inc([route, apiKey]);
     const limited = call.rateLimited;
     if (limited) this.rateLimited.inc([limited.scope === 'route' ? 'route' : 'key', apiKey]);
     if (!isChat(call)) return;

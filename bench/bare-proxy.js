@@ -11,7 +11,10 @@ const server = http.createServer((req, res) => {
     res.writeHead(ur.statusCode, ur.headers);
     ur.pipe(res);
   });
-  up.on('error', () => { res.writeHead(502); res.end(); });
+  up.on('error', () => {
+    res.writeHead(502);
+    res.end();
+  });
   req.pipe(up);
 });
 server.keepAliveTimeout = 65000;

@@ -60,7 +60,11 @@ const ms = (x) => Number(x.toFixed(3));
 
 async function group(ctx) {
   const headers = { 'content-type': 'application/json', 'x-api-key': ctx.CLIENT_KEY, 'anthropic-version': '2023-06-01' };
-  const servers = [['bare node proxy', ctx.bare, ctx.pids.bare], ['koa+undici+auth+ajv only', ctx.floor, ctx.pids.floor], ['switchyard gateway', ctx.gateway, ctx.pids.gateway]];
+  const servers = [
+    ['bare node proxy', ctx.bare, ctx.pids.bare],
+    ['koa+undici+auth+ajv only', ctx.floor, ctx.pids.floor],
+    ['switchyard gateway', ctx.gateway, ctx.pids.gateway],
+  ];
   const rows = [];
   for (const stream of [false, true]) {
     const kind = stream ? 'stream' : 'json';
@@ -85,7 +89,15 @@ async function group(ctx) {
     const stats = servers.map(([name]) => {
       const a = acc.get(name);
       const sorted = a.latencies.sort((x, y) => x - y);
-      return { name: `${name} @${RATE}/s (${kind})`, kind, rps: a.total / a.seconds, p50: ms(percentile(sorted, 50)), p99: ms(percentile(sorted, 99)), errors: a.errors, cpuUs: (a.cpu * 1000) / a.total };
+      return {
+        name: `${name} @${RATE}/s (${kind})`,
+        kind,
+        rps: a.total / a.seconds,
+        p50: ms(percentile(sorted, 50)),
+        p99: ms(percentile(sorted, 99)),
+        errors: a.errors,
+        cpuUs: (a.cpu * 1000) / a.total,
+      };
     });
     const [bare, , gw] = stats;
     rows.push(...stats);

@@ -63,7 +63,11 @@ async function run(ctx, name, server, streams, upstream) {
   for (let i = 0, left = streams; left > 0; i++, left -= PER_CLIENT) {
     const share = Math.min(PER_CLIENT, left);
     const perSecond = (RAMP * share) / streams;
-    const c = fork(path.join(__dirname, 'stream-client.js'), [JSON.stringify({ url: `${server.url}/v1/messages`, streams: share, perSecond, body: ctx.body(true), headers })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const c = fork(
+      path.join(__dirname, 'stream-client.js'),
+      [JSON.stringify({ url: `${server.url}/v1/messages`, streams: share, perSecond, body: ctx.body(true), headers })],
+      { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    );
     counts[i] = { opened: 0, live: 0, completed: 0, failed: 0, statuses: {}, errors: {} };
     c.on('message', (m) => (counts[i] = m.counts));
     clients.push(new Promise((resolve) => c.once('exit', resolve)));
@@ -74,7 +78,8 @@ async function run(ctx, name, server, streams, upstream) {
   upstream.child.send({ trickle: 'live' });
   for (let i = 1; sum('opened') + sum('failed') < streams && Date.now() - opening < OPEN_TIMEOUT_MS; i++) {
     await sleep(100);
-    if (i % 50 === 0) process.stderr.write(`bench: ${name}: ${sum('opened')} open, ${sum('failed')} failed after ${((Date.now() - opening) / 1000).toFixed(0)} s\n`);
+    if (i % 50 === 0)
+      process.stderr.write(`bench: ${name}: ${sum('opened')} open, ${sum('failed')} failed after ${((Date.now() - opening) / 1000).toFixed(0)} s\n`);
   }
   const openSeconds = (Date.now() - opening) / 1000;
   const allOpen = sum('live');
@@ -95,18 +100,24 @@ async function run(ctx, name, server, streams, upstream) {
   const delivered = sum('completed');
   const open = Math.min(allOpen, stillOpen);
   const perStream = open > 0 ? (live - idle) / open : NaN;
-  const tally = (k) => counts.reduce((all, c) => {
-    for (const [s, n] of Object.entries(c[k])) all[s] = (all[s] || 0) + n;
-    return all;
-  }, {});
+  const tally = (k) =>
+    counts.reduce((all, c) => {
+      for (const [s, n] of Object.entries(c[k])) all[s] = (all[s] || 0) + n;
+      return all;
+    }, {});
   const statuses = tally('statuses');
-  process.stderr.write(`bench: ${name}: ${sum('opened') + sum('failed') < streams ? 'gave up opening' : 'all opened or failed'} after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}, failures ${JSON.stringify(tally('errors'))}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`);
+  process.stderr.write(
+    `bench: ${name}: ${sum('opened') + sum('failed') < streams ? 'gave up opening' : 'all opened or failed'} after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}, failures ${JSON.stringify(tally('errors'))}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`,
+  );
   return {
     row: {
       name: `${name}: ${allOpen} open, ${delivered} ok, ${perStream.toFixed(1)} KiB/stream, lag p99 ${lag.p99.toFixed(1)} ms`,
       errors: streams - delivered,
     },
-    delivered, perStream, lag, allOpen,
+    delivered,
+    perStream,
+    lag,
+    allOpen,
   };
 }
 

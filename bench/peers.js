@@ -20,7 +20,9 @@ function installed(name, version) {
 }
 
 function ensurePeers() {
-  const missing = Object.entries(PEERS).filter(([n, v]) => !installed(n, v)).map(([n, v]) => `${n}@${v}`);
+  const missing = Object.entries(PEERS)
+    .filter(([n, v]) => !installed(n, v))
+    .map(([n, v]) => `${n}@${v}`);
   if (!missing.length) return;
   process.stderr.write(`bench: installing ${missing.join(' ')} into bench/.peers…\n`);
   mkdirSync(DIR, { recursive: true });
@@ -46,7 +48,9 @@ async function waitListening(url, child) {
     try {
       await fetch(url);
       return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} never answered`);
@@ -62,7 +66,9 @@ async function startPortkey(tmp) {
   mkdirSync(path.join(__dirname, 'out'), { recursive: true });
   const log = openSync(path.join(__dirname, 'out', 'portkey.log'), 'w');
   const child = spawn(process.execPath, [path.join(DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'], {
-    cwd: tmp, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', log],
+    cwd: tmp,
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', log],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitListening(url, child);
@@ -77,13 +83,22 @@ async function startPortkey(tmp) {
 async function startCcr(tmp, upstream, clientKey) {
   const port = await freePort();
   mkdirSync(path.join(tmp, '.claude-code-router'), { recursive: true });
-  writeFileSync(path.join(tmp, '.claude-code-router', 'config.json'), JSON.stringify({
-    LOG: false, HOST: '127.0.0.1', PORT: port, APIKEY: clientKey, NON_INTERACTIVE_MODE: true,
-    Providers: [{ name: 'bench', api_base_url: `${upstream}/v1/chat/completions`, api_key: 'sk-bench-upstream', models: ['bench-upstream'] }],
-    Router: { default: 'bench,bench-upstream' },
-  }));
+  writeFileSync(
+    path.join(tmp, '.claude-code-router', 'config.json'),
+    JSON.stringify({
+      LOG: false,
+      HOST: '127.0.0.1',
+      PORT: port,
+      APIKEY: clientKey,
+      NON_INTERACTIVE_MODE: true,
+      Providers: [{ name: 'bench', api_base_url: `${upstream}/v1/chat/completions`, api_key: 'sk-bench-upstream', models: ['bench-upstream'] }],
+      Router: { default: 'bench,bench-upstream' },
+    }),
+  );
   const child = spawn(process.execPath, [path.join(DIR, 'node_modules/@musistudio/claude-code-router/dist/cli.js'), 'start'], {
-    cwd: tmp, env: { ...process.env, HOME: tmp }, stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: tmp,
+    env: { ...process.env, HOME: tmp },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitListening(url, child);
@@ -134,7 +149,14 @@ spec:
         rows.push(mine, { ...theirs, ratio: theirs.rps / mine.rps });
         // A peer that answers with errors has no throughput to compare with.
         const failed = theirs.errors > 0;
-        ctx.targets.push(target(`switchyard ÷ ${peer}, ${job} ${kind}, req/s${failed ? ` (peer: ${theirs.errors} errors)` : ''}`, failed ? NaN : mine.rps / theirs.rps, '≥', 10));
+        ctx.targets.push(
+          target(
+            `switchyard ÷ ${peer}, ${job} ${kind}, req/s${failed ? ` (peer: ${theirs.errors} errors)` : ''}`,
+            failed ? NaN : mine.rps / theirs.rps,
+            '≥',
+            10,
+          ),
+        );
       }
     }
     return rows;

@@ -23,7 +23,9 @@ function rssKiB(pid) {
 /** This process's hard limit on open files (Node raises its soft limit to it at start-up). */
 function nofileHardLimit() {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const hard = line.trim().split(/\s+/)[4];
     return hard === 'unlimited' ? Infinity : Number(hard);
   } catch {

@@ -24,16 +24,23 @@ function start(script, args, env = {}) {
 
 async function waitReady(url) {
   for (let i = 0; i < 200; i++) {
-    try { if ((await fetch(url)).ok) return; } catch { /* not yet */ }
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${url} never became ready`);
 }
 
-const body = (stream, model = 'bench-model') => JSON.stringify({
-  model, max_tokens: 256, stream,
-  messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
-});
+const body = (stream, model = 'bench-model') =>
+  JSON.stringify({
+    model,
+    max_tokens: 256,
+    stream,
+    messages: [{ role: 'user', content: 'Benchmark prompt: say hello in a few words, please.' }],
+  });
 
 /**
  * One autocannon row. `pid` is the server under test (the proxy, not the upstream behind it): its
@@ -42,7 +49,10 @@ const body = (stream, model = 'bench-model') => JSON.stringify({
 async function measure(name, url, { stream, model, seconds = DURATION, pid, headers = {}, key = CLIENT_KEY }) {
   const before = cpuMs(pid);
   const res = await autocannon({
-    url, method: 'POST', connections: CONNECTIONS, duration: seconds,
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
     headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01', ...headers },
     body: body(stream, model),
   });
@@ -100,14 +110,27 @@ const groups = {
     };
     const variants = [];
     const sampled = { ...all, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' };
-    for (const [name, env] of [['telemetry off', off], ['metrics+log', metrics], ['metrics+log+traces', all], ['… 10% traced', sampled]]) {
+    for (const [name, env] of [
+      ['telemetry off', off],
+      ['metrics+log', metrics],
+      ['metrics+log+traces', all],
+      ['… 10% traced', sampled],
+    ]) {
       const gw = await ctx.startGateway(config, env);
       children.push(gw.child);
       variants.push({ name, gw });
     }
     // One second of each first, so no row pays for JIT warm-up and lazy initialisation.
     for (const stream of [false, true]) {
-      for (const v of variants) await autocannon({ url: `${v.gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream) });
+      for (const v of variants)
+        await autocannon({
+          url: `${v.gw.url}/v1/messages`,
+          method: 'POST',
+          connections: 8,
+          duration: 1,
+          headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+          body: body(stream),
+        });
     }
     // Variants alternate (BENCH_TELEMETRY_ROUNDS times, default 2) so drifting machine load hits all
     // alike. Beside req/s, each row gives the gateway's CPU time per request, steadier on a shared
@@ -139,7 +162,9 @@ const groups = {
       rows.push({ ...means[0], name: named(means[0]) }, ...means.slice(1).map((m) => ({ ...m, name: named(m, means[0]), ratio: m.rps / means[0].rps })));
     }
     // Stop the gateways first: the traced one flushes its last spans to the receiver on SIGTERM.
-    await Promise.all(variants.map(({ gw: { child: c } }) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))));
+    await Promise.all(
+      variants.map(({ gw: { child: c } }) => new Promise((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', resolve), c.kill('SIGTERM'))))),
+    );
     const stats = await new Promise((resolve) => {
       recv.child.once('message', (m) => resolve(m.stats));
       recv.child.send('stats');
@@ -163,14 +188,26 @@ spec:
   targets:
     - { provider: ${provider}, model: ${model}, baseURL: "${baseURL}", credentialsRef: { name: keys, key: upstream } }
 `;
-    const routes = route('bench-openai', 'openai', 'bench-upstream', `${ctx.upstream}/v1`) + route('bench-gemini', 'gemini', 'gemini-2.5-flash', `${ctx.upstream}/v1beta`);
+    const routes =
+      route('bench-openai', 'openai', 'bench-upstream', `${ctx.upstream}/v1`) + route('bench-gemini', 'gemini', 'gemini-2.5-flash', `${ctx.upstream}/v1beta`);
     const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, routes));
     children.push(gw.child);
-    const models = [['pass-through', 'bench-model'], ['anthropic→openai', 'bench-openai'], ['anthropic→gemini', 'bench-gemini']];
+    const models = [
+      ['pass-through', 'bench-model'],
+      ['anthropic→openai', 'bench-openai'],
+      ['anthropic→gemini', 'bench-gemini'],
+    ];
     // One second of each path first, so no row pays for JIT warm-up and lazy initialisation.
     for (const stream of [false, true]) {
       for (const [, model] of models) {
-        await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream, model) });
+        await autocannon({
+          url: `${gw.url}/v1/messages`,
+          method: 'POST',
+          connections: 8,
+          duration: 1,
+          headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+          body: body(stream, model),
+        });
       }
     }
     const rows = [];
@@ -198,7 +235,8 @@ spec:
    * so each request runs the full admission and settlement path. Target: Redis under 15% off.
    */
   async limits(ctx, children) {
-    const limits = '  limits: { requestsPerMinute: 1000000000, inputTokensPerMinute: 1000000000000, outputTokensPerMinute: 1000000000000, maxConcurrent: 1000000 }\n';
+    const limits =
+      '  limits: { requestsPerMinute: 1000000000, inputTokensPerMinute: 1000000000000, outputTokensPerMinute: 1000000000000, maxConcurrent: 1000000 }\n';
     const redis = await startRedis();
     children.push(redis.child);
     const configText = ctx.gatewayConfig(ctx.upstream, limits);
@@ -206,10 +244,22 @@ spec:
     const local = await ctx.startGateway(configText);
     const viaRedis = await ctx.startGateway(configText, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bench:' });
     children.push(off.child, local.child, viaRedis.child);
-    const setups = [['limits off', off.url, off.child], ['limits on, local store', local.url, local.child], ['limits on, redis store', viaRedis.url, viaRedis.child]];
+    const setups = [
+      ['limits off', off.url, off.child],
+      ['limits on, local store', local.url, local.child],
+      ['limits on, redis store', viaRedis.url, viaRedis.child],
+    ];
     // One second of each first, so no row pays for JIT warm-up and lazy initialisation.
     for (const stream of [false, true]) {
-      for (const [, url] of setups) await autocannon({ url: `${url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: body(stream) });
+      for (const [, url] of setups)
+        await autocannon({
+          url: `${url}/v1/messages`,
+          method: 'POST',
+          connections: 8,
+          duration: 1,
+          headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+          body: body(stream),
+        });
     }
     const rows = [];
     for (const stream of [false, true]) {
@@ -231,7 +281,15 @@ spec:
         // Gateway CPU per request, as in the openai group: steadier than req/s on a shared machine
         // (the redis-server's own CPU is not in it).
         const cpuUs = (xs.reduce((a, x) => a + x.cpu, 0) * 1000) / xs.reduce((a, x) => a + x.total, 0);
-        return { name: xs[0].name, kind, cpuUs, rps: avg(xs, 'rps'), p50: avg(xs, 'p50'), p99: Math.max(...xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+        return {
+          name: xs[0].name,
+          kind,
+          cpuUs,
+          rps: avg(xs, 'rps'),
+          p50: avg(xs, 'p50'),
+          p99: Math.max(...xs.map((x) => x.p99)),
+          errors: xs.reduce((a, x) => a + x.errors, 0),
+        };
       });
       for (const m of merged) rows.push({ ...m, ratio: m.rps / merged[0].rps });
     }
@@ -258,13 +316,32 @@ spec:
     const now = Math.floor(Date.now() / 1000);
     const token = await new SignJWT({ 'kubernetes.io': { namespace: 'bench', serviceaccount: { name: 'client', uid: 'u' } } })
       .setProtectedHeader({ alg: 'RS256', kid: 'bench' })
-      .setIssuer(issuer).setSubject('system:serviceaccount:bench:client').setAudience(['switchyard'])
-      .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 3600)
+      .setIssuer(issuer)
+      .setSubject('system:serviceaccount:bench:client')
+      .setAudience(['switchyard'])
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 3600)
       .sign(privateKey);
-    const gw = await ctx.startGateway(ctx.gatewayConfig(ctx.upstream, '  serviceAccounts: [{ namespace: bench, name: client }]\n'), {}, { args: ['--sa-issuer', issuer, '--sa-jwks', jwksFile] });
+    const gw = await ctx.startGateway(
+      ctx.gatewayConfig(ctx.upstream, '  serviceAccounts: [{ namespace: bench, name: client }]\n'),
+      {},
+      { args: ['--sa-issuer', issuer, '--sa-jwks', jwksFile] },
+    );
     children.push(gw.child);
-    const setups = [['API key', CLIENT_KEY], ['cached ServiceAccount token', token]];
-    for (const [, key] of setups) await autocannon({ url: `${gw.url}/v1/messages`, method: 'POST', connections: 8, duration: 1, headers: { 'content-type': 'application/json', 'x-api-key': key }, body: body(false) });
+    const setups = [
+      ['API key', CLIENT_KEY],
+      ['cached ServiceAccount token', token],
+    ];
+    for (const [, key] of setups)
+      await autocannon({
+        url: `${gw.url}/v1/messages`,
+        method: 'POST',
+        connections: 8,
+        duration: 1,
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: body(false),
+      });
     // Two half-length passes in opposite orders, averaged, as in the limits group.
     const seconds = Math.max(1, DURATION / 2);
     const runs = new Map(setups.map(([name]) => [name, []]));
@@ -297,7 +374,9 @@ async function startRedis() {
     });
   });
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  child.once('error', (err) => { throw new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`); });
+  child.once('error', (err) => {
+    throw new Error(`cannot start redis-server (apt-get install -y redis-server): ${err.message}`);
+  });
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => c.end('PING\r\n'));
@@ -352,11 +431,15 @@ async function startGateway(configText, env = {}, { execArgv = [], args = [] } =
   writeFileSync(file, configText);
   // Ports the OS says are free (random ones collided when a group starts several gateways).
   const [port, adminPort] = [await freePort(), await freePort()];
-  const child = fork(path.join(__dirname, '..', 'dist/gateway/src/cli.js'), ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', ...args], {
-    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
-    execArgv,
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const child = fork(
+    path.join(__dirname, '..', 'dist/gateway/src/cli.js'),
+    ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', ...args],
+    {
+      env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
+      execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   await waitReady(`http://127.0.0.1:${adminPort}/readyz`);
   return { child, url: `http://127.0.0.1:${port}`, adminURL: `http://127.0.0.1:${adminPort}` };
 }
@@ -368,7 +451,17 @@ async function main() {
   const floor = await start(path.join(__dirname, 'stack-floor.js'), ['0', upstream, CLIENT_KEY]);
   const gw = await startGateway(gatewayConfig(upstream));
   const ctx = {
-    upstream, bare: `http://127.0.0.1:${bare.port}`, floor: `http://127.0.0.1:${floor.port}`, gateway: gw.url, startGateway, gatewayConfig, measure, start, body, CLIENT_KEY, DURATION,
+    upstream,
+    bare: `http://127.0.0.1:${bare.port}`,
+    floor: `http://127.0.0.1:${floor.port}`,
+    gateway: gw.url,
+    startGateway,
+    gatewayConfig,
+    measure,
+    start,
+    body,
+    CLIENT_KEY,
+    DURATION,
     pids: { upstream: up.child.pid, bare: bare.child.pid, floor: floor.child.pid, gateway: gw.child.pid },
     // The stack floor's CPU per request by kind (json, stream), the yardstick of the `cpu ÷ floor` column.
     floorCpuUs: {},
@@ -385,7 +478,10 @@ async function main() {
     // Groups run without `passthrough` still get a `cpu ÷ floor` column: measure the floor alone.
     for (const kind of ['json', 'stream']) {
       if (ctx.floorCpuUs[kind] || !rows.some((r) => r.kind === kind && Number.isFinite(r.cpuUs))) continue;
-      const floorRow = await measure(`koa+undici+auth+ajv only (${kind}, CPU yardstick)`, `${ctx.floor}/v1/messages`, { stream: kind === 'stream', pid: ctx.pids.floor });
+      const floorRow = await measure(`koa+undici+auth+ajv only (${kind}, CPU yardstick)`, `${ctx.floor}/v1/messages`, {
+        stream: kind === 'stream',
+        pid: ctx.pids.floor,
+      });
       ctx.floorCpuUs[kind] = floorRow.cpuUs;
       rows.push(floorRow);
     }
@@ -399,7 +495,10 @@ async function main() {
     '',
     `| ${pad('scenario', 48)} | ${pad('req/s', 8)} | ${pad('p50 ms', 6)} | ${pad('p99 ms', 6)} | ${pad('errors', 6)} | ratio | ${pad('cpu µs', 6)} | cpu ÷ floor |`,
     `|${'-'.repeat(50)}|${'-'.repeat(10)}|${'-'.repeat(8)}|${'-'.repeat(8)}|${'-'.repeat(8)}|-------|${'-'.repeat(8)}|-------------|`,
-    ...rows.map((r) => `| ${pad(r.name, 48)} | ${pad(num(r.rps), 8)} | ${pad(r.p50 ?? '', 6)} | ${pad(r.p99 ?? '', 6)} | ${pad(r.errors ?? '', 6)} | ${pad(r.ratio ? r.ratio.toFixed(2) : '', 5)} | ${pad(num(r.cpuUs), 6)} | ${pad(num(r.cpuUs / ctx.floorCpuUs[r.kind], 2), 11)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${pad(r.name, 48)} | ${pad(num(r.rps), 8)} | ${pad(r.p50 ?? '', 6)} | ${pad(r.p99 ?? '', 6)} | ${pad(r.errors ?? '', 6)} | ${pad(r.ratio ? r.ratio.toFixed(2) : '', 5)} | ${pad(num(r.cpuUs), 6)} | ${pad(num(r.cpuUs / ctx.floorCpuUs[r.kind], 2), 11)} |`,
+    ),
     ...targetLines(ctx.targets),
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -413,4 +512,8 @@ Object.assign(groups, {
 });
 
 module.exports = { groups };
-if (require.main === module) main().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

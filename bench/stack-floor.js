@@ -22,7 +22,12 @@ router.post('/v1/messages', async (ctx) => {
   if (!timingSafeEqual(presented, digest)) ctx.throw(401);
   const raw = await readBody(ctx.req, { maxBytes: 32 << 20, idleTimeoutMs: 30_000 });
   validateRequest('messages', parseJsonObject(raw, ctx.get('content-type')));
-  const res = await request(upstream + ctx.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'upstream', 'anthropic-version': '2023-06-01' }, body: raw, dispatcher: agent });
+  const res = await request(upstream + ctx.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'upstream', 'anthropic-version': '2023-06-01' },
+    body: raw,
+    dispatcher: agent,
+  });
   ctx.status = res.statusCode;
   ctx.type = res.headers['content-type'];
   if (ctx.type === 'text/event-stream') {

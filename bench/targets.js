@@ -14,7 +14,10 @@ function targetLines(targets) {
     '',
     `| ${pad('target', 62)} | ${pad('measured', 10)} | ${pad('goal', 10)} | result |`,
     `|${'-'.repeat(64)}|${'-'.repeat(12)}|${'-'.repeat(12)}|--------|`,
-    ...targets.map((t) => `| ${pad(t.name, 62)} | ${pad(show(t.value, t.unit), 10)} | ${pad(`${t.op} ${show(t.goal, t.unit)}`, 10)} | ${pad(Number.isFinite(t.value) ? (t.pass ? 'PASS' : 'MISS') : 'n/a', 6)} |`),
+    ...targets.map(
+      (t) =>
+        `| ${pad(t.name, 62)} | ${pad(show(t.value, t.unit), 10)} | ${pad(`${t.op} ${show(t.goal, t.unit)}`, 10)} | ${pad(Number.isFinite(t.value) ? (t.pass ? 'PASS' : 'MISS') : 'n/a', 6)} |`,
+    ),
   ];
 }
 

@@ -13,23 +13,42 @@ const TRICKLE_MS = Number(process.env.BENCH_TRICKLE_MS || 0);
 const TRICKLE_TICKS = Math.max(1, Math.round((Number(process.env.BENCH_TRICKLE_SECONDS || 600) * 1000) / (TRICKLE_MS || 1)));
 
 const message = JSON.stringify({
-  id: 'msg_bench', type: 'message', role: 'assistant', model: 'bench-upstream',
+  id: 'msg_bench',
+  type: 'message',
+  role: 'assistant',
+  model: 'bench-upstream',
   content: [{ type: 'text', text: 'Hello from the benchmark upstream.' }],
-  stop_reason: 'end_turn', stop_sequence: null,
+  stop_reason: 'end_turn',
+  stop_sequence: null,
   usage: { input_tokens: 25, output_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
 });
 
 const ev = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 const anthropicStream = [
-  ev('message_start', { type: 'message_start', message: { id: 'msg_bench', type: 'message', role: 'assistant', model: 'bench-upstream', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 25, output_tokens: 1 } } }),
+  ev('message_start', {
+    type: 'message_start',
+    message: {
+      id: 'msg_bench',
+      type: 'message',
+      role: 'assistant',
+      model: 'bench-upstream',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 25, output_tokens: 1 },
+    },
+  }),
   ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-  ...Array.from({ length: DELTAS }, (_, i) => ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `token${i} ` } })),
+  ...Array.from({ length: DELTAS }, (_, i) =>
+    ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `token${i} ` } }),
+  ),
   ev('content_block_stop', { type: 'content_block_stop', index: 0 }),
   ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: DELTAS } }),
   ev('message_stop', { type: 'message_stop' }),
 ].join('');
 
-const chunk = (delta, finish = null, usage) => `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: 'bench-upstream', choices: usage ? [] : [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: usage ?? null })}\n\n`;
+const chunk = (delta, finish = null, usage) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: 'bench-upstream', choices: usage ? [] : [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: usage ?? null })}\n\n`;
 const openaiStream = [
   chunk({ role: 'assistant', content: '' }),
   ...Array.from({ length: DELTAS }, (_, i) => chunk({ content: `token${i} ` })),
@@ -38,7 +57,10 @@ const openaiStream = [
   'data: [DONE]\n\n',
 ].join('');
 const openaiMessage = JSON.stringify({
-  id: 'chatcmpl-bench', object: 'chat.completion', created: 1, model: 'bench-upstream',
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created: 1,
+  model: 'bench-upstream',
   choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the benchmark upstream.' }, finish_reason: 'stop' }],
   usage: { prompt_tokens: 25, completion_tokens: 12, total_tokens: 37 },
 });
@@ -47,13 +69,15 @@ const openaiMessage = JSON.stringify({
 const gchunk = (text, last) => ({
   candidates: [{ content: { role: 'model', parts: [{ text }] }, ...(last ? { finishReason: 'STOP' } : {}), index: 0 }],
   usageMetadata: last ? { promptTokenCount: 25, candidatesTokenCount: DELTAS, totalTokenCount: 25 + DELTAS } : { promptTokenCount: 25, totalTokenCount: 25 },
-  modelVersion: 'gemini-2.5-flash', responseId: 'resp-bench',
+  modelVersion: 'gemini-2.5-flash',
+  responseId: 'resp-bench',
 });
 const geminiStream = Array.from({ length: DELTAS }, (_, i) => `data: ${JSON.stringify(gchunk(`token${i} `, i === DELTAS - 1))}\r\n\r\n`).join('');
 const geminiMessage = JSON.stringify({
   candidates: [{ content: { role: 'model', parts: [{ text: 'Hello from the benchmark upstream.' }] }, finishReason: 'STOP', index: 0 }],
   usageMetadata: { promptTokenCount: 25, candidatesTokenCount: 12, totalTokenCount: 37 },
-  modelVersion: 'gemini-2.5-flash', responseId: 'resp-bench',
+  modelVersion: 'gemini-2.5-flash',
+  responseId: 'resp-bench',
 });
 
 // Live streams share one timer: each tick writes the next delta to every open stream, so 10,000 of
@@ -68,12 +92,23 @@ if (TRICKLE_MS) {
   let ending = false;
   setInterval(() => {
     for (const s of live) {
-      if (s.res.destroyed) { live.delete(s); continue; }
-      if (ending || ++s.ticks >= TRICKLE_TICKS) { live.delete(s); s.res.end(end); } else s.res.write(delta);
+      if (s.res.destroyed) {
+        live.delete(s);
+        continue;
+      }
+      if (ending || ++s.ticks >= TRICKLE_TICKS) {
+        live.delete(s);
+        s.res.end(end);
+      } else s.res.write(delta);
     }
   }, TRICKLE_MS);
-  process.on('message', (m) => { if (m?.trickle) ending = m.trickle === 'end'; });
-  startLive = (res) => { res.write(start); live.add({ res, ticks: 0 }); };
+  process.on('message', (m) => {
+    if (m?.trickle) ending = m.trickle === 'end';
+  });
+  startLive = (res) => {
+    res.write(start);
+    live.add({ res, ticks: 0 });
+  };
 }
 
 const server = http.createServer((req, res) => {

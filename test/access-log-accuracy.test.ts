@@ -95,9 +95,28 @@ describe('file descriptors run out', () => {
 
   async function spawnLimited(fds: number, args: string[] = []) {
     const file = writeConfig(simpleConfig(fake.url));
-    const child = spawn('bash', ['-c', `ulimit -n ${fds} && exec "$0" "$@"`, process.execPath, CLI, 'gateway', '--config', file, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'bash',
+      [
+        '-c',
+        `ulimit -n ${fds} && exec "$0" "$@"`,
+        process.execPath,
+        CLI,
+        'gateway',
+        '--config',
+        file,
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        ...args,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -109,7 +128,11 @@ describe('file descriptors run out', () => {
       adminPort,
       stdout: () => out,
       stderr: () => err,
-      access: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)),
+      access: () =>
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l)),
       stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGKILL')))),
     };
   }
@@ -150,9 +173,19 @@ describe('file descriptors run out', () => {
       const refused = results.filter((r) => r.status === 503);
       expect(results.filter((r) => r.status === 200).length).toBeGreaterThan(0);
       expect(refused.length).toBeGreaterThan(0);
-      for (const r of refused) expect(r.body).toEqual({ type: 'error', error: { type: 'overloaded_error', message: expect.stringContaining('too many open connections') }, request_id: r.requestId });
+      for (const r of refused)
+        expect(r.body).toEqual({
+          type: 'error',
+          error: { type: 'overloaded_error', message: expect.stringContaining('too many open connections') },
+          request_id: r.requestId,
+        });
       await waitFor(() => gw.access().filter((l) => l.status === 503).length === refused.length, 5000, 'an access-log line per refusal');
-      expect(gw.access().filter((l) => l.status === 503).every((l) => l.error_type === 'overloaded_error')).toBe(true);
+      expect(
+        gw
+          .access()
+          .filter((l) => l.status === 503)
+          .every((l) => l.error_type === 'overloaded_error'),
+      ).toBe(true);
       expect(gw.stderr()).toContain('connection cap');
       const metrics = await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text();
       expect(metrics).toMatch(new RegExp(`switchyard_requests_total\\{[^}]*code="503"[^}]*\\} ${refused.length}\\b`));
@@ -181,7 +214,11 @@ describe('file descriptors run out', () => {
       await sleep(300);
       const r = await open(gw.port, true).result;
       expect(r.status).toBe(503);
-      expect(r.body).toEqual({ type: 'error', error: { type: 'overloaded_error', message: expect.stringContaining('file descriptors') }, request_id: r.requestId });
+      expect(r.body).toEqual({
+        type: 'error',
+        error: { type: 'overloaded_error', message: expect.stringContaining('file descriptors') },
+        request_id: r.requestId,
+      });
       const line = await waitFor(() => gw.access().find((l) => l.request_id === r.requestId), 5000, 'the access-log line');
       expect(line).toMatchObject({ status: 503, error_type: 'overloaded_error' });
       expect(line.attempts).toEqual([expect.objectContaining({ outcome: 'failure', error_type: 'overloaded_error' })]);

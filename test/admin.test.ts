@@ -22,7 +22,11 @@ describe('admin API: probes and the configuration push', () => {
     expect((await fetch(`${adminURL(gw)}/healthz`)).status).toBe(200);
     const ready = await fetch(`${adminURL(gw)}/readyz`);
     expect(ready.status).toBe(503);
-    const r = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { 'x-api-key': CLIENT_KEY, 'content-type': 'application/json' }, body: '{}' });
+    const r = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': CLIENT_KEY, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(r.status).toBe(503);
     expect(((await r.json()) as any).error.type).toBe('overloaded_error');
   });

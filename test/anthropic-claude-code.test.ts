@@ -10,7 +10,6 @@ import { baseURL, snapshotOf, startGateway } from './helpers/gateway';
 const KEY = 'sk-claude-code-client';
 const MARK = 'switchyard-tool-roundtrip-ok';
 
-
 const hasToolResult = (r: Received) => JSON.stringify(r.body?.messages ?? []).includes('"tool_result"');
 
 describe('Claude Code (real CLI) through the gateway', () => {
@@ -25,7 +24,10 @@ describe('Claude Code (real CLI) through the gateway', () => {
       if (r.path.startsWith('/v1/messages/count_tokens')) return { kind: 'count', input_tokens: 100 };
       const wantsTool = JSON.stringify(r.body?.messages ?? []).includes('please run the marker command');
       if (r.body?.stream && wantsTool && !hasToolResult(r)) {
-        return { kind: 'stream', events: toolStream(r.body.model, { id: 'toolu_01Switchyard', name: 'Bash', input: { command: `echo ${MARK}`, description: 'print the marker' } }) };
+        return {
+          kind: 'stream',
+          events: toolStream(r.body.model, { id: 'toolu_01Switchyard', name: 'Bash', input: { command: `echo ${MARK}`, description: 'print the marker' } }),
+        };
       }
       return r.body?.stream ? { kind: 'stream', events: textStream(r.body.model, ['PONG ', 'from the gateway']) } : { kind: 'message' };
     };

@@ -56,15 +56,28 @@ describe('Anthropic pass-through fidelity', () => {
       model: 'claude-opus-4-8',
       max_tokens: 10,
       messages: [
-        { role: 'user', content: [{ type: 'brand_new_block', payload: { x: 1 } }, { type: 'text', text: 'hé \u2028 🚀', cache_control: { type: 'ephemeral', ttl: '1h' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'brand_new_block', payload: { x: 1 } },
+            { type: 'text', text: 'hé \u2028 🚀', cache_control: { type: 'ephemeral', ttl: '1h' } },
+          ],
+        },
         { role: 'system', content: 'mid-conversation system' },
       ],
-      tools: [{ name: 't', input_schema: { type: 'object' }, strict: true, defer_loading: true, input_examples: [{}] }, { type: 'web_search_20260318', name: 'web_search', max_uses: 3 }],
+      tools: [
+        { name: 't', input_schema: { type: 'object' }, strict: true, defer_loading: true, input_examples: [{}] },
+        { type: 'web_search_20260318', name: 'web_search', max_uses: 3 },
+      ],
       output_config: { effort: 'xhigh', format: { type: 'json_schema', schema: { type: 'object' } } },
-      some_future_field: { nested: [1, 2.50, 'x'] },
+      some_future_field: { nested: [1, 2.5, 'x'] },
       container: null,
     };
-    const res = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBe(200);
     expect(fake.last().body).toEqual({ ...body, model: 'claude-upstream-1' });
   });
@@ -72,7 +85,12 @@ describe('Anthropic pass-through fidelity', () => {
   test('the client receives the upstream events in order, byte for byte', async () => {
     const events = textStream('claude-upstream-1', ['a', 'b', 'c', 'd']);
     fake.queue.push({ kind: 'stream', events });
-    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, { model: 'claude-opus-4-8', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] });
+    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, {
+      model: 'claude-opus-4-8',
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(r.headers.get('request-id')).toMatch(/^req_/);
     const expected = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
@@ -82,7 +100,11 @@ describe('Anthropic pass-through fidelity', () => {
   test('upstream error bodies and statuses pass through with retry-after', async () => {
     fake.queue.push({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '30' } });
     // 30 s exceeds the gateway's longest retry wait, so it is not retried and reaches the client.
-    const res = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+    });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('30');
     expect(res.headers.get('request-id')).toMatch(/^req_/);
@@ -92,8 +114,17 @@ describe('Anthropic pass-through fidelity', () => {
   });
 
   test('a non-JSON upstream error page becomes an Anthropic envelope', async () => {
-    fake.queue.push({ kind: 'raw', status: 502, headers: { 'content-type': 'text/html', 'x-should-retry': 'false' }, body: '<html><body>Bad Gateway</body></html>' });
-    const res = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });
+    fake.queue.push({
+      kind: 'raw',
+      status: 502,
+      headers: { 'content-type': 'text/html', 'x-should-retry': 'false' },
+      body: '<html><body>Bad Gateway</body></html>',
+    });
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+    });
     expect(res.status).toBe(502);
     const body: any = await res.json();
     expect(body.type).toBe('error');
@@ -103,7 +134,14 @@ describe('Anthropic pass-through fidelity', () => {
   });
 
   test('a client that disconnects mid-stream makes the upstream see its request aborted', async () => {
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', Array.from({ length: 200 }, (_, i) => `t${i} `)), delayMs: 20 });
+    fake.queue.push({
+      kind: 'stream',
+      events: textStream(
+        'claude-upstream-1',
+        Array.from({ length: 200 }, (_, i) => `t${i} `),
+      ),
+      delayMs: 20,
+    });
     const before = fake.received.length;
     await new Promise<void>((resolve, reject) => {
       const req = request(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
@@ -129,7 +167,12 @@ describe('Anthropic pass-through fidelity', () => {
   test('a stream the upstream cuts mid-way ends with an SSE error event, never a silent cut', async () => {
     // The delay lets the first events reach the client; a cut before any byte is sent would be retried instead.
     fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['a', 'b', 'c']), cutAfter: 4, delayMs: 30 });
-    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, { model: 'claude-opus-4-8', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] });
+    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, {
+      model: 'claude-opus-4-8',
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(r.status).toBe(200);
     const last = r.events[r.events.length - 1];
     expect(last.event).toBe('error');
@@ -141,9 +184,19 @@ describe('Anthropic pass-through fidelity', () => {
     fake.queue.push({ kind: 'stream', events: [['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }]] });
     fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['ok']) });
     const before = fake.received.length;
-    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, { model: 'claude-opus-4-8', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] });
+    const r = await postSse(`${baseURL(gw)}/v1/messages`, headers, {
+      model: 'claude-opus-4-8',
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(grammarViolations(r.events)).toEqual([]);
-    expect(r.events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('')).toBe('ok');
+    expect(
+      r.events
+        .filter((e) => e.event === 'content_block_delta')
+        .map((e) => e.data.delta.text)
+        .join(''),
+    ).toBe('ok');
     expect(fake.received.length - before).toBe(2);
   });
 });

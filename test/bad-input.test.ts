@@ -33,32 +33,142 @@ const cases: Case[] = [
   { name: 'JSON array body', status: 400, type: 'invalid_request_error', says: 'JSON object', body: '[1,2]' },
   { name: 'JSON string body', status: 400, type: 'invalid_request_error', says: 'JSON object', body: '"hello"' },
   { name: 'JSON null body', status: 400, type: 'invalid_request_error', says: 'JSON object', body: 'null' },
-  { name: 'wrong content type', status: 400, type: 'invalid_request_error', says: 'content-type', body: JSON.stringify(good), headers: { 'content-type': 'text/plain' } },
-  { name: 'form content type (curl -d default)', status: 400, type: 'invalid_request_error', says: 'content-type', body: JSON.stringify(good), headers: { 'content-type': 'application/x-www-form-urlencoded' } },
-  { name: 'invalid UTF-8', status: 400, type: 'invalid_request_error', says: 'UTF-8', body: Buffer.concat([Buffer.from('{"model":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]) },
+  {
+    name: 'wrong content type',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'content-type',
+    body: JSON.stringify(good),
+    headers: { 'content-type': 'text/plain' },
+  },
+  {
+    name: 'form content type (curl -d default)',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'content-type',
+    body: JSON.stringify(good),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  },
+  {
+    name: 'invalid UTF-8',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'UTF-8',
+    body: Buffer.concat([Buffer.from('{"model":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+  },
   { name: 'missing model', status: 400, type: 'invalid_request_error', says: 'model: Field required', body: JSON.stringify({ max_tokens: 1, messages: [] }) },
   { name: 'model is a number', status: 400, type: 'invalid_request_error', says: 'model: Input should be a valid string', body: withBody({ model: 42 }) },
   { name: 'model is empty', status: 400, type: 'invalid_request_error', says: 'model', body: withBody({ model: '' }) },
-  { name: 'missing max_tokens', status: 400, type: 'invalid_request_error', says: 'max_tokens: Field required', body: JSON.stringify({ model: 'claude-test', messages: [] }) },
+  {
+    name: 'missing max_tokens',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'max_tokens: Field required',
+    body: JSON.stringify({ model: 'claude-test', messages: [] }),
+  },
   { name: 'max_tokens is a string', status: 400, type: 'invalid_request_error', says: 'max_tokens', body: withBody({ max_tokens: '100' }) },
   { name: 'max_tokens negative', status: 400, type: 'invalid_request_error', says: 'max_tokens', body: withBody({ max_tokens: -5 }) },
   { name: 'max_tokens fractional', status: 400, type: 'invalid_request_error', says: 'max_tokens', body: withBody({ max_tokens: 1.5 }) },
-  { name: 'max_tokens overflowing to Infinity', status: 400, type: 'invalid_request_error', says: 'max_tokens', body: '{"model":"claude-test","max_tokens":1e400,"messages":[{"role":"user","content":"x"}]}' },
-  { name: 'empty messages list', status: 400, type: 'invalid_request_error', says: 'messages: at least one message is required', body: withBody({ messages: [] }) },
-  { name: 'messages not a list', status: 400, type: 'invalid_request_error', says: 'messages: Input should be a valid list', body: withBody({ messages: { role: 'user' } }) },
-  { name: 'message without role', status: 400, type: 'invalid_request_error', says: 'messages.0.role: Field required', body: withBody({ messages: [{ content: 'x' }] }) },
+  {
+    name: 'max_tokens overflowing to Infinity',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'max_tokens',
+    body: '{"model":"claude-test","max_tokens":1e400,"messages":[{"role":"user","content":"x"}]}',
+  },
+  {
+    name: 'empty messages list',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages: at least one message is required',
+    body: withBody({ messages: [] }),
+  },
+  {
+    name: 'messages not a list',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages: Input should be a valid list',
+    body: withBody({ messages: { role: 'user' } }),
+  },
+  {
+    name: 'message without role',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.0.role: Field required',
+    body: withBody({ messages: [{ content: 'x' }] }),
+  },
   { name: 'content is a number', status: 400, type: 'invalid_request_error', says: 'messages.0.content: Input should be a valid string or list', body: msg(7) },
   { name: 'block without type', status: 400, type: 'invalid_request_error', says: 'messages.0.content.0.type: Field required', body: msg([{ text: 'x' }]) },
-  { name: 'text block without text', status: 400, type: 'invalid_request_error', says: 'messages.0.content.0.text: Field required', body: msg([{ type: 'text' }]) },
-  { name: 'image with a bad media type', status: 400, type: 'invalid_request_error', says: 'messages.2.content.0.source.media_type', body: withBody({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/bmp', data: 'AAAA' } }] }] }) },
-  { name: 'image without data', status: 400, type: 'invalid_request_error', says: 'messages.0.content.0.source.data: Field required', body: msg([{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }]) },
-  { name: 'tool_use input not an object', status: 400, type: 'invalid_request_error', says: 'messages.0.content.0.input', body: msg([{ type: 'tool_use', id: 'toolu_1', name: 'x', input: '{}' }], 'assistant') },
-  { name: 'tool_result content wrong type', status: 400, type: 'invalid_request_error', says: 'messages.0.content.0.content', body: msg([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 5 }]) },
+  {
+    name: 'text block without text',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.0.content.0.text: Field required',
+    body: msg([{ type: 'text' }]),
+  },
+  {
+    name: 'image with a bad media type',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.2.content.0.source.media_type',
+    body: withBody({
+      messages: [
+        { role: 'user', content: 'a' },
+        { role: 'assistant', content: 'b' },
+        { role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/bmp', data: 'AAAA' } }] },
+      ],
+    }),
+  },
+  {
+    name: 'image without data',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.0.content.0.source.data: Field required',
+    body: msg([{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }]),
+  },
+  {
+    name: 'tool_use input not an object',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.0.content.0.input',
+    body: msg([{ type: 'tool_use', id: 'toolu_1', name: 'x', input: '{}' }], 'assistant'),
+  },
+  {
+    name: 'tool_result content wrong type',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'messages.0.content.0.content',
+    body: msg([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 5 }]),
+  },
   { name: 'tools not a list', status: 400, type: 'invalid_request_error', says: 'tools', body: withBody({ tools: { name: 'x' } }) },
-  { name: 'custom tool without input_schema', status: 400, type: 'invalid_request_error', says: 'tools.0.input_schema: Field required', body: withBody({ tools: [{ name: 'x' }] }) },
-  { name: 'tool_choice with unknown type', status: 400, type: 'invalid_request_error', says: 'tool_choice.type', body: withBody({ tool_choice: { type: 'sometimes' } }) },
-  { name: 'tool_choice tool without name', status: 400, type: 'invalid_request_error', says: 'tool_choice.name: Field required', body: withBody({ tool_choice: { type: 'tool' } }) },
-  { name: 'thinking enabled without budget', status: 400, type: 'invalid_request_error', says: 'thinking.budget_tokens: Field required', body: withBody({ thinking: { type: 'enabled' } }) },
+  {
+    name: 'custom tool without input_schema',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'tools.0.input_schema: Field required',
+    body: withBody({ tools: [{ name: 'x' }] }),
+  },
+  {
+    name: 'tool_choice with unknown type',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'tool_choice.type',
+    body: withBody({ tool_choice: { type: 'sometimes' } }),
+  },
+  {
+    name: 'tool_choice tool without name',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'tool_choice.name: Field required',
+    body: withBody({ tool_choice: { type: 'tool' } }),
+  },
+  {
+    name: 'thinking enabled without budget',
+    status: 400,
+    type: 'invalid_request_error',
+    says: 'thinking.budget_tokens: Field required',
+    body: withBody({ thinking: { type: 'enabled' } }),
+  },
   { name: 'stream is a string', status: 400, type: 'invalid_request_error', says: 'stream', body: withBody({ stream: 'yes' }) },
   { name: 'temperature is a string', status: 400, type: 'invalid_request_error', says: 'temperature', body: withBody({ temperature: 'hot' }) },
   { name: 'stop_sequences not a list', status: 400, type: 'invalid_request_error', says: 'stop_sequences', body: withBody({ stop_sequences: 'END' }) },
@@ -69,12 +179,32 @@ const cases: Case[] = [
     name: 'body over the limit (chunked, no length)',
     status: 413,
     type: 'request_too_large',
-    raw: (port) => rawRequest(port, `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\ntransfer-encoding: chunked\r\n\r\n` + `4000\r\n${'x'.repeat(0x4000)}\r\n`.repeat(8) + '0\r\n\r\n'),
+    raw: (port) =>
+      rawRequest(
+        port,
+        `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\ntransfer-encoding: chunked\r\n\r\n` +
+          `4000\r\n${'x'.repeat(0x4000)}\r\n`.repeat(8) +
+          '0\r\n\r\n',
+      ),
   },
-  { name: 'unsupported content-encoding', status: 415, type: 'invalid_request_error', says: 'gzip', body: JSON.stringify(good), headers: { 'content-encoding': 'gzip' } },
+  {
+    name: 'unsupported content-encoding',
+    status: 415,
+    type: 'invalid_request_error',
+    says: 'gzip',
+    body: JSON.stringify(good),
+    headers: { 'content-encoding': 'gzip' },
+  },
   { name: 'no API key', status: 401, type: 'authentication_error', says: 'x-api-key', body: JSON.stringify(good), headers: { 'x-api-key': '' } },
   { name: 'unknown API key', status: 401, type: 'authentication_error', says: 'invalid', body: JSON.stringify(good), headers: { 'x-api-key': 'sk-unknown' } },
-  { name: 'malformed Authorization', status: 401, type: 'authentication_error', says: 'Bearer', body: JSON.stringify(good), headers: { 'x-api-key': '', authorization: 'Basic dXNlcjpwYXNz' } },
+  {
+    name: 'malformed Authorization',
+    status: 401,
+    type: 'authentication_error',
+    says: 'Bearer',
+    body: JSON.stringify(good),
+    headers: { 'x-api-key': '', authorization: 'Basic dXNlcjpwYXNz' },
+  },
   {
     name: 'duplicate x-api-key headers',
     status: 400,
@@ -82,12 +212,22 @@ const cases: Case[] = [
     says: 'more than once',
     raw: (port) => {
       const b = JSON.stringify(good);
-      return rawRequest(port, `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\nx-api-key: other\r\ncontent-length: ${b.length}\r\nconnection: close\r\n\r\n${b}`);
+      return rawRequest(
+        port,
+        `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\nx-api-key: other\r\ncontent-length: ${b.length}\r\nconnection: close\r\n\r\n${b}`,
+      );
     },
   },
   { name: 'disabled key', status: 401, type: 'authentication_error', says: 'disabled', body: JSON.stringify(good), headers: { 'x-api-key': 'sk-disabled' } },
   { name: 'expired key', status: 401, type: 'authentication_error', says: 'expired', body: JSON.stringify(good), headers: { 'x-api-key': 'sk-expired' } },
-  { name: 'model the key may not use', status: 403, type: 'permission_error', says: 'claude-test', body: JSON.stringify(good), headers: { 'x-api-key': 'sk-limited' } },
+  {
+    name: 'model the key may not use',
+    status: 403,
+    type: 'permission_error',
+    says: 'claude-test',
+    body: JSON.stringify(good),
+    headers: { 'x-api-key': 'sk-limited' },
+  },
   { name: 'unknown model', status: 404, type: 'not_found_error', says: 'no-such-model', body: withBody({ model: 'no-such-model' }) },
   { name: 'wrong method', status: 405, type: 'invalid_request_error', method: 'GET' },
   { name: 'unknown path', status: 404, type: 'not_found_error', path: '/v2/messages', body: JSON.stringify(good) },
@@ -96,7 +236,10 @@ const cases: Case[] = [
     status: 408,
     type: 'invalid_request_error',
     says: 'not received',
-    raw: (port) => rawRequest(port, [{ data: `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\ncontent-length: 200\r\n\r\n{"model":` }]),
+    raw: (port) =>
+      rawRequest(port, [
+        { data: `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\ncontent-length: 200\r\n\r\n{"model":` },
+      ]),
   },
   {
     name: 'invalid content-length header',
@@ -160,7 +303,11 @@ describe('bad input never crashes the gateway and always gets the right envelope
         if (v === '') continue;
         for (const x of Array.isArray(v) ? v : [v]) headers.append(k, x);
       }
-      const r = await fetch(`${baseURL(gw)}${c.path ?? '/v1/messages'}`, { method: c.method ?? 'POST', headers, body: c.method === 'GET' ? undefined : c.body });
+      const r = await fetch(`${baseURL(gw)}${c.path ?? '/v1/messages'}`, {
+        method: c.method ?? 'POST',
+        headers,
+        body: c.method === 'GET' ? undefined : c.body,
+      });
       res = { status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() };
     }
     expect(res.status).toBe(c.status);

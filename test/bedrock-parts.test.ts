@@ -1,7 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bedrockAuth, cachedCredentials, CredentialError, describeAwsSource, REFRESH_MARGIN_MS, type BedrockAuth } from '../gateway/src/providers/bedrock/credentials';
+import {
+  bedrockAuth,
+  cachedCredentials,
+  CredentialError,
+  describeAwsSource,
+  REFRESH_MARGIN_MS,
+  type BedrockAuth,
+} from '../gateway/src/providers/bedrock/credentials';
 import { BedrockStreamDecoder, toSse, type BedrockStreamItem } from '../gateway/src/providers/bedrock/stream';
 import { bedrockErrorReply, mapBedrockError } from '../gateway/src/providers/bedrock/errors';
 import {
@@ -17,7 +24,8 @@ import { chunkFrame, exceptionFrame, streamEvents } from './helpers/bedrock-fram
 import { awsError, startFakeBedrock, throttledStream, type FakeBedrock } from './helpers/fake-bedrock';
 import { startFakeSts } from './helpers/fake-sts';
 
-const CLAUDE_CODE_BETAS = 'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
+const CLAUDE_CODE_BETAS =
+  'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
 
 describe('Bedrock request body', () => {
   const body = {
@@ -48,7 +56,10 @@ describe('Bedrock request body', () => {
   });
 
   test('betas: several header values, duplicates, prefix entries, a configured list', () => {
-    expect(filterBetas(['computer-use-2025-01-24, context-1m-2025-08-07', 'context-1m-2025-08-07'], DEFAULT_BEDROCK_BETAS)).toEqual(['computer-use-2025-01-24', 'context-1m-2025-08-07']);
+    expect(filterBetas(['computer-use-2025-01-24, context-1m-2025-08-07', 'context-1m-2025-08-07'], DEFAULT_BEDROCK_BETAS)).toEqual([
+      'computer-use-2025-01-24',
+      'context-1m-2025-08-07',
+    ]);
     expect(toBedrockBody(body, CLAUDE_CODE_BETAS, { betas: ['oauth-*'] }).anthropic_beta).toEqual(['oauth-2025-04-20']);
   });
 
@@ -63,7 +74,9 @@ describe('Bedrock request body', () => {
 
   test('paths: ids, inference profiles and ARNs encoded as one segment, as the SDK does', () => {
     expect(invokePath('anthropic.claude-sonnet-4-5-20250929-v1:0', false)).toBe('/model/anthropic.claude-sonnet-4-5-20250929-v1:0/invoke');
-    expect(invokePath('us.anthropic.claude-sonnet-4-5-20250929-v1:0', true)).toBe('/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream');
+    expect(invokePath('us.anthropic.claude-sonnet-4-5-20250929-v1:0', true)).toBe(
+      '/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream',
+    );
     expect(invokePath('arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc 1', false)).toBe(
       '/model/arn:aws:bedrock:us-east-1:123456789012:application-inference-profile%2Fabc%201/invoke',
     );
@@ -94,9 +107,23 @@ describe('Bedrock event-stream decoding', () => {
 
   test('frames → Anthropic events, invocation metrics stripped but kept for usage', () => {
     const { items, decoder } = decodeAll([wire]);
-    expect(items.map((i) => i.kind === 'event' && i.type)).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(items.map((i) => i.kind === 'event' && i.type)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
     expect(items[5]).toEqual({ kind: 'event', type: 'message_stop', data: { type: 'message_stop' } });
-    expect(decoder.metrics).toEqual({ inputTokenCount: 12, outputTokenCount: 5, invocationLatency: 300, firstByteLatency: 100, cacheReadInputTokenCount: 7, cacheWriteInputTokenCount: 3 });
+    expect(decoder.metrics).toEqual({
+      inputTokenCount: 12,
+      outputTokenCount: 5,
+      invocationLatency: 300,
+      firstByteLatency: 100,
+      cacheReadInputTokenCount: 7,
+      cacheWriteInputTokenCount: 3,
+    });
     expect(toSse(items[2])).toBe(`event: content_block_delta\ndata: ${JSON.stringify(events[2])}\n\n`);
   });
 
@@ -112,7 +139,10 @@ describe('Bedrock event-stream decoding', () => {
     const frames = [chunkFrame(events[0]), exceptionFrame('throttlingException', 'Too many tokens, please wait before trying again.'), chunkFrame(events[1])];
     const { items } = decodeAll(frames);
     expect(items).toHaveLength(2);
-    expect(items[1]).toEqual({ kind: 'error', error: { status: 429, type: 'rate_limit_error', message: 'Bedrock throttlingException: Too many tokens, please wait before trying again.' } });
+    expect(items[1]).toEqual({
+      kind: 'error',
+      error: { status: 429, type: 'rate_limit_error', message: 'Bedrock throttlingException: Too many tokens, please wait before trying again.' },
+    });
     expect(toSse(items[1])).toBe(
       'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"Bedrock throttlingException: Too many tokens, please wait before trying again."}}\n\n',
     );
@@ -147,7 +177,11 @@ describe('Bedrock event-stream decoding', () => {
   });
 
   test("Anthropic's own error event inside a chunk is terminal, its type kept (as the Bedrock SDK reads it)", () => {
-    const { items } = decodeAll([chunkFrame(events[0]), chunkFrame({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }), chunkFrame(events[1])]);
+    const { items } = decodeAll([
+      chunkFrame(events[0]),
+      chunkFrame({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }),
+      chunkFrame(events[1]),
+    ]);
     expect(items.slice(1)).toEqual([{ kind: 'error', error: { status: 529, type: 'overloaded_error', message: 'Overloaded' } }]);
   });
 
@@ -159,7 +193,14 @@ describe('Bedrock event-stream decoding', () => {
 
 describe('Bedrock error mapping', () => {
   const reply = (status: number, type: string | undefined, body: unknown) =>
-    bedrockErrorReply(status, type ? { 'x-amzn-errortype': type } : {}, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), 'req_1', [], 'anthropic.claude-sonnet-4-5-20250929-v1:0');
+    bedrockErrorReply(
+      status,
+      type ? { 'x-amzn-errortype': type } : {},
+      Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+      'req_1',
+      [],
+      'anthropic.claude-sonnet-4-5-20250929-v1:0',
+    );
 
   test.each([
     ['ThrottlingException', 429, 429, 'rate_limit_error'],
@@ -193,7 +234,9 @@ describe('Bedrock error mapping', () => {
   test('no header: the type in the body, else the status; a secret in the text is redacted', () => {
     expect(reply(429, undefined, { __type: 'com.amazon.bedrock#ThrottlingException', message: 'slow down' }).body.error.type).toBe('rate_limit_error');
     expect(reply(503, undefined, 'upstream connect error')).toMatchObject({ status: 529, body: { error: { type: 'overloaded_error' } } });
-    expect(mapBedrockError(400, 'ValidationException', { message: 'bad key AKIASECRETSECRET1' }, ['AKIASECRETSECRET1']).message).toBe('Bedrock ValidationException: bad key [redacted]');
+    expect(mapBedrockError(400, 'ValidationException', { message: 'bad key AKIASECRETSECRET1' }, ['AKIASECRETSECRET1']).message).toBe(
+      'Bedrock ValidationException: bad key [redacted]',
+    );
   });
 });
 
@@ -240,7 +283,14 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
     const items: BedrockStreamItem[] = [];
     for await (const chunk of s.body as any) items.push(...decoder.push(chunk));
     items.push(...decoder.end());
-    expect(items.map((i) => (i.kind === 'event' ? i.type : 'error'))).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(items.map((i) => (i.kind === 'event' ? i.type : 'error'))).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
     expect(decoder.metrics?.cacheReadInputTokenCount).toBe(7);
 
     const c = await send(auth, countTokensPath(MODEL), toCountTokensBody(invokeBody));
@@ -256,7 +306,11 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
   });
 
   test('the fake really verifies: a wrong secret, a tampered body, a wrong region are refused', async () => {
-    const wrong = await send(bedrockAuth({ kind: 'static', ...STATIC, secretAccessKey: 'not-the-secret-000000000000000000000000000' }, REGION), invokePath(MODEL, false), invokeBody);
+    const wrong = await send(
+      bedrockAuth({ kind: 'static', ...STATIC, secretAccessKey: 'not-the-secret-000000000000000000000000000' }, REGION),
+      invokePath(MODEL, false),
+      invokeBody,
+    );
     expect(wrong.status).toBe(403);
     expect(wrong.headers.get('x-amzn-errortype')).toMatch(/^UnrecognizedClientException/);
     expect(bedrock.rejected.at(-1)).toMatch(/signature we calculated does not match/);
@@ -273,7 +327,8 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
     const errors = await startFakeBedrock({
       region: REGION,
       keys: { [STATIC.accessKeyId]: STATIC.secretAccessKey },
-      reply: (rec, res) => (rec.path.endsWith('-stream') ? throttledStream(res) : awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.')),
+      reply: (rec, res) =>
+        rec.path.endsWith('-stream') ? throttledStream(res) : awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.'),
     });
     try {
       const auth = bedrockAuth({ kind: 'static', ...STATIC }, REGION);
@@ -282,7 +337,14 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
       const h1 = await auth.headers({ method: 'POST', url: url(invokePath(MODEL, false)), headers: { 'content-type': 'application/json' }, body: payload });
       const r = await fetch(url(invokePath(MODEL, false)), { method: 'POST', headers: h1, body: payload });
       const mapped = bedrockErrorReply(r.status, Object.fromEntries(r.headers), Buffer.from(await r.arrayBuffer()), 'req_9');
-      expect(mapped).toEqual({ status: 429, body: { type: 'error', error: { type: 'rate_limit_error', message: 'Bedrock ThrottlingException: Too many requests, please wait before trying again.' }, request_id: 'req_9' } });
+      expect(mapped).toEqual({
+        status: 429,
+        body: {
+          type: 'error',
+          error: { type: 'rate_limit_error', message: 'Bedrock ThrottlingException: Too many requests, please wait before trying again.' },
+          request_id: 'req_9',
+        },
+      });
 
       const h2 = await auth.headers({ method: 'POST', url: url(invokePath(MODEL, true)), headers: { 'content-type': 'application/json' }, body: payload });
       const s = await fetch(url(invokePath(MODEL, true)), { method: 'POST', headers: h2, body: payload });
@@ -309,7 +371,13 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
     try {
       const dir = mkdtempSync(join(tmpdir(), 'irsa-'));
       writeFileSync(join(dir, 'token'), 'projected-sa-token');
-      isolateAwsEnv({ AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: ROLE_ARN, AWS_ROLE_SESSION_NAME: 'switchyard', AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: REGION });
+      isolateAwsEnv({
+        AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'),
+        AWS_ROLE_ARN: ROLE_ARN,
+        AWS_ROLE_SESSION_NAME: 'switchyard',
+        AWS_ENDPOINT_URL_STS: sts.url,
+        AWS_REGION: REGION,
+      });
       const auth = bedrockAuth({ kind: 'chain' }, REGION);
       for (let i = 0; i < 3; i++) expect((await send(auth, invokePath(MODEL, false), invokeBody)).status).toBe(200);
       expect(bedrock.requests.at(-1)).toMatchObject({ auth: 'sigv4', accessKeyId: STS_ISSUED.accessKeyId });
@@ -346,8 +414,16 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
     try {
       const dir = mkdtempSync(join(tmpdir(), 'irsa-'));
       writeFileSync(join(dir, 'token'), 'projected-sa-token-SECRET');
-      isolateAwsEnv({ AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: ROLE_ARN, AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: REGION, AWS_EC2_METADATA_DISABLED: 'true' });
-      const e2 = await bedrockAuth({ kind: 'chain' }, REGION).headers({ method: 'POST', url: `${bedrock.url}/model/x/invoke`, headers: {}, body: '{}' }).catch((e) => e);
+      isolateAwsEnv({
+        AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'),
+        AWS_ROLE_ARN: ROLE_ARN,
+        AWS_ENDPOINT_URL_STS: sts.url,
+        AWS_REGION: REGION,
+        AWS_EC2_METADATA_DISABLED: 'true',
+      });
+      const e2 = await bedrockAuth({ kind: 'chain' }, REGION)
+        .headers({ method: 'POST', url: `${bedrock.url}/model/x/invoke`, headers: {}, body: '{}' })
+        .catch((e) => e);
       expect(e2).toBeInstanceOf(CredentialError);
       expect(e2.message).not.toContain('projected-sa-token-SECRET');
       expect(sts.calls.length).toBeGreaterThan(0);
@@ -358,7 +434,11 @@ describe('Bedrock credentials and SigV4 against the fake Bedrock (real HTTP)', (
 });
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/switchyard-bedrock';
-const STS_ISSUED = { accessKeyId: 'ASIAFAKESTSISSUED001', secretAccessKey: 'stsIssuedSecretForTests00000000000000000000', sessionToken: 'FwoGZXIvYXdzEFAKESESSIONTOKEN' };
+const STS_ISSUED = {
+  accessKeyId: 'ASIAFAKESTSISSUED001',
+  secretAccessKey: 'stsIssuedSecretForTests00000000000000000000',
+  sessionToken: 'FwoGZXIvYXdzEFAKESESSIONTOKEN',
+};
 
 /** Only the given AWS settings, and no shared config files from the machine running the tests. */
 function isolateAwsEnv(vars: Record<string, string>): void {

@@ -44,7 +44,11 @@ describe('switchyard_upstream_breaker_open', () => {
 
   const open = async () => {
     const s = await scrape(adminURL(gw));
-    return { primary: s.samples.get('switchyard_upstream_breaker_open{route="default/r",target="anthropic/primary"}'), backup: s.samples.get('switchyard_upstream_breaker_open{route="default/r",target="anthropic/backup"}'), text: s.text };
+    return {
+      primary: s.samples.get('switchyard_upstream_breaker_open{route="default/r",target="anthropic/primary"}'),
+      backup: s.samples.get('switchyard_upstream_breaker_open{route="default/r",target="anthropic/backup"}'),
+      text: s.text,
+    };
   };
 
   test('0 for every configured target, 1 once a target is ejected, 0 again after it recovers; no URL or key in the labels', async () => {
@@ -64,7 +68,16 @@ describe('switchyard_upstream_breaker_open', () => {
   });
 
   test('targets that share provider and model are told apart by their position', () => {
-    const t = (model: string) => ({ provider: 'openai' as const, model, baseURL: 'http://x', weight: 1, priority: 0, connectTimeoutSeconds: 1, timeoutSeconds: 1, idleTimeoutSeconds: 1 });
+    const t = (model: string) => ({
+      provider: 'openai' as const,
+      model,
+      baseURL: 'http://x',
+      weight: 1,
+      priority: 0,
+      connectTimeoutSeconds: 1,
+      timeoutSeconds: 1,
+      idleTimeoutSeconds: 1,
+    });
     expect(breakerTargetLabels([t('a'), t('b'), t('a')])).toEqual(['openai/a#1', 'openai/b', 'openai/a#3']);
   });
 });

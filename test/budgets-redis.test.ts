@@ -21,7 +21,10 @@ const OTHER_KEY = 'sk-test-client-key-0002';
 const THIRD_KEY = 'sk-test-client-key-0003';
 /** Every upstream reply uses 1,000 input tokens: $0.001 at $1 per million. */
 const PRICING = { inputPerMTok: 1, outputPerMTok: 0 };
-const MILLI: Script = { kind: 'message', message: { usage: { input_tokens: 1000, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } } };
+const MILLI: Script = {
+  kind: 'message',
+  message: { usage: { input_tokens: 1000, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } },
+};
 
 describe('spend budgets (Redis store)', () => {
   let redis: RedisServer;
@@ -63,7 +66,13 @@ describe('spend budgets (Redis store)', () => {
     async function gateway(prefix: string, env: Record<string, string> = {}): Promise<Gateway> {
       // gateways: 2 in the snapshot, which the Redis store ignores: the budget is global.
       const gw = await startGateway(snapshotOf(world(), 2), { now: () => clock });
-      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ACCESS_LOG: 'off', ...env });
+      await installFeatures(gw, {
+        SWITCHYARD_REDIS_URL: redis.url,
+        SWITCHYARD_REDIS_PREFIX: prefix,
+        SWITCHYARD_REDIS_TIMEOUT_MS: '5000',
+        SWITCHYARD_ACCESS_LOG: 'off',
+        ...env,
+      });
       gws.push(gw);
       return gw;
     }
@@ -74,7 +83,10 @@ describe('spend budgets (Redis store)', () => {
       clock = Date.parse('2026-03-23T10:00:00Z');
       const a = await gateway('b1:');
       const b = await gateway('b1:');
-      fake.queue.push({ kind: 'message', message: { usage: { input_tokens: 9000, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } } }); // $0.009
+      fake.queue.push({
+        kind: 'message',
+        message: { usage: { input_tokens: 9000, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } },
+      }); // $0.009
       await ask(a);
       await waitFor(async () => (await keyAt(adminURL(b))).requests === 1, 5000, 'the spend, seen from the other gateway');
       await ask(b); // $0.009 < $0.01: admitted (global, undivided), ends at $0.01
@@ -86,12 +98,27 @@ describe('spend budgets (Redis store)', () => {
       }
       const ua = await usageAt(adminURL(a));
       expect(ua).toMatchObject({ store: 'global', gateways: 1 });
-      expect(ua.keys.find((k) => k.name === 'default/team-a')).toEqual(expect.objectContaining({ period: '2026-03', spentUSD: 0.01, budgetUSD: 0.01, enforcedUSD: 0.01, remainingUSD: 0, requests: 2, inputTokens: 10_000, outputTokens: 0 }));
+      expect(ua.keys.find((k) => k.name === 'default/team-a')).toEqual(
+        expect.objectContaining({
+          period: '2026-03',
+          spentUSD: 0.01,
+          budgetUSD: 0.01,
+          enforcedUSD: 0.01,
+          remainingUSD: 0,
+          requests: 2,
+          inputTokens: 10_000,
+          outputTokens: 0,
+        }),
+      );
       expect((await usageAt(adminURL(b))).keys).toEqual(ua.keys);
       // Every pod reports the fleet's figures, which a dashboard must not add up (see switchyard_limit_store_info).
       for (const gw of [a, b]) {
         const m = await scrape(adminURL(gw));
-        expect([m.samples.get('switchyard_budget_usd{api_key="default/team-a"}'), m.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}'), m.samples.get('switchyard_limit_store_info{store="redis"}')]).toEqual([0.01, 0, 1]);
+        expect([
+          m.samples.get('switchyard_budget_usd{api_key="default/team-a"}'),
+          m.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}'),
+          m.samples.get('switchyard_limit_store_info{store="redis"}'),
+        ]).toEqual([0.01, 0, 1]);
       }
 
       // One key per ApiKey for its period counters, named by the ApiKey, kept a day past the period.
@@ -166,17 +193,31 @@ describe('spend budgets (Redis store)', () => {
       const a = await gateway('b3:');
       await redis.stop();
       try {
-        await waitFor(async () => (await fetch(`${adminURL(a)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).status === 503, 5000, '503');
+        await waitFor(
+          async () => (await fetch(`${adminURL(a)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).status === 503,
+          5000,
+          '503',
+        );
       } finally {
         await redis.start();
       }
-      await waitFor(async () => (await fetch(`${adminURL(a)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).status === 200, 10_000, 'Redis back');
+      await waitFor(
+        async () => (await fetch(`${adminURL(a)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).status === 200,
+        10_000,
+        'Redis back',
+      );
     });
   });
 
   describe('separate gateway processes', () => {
     const procs: GatewayProcess[] = [];
-    const env = () => ({ SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'bp:', SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ADMIN_TOKEN: 'admin-token', SWITCHYARD_ACCESS_LOG: 'off' });
+    const env = () => ({
+      SWITCHYARD_REDIS_URL: redis.url,
+      SWITCHYARD_REDIS_PREFIX: 'bp:',
+      SWITCHYARD_REDIS_TIMEOUT_MS: '5000',
+      SWITCHYARD_ADMIN_TOKEN: 'admin-token',
+      SWITCHYARD_ACCESS_LOG: 'off',
+    });
     beforeAll(async () => {
       assertBuilt();
       file = writeConfig(world());
@@ -202,7 +243,13 @@ describe('spend budgets (Redis store)', () => {
       for (const p of [a, b]) {
         const res = await postMessage(p.url);
         expect(res.status).toBe(403);
-        expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'permission_error', message: `budget exhausted: ApiKey default/team-a spent $0.01 of its $0.01 monthly budget; resets at ${ua.resetsAt}` } });
+        expect(await res.json()).toMatchObject({
+          type: 'error',
+          error: {
+            type: 'permission_error',
+            message: `budget exhausted: ApiKey default/team-a spent $0.01 of its $0.01 monthly budget; resets at ${ua.resetsAt}`,
+          },
+        });
       }
 
       // A restarted gateway finds the spend where it was.
@@ -215,7 +262,9 @@ describe('spend budgets (Redis store)', () => {
 
     test('concurrent requests on both processes are all counted, none twice', async () => {
       const [a, b] = procs;
-      const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => postMessage((i % 2 ? a : b).url, OTHER_KEY).then(async (r) => (await r.arrayBuffer(), r.status))));
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => postMessage((i % 2 ? a : b).url, OTHER_KEY).then(async (r) => (await r.arrayBuffer(), r.status))),
+      );
       expect(statuses.every((s) => s === 200)).toBe(true);
       await waitFor(async () => (await keyAt(a.adminURL, 'default/team-b')).requests === 24, 5000, 'all settled');
       const u = await keyAt(b.adminURL, 'default/team-b');

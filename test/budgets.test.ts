@@ -35,7 +35,13 @@ describe('spend budgets (local store)', () => {
   const start = (objects: K8sObject[], at?: string, gateways?: number) => h.start(objects, { at, gateways });
 
   const ask = (c = h.client) => c.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
-  const refusal = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a refusal'); }, (e) => e);
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (e) => e,
+    );
   const usage = async (token = 'admin-token'): Promise<UsageReport> => {
     const res = await fetch(`${adminURL(h.gw!)}/admin/usage`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
@@ -56,13 +62,21 @@ describe('spend budgets (local store)', () => {
     const err = await refusal(ask());
     expect(err).toBeInstanceOf(Anthropic.PermissionDeniedError);
     expect(err.status).toBe(403);
-    expect(err.error.error).toEqual({ type: 'permission_error', message: 'budget exhausted: ApiKey default/team-a spent $0.018 of its $0.01 monthly budget; resets at 2026-04-01T00:00:00Z' });
+    expect(err.error.error).toEqual({
+      type: 'permission_error',
+      message: 'budget exhausted: ApiKey default/team-a spent $0.018 of its $0.01 monthly budget; resets at 2026-04-01T00:00:00Z',
+    });
     expect(err.headers.get('retry-after')).toBeNull();
     expect(h.fake.received.length).toBe(before); // never reached the upstream
     const refused = h.calls[h.calls.length - 1];
     expect(refused.budgetExceeded).toEqual({ period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 });
     expect(refused.rateLimited).toBeUndefined();
-    expect(accessRecord(refused)).toMatchObject({ status: 403, error_type: 'permission_error', rate_limited: null, budget_exceeded: { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 } });
+    expect(accessRecord(refused)).toMatchObject({
+      status: 403,
+      error_type: 'permission_error',
+      rate_limited: null,
+      budget_exceeded: { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018 },
+    });
 
     // Other keys are not affected; count_tokens costs nothing and is not refused.
     await ask(new Anthropic({ baseURL: baseURL(h.gw!), apiKey: OTHER_KEY, maxRetries: 0 }));
@@ -85,7 +99,7 @@ describe('spend budgets (local store)', () => {
     const stream = h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] });
     stream.done().catch(() => undefined); // aborted below
     await new Promise<void>((resolve) => stream.on('text', () => resolve()));
-    await waitFor(async () => (await keyUsage()).spentUSD > 0.01, 5000, 'the stream\'s input to be debited');
+    await waitFor(async () => (await keyUsage()).spentUSD > 0.01, 5000, "the stream's input to be debited");
     const err = await refusal(ask());
     expect(err.error.error.message).toBe('budget exhausted: ApiKey default/team-a spent $0.012 of its $0.01 daily budget; resets at 2026-03-24T00:00:00Z');
     stream.abort();
@@ -107,7 +121,11 @@ describe('spend budgets (local store)', () => {
   test('a request in flight when the budget runs out completes and is counted: spend overshoots by the requests in flight', async () => {
     await start(world({ usd: 0.01, period: 'month' }));
     // A slow stream is admitted first (spend 0), then a quick request spends $0.012 while it runs.
-    h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['slow', ' answer'], { input_tokens: 1000, output_tokens: 200 }), delayMs: 150 });
+    h.fake.queue.push({
+      kind: 'stream',
+      events: textStream('claude-upstream-1', ['slow', ' answer'], { input_tokens: 1000, output_tokens: 200 }),
+      delayMs: 150,
+    });
     const stream = h.client.messages.stream({ model: 'claude-test', max_tokens: 1000, messages: [{ role: 'user', content: 'Hi' }] });
     await new Promise<void>((resolve) => stream.on('connect', () => resolve()));
     h.fake.queue.push(reply(4000, 0));
@@ -119,11 +137,28 @@ describe('spend budgets (local store)', () => {
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.PermissionDeniedError);
   });
 
-  test('the target that answered sets the price: a fallback target\'s own pricing replaces the route\'s', async () => {
-    const target = (model: string, priority: number, extra: object = {}) => ({ provider: 'anthropic', model, baseURL: h.fake.url, credentialsRef: { name: 'upstream' }, priority, ...extra });
+  test("the target that answered sets the price: a fallback target's own pricing replaces the route's", async () => {
+    const target = (model: string, priority: number, extra: object = {}) => ({
+      provider: 'anthropic',
+      model,
+      baseURL: h.fake.url,
+      credentialsRef: { name: 'upstream' },
+      priority,
+      ...extra,
+    });
     await start([
       ...world({ usd: 1, period: 'month' }).filter((o) => o.kind !== 'ModelRoute'),
-      { apiVersion: 'switchyard.dev/v1alpha1', kind: 'ModelRoute', metadata: { name: 'main', namespace: 'default' }, spec: { model: 'claude-test', targets: [target('up-primary', 0), target('up-backup', 1, { pricing: { inputPerMTok: 1, outputPerMTok: 2 } })], retry: { attempts: 1, on: ['5xx'] }, pricing: PRICING } },
+      {
+        apiVersion: 'switchyard.dev/v1alpha1',
+        kind: 'ModelRoute',
+        metadata: { name: 'main', namespace: 'default' },
+        spec: {
+          model: 'claude-test',
+          targets: [target('up-primary', 0), target('up-backup', 1, { pricing: { inputPerMTok: 1, outputPerMTok: 2 } })],
+          retry: { attempts: 1, on: ['5xx'] },
+          pricing: PRICING,
+        },
+      },
     ]);
     h.fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'x' }, reply(1000, 1000));
     await ask();
@@ -162,7 +197,7 @@ describe('spend budgets (local store)', () => {
     expect((await keyUsage()).spentUSD).toBe(Math.round((price(100, 50, 1000, 200) + price(10, 5)) * 1e6) / 1e6);
   });
 
-  test('time zones and DST: the period follows the budget\'s zone and the reset is named in local time', async () => {
+  test("time zones and DST: the period follows the budget's zone and the reset is named in local time", async () => {
     // Paris is on summer time (UTC+2) until October 25th, then UTC+1: November starts at 23:00 UTC.
     await start(world({ usd: 0.005, period: 'month', timezone: 'Europe/Paris' }), '2026-10-20T12:00:00Z');
     h.fake.queue.push(reply(1000, 200)); // $0.006
@@ -170,8 +205,15 @@ describe('spend budgets (local store)', () => {
     await settled(1);
     const err = await refusal(ask());
     // Summer time (+02:00) now, winter time (+01:00) when it resets.
-    expect(err.error.error.message).toBe('budget exhausted: ApiKey default/team-a spent $0.006 of its $0.005 monthly budget; resets at 2026-11-01T00:00:00+01:00');
-    expect(await keyUsage()).toMatchObject({ period: '2026-10', periodStart: '2026-10-01T00:00:00+02:00', resetsAt: '2026-11-01T00:00:00+01:00', timezone: 'Europe/Paris' });
+    expect(err.error.error.message).toBe(
+      'budget exhausted: ApiKey default/team-a spent $0.006 of its $0.005 monthly budget; resets at 2026-11-01T00:00:00+01:00',
+    );
+    expect(await keyUsage()).toMatchObject({
+      period: '2026-10',
+      periodStart: '2026-10-01T00:00:00+02:00',
+      resetsAt: '2026-11-01T00:00:00+01:00',
+      timezone: 'Europe/Paris',
+    });
     h.clock = Date.parse('2026-10-31T22:59:59Z');
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.PermissionDeniedError);
     h.clock = Date.parse('2026-10-31T23:00:00Z'); // midnight in Paris
@@ -179,13 +221,15 @@ describe('spend budgets (local store)', () => {
     expect((await keyUsage()).period).toBe('2026-11');
   });
 
-  test('the local store enforces each pod\'s share: budget ÷ gateways', async () => {
+  test("the local store enforces each pod's share: budget ÷ gateways", async () => {
     await start(world({ usd: 0.01, period: 'month' }), undefined, 2);
     h.fake.queue.push(reply(1000, 200)); // $0.006, over this pod's $0.005
     await ask();
     await settled(1);
     const err = await refusal(ask());
-    expect(err.error.error.message).toBe('budget exhausted: ApiKey default/team-a spent $0.006 on this gateway, its share ($0.005) of the $0.01 monthly budget divided over 2 gateways; resets at 2026-04-01T00:00:00Z');
+    expect(err.error.error.message).toBe(
+      'budget exhausted: ApiKey default/team-a spent $0.006 on this gateway, its share ($0.005) of the $0.01 monthly budget divided over 2 gateways; resets at 2026-04-01T00:00:00Z',
+    );
     const u = await usage();
     expect(u).toMatchObject({ store: 'pod', gateways: 2 });
     expect(u.keys.find((k) => k.name === 'default/team-a')).toMatchObject({ budgetUSD: 0.01, enforcedUSD: 0.005, spentUSD: 0.006, remainingUSD: 0 });
@@ -212,8 +256,36 @@ describe('spend budgets (local store)', () => {
     const u = await usage();
     expect(u).toMatchObject({ store: 'pod', gateways: 1, version: h.gw!.table!.version, time: '2026-03-23T10:00:00.000Z' });
     expect(u.keys).toEqual([
-      { name: 'default/team-a', period: '2026-03-23', periodKind: 'day', timezone: 'America/New_York', periodStart: '2026-03-23T00:00:00-04:00', resetsAt: '2026-03-24T00:00:00-04:00', budgetUSD: 5, enforcedUSD: 5, spentUSD: 0, remainingUSD: 5, requests: 0, inputTokens: 0, outputTokens: 0 },
-      { name: 'default/team-b', period: '2026-03', periodKind: 'month', timezone: 'UTC', periodStart: '2026-03-01T00:00:00Z', resetsAt: '2026-04-01T00:00:00Z', budgetUSD: null, enforcedUSD: null, spentUSD: price(12, 6), remainingUSD: null, requests: 1, inputTokens: 12, outputTokens: 6 },
+      {
+        name: 'default/team-a',
+        period: '2026-03-23',
+        periodKind: 'day',
+        timezone: 'America/New_York',
+        periodStart: '2026-03-23T00:00:00-04:00',
+        resetsAt: '2026-03-24T00:00:00-04:00',
+        budgetUSD: 5,
+        enforcedUSD: 5,
+        spentUSD: 0,
+        remainingUSD: 5,
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+      },
+      {
+        name: 'default/team-b',
+        period: '2026-03',
+        periodKind: 'month',
+        timezone: 'UTC',
+        periodStart: '2026-03-01T00:00:00Z',
+        resetsAt: '2026-04-01T00:00:00Z',
+        budgetUSD: null,
+        enforcedUSD: null,
+        spentUSD: price(12, 6),
+        remainingUSD: null,
+        requests: 1,
+        inputTokens: 12,
+        outputTokens: 6,
+      },
     ]);
     expect(JSON.stringify(u)).not.toContain(CLIENT_KEY);
   });
@@ -228,7 +300,9 @@ describe('spend budgets (local store)', () => {
     expect(await remaining()).toBeCloseTo(0.041, 9);
     const s = await scrape(adminURL(h.gw!));
     expect(s.types.get('switchyard_budget_remaining_usd')).toBe('gauge');
-    expect([...s.samples.keys()].filter((k) => k.startsWith('switchyard_budget_remaining_usd'))).toEqual(['switchyard_budget_remaining_usd{api_key="default/team-a"}']); // keys without a budget have none
+    expect([...s.samples.keys()].filter((k) => k.startsWith('switchyard_budget_remaining_usd'))).toEqual([
+      'switchyard_budget_remaining_usd{api_key="default/team-a"}',
+    ]); // keys without a budget have none
     h.clock = Date.parse('2026-04-01T00:00:00Z');
     expect(await remaining()).toBe(0.05);
   });
@@ -237,7 +311,9 @@ describe('spend budgets (local store)', () => {
     await start(world({ usd: 0.1, period: 'month' }), undefined, 4);
     const s = await scrape(adminURL(h.gw!));
     expect(s.types.get('switchyard_budget_usd')).toBe('gauge');
-    expect([...s.samples.entries()].filter(([k]) => k.startsWith('switchyard_budget_usd'))).toEqual([['switchyard_budget_usd{api_key="default/team-a"}', 0.025]]);
+    expect([...s.samples.entries()].filter(([k]) => k.startsWith('switchyard_budget_usd'))).toEqual([
+      ['switchyard_budget_usd{api_key="default/team-a"}', 0.025],
+    ]);
     expect(s.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}')).toBe(0.025);
   });
 });

@@ -13,7 +13,13 @@ import { bracketProblems, metricNames } from './helpers/promql';
 const NS = 'ai-gateway';
 const EXPOSED = {
   httpRoute: { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }], hostnames: ['llm.example.com'] },
-  ingress: { enabled: true, className: 'nginx', hosts: ['llm.example.com'], tls: [{ hosts: ['llm.example.com'], secretName: 'llm-tls' }], annotations: { 'nginx.ingress.kubernetes.io/proxy-buffering': 'off' } },
+  ingress: {
+    enabled: true,
+    className: 'nginx',
+    hosts: ['llm.example.com'],
+    tls: [{ hosts: ['llm.example.com'], secretName: 'llm-tls' }],
+    annotations: { 'nginx.ingress.kubernetes.io/proxy-buffering': 'off' },
+  },
   serviceMonitor: { enabled: true, interval: '15s' },
   prometheusRule: { enabled: true, alertLabels: { team: 'ai' }, serverErrorRatio: 0.02, firstTokenP95Seconds: 12 },
   operator: {
@@ -25,14 +31,23 @@ const EXPOSED = {
 };
 
 /** The operator metrics agreed with the operator's /metrics (operator/src). */
-const OPERATOR_METRICS = ['switchyard_operator_reconciles_total', 'switchyard_operator_pushes_total', 'switchyard_operator_informer_restarts_total', 'switchyard_operator_leader', 'switchyard_operator_last_successful_push_timestamp_seconds'];
+const OPERATOR_METRICS = [
+  'switchyard_operator_reconciles_total',
+  'switchyard_operator_pushes_total',
+  'switchyard_operator_informer_restarts_total',
+  'switchyard_operator_leader',
+  'switchyard_operator_last_successful_push_timestamp_seconds',
+];
 
 let def: Rendered;
 let exposed: Rendered;
 
 beforeAll(async () => {
   renderer();
-  [def, exposed] = await Promise.all([render({}, { namespace: NS, apiVersions: ['monitoring.coreos.com/v1'] }), render(EXPOSED, { namespace: NS, apiVersions: ['monitoring.coreos.com/v1'] })]);
+  [def, exposed] = await Promise.all([
+    render({}, { namespace: NS, apiVersions: ['monitoring.coreos.com/v1'] }),
+    render(EXPOSED, { namespace: NS, apiVersions: ['monitoring.coreos.com/v1'] }),
+  ]);
 }, 120_000);
 
 const byComponent = (r: Rendered, kind: string, component: string) => {
@@ -61,7 +76,9 @@ describe('HTTPRoute and Ingress', () => {
     const traffic = find(exposed, 'Service', 'switchyard');
     expect(route.spec.parentRefs).toEqual(EXPOSED.httpRoute.parentRefs);
     expect(route.spec.hostnames).toEqual(['llm.example.com']);
-    expect(route.spec.rules).toEqual([{ backendRefs: [{ name: traffic.metadata.name, port: traffic.spec.ports[0].port }], timeouts: { request: '600s', backendRequest: '600s' } }]);
+    expect(route.spec.rules).toEqual([
+      { backendRefs: [{ name: traffic.metadata.name, port: traffic.spec.ports[0].port }], timeouts: { request: '600s', backendRequest: '600s' } },
+    ]);
     // Longer than the gateway lets a stopping pod finish its streams.
     expect(Number(route.spec.rules[0].timeouts.request.replace(/s$/, ''))).toBeGreaterThanOrEqual(300);
   });
@@ -72,21 +89,30 @@ describe('HTTPRoute and Ingress', () => {
     expect(ing.spec.ingressClassName).toBe('nginx');
     expect(ing.spec.tls).toEqual(EXPOSED.ingress.tls);
     expect(ing.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/proxy-buffering': 'off' });
-    expect(ing.spec.rules).toEqual([{ host: 'llm.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: traffic.metadata.name, port: { name: 'http' } } } }] } }]);
+    expect(ing.spec.rules).toEqual([
+      {
+        host: 'llm.example.com',
+        http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: traffic.metadata.name, port: { name: 'http' } } } }] },
+      },
+    ]);
     expect(traffic.spec.ports.map((p: any) => p.name)).toContain('http');
   });
 
   test.each<[string, object, RegExp]>([
     ['an HTTPRoute without parentRefs', { httpRoute: { enabled: true } }, /httpRoute\.parentRefs must name at least one Gateway/],
     ['an Ingress without hosts', { ingress: { enabled: true } }, /ingress\.hosts must list at least one host/],
-    ['an operator PDB that would block every drain', { operator: { podDisruptionBudget: { enabled: true } } }, /operator\.podDisruptionBudget\.minAvailable \(1\) must be below operator\.replicas \(1\)/],
+    [
+      'an operator PDB that would block every drain',
+      { operator: { podDisruptionBudget: { enabled: true } } },
+      /operator\.podDisruptionBudget\.minAvailable \(1\) must be below operator\.replicas \(1\)/,
+    ],
   ])('fails on %s', async (_what, values, message) => {
     await expect(render(values, { namespace: NS })).rejects.toThrow(message);
   });
 });
 
 describe('operator: scrape, probes, disruption budget, spread', () => {
-  test('the PodMonitor scrapes /metrics on the operator pods\' named health port, and only them', () => {
+  test("the PodMonitor scrapes /metrics on the operator pods' named health port, and only them", () => {
     const pm = find(exposed, 'PodMonitor');
     const op = byComponent(exposed, 'Deployment', 'operator');
     const gw = byComponent(exposed, 'Deployment', 'gateway');
@@ -114,7 +140,9 @@ describe('operator: scrape, probes, disruption budget, spread', () => {
     expect(matches(pdb.spec.selector.matchLabels, op.spec.template.metadata.labels)).toBe(true);
     expect(matches(pdb.spec.selector.matchLabels, byComponent(exposed, 'Deployment', 'gateway').spec.template.metadata.labels)).toBe(false);
     const spread = byComponent(def, 'Deployment', 'operator').spec.template.spec.topologySpreadConstraints;
-    expect(spread).toEqual([{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: op.spec.selector.matchLabels } }]);
+    expect(spread).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: op.spec.selector.matchLabels } },
+    ]);
   });
 });
 
@@ -122,7 +150,15 @@ describe('PrometheusRule', () => {
   const rules = () => find(exposed, 'PrometheusRule').spec.groups.flatMap((g: any) => g.rules);
 
   test('has the alerts a platform team expects, with severities and the extra labels', () => {
-    expect(rules().map((r: any) => r.alert)).toEqual(['SwitchyardNoReadyGateway', 'SwitchyardHighServerErrorRatio', 'SwitchyardUpstreamErrorRatio', 'SwitchyardSlowFirstToken', 'SwitchyardBudgetNearlySpent', 'SwitchyardLimitStoreFallback', 'SwitchyardConfigPushFailing']);
+    expect(rules().map((r: any) => r.alert)).toEqual([
+      'SwitchyardNoReadyGateway',
+      'SwitchyardHighServerErrorRatio',
+      'SwitchyardUpstreamErrorRatio',
+      'SwitchyardSlowFirstToken',
+      'SwitchyardBudgetNearlySpent',
+      'SwitchyardLimitStoreFallback',
+      'SwitchyardConfigPushFailing',
+    ]);
     for (const r of rules()) {
       expect([r.alert, ['critical', 'warning'].includes(r.labels.severity), r.labels.team]).toEqual([r.alert, true, 'ai']);
       expect(r.annotations.summary).toBeTruthy();
@@ -134,8 +170,12 @@ describe('PrometheusRule', () => {
   });
 
   test('every expression is well-formed and reads only series the gateway or the operator export, as the chart scrapes them', () => {
-    const gatewaySource = sourceFiles(join(ROOT, 'gateway/src')).map((f) => readFileSync(f, 'utf8')).join('\n');
-    const operatorSource = sourceFiles(join(ROOT, 'operator/src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const gatewaySource = sourceFiles(join(ROOT, 'gateway/src'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    const operatorSource = sourceFiles(join(ROOT, 'operator/src'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     const family = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
     const admin = find(exposed, 'Service', 'switchyard-admin').metadata.name;
     for (const r of rules()) {
@@ -161,13 +201,22 @@ describe('PrometheusRule', () => {
 });
 
 describe('aggregated ClusterRoles', () => {
-  const role = (r: Rendered, to: string) => r.docs.find((d) => d.kind === 'ClusterRole' && d.metadata.labels?.[`rbac.authorization.k8s.io/aggregate-to-${to}`] === 'true');
+  const role = (r: Rendered, to: string) =>
+    r.docs.find((d) => d.kind === 'ClusterRole' && d.metadata.labels?.[`rbac.authorization.k8s.io/aggregate-to-${to}`] === 'true');
 
   test('view reads routes and keys; edit (and so admin) manages them; neither touches status writes or Secrets', () => {
     const view = role(def, 'view') as K8sObject;
     const edit = role(def, 'edit') as K8sObject;
-    expect(view.rules).toEqual([{ apiGroups: ['switchyard.dev'], resources: ['modelroutes', 'apikeys', 'modelroutes/status', 'apikeys/status'], verbs: ['get', 'list', 'watch'] }]);
-    expect(edit.rules).toEqual([{ apiGroups: ['switchyard.dev'], resources: ['modelroutes', 'apikeys'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] }]);
+    expect(view.rules).toEqual([
+      { apiGroups: ['switchyard.dev'], resources: ['modelroutes', 'apikeys', 'modelroutes/status', 'apikeys/status'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    expect(edit.rules).toEqual([
+      {
+        apiGroups: ['switchyard.dev'],
+        resources: ['modelroutes', 'apikeys'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+      },
+    ]);
     expect(edit.metadata.labels['rbac.authorization.k8s.io/aggregate-to-admin']).toBe('true');
     // Bound to nobody: Kubernetes' aggregation controller folds them into view/edit/admin.
     for (const b of def.docs.filter((d) => d.kind.endsWith('Binding'))) expect([view.metadata.name, edit.metadata.name]).not.toContain(b.roleRef.name);

@@ -33,13 +33,26 @@ const VALUE_SETS: Record<string, { values: object; name?: string; namespace?: st
       gateway: {
         replicas: 3,
         drainSeconds: 600,
-        autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 20, targetCPUUtilizationPercentage: 60, targetMemoryUtilizationPercentage: 80, behavior: { scaleDown: { stabilizationWindowSeconds: 600 } } },
+        autoscaling: {
+          enabled: true,
+          minReplicas: 3,
+          maxReplicas: 20,
+          targetCPUUtilizationPercentage: 60,
+          targetMemoryUtilizationPercentage: 80,
+          behavior: { scaleDown: { stabilizationWindowSeconds: 600 } },
+        },
         podDisruptionBudget: { enabled: true, minAvailable: 2 },
         service: { type: 'LoadBalancer', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
         priorityClassName: 'high-priority',
         nodeSelector: { 'kubernetes.io/os': 'linux' },
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ai', effect: 'NoSchedule' }],
-        affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'pool', operator: 'In', values: ['gw'] }] } }] } },
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 1, preference: { matchExpressions: [{ key: 'pool', operator: 'In', values: ['gw'] }] } },
+            ],
+          },
+        },
         annotations: { 'deploy.example.com/owner': 'platform' },
         podAnnotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' },
         podLabels: { tier: 'edge' },
@@ -69,15 +82,33 @@ const VALUE_SETS: Record<string, { values: object; name?: string; namespace?: st
   observability: {
     values: {
       redis: { url: 'redis://redis-master.cache.svc:6379/0', failurePolicy: 'closed' },
-      serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'kube-prometheus-stack' }, metricRelabelings: [{ action: 'labeldrop', regex: 'api_key' }] },
+      serviceMonitor: {
+        enabled: true,
+        interval: '15s',
+        labels: { release: 'kube-prometheus-stack' },
+        metricRelabelings: [{ action: 'labeldrop', regex: 'api_key' }],
+      },
       grafanaDashboard: { enabled: true, labels: { grafana_dashboard: '1', team: 'ai' }, annotations: { grafana_folder: 'AI' } },
-      otel: { endpoint: 'http://otel-collector.observability:4317', protocol: 'grpc', extraEnv: [{ name: 'OTEL_TRACES_SAMPLER', value: 'parentbased_traceidratio' }, { name: 'OTEL_TRACES_SAMPLER_ARG', value: '0.1' }] },
+      otel: {
+        endpoint: 'http://otel-collector.observability:4317',
+        protocol: 'grpc',
+        extraEnv: [
+          { name: 'OTEL_TRACES_SAMPLER', value: 'parentbased_traceidratio' },
+          { name: 'OTEL_TRACES_SAMPLER_ARG', value: '0.1' },
+        ],
+      },
     },
   },
   exposure: {
     values: {
       image: { registry: '', repository: 'localhost:5000/switchyard', tag: 'dev' },
-      httpRoute: { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }], hostnames: ['llm.example.com'], labels: { exposure: 'public' }, annotations: { 'example.com/owner': 'ai' } },
+      httpRoute: {
+        enabled: true,
+        parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }],
+        hostnames: ['llm.example.com'],
+        labels: { exposure: 'public' },
+        annotations: { 'example.com/owner': 'ai' },
+      },
       ingress: {
         enabled: true,
         className: 'nginx',
@@ -146,12 +177,16 @@ function operatorGrants(r: Rendered) {
   const grants: Array<{ apiGroup: string; resource: string; verb: string; scope: string; resourceNames?: string[] }> = [];
   for (const b of r.docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding')) {
     if (!b.subjects.some((s: any) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns)) continue;
-    const role = r.docs.find((d) => d.kind === b.roleRef.kind && d.metadata.name === b.roleRef.name && (d.kind === 'ClusterRole' || d.metadata.namespace === b.metadata.namespace));
+    const role = r.docs.find(
+      (d) => d.kind === b.roleRef.kind && d.metadata.name === b.roleRef.name && (d.kind === 'ClusterRole' || d.metadata.namespace === b.metadata.namespace),
+    );
     if (!role) throw new Error(`${b.kind} ${b.metadata.name} refers to a missing ${b.roleRef.kind} ${b.roleRef.name}`);
     const scope: string = b.kind === 'ClusterRoleBinding' ? '*' : (b.metadata.namespace ?? '');
     for (const rule of role.rules) {
       if (rule.nonResourceURLs) continue; // nonResourceGrants()
-      for (const apiGroup of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) grants.push({ apiGroup, resource, verb, scope, resourceNames: rule.resourceNames });
+      for (const apiGroup of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs) grants.push({ apiGroup, resource, verb, scope, resourceNames: rule.resourceNames });
     }
   }
   return grants;
@@ -171,7 +206,8 @@ function nonResourceGrants(r: Rendered): string[] {
 const expectedTriples = () => OPERATOR_PERMISSIONS.flatMap((p) => p.verbs.map((v) => `${p.apiGroup}|${p.resource}|${v}`)).sort();
 
 /** Custom resources, the Secrets they reference and Events about them live where the operator watches; the rest in the release namespace. */
-const watchedScope = (apiGroup: string, resource: string) => apiGroup === 'switchyard.dev' || (apiGroup === '' && resource === 'secrets') || (apiGroup === 'events.k8s.io' && resource === 'events');
+const watchedScope = (apiGroup: string, resource: string) =>
+  apiGroup === 'switchyard.dev' || (apiGroup === '' && resource === 'secrets') || (apiGroup === 'events.k8s.io' && resource === 'events');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -190,7 +226,16 @@ describe('chart files', () => {
   const chart = yaml.load(read('charts/switchyard/Chart.yaml')) as any;
 
   test('required files are present', () => {
-    for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', '.helmignore', 'templates/NOTES.txt', 'templates/_helpers.tpl', 'dashboards/switchyard.json']) {
+    for (const f of [
+      'Chart.yaml',
+      'values.yaml',
+      'values.schema.json',
+      'README.md',
+      '.helmignore',
+      'templates/NOTES.txt',
+      'templates/_helpers.tpl',
+      'dashboards/switchyard.json',
+    ]) {
       expect([f, existsSync(join(CHART, f))]).toEqual([f, true]);
     }
   });
@@ -239,15 +284,46 @@ describe('chart files', () => {
   test('the values layout of docs/DESIGN.md is kept', () => {
     const v = yaml.load(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as any;
     const paths = [
-      'image.repository', 'image.tag', 'image.pullPolicy', 'imagePullSecrets',
-      'gateway.replicas', 'gateway.resources', 'gateway.drainSeconds', 'gateway.autoscaling.enabled', 'gateway.autoscaling.minReplicas',
-      'gateway.autoscaling.maxReplicas', 'gateway.autoscaling.targetCPUUtilizationPercentage', 'gateway.podDisruptionBudget.enabled',
-      'gateway.podDisruptionBudget.minAvailable', 'gateway.service.type', 'gateway.service.port', 'gateway.service.adminPort', 'gateway.extraEnv',
-      'gateway.nodeSelector', 'gateway.tolerations', 'gateway.affinity', 'gateway.topologySpreadConstraints',
-      'operator.replicas', 'operator.resources', 'operator.watchNamespaces', 'operator.watchNamespace', 'operator.extraEnv', 'adminToken.existingSecret',
-      'redis.url', 'redis.existingSecret', 'redis.failurePolicy', 'otel.endpoint', 'otel.protocol', 'otel.extraEnv',
-      'networkPolicy.enabled', 'networkPolicy.allowedNamespaces', 'serviceMonitor.enabled', 'serviceMonitor.interval', 'serviceMonitor.labels',
-      'grafanaDashboard.enabled', 'grafanaDashboard.labels',
+      'image.repository',
+      'image.tag',
+      'image.pullPolicy',
+      'imagePullSecrets',
+      'gateway.replicas',
+      'gateway.resources',
+      'gateway.drainSeconds',
+      'gateway.autoscaling.enabled',
+      'gateway.autoscaling.minReplicas',
+      'gateway.autoscaling.maxReplicas',
+      'gateway.autoscaling.targetCPUUtilizationPercentage',
+      'gateway.podDisruptionBudget.enabled',
+      'gateway.podDisruptionBudget.minAvailable',
+      'gateway.service.type',
+      'gateway.service.port',
+      'gateway.service.adminPort',
+      'gateway.extraEnv',
+      'gateway.nodeSelector',
+      'gateway.tolerations',
+      'gateway.affinity',
+      'gateway.topologySpreadConstraints',
+      'operator.replicas',
+      'operator.resources',
+      'operator.watchNamespaces',
+      'operator.watchNamespace',
+      'operator.extraEnv',
+      'adminToken.existingSecret',
+      'redis.url',
+      'redis.existingSecret',
+      'redis.failurePolicy',
+      'otel.endpoint',
+      'otel.protocol',
+      'otel.extraEnv',
+      'networkPolicy.enabled',
+      'networkPolicy.allowedNamespaces',
+      'serviceMonitor.enabled',
+      'serviceMonitor.interval',
+      'serviceMonitor.labels',
+      'grafanaDashboard.enabled',
+      'grafanaDashboard.labels',
     ];
     const missing = paths.filter((p) => p.split('.').reduce((o: any, k) => (o && k in o ? o[k] : undefined), v) === undefined && !/null$/.test(p));
     expect(missing).toEqual([]);
@@ -300,7 +376,11 @@ describe('values.schema.json', () => {
     ['a bad watch namespace', { operator: { watchNamespace: 'Team A' } }, /\/operator\/watchNamespace must match exactly one schema in oneOf/],
     ['a bad namespace in watchNamespaces', { operator: { watchNamespaces: ['team-a', 'Team A'] } }, /\/operator\/watchNamespaces\/1 must match pattern/],
     ['watchNamespaces as a string', { operator: { watchNamespaces: 'team-a' } }, /\/operator\/watchNamespaces must be array/],
-    ['a PDB minAvailable that is neither a number nor a percentage', { gateway: { podDisruptionBudget: { minAvailable: 'half' } } }, /\/gateway\/podDisruptionBudget\/minAvailable must match exactly one schema in oneOf/],
+    [
+      'a PDB minAvailable that is neither a number nor a percentage',
+      { gateway: { podDisruptionBudget: { minAvailable: 'half' } } },
+      /\/gateway\/podDisruptionBudget\/minAvailable must match exactly one schema in oneOf/,
+    ],
     ['a Prometheus duration without unit', { serviceMonitor: { interval: '30' } }, /\/serviceMonitor\/interval must match pattern/],
     ['a log level that does not exist', { gateway: { logLevel: 'verbose' } }, /\/gateway\/logLevel must be equal to one of the allowed values/],
     ['extraEnv entries without a name', { gateway: { extraEnv: [{ value: 'x' }] } }, /\/gateway\/extraEnv\/0 must have required property 'name'/],
@@ -322,12 +402,19 @@ test('the validators catch what the API server would reject', () => {
     metadata: { name: 'x' },
     spec: {
       selector: { matchLabels: { a: 'b' } },
-      template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i', ports: [{ containerPort: '80' }], livenessProbe: { httpGet: { path: '/', port: 'admin' }, periodSecond: 10 } }] } },
+      template: {
+        metadata: { labels: { a: 'b' } },
+        spec: {
+          containers: [{ name: 'c', image: 'i', ports: [{ containerPort: '80' }], livenessProbe: { httpGet: { path: '/', port: 'admin' }, periodSecond: 10 } }],
+        },
+      },
     },
   };
   expect(schemaErrors(bad).join('\n')).toMatch(/containerPort must be integer/);
   expect(unknownFields(bad)).toEqual(['.spec.template.spec.containers[0].livenessProbe.periodSecond']);
-  expect(schemaErrors({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' }, spec: { endpoints: [{ port: 1 }] } }).join('\n')).toMatch(/port must be string/);
+  expect(
+    schemaErrors({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' }, spec: { endpoints: [{ port: 1 }] } }).join('\n'),
+  ).toMatch(/port must be string/);
 });
 
 describe.each(Object.keys(VALUE_SETS))('value set %s', (set) => {
@@ -339,7 +426,8 @@ describe.each(Object.keys(VALUE_SETS))('value set %s', (set) => {
       expect([where, typeof d.apiVersion, typeof d.kind, typeof d.metadata?.name]).toEqual([where, 'string', 'string', 'string']);
       expect([where, schemaErrors(d)]).toEqual([where, []]);
       const unknown = unknownFields(d);
-      if (['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'HTTPRoute'].includes(d.kind)) expect(unknown).toBeUndefined(); // CRD: validated by its CRD schema above
+      if (['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'HTTPRoute'].includes(d.kind))
+        expect(unknown).toBeUndefined(); // CRD: validated by its CRD schema above
       else expect([where, unknown]).toEqual([where, []]);
     }
   });
@@ -352,15 +440,21 @@ describe.each(Object.keys(VALUE_SETS))('value set %s', (set) => {
       const where = `${d.kind} ${d.metadata.name}`;
       const clusterScoped = ['ClusterRole', 'ClusterRoleBinding'].includes(d.kind);
       expect([where, clusterScoped ? undefined : typeof d.metadata.namespace]).toEqual([where, clusterScoped ? undefined : 'string']);
-      if (!clusterScoped && !['Role', 'RoleBinding'].includes(d.kind) && d.kind !== 'ServiceMonitor' && d.kind !== 'ConfigMap') expect([where, d.metadata.namespace]).toEqual([where, ns]);
+      if (!clusterScoped && !['Role', 'RoleBinding'].includes(d.kind) && d.kind !== 'ServiceMonitor' && d.kind !== 'ConfigMap')
+        expect([where, d.metadata.namespace]).toEqual([where, ns]);
       const maxLen = d.kind === 'Service' ? 63 : 253;
       expect([where, d.metadata.name.length <= maxLen && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(d.metadata.name)]).toEqual([where, true]);
       const key = `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`;
       expect([key, seen.has(key)]).toEqual([key, false]);
       seen.add(key);
       const labels = d.metadata.labels ?? {};
-      expect([where, labels['app.kubernetes.io/instance'], labels['app.kubernetes.io/managed-by']]).toEqual([where, VALUE_SETS[set].name ?? 'switchyard', 'Helm']);
-      for (const [k, v] of Object.entries(labels)) expect([where, k, typeof v === 'string' && v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)]).toEqual([where, k, true]);
+      expect([where, labels['app.kubernetes.io/instance'], labels['app.kubernetes.io/managed-by']]).toEqual([
+        where,
+        VALUE_SETS[set].name ?? 'switchyard',
+        'Helm',
+      ]);
+      for (const [k, v] of Object.entries(labels))
+        expect([where, k, typeof v === 'string' && v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)]).toEqual([where, k, true]);
     }
   });
 
@@ -380,7 +474,12 @@ describe.each(Object.keys(VALUE_SETS))('value set %s', (set) => {
       expect(pod.securityContext.runAsNonRoot).toBe(true);
       expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
       expect(pod.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
-      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
       expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } });
       expect(pod.enableServiceLinks).toBe(false);
@@ -426,7 +525,12 @@ describe('gateway Deployment and Services', () => {
       expect(args[0]).toBe('gateway');
       return parseCommand(GATEWAY_COMMAND, args.slice(1), {});
     };
-    const LIMITS = { 'body-timeout-seconds': 'bodyTimeoutSeconds', 'max-event-bytes': 'maxEventBytes', 'max-upstream-body-bytes': 'maxUpstreamBodyBytes', 'stream-stall-seconds': 'streamStallSeconds' } as const;
+    const LIMITS = {
+      'body-timeout-seconds': 'bodyTimeoutSeconds',
+      'max-event-bytes': 'maxEventBytes',
+      'max-upstream-body-bytes': 'maxUpstreamBodyBytes',
+      'stream-stall-seconds': 'streamStallSeconds',
+    } as const;
     const d = parsed(rendered.default);
     for (const [flag, key] of Object.entries(LIMITS)) {
       expect([flag, d.number(flag)]).toEqual([flag, Number(GATEWAY_COMMAND.flags.find((f) => f.name === flag)!.default)]);
@@ -435,7 +539,13 @@ describe('gateway Deployment and Services', () => {
     // Unset: the gateway derives its cap from the pod's file-descriptor limit.
     expect(d.string('max-connections')).toBeUndefined();
 
-    const set = { bodyTimeoutSeconds: 90, maxConnections: 20000, maxEventBytes: 8 * 1024 * 1024, maxUpstreamBodyBytes: 64 * 1024 * 1024, streamStallSeconds: 30.5 };
+    const set = {
+      bodyTimeoutSeconds: 90,
+      maxConnections: 20000,
+      maxEventBytes: 8 * 1024 * 1024,
+      maxUpstreamBodyBytes: 64 * 1024 * 1024,
+      streamStallSeconds: 30.5,
+    };
     const p = parsed(await render({ gateway: { limits: set } }, { namespace: NS }));
     for (const [flag, key] of Object.entries(LIMITS)) expect([flag, p.number(flag)]).toEqual([flag, set[key]]);
     expect(p.number('max-connections')).toBe(20000);
@@ -493,7 +603,10 @@ describe('gateway Deployment and Services', () => {
       expect(refs[0]).toEqual(refs[1]);
       expect(envOf(deployment(r, 'operator')).get('POD_NAMESPACE').valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
     }
-    expect(envOf(deployment(rendered.namespaced, 'gateway')).get('SWITCHYARD_ADMIN_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'switchyard-admin', key: 'admin-token' });
+    expect(envOf(deployment(rendered.namespaced, 'gateway')).get('SWITCHYARD_ADMIN_TOKEN').valueFrom.secretKeyRef).toEqual({
+      name: 'switchyard-admin',
+      key: 'admin-token',
+    });
   });
 
   test('the rendered container runs the real gateway: probes answer, the operator token pushes, SIGTERM drains', async () => {
@@ -504,12 +617,17 @@ describe('gateway Deployment and Services', () => {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', SWITCHYARD_LISTEN_HOST: '127.0.0.1' };
     for (const e of c.env) {
       if (e.value !== undefined) env[e.name] = e.value.replace(/\$\((\w+)\)/g, (_: string, v: string) => env[v] ?? '');
-      else if (e.valueFrom.fieldRef) env[e.name] = { 'metadata.name': 'switchyard-gateway-0', 'metadata.namespace': NS }[e.valueFrom.fieldRef.fieldPath as string]!;
+      else if (e.valueFrom.fieldRef)
+        env[e.name] = { 'metadata.name': 'switchyard-gateway-0', 'metadata.namespace': NS }[e.valueFrom.fieldRef.fieldPath as string]!;
       else if (e.valueFrom.secretKeyRef) env[e.name] = decode(find(r, 'Secret', e.valueFrom.secretKeyRef.name).data[e.valueFrom.secretKeyRef.key]);
     }
     const portOf = (name: string) => c.ports.find((p: any) => p.name === name).containerPort;
     const probe = (p: any) => fetch(`http://127.0.0.1:${portOf(p.httpGet.port)}${p.httpGet.path}`).then((res) => res.status);
-    const child = spawn(process.execPath, ['-r', './test/helm/ts-register.js', 'gateway/src/cli.ts', ...c.args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['-r', './test/helm/ts-register.js', 'gateway/src/cli.ts', ...c.args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (b) => (stderr += b));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -558,17 +676,24 @@ describe('operator RBAC', () => {
     // The rendered arguments are ones the operator accepts, and the Lease it uses is that one.
     const args: string[] = container(deployment(r, 'operator')).args;
     expect(args[0]).toBe('operator');
-    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({ leaseName: operatorFlag(r, '--lease-name'), leaseNamespace: ns });
+    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({
+      leaseName: operatorFlag(r, '--lease-name'),
+      leaseNamespace: ns,
+    });
     // Plus the issuer-discovery ClusterRole, the only place non-resource URLs can be granted.
     expect(r.docs.filter((d) => d.kind === 'ClusterRole' && d._source === 'templates/operator-rbac.yaml').length).toBe((watchScope === '*' ? 1 : 0) + 1);
     expect(nonResourceGrants(r)).toEqual(OPERATOR_NON_RESOURCE_URLS.map((u) => `get ${u}`).sort());
-    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({ saAudience: 'switchyard', saKeysRefreshMs: 300_000 });
+    expect(parseOperatorArgs(args.slice(1), { SWITCHYARD_ADMIN_TOKEN: 't', POD_NAMESPACE: ns })).toMatchObject({
+      saAudience: 'switchyard',
+      saKeysRefreshMs: 300_000,
+    });
   });
 
   test('no wildcards, and nothing bound to the gateway', () => {
     for (const r of Object.values(rendered)) {
       for (const role of r.docs.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole')) {
-        for (const rule of role.rules) expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...(rule.nonResourceURLs ?? []), ...rule.verbs]).not.toContain('*');
+        for (const rule of role.rules)
+          expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...(rule.nonResourceURLs ?? []), ...rule.verbs]).not.toContain('*');
       }
       const gwSa = podSpec(deployment(r, 'gateway')).serviceAccountName;
       for (const b of r.docs.filter((d) => d.kind.endsWith('Binding'))) expect(b.subjects.map((s: any) => s.name)).not.toContain(gwSa);
@@ -586,10 +711,18 @@ describe('operator RBAC', () => {
     // role, which holds non-resource URLs only; nothing cluster-wide reads Secrets or the CRs.
     const clusterScoped = r.docs.filter((d) => (d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding') && d._source === 'templates/operator-rbac.yaml');
     expect(clusterScoped.map((d) => d.metadata.name)).toEqual(Array(2).fill(expect.stringMatching(/-issuer-discovery$/)));
-    expect(clusterScoped.filter((d) => d.kind === 'ClusterRole').flatMap((d) => d.rules).every((rule: any) => rule.nonResourceURLs && !rule.resources)).toBe(true);
+    expect(
+      clusterScoped
+        .filter((d) => d.kind === 'ClusterRole')
+        .flatMap((d) => d.rules)
+        .every((rule: any) => rule.nonResourceURLs && !rule.resources),
+    ).toBe(true);
     const grants = operatorGrants(r);
     for (const scope of ['team-a', 'team-b', 'team-c']) {
-      const here = grants.filter((g) => g.scope === scope).map((g) => `${g.apiGroup}|${g.resource}|${g.verb}`).sort();
+      const here = grants
+        .filter((g) => g.scope === scope)
+        .map((g) => `${g.apiGroup}|${g.resource}|${g.verb}`)
+        .sort();
       expect([scope, here]).toEqual([scope, expectedTriples().filter((t) => watchedScope(t.split('|')[0], t.split('|')[1]))]);
     }
     expect(grants.filter((g) => g.scope === NS).every((g) => !watchedScope(g.apiGroup, g.resource))).toBe(true);
@@ -641,7 +774,12 @@ describe('admin token', () => {
   test('an existing Secret is used as is; pods restart when lookup sees it change', async () => {
     expect(rendered.namespaced.docs.filter((d) => d.kind === 'Secret')).toEqual([]);
     expect(deployment(rendered.namespaced, 'gateway').spec.template.metadata.annotations).toBeUndefined();
-    const secret = (token: string): K8sObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'switchyard-admin', namespace: 'platform' }, data: { 'admin-token': Buffer.from(token).toString('base64') } });
+    const secret = (token: string): K8sObject => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'switchyard-admin', namespace: 'platform' },
+      data: { 'admin-token': Buffer.from(token).toString('base64') },
+    });
     const { values, name, namespace } = VALUE_SETS.namespaced;
     const [one, two] = await Promise.all(['first', 'second'].map((t) => render(values, { name, namespace, lookup: [secret(t)] })));
     const sum = (r: Rendered, c: string) => deployment(r, c).spec.template.metadata.annotations['checksum/admin-token'];
@@ -660,7 +798,10 @@ describe('HA: autoscaling, disruption budget, network policy', () => {
     const gw = deployment(r(), 'gateway');
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: gw.metadata.name });
     expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([3, 20]);
-    expect(hpa.spec.metrics.map((m: any) => [m.resource.name, m.resource.target.averageUtilization])).toEqual([['cpu', 60], ['memory', 80]]);
+    expect(hpa.spec.metrics.map((m: any) => [m.resource.name, m.resource.target.averageUtilization])).toEqual([
+      ['cpu', 60],
+      ['memory', 80],
+    ]);
     expect(hpa.spec.behavior).toEqual({ scaleDown: { stabilizationWindowSeconds: 600 } });
     expect(gw.spec.replicas).toBeUndefined();
     expect(deployment(rendered.default, 'gateway').spec.replicas).toBe(2);
@@ -682,7 +823,9 @@ describe('HA: autoscaling, disruption budget, network policy', () => {
     expect(np.spec.policyTypes).toEqual(['Ingress']);
     const [traffic, admin] = np.spec.ingress;
     expect(traffic.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
-    expect(traffic.from[0].namespaceSelector.matchExpressions).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [NS, 'team-a', 'team-b'] }]);
+    expect(traffic.from[0].namespaceSelector.matchExpressions).toEqual([
+      { key: 'kubernetes.io/metadata.name', operator: 'In', values: [NS, 'team-a', 'team-b'] },
+    ]);
     expect(traffic.from[1]).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } });
     expect(admin.ports).toEqual([{ port: 'admin', protocol: 'TCP' }]);
     expect(admin.from).toHaveLength(2);
@@ -745,7 +888,16 @@ describe('Redis, ServiceMonitor, dashboard, OpenTelemetry', () => {
     expect(matches(sm.spec.selector.matchLabels, admin.metadata.labels)).toBe(true);
     expect(matches(sm.spec.selector.matchLabels, traffic.metadata.labels)).toBe(false);
     expect(sm.spec.namespaceSelector).toEqual({ matchNames: [NS] });
-    expect(sm.spec.endpoints).toEqual([{ port: 'admin', path: '/metrics', scheme: 'http', interval: '15s', scrapeTimeout: '10s', metricRelabelings: [{ action: 'labeldrop', regex: 'api_key' }] }]);
+    expect(sm.spec.endpoints).toEqual([
+      {
+        port: 'admin',
+        path: '/metrics',
+        scheme: 'http',
+        interval: '15s',
+        scrapeTimeout: '10s',
+        metricRelabelings: [{ action: 'labeldrop', regex: 'api_key' }],
+      },
+    ]);
     expect(sm.metadata.labels.release).toBe('kube-prometheus-stack');
     expect(read('gateway/src/admin/app.ts')).toMatch(/router\.get\('\/metrics'/);
   });
@@ -758,7 +910,10 @@ describe('Redis, ServiceMonitor, dashboard, OpenTelemetry', () => {
   });
 
   test('OTEL_* reach both Deployments, with per-component service names', () => {
-    for (const [component, service] of [['gateway', 'switchyard'], ['operator', 'switchyard-operator']]) {
+    for (const [component, service] of [
+      ['gateway', 'switchyard'],
+      ['operator', 'switchyard-operator'],
+    ]) {
       const env = envOf(deployment(r(), component));
       expect(env.get('OTEL_EXPORTER_OTLP_ENDPOINT').value).toBe('http://otel-collector.observability:4317');
       expect(env.get('OTEL_EXPORTER_OTLP_PROTOCOL').value).toBe('grpc');
@@ -775,10 +930,22 @@ describe('Redis, ServiceMonitor, dashboard, OpenTelemetry', () => {
 
 describe('install-time checks', () => {
   test.each<[string, object, RegExp]>([
-    ['a grace period not above drain + preStop', { gateway: { drainSeconds: 60, preStopSeconds: 5, terminationGracePeriodSeconds: 65 } }, /terminationGracePeriodSeconds \(65\) must be greater than .* \(65\)/],
+    [
+      'a grace period not above drain + preStop',
+      { gateway: { drainSeconds: 60, preStopSeconds: 5, terminationGracePeriodSeconds: 65 } },
+      /terminationGracePeriodSeconds \(65\) must be greater than .* \(65\)/,
+    ],
     ['minReplicas above maxReplicas', { gateway: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 } } }, /minReplicas must not exceed/],
-    ['an HPA without any metric', { gateway: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null } } }, /needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage/],
-    ['a PDB that would block every drain', { gateway: { replicas: 1, podDisruptionBudget: { enabled: true, minAvailable: 1 } } }, /minAvailable \(1\) must be below/],
+    [
+      'an HPA without any metric',
+      { gateway: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null } } },
+      /needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage/,
+    ],
+    [
+      'a PDB that would block every drain',
+      { gateway: { replicas: 1, podDisruptionBudget: { enabled: true, minAvailable: 1 } } },
+      /minAvailable \(1\) must be below/,
+    ],
     ['a Kubernetes older than the chart supports', {}, /incompatible with Kubernetes/],
   ])('fails on %s', async (what, values, message) => {
     await expect(render(values, { namespace: NS, kubeVersion: what.startsWith('a Kubernetes') ? 'v1.24.0' : undefined })).rejects.toThrow(message);
@@ -810,7 +977,10 @@ describe('install-time checks', () => {
     for (const ns of ['123', 'on']) {
       const r = await render({ operator: { watchNamespace: ns } }, { namespace: ns });
       // Cluster-scoped objects (the issuer-discovery ClusterRole) have no namespace to quote.
-      const namespaces = r.docs.filter((d) => !d.kind.startsWith('Cluster')).map((d) => d.metadata.namespace).concat(r.docs.flatMap((d) => (d.subjects ?? []).map((s: any) => s.namespace)));
+      const namespaces = r.docs
+        .filter((d) => !d.kind.startsWith('Cluster'))
+        .map((d) => d.metadata.namespace)
+        .concat(r.docs.flatMap((d) => (d.subjects ?? []).map((s: any) => s.namespace)));
       expect(new Set(namespaces)).toEqual(new Set([ns]));
       expect(operatorFlag(r, '--namespace')).toBe(ns);
       expect(operatorFlag(r, '--gateway-service')).toBe(`${ns}/switchyard-admin`);
@@ -822,7 +992,12 @@ describe('install-time checks', () => {
   test('a release name without "switchyard" gets it as a suffix; fullnameOverride wins', async () => {
     expect(deployment(rendered.namespaced, 'gateway').metadata.name).toBe('gw-switchyard-gateway');
     const r = await render({ fullnameOverride: 'llm' }, { namespace: NS });
-    expect(r.docs.filter((d) => d.kind === 'Service').map((d) => d.metadata.name).sort()).toEqual(['llm', 'llm-admin']);
+    expect(
+      r.docs
+        .filter((d) => d.kind === 'Service')
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(['llm', 'llm-admin']);
   });
 });
 
@@ -857,7 +1032,9 @@ describe('Dockerfile', () => {
   });
 
   test('.dockerignore keeps node_modules, dist and .git out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const p of ['node_modules', 'dist', '.git']) expect(ignored).toContain(p);
     for (const p of ['gateway', 'operator', 'crds', 'package.json', 'package-lock.json', 'tsconfig.json']) expect(ignored).not.toContain(p);
   });

@@ -53,13 +53,23 @@ describe('switchyard compare', () => {
       if (r.body.model === 'claude-slow') return { kind: 'stream', events: textStream(r.body.model, ['never', 'done']), hangAfter: 3 };
       if (p.includes('weather')) return { kind: 'stream', events: toolStream(r.body.model, { id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }) };
       // Latency differs per prompt so percentiles are not all equal.
-      return { kind: 'stream', events: textStream(r.body.model, [sonnetAnswer(p).slice(0, 5), sonnetAnswer(p).slice(5)], sonnetUsage(p)), delayMs: 2 * p.length };
+      return {
+        kind: 'stream',
+        events: textStream(r.body.model, [sonnetAnswer(p).slice(0, 5), sonnetAnswer(p).slice(5)], sonnetUsage(p)),
+        delayMs: 2 * p.length,
+      };
     };
     openai.fallback = (r) => {
       const p = userText(r.body);
-      return { kind: 'answer', answer: { content: gptAnswer(p), usage: { prompt_tokens: 20 + p.length, completion_tokens: 4 + (p.length % 5), total_tokens: 0 } } };
+      return {
+        kind: 'answer',
+        answer: { content: gptAnswer(p), usage: { prompt_tokens: 20 + p.length, completion_tokens: 4 + (p.length % 5), total_tokens: 0 } },
+      };
     };
-    gemini.fallback = (r) => (r.action === 'countTokens' ? { kind: 'count', totalTokens: 1 } : { kind: 'answer', chunks: textChunks(gemAnswer(gemUserText(r.body)), { model: r.model }) });
+    gemini.fallback = (r) =>
+      r.action === 'countTokens'
+        ? { kind: 'count', totalTokens: 1 }
+        : { kind: 'answer', chunks: textChunks(gemAnswer(gemUserText(r.body)), { model: r.model }) };
     const target = (provider: string, model: string, base: string) => ({ provider, model, baseURL: base, credentialsRef: { name: 'upstream' } });
     gw = await startGateway(
       snapshotOf([
@@ -88,28 +98,57 @@ describe('switchyard compare', () => {
       'prompts.jsonl',
       [
         JSON.stringify({ prompt: PROMPTS[0] }),
-        JSON.stringify({ model: 'ignored-model', system: 'Be brief.', max_tokens: 50, messages: [{ role: 'user', content: [{ type: 'text', text: PROMPTS[1] }] }] }),
+        JSON.stringify({
+          model: 'ignored-model',
+          system: 'Be brief.',
+          max_tokens: 50,
+          messages: [{ role: 'user', content: [{ type: 'text', text: PROMPTS[1] }] }],
+        }),
         '',
         JSON.stringify({ prompt: PROMPTS[2] }),
       ].join('\n') + '\n',
     );
-  const pricing = () => file('pricing.yaml', 'sonnet: { inputPerMTok: 3, outputPerMTok: 15, cacheRead: 0.3, cacheWrite: 3.75 }\ngpt: { inputPerMTok: 2, outputPerMTok: 8 }\n');
+  const pricing = () =>
+    file('pricing.yaml', 'sonnet: { inputPerMTok: 3, outputPerMTok: 15, cacheRead: 0.3, cacheWrite: 3.75 }\ngpt: { inputPerMTok: 2, outputPerMTok: 8 }\n');
   const PRICES: Record<string, [number, number]> = { sonnet: [3, 15], gpt: [2, 8] };
 
   test('every prompt through every model, repeated: JSONL holds the answers and the table matches it', async () => {
     const out = join(dir, 'results.jsonl');
     const report = join(dir, 'report.html');
     const models = ['sonnet', 'gpt', 'gem', 'broken'];
-    const p = compare(['--models', models.join(','), '--prompts', promptsFile(), '--repeat', '2', '--concurrency', '3', '--pricing', pricing(), '--out', out, '--report', report]);
+    const p = compare([
+      '--models',
+      models.join(','),
+      '--prompts',
+      promptsFile(),
+      '--repeat',
+      '2',
+      '--concurrency',
+      '3',
+      '--pricing',
+      pricing(),
+      '--out',
+      out,
+      '--report',
+      report,
+    ]);
     expect(await p.exited).toBe(0);
 
-    const recs = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const recs = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs).toHaveLength(PROMPTS.length * 2 * models.length);
     for (const [i, prompt] of PROMPTS.entries()) {
       for (const repeat of [0, 1]) {
         const at = (m: string) => recs.find((r) => r.prompt === i && r.repeat === repeat && r.model === m);
         expect(at('sonnet')).toMatchObject({ ok: true, answer: sonnetAnswer(prompt), stop_reason: 'end_turn', usage: sonnetUsage(prompt), error: null });
-        expect(at('gpt')).toMatchObject({ ok: true, answer: gptAnswer(prompt), stop_reason: 'end_turn', usage: { input_tokens: 20 + prompt.length, output_tokens: 4 + (prompt.length % 5) } });
+        expect(at('gpt')).toMatchObject({
+          ok: true,
+          answer: gptAnswer(prompt),
+          stop_reason: 'end_turn',
+          usage: { input_tokens: 20 + prompt.length, output_tokens: 4 + (prompt.length % 5) },
+        });
         expect(at('gem')).toMatchObject({ ok: true, answer: gemAnswer(prompt), usage: { input_tokens: 9, output_tokens: 5 }, cost_usd: null });
         // The fake waits 2·len ms after each event: TTFT is the first text delta (after
         // message_start, content_block_start and a ping), not the first byte of the stream.
@@ -187,8 +226,16 @@ describe('switchyard compare', () => {
     const out = join(dir, 'tools.jsonl');
     const p = compare(['--models', 'sonnet', '--prompts', file('tools.jsonl', '{"prompt": "weather in Paris?"}\n'), '--out', out]);
     expect(await p.exited).toBe(0);
-    const [rec] = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(rec).toMatchObject({ ok: true, answer: 'Let me check.\n[tool_use get_weather {"city":"Paris"}]', stop_reason: 'tool_use', usage: { input_tokens: 377, output_tokens: 65 } });
+    const [rec] = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rec).toMatchObject({
+      ok: true,
+      answer: 'Let me check.\n[tool_use get_weather {"city":"Paris"}]',
+      stop_reason: 'tool_use',
+      usage: { input_tokens: 377, output_tokens: 65 },
+    });
     expect(parseTable(p.stdout())['stop reasons'].sonnet).toBe('tool_use×1');
     expect(parseTable(p.stdout())['cost'].sonnet).toBe('n/a'); // no --pricing
   });
@@ -200,16 +247,23 @@ describe('switchyard compare', () => {
     const slowBefore = anthropic.received.filter((r) => r.body?.model === 'claude-slow').length;
     const p = compare(['--models', 'sonnet,slow', '--prompts', promptsFile(), '--concurrency', '2', '--out', out, '--report', report]);
     // Both workers end up held by the slow model after sonnet answered prompts 1 and 2.
-    const held = await waitFor(() => {
-      const slow = anthropic.received.filter((r) => r.body?.model === 'claude-slow').slice(slowBefore);
-      return slow.length === 2 ? slow : null;
-    }, 15000, 'two requests held by the slow upstream');
+    const held = await waitFor(
+      () => {
+        const slow = anthropic.received.filter((r) => r.body?.model === 'claude-slow').slice(slowBefore);
+        return slow.length === 2 ? slow : null;
+      },
+      15000,
+      'two requests held by the slow upstream',
+    );
     await waitFor(() => p.stderr().includes('compare: 2/6 done'), 15000, 'the two fast answers');
     p.child.kill('SIGINT');
     expect(await p.exited).toBe(130);
     // The in-flight requests were aborted, all the way to the upstream.
     for (const r of held) expect(await r.closed).toEqual({ aborted: true });
-    const recs = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const recs = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.map((r) => [r.prompt, r.model, r.ok, r.answer])).toEqual([
       [0, 'sonnet', true, sonnetAnswer(PROMPTS[0])],
       [1, 'sonnet', true, sonnetAnswer(PROMPTS[1])],
@@ -223,7 +277,12 @@ describe('switchyard compare', () => {
     expect(html).toContain('interrupted: partial results');
     expect(html).toContain(escape(sonnetAnswer(PROMPTS[1])));
     // Nothing new started after the interrupt: prompt 3 never reached an upstream in this run.
-    expect(anthropic.received.slice(before).map((r) => userText(r.body)).sort()).toEqual([PROMPTS[0], PROMPTS[0], PROMPTS[1], PROMPTS[1]].sort());
+    expect(
+      anthropic.received
+        .slice(before)
+        .map((r) => userText(r.body))
+        .sort(),
+    ).toEqual([PROMPTS[0], PROMPTS[0], PROMPTS[1], PROMPTS[1]].sort());
   });
 
   test('when every request fails the exit code is 1', async () => {

@@ -27,7 +27,8 @@ function structuralProblems(node: any, path: string, inJunctor = false): string[
   if (node.uniqueItems === true) out.push(`${path}: uniqueItems: true is forbidden (use x-kubernetes-list-type: set)`);
   if (node.properties && node.additionalProperties !== undefined) out.push(`${path}: properties and additionalProperties are mutually exclusive`);
   if (inJunctor) {
-    for (const k of ['type', 'default', 'description', 'nullable', 'additionalProperties']) if (k in node) out.push(`${path}: ${k} is not allowed inside allOf/anyOf/oneOf/not`);
+    for (const k of ['type', 'default', 'description', 'nullable', 'additionalProperties'])
+      if (k in node) out.push(`${path}: ${k} is not allowed inside allOf/anyOf/oneOf/not`);
   } else if (!node.type && !node['x-kubernetes-int-or-string'] && !node['x-kubernetes-preserve-unknown-fields']) {
     out.push(`${path}: type is required`);
   }
@@ -44,7 +45,8 @@ function unboundedUnder(node: any, path: string): string[] {
   const out: string[] = [];
   if (node.type === 'string' && node.maxLength === undefined && !node.enum) out.push(`${path}: string without maxLength`);
   if (node.type === 'array' && node.maxItems === undefined) out.push(`${path}: array without maxItems`);
-  if (node.type === 'object' && typeof node.additionalProperties === 'object' && node.maxProperties === undefined) out.push(`${path}: map without maxProperties`);
+  if (node.type === 'object' && typeof node.additionalProperties === 'object' && node.maxProperties === undefined)
+    out.push(`${path}: map without maxProperties`);
   for (const [k, v] of Object.entries(node.properties ?? {})) out.push(...unboundedUnder(v, `${path}.${k}`));
   if (node.items) out.push(...unboundedUnder(node.items, `${path}[*]`));
   if (typeof node.additionalProperties === 'object') out.push(...unboundedUnder(node.additionalProperties, `${path}.*`));
@@ -54,7 +56,10 @@ function unboundedUnder(node: any, path: string): string[] {
 /** The schema node a printer column's simple JSONPath (`.status.conditions[?(...)].reason`) lands on. */
 function nodeAt(schema: any, jsonPath: string): any {
   let node = schema;
-  for (const part of jsonPath.replace(/\[\?\(.*?\)\]/g, '[*]').split('.').filter(Boolean)) {
+  for (const part of jsonPath
+    .replace(/\[\?\(.*?\)\]/g, '[*]')
+    .split('.')
+    .filter(Boolean)) {
     const [name, star] = part.split('[');
     node = node?.properties?.[name];
     if (star) node = node?.items;
@@ -141,7 +146,9 @@ describe.each(KINDS)('%s CRD', (kind) => {
 
 describe('examples and fixtures against the CRD schemas (ajv + CEL)', () => {
   const clusterDir = join(root, 'examples', 'cluster');
-  const clusterFiles = readdirSync(clusterDir).filter((f) => f.endsWith('.yaml')).sort();
+  const clusterFiles = readdirSync(clusterDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 
   test.each(clusterFiles)('examples/cluster/%s: every object is valid', (file) => {
     const objs = yamlObjects(join(clusterDir, file));
@@ -150,7 +157,8 @@ describe('examples and fixtures against the CRD schemas (ajv + CEL)', () => {
       expect(o.apiVersion).toBeTruthy();
       expect(o.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
       if (o.kind !== 'Namespace') expect(o.metadata.namespace).toBe('switchyard-demo');
-      if (o.kind === 'ModelRoute' || o.kind === 'ApiKey') expect({ name: o.metadata.name, errors: validateObject(o.kind, structuredClone(o)) }).toEqual({ name: o.metadata.name, errors: [] });
+      if (o.kind === 'ModelRoute' || o.kind === 'ApiKey')
+        expect({ name: o.metadata.name, errors: validateObject(o.kind, structuredClone(o)) }).toEqual({ name: o.metadata.name, errors: [] });
     }
   });
 
@@ -162,14 +170,17 @@ describe('examples and fixtures against the CRD schemas (ajv + CEL)', () => {
     expect(snapshot.routes.map((r) => r.model).sort()).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-5', 'gemini-2.5-flash', 'gpt-4.1']);
     expect(new Set(snapshot.routes.flatMap((r) => r.targets.map((t) => t.provider)))).toEqual(new Set(['anthropic', 'openai', 'gemini']));
     expect(snapshot.keys).toHaveLength(3);
-    expect(snapshot.keys.find((k) => k.name === 'switchyard-demo/in-cluster-assistants')).toMatchObject({ serviceAccounts: [{ namespace: 'switchyard-demo', name: 'assistant' }] });
+    expect(snapshot.keys.find((k) => k.name === 'switchyard-demo/in-cluster-assistants')).toMatchObject({
+      serviceAccounts: [{ namespace: 'switchyard-demo', name: 'assistant' }],
+    });
   });
 
   test('examples/standalone.yaml and the test fixtures are valid', () => {
     const objs = [...yamlObjects(join(root, 'examples', 'standalone.yaml')), ...allFixtureObjects(), ...simpleConfig('http://127.0.0.1:9')];
     const crs = objs.filter((o) => o.kind === 'ModelRoute' || o.kind === 'ApiKey');
     expect(crs.length).toBeGreaterThanOrEqual(9);
-    for (const o of crs) expect({ name: o.metadata.name, errors: validateObject(o.kind as Kind, structuredClone(o)) }).toEqual({ name: o.metadata.name, errors: [] });
+    for (const o of crs)
+      expect({ name: o.metadata.name, errors: validateObject(o.kind as Kind, structuredClone(o)) }).toEqual({ name: o.metadata.name, errors: [] });
   });
 });
 
@@ -193,16 +204,31 @@ describe('bad objects are refused with messages that name the field', () => {
     ['unknown provider', withSpec((s) => (s.targets[0].provider = 'azure')), 'spec.targets.0.provider: must be one of anthropic, openai, gemini'],
     ['duplicate aliases', withSpec((s) => (s.aliases = ['x', 'y', 'x'])), 'spec.aliases: Invalid value: "array": aliases must be unique'],
     ['alias repeats the model', withSpec((s) => (s.aliases = ['r'])), 'spec.aliases: Invalid value: "object": an alias must not repeat spec.model'],
-    ['a priority group without weight', withSpec((s) => (s.targets[0].weight = 0)), 'spec.targets: Invalid value: "object": every priority group needs a target with weight > 0'],
+    [
+      'a priority group without weight',
+      withSpec((s) => (s.targets[0].weight = 0)),
+      'spec.targets: Invalid value: "object": every priority group needs a target with weight > 0',
+    ],
     ['non-http baseURL', withSpec((s) => (s.targets[0].baseURL = 'ftp://example.com')), 'spec.targets.0.baseURL: must match pattern'],
     ['zero timeout', withSpec((s) => (s.targets[0].timeoutSeconds = 0)), 'spec.targets.0.timeoutSeconds: must be > 0'],
     ['unknown retry condition', withSpec((s) => (s.retry.on = ['404'])), 'spec.retry.on.0: must be one of 429, 5xx, timeout, connect'],
     ['bad Secret name', withSpec((s) => (s.targets[0].credentialsRef.name = 'Bad_Name')), 'spec.targets.0.credentialsRef.name: must match pattern'],
     ['model with a space', withSpec((s) => (s.model = 'claude sonnet')), 'spec.model: must match pattern'],
     ['neither secretRef nor serviceAccounts', keyWith((s) => delete s.secretRef), 'spec: Invalid value: "object": set secretRef, serviceAccounts or both'],
-    ['empty serviceAccounts and no secretRef', keyWith((s) => { delete s.secretRef; s.serviceAccounts = []; }), 'set secretRef, serviceAccounts or both'],
+    [
+      'empty serviceAccounts and no secretRef',
+      keyWith((s) => {
+        delete s.secretRef;
+        s.serviceAccounts = [];
+      }),
+      'set secretRef, serviceAccounts or both',
+    ],
     ['ServiceAccount without namespace', keyWith((s) => (s.serviceAccounts = [{ name: 'bot' }])), 'spec.serviceAccounts.0.namespace: required'],
-    ['ServiceAccount name not a name nor *', keyWith((s) => (s.serviceAccounts = [{ namespace: 'a', name: 'Bot*' }])), 'spec.serviceAccounts.0.name: must match pattern'],
+    [
+      'ServiceAccount name not a name nor *',
+      keyWith((s) => (s.serviceAccounts = [{ namespace: 'a', name: 'Bot*' }])),
+      'spec.serviceAccounts.0.name: must match pattern',
+    ],
     ['zero budget', keyWith((s) => (s.budget.usd = 0)), 'spec.budget.usd: must be > 0'],
     ['unknown budget period', keyWith((s) => (s.budget.period = 'year')), 'spec.budget.period: must be one of day, week, month'],
     ['expiresAt not a time', keyWith((s) => (s.expiresAt = 'tomorrow')), 'spec.expiresAt: must match format "date-time"'],
@@ -214,7 +240,10 @@ describe('bad objects are refused with messages that name the field', () => {
     const errors = validateObject(obj.kind as Kind, structuredClone(obj));
     expect(errors.join('\n')).toContain(message);
     // compile() (standalone mode) refuses the same object, so a file that validates locally applies cleanly.
-    const secrets: K8sObject[] = [{ metadata: { name: 'anthropic', namespace: 'team-a' }, stringData: { apiKey: 'x' } }, { metadata: { name: 'client', namespace: 'team-a' }, stringData: { key: 'k' } }];
+    const secrets: K8sObject[] = [
+      { metadata: { name: 'anthropic', namespace: 'team-a' }, stringData: { apiKey: 'x' } },
+      { metadata: { name: 'client', namespace: 'team-a' }, stringData: { key: 'k' } },
+    ];
     const { results } = compile({ routes: obj.kind === 'ModelRoute' ? [obj] : [], keys: obj.kind === 'ApiKey' ? [obj] : [], secrets, serial: 1 });
     expect(results[0]).toMatchObject({ accepted: false });
     expect(['InvalidSpec', 'InvalidTarget']).toContain(results[0].reason);
@@ -222,7 +251,12 @@ describe('bad objects are refused with messages that name the field', () => {
 
   test('the good baselines pass', () => {
     expect(validateObject('ModelRoute', base())).toEqual([]);
-    expect(validateObject('ApiKey', keyWith(() => {}))).toEqual([]);
+    expect(
+      validateObject(
+        'ApiKey',
+        keyWith(() => {}),
+      ),
+    ).toEqual([]);
   });
 
   test('schema defaults are applied the way the API server applies them', () => {
@@ -268,7 +302,10 @@ describe('the standalone loader is exactly as strict as the CRDs', () => {
     (r.spec as any).modle = 'm';
     (r.spec as any).retry = { attemps: 3 };
     // In the object's own field order (retry was set before modle was added).
-    expect(unknownFields('ModelRoute', r)).toEqual(['spec.retry.attemps: unknown field "attemps"; did you mean "attempts"?', 'spec.modle: unknown field "modle"; did you mean "model"?']);
+    expect(unknownFields('ModelRoute', r)).toEqual([
+      'spec.retry.attemps: unknown field "attemps"; did you mean "attempts"?',
+      'spec.modle: unknown field "modle"; did you mean "model"?',
+    ]);
     const k = apiKey('k', 'client', { limits: { requestPerMinute: 5 } });
     expect(unknownFields('ApiKey', k)).toEqual(['spec.limits.requestPerMinute: unknown field "requestPerMinute"; did you mean "requestsPerMinute"?']);
   });

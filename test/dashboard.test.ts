@@ -79,9 +79,23 @@ describe('Grafana dashboard', () => {
     expect(missing).toEqual([]);
     // The dashboard covers the series DESIGN.md names.
     for (const n of [
-      'switchyard_requests_total', 'switchyard_request_duration_seconds_bucket', 'switchyard_time_to_first_token_seconds_bucket', 'switchyard_tokens_total', 'switchyard_upstream_attempts_total', 'switchyard_fallbacks_total',
-      'switchyard_rate_limited_total', 'switchyard_inflight_requests', 'switchyard_cost_usd_total', 'switchyard_config_info', 'switchyard_budget_remaining_usd', 'switchyard_budget_usd', 'switchyard_limit_store_info',
-      'switchyard_limit_store_fallback_total', 'switchyard_limit_store_degraded', 'switchyard_limit_store_duration_seconds_bucket', 'switchyard_upstream_breaker_open',
+      'switchyard_requests_total',
+      'switchyard_request_duration_seconds_bucket',
+      'switchyard_time_to_first_token_seconds_bucket',
+      'switchyard_tokens_total',
+      'switchyard_upstream_attempts_total',
+      'switchyard_fallbacks_total',
+      'switchyard_rate_limited_total',
+      'switchyard_inflight_requests',
+      'switchyard_cost_usd_total',
+      'switchyard_config_info',
+      'switchyard_budget_remaining_usd',
+      'switchyard_budget_usd',
+      'switchyard_limit_store_info',
+      'switchyard_limit_store_fallback_total',
+      'switchyard_limit_store_degraded',
+      'switchyard_limit_store_duration_seconds_bucket',
+      'switchyard_upstream_breaker_open',
     ]) {
       expect(used).toContain(n);
     }
@@ -147,16 +161,29 @@ describe('Grafana dashboard', () => {
       }
     };
     walk(dash.panels);
-    for (const n of ['switchyard_requests_total', 'gen_ai_server_request_duration_seconds_count', 'switchyard_tokens_total', 'switchyard_budget_remaining_usd', 'switchyard_upstream_breaker_open']) expect(checked).toContain(n);
+    for (const n of [
+      'switchyard_requests_total',
+      'gen_ai_server_request_duration_seconds_count',
+      'switchyard_tokens_total',
+      'switchyard_budget_remaining_usd',
+      'switchyard_upstream_breaker_open',
+    ])
+      expect(checked).toContain(n);
   });
 
-  test('budget remaining: the pods\' shares added with the local store, one pod\'s figure with Redis', () => {
+  test("budget remaining: the pods' shares added with the local store, one pod's figure with Redis", () => {
     const panel = dash.panels.find((p: any) => p.title === 'Budget remaining (USD) by API key');
     const [local, redisSide] = panel.targets[0].expr.split(' or ');
-    expect(local).toMatch(/^sum by \(api_key\) \(switchyard_budget_remaining_usd\{[^}]*\} \* on \(namespace, job, instance\) group_left \(\) switchyard_limit_store_info\{[^}]*store="local"\}\)$/);
-    expect(redisSide).toMatch(/^max by \(api_key\) \(switchyard_budget_remaining_usd\{[^}]*\} \* on \(namespace, job, instance\) group_left \(\) switchyard_limit_store_info\{[^}]*store="redis"\}\)$/);
+    expect(local).toMatch(
+      /^sum by \(api_key\) \(switchyard_budget_remaining_usd\{[^}]*\} \* on \(namespace, job, instance\) group_left \(\) switchyard_limit_store_info\{[^}]*store="local"\}\)$/,
+    );
+    expect(redisSide).toMatch(
+      /^max by \(api_key\) \(switchyard_budget_remaining_usd\{[^}]*\} \* on \(namespace, job, instance\) group_left \(\) switchyard_limit_store_info\{[^}]*store="redis"\}\)$/,
+    );
     // The store a gateway reports is the one it uses, one series per gateway, to join on.
-    expect([...live.samples.entries()].filter(([k]) => k.startsWith('switchyard_limit_store_info'))).toEqual([['switchyard_limit_store_info{store="redis"}', 1]]);
+    expect([...live.samples.entries()].filter(([k]) => k.startsWith('switchyard_limit_store_info'))).toEqual([
+      ['switchyard_limit_store_info{store="redis"}', 1],
+    ]);
     expect(live.samples.get('switchyard_budget_remaining_usd{api_key="default/team-a"}')).toBeGreaterThan(0);
     expect(live.samples.get('switchyard_budget_usd{api_key="default/team-a"}')).toBe(5);
   });

@@ -32,7 +32,14 @@ describe('drain timeout', () => {
       const headers = { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY };
       const body = (stream: boolean) => JSON.stringify({ model: 'claude-test', max_tokens: 16, stream, messages: [{ role: 'user', content: 'hi' }] });
 
-      fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', Array.from({ length: 200 }, () => 'x')), delayMs: 100 });
+      fake.queue.push({
+        kind: 'stream',
+        events: textStream(
+          'claude-upstream-1',
+          Array.from({ length: 200 }, () => 'x'),
+        ),
+        delayMs: 100,
+      });
       const streamRes = await fetch(url, { method: 'POST', headers, body: body(true) });
       expect(streamRes.status).toBe(200);
       const reader = streamRes.body!.getReader();
@@ -53,16 +60,34 @@ describe('drain timeout', () => {
       const events = text.trim().split('\n\n');
       expect(events[events.length - 1]).toMatch(/^event: error\ndata: /);
       const last = JSON.parse(events[events.length - 1].split('\ndata: ')[1]);
-      expect(last).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: streamRes.headers.get('request-id') });
+      expect(last).toEqual({
+        type: 'error',
+        error: { type: 'overloaded_error', message: 'gateway shutting down' },
+        request_id: streamRes.headers.get('request-id'),
+      });
 
       const r = await pending;
       expect(r.status).toBe(503);
-      expect(await r.json()).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: r.headers.get('request-id') });
+      expect(await r.json()).toEqual({
+        type: 'error',
+        error: { type: 'overloaded_error', message: 'gateway shutting down' },
+        request_id: r.headers.get('request-id'),
+      });
 
       expect(await gw.exited).toBe(0);
       const lines = accessLines(gw.stdout());
-      expect(lines.find((l) => l.request_id === streamRes.headers.get('request-id'))).toMatchObject({ stream: true, status: 200, error_type: 'overloaded_error', client_aborted: false });
-      expect(lines.find((l) => l.request_id === r.headers.get('request-id'))).toMatchObject({ stream: false, status: 503, error_type: 'overloaded_error', client_aborted: false });
+      expect(lines.find((l) => l.request_id === streamRes.headers.get('request-id'))).toMatchObject({
+        stream: true,
+        status: 200,
+        error_type: 'overloaded_error',
+        client_aborted: false,
+      });
+      expect(lines.find((l) => l.request_id === r.headers.get('request-id'))).toMatchObject({
+        stream: false,
+        status: 503,
+        error_type: 'overloaded_error',
+        client_aborted: false,
+      });
       expect(gw.stderr()).toContain('"forced":2');
     } finally {
       await gw.stop();

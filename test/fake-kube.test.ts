@@ -11,7 +11,11 @@ const MR = '/apis/switchyard.dev/v1alpha1/namespaces/team-a/modelroutes';
 describe('fake Kubernetes API server', () => {
   let kube: FakeKube;
   const call = async (method: string, path: string, body?: unknown, contentType = 'application/json', token = 't') => {
-    const res = await fetch(kube.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': contentType }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(kube.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': contentType },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
 
@@ -75,7 +79,15 @@ describe('fake Kubernetes API server', () => {
     expect(inv.status).toBe(422);
     expect(inv.body.reason).toBe('Invalid');
     expect(inv.body.message).toContain('an alias must not repeat spec.model');
-    const gen = await call('POST', '/apis/events.k8s.io/v1/namespaces/team-a/events', { metadata: { generateName: 'x.' }, eventTime: microTime(), reportingController: 'c', reportingInstance: 'i', action: 'A', reason: 'R', type: 'Normal' });
+    const gen = await call('POST', '/apis/events.k8s.io/v1/namespaces/team-a/events', {
+      metadata: { generateName: 'x.' },
+      eventTime: microTime(),
+      reportingController: 'c',
+      reportingInstance: 'i',
+      action: 'A',
+      reason: 'R',
+      type: 'Normal',
+    });
     expect(gen.body.metadata.name).toMatch(/^x\.[0-9a-f]{5}$/);
   });
 
@@ -96,7 +108,10 @@ describe('fake Kubernetes API server', () => {
     expect(secrets.body.items[0].kind).toBeUndefined();
     expect((await call('GET', '/api/v1/secrets?fieldSelector=spec.x%3D1')).status).toBe(400);
     expect((await call('GET', `${MR}?fieldSelector=type%3DOpaque`)).status).toBe(400);
-    const slices = await call('GET', '/apis/discovery.k8s.io/v1/namespaces/switchyard/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dswitchyard-gateway');
+    const slices = await call(
+      'GET',
+      '/apis/discovery.k8s.io/v1/namespaces/switchyard/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dswitchyard-gateway',
+    );
     expect(slices.body.items).toHaveLength(1);
     expect((await call('GET', '/apis/discovery.k8s.io/v1/endpointslices?labelSelector=kubernetes.io%2Fservice-name%20in%20(x,y)')).body.items).toHaveLength(0);
     expect((await call('GET', '/apis/discovery.k8s.io/v1/endpointslices?labelSelector=!kubernetes.io%2Fservice-name')).body.items).toHaveLength(0);
@@ -107,7 +122,9 @@ describe('fake Kubernetes API server', () => {
     expect(page2.body.metadata.continue).toBeUndefined();
     kube.create(route('d', 'http://u'));
     kube.compact();
-    expect((await call('GET', `/apis/switchyard.dev/v1alpha1/modelroutes?limit=2&continue=${encodeURIComponent(page1.body.metadata.continue)}`)).status).toBe(410);
+    expect((await call('GET', `/apis/switchyard.dev/v1alpha1/modelroutes?limit=2&continue=${encodeURIComponent(page1.body.metadata.continue)}`)).status).toBe(
+      410,
+    );
   });
 
   test('watch: synthetic ADDED without RV, then live MODIFIED and DELETED; replay after an RV', async () => {
@@ -157,7 +174,11 @@ describe('fake Kubernetes API server', () => {
     kube.mergePatch('EndpointSlice', 'switchyard', 'gw-1', { metadata: { labels: { 'kubernetes.io/service-name': 'switchyard-gateway' } } });
     await waitFor(() => w.events.filter((e) => e.type !== 'BOOKMARK').length === 3);
     expect(w.events.filter((e) => e.type !== 'BOOKMARK').map((e) => e.type)).toEqual(['ADDED', 'DELETED', 'ADDED']);
-    expect(w.events.find((e) => e.type === 'BOOKMARK')!.object).toEqual({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { resourceVersion: expect.any(String) } });
+    expect(w.events.find((e) => e.type === 'BOOKMARK')!.object).toEqual({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { resourceVersion: expect.any(String) },
+    });
     kube.endWatches();
     await w.done;
     const t = await watch(`${MR}?watch=true&timeoutSeconds=1`);
@@ -168,7 +189,12 @@ describe('fake Kubernetes API server', () => {
 
   test('status subresource: main writes keep status, /status writes keep the rest; generation follows spec only', async () => {
     const created = (await call('POST', MR, route('a', 'http://u'))).body;
-    const st = await call('PATCH', `${MR}/a/status`, { status: { gateways: '1/1' }, spec: { model: 'ignored' }, metadata: { labels: { x: 'y' } } }, 'application/merge-patch+json');
+    const st = await call(
+      'PATCH',
+      `${MR}/a/status`,
+      { status: { gateways: '1/1' }, spec: { model: 'ignored' }, metadata: { labels: { x: 'y' } } },
+      'application/merge-patch+json',
+    );
     expect(st.status).toBe(200);
     expect(st.body.status).toEqual({ gateways: '1/1' });
     expect(st.body.spec.model).toBe('a');
@@ -182,7 +208,10 @@ describe('fake Kubernetes API server', () => {
     // A no-op write keeps the RV.
     const noop = await call('PUT', `${MR}/a`, labelOnly.body);
     expect(noop.body.metadata.resourceVersion).toBe(labelOnly.body.metadata.resourceVersion);
-    expect((await call('PUT', `${MR}/a`, { ...labelOnly.body, metadata: { ...labelOnly.body.metadata, resourceVersion: created.metadata.resourceVersion } })).body.reason).toBe('Conflict');
+    expect(
+      (await call('PUT', `${MR}/a`, { ...labelOnly.body, metadata: { ...labelOnly.body.metadata, resourceVersion: created.metadata.resourceVersion } })).body
+        .reason,
+    ).toBe('Conflict');
     const { resourceVersion: _rv, ...noRv } = labelOnly.body.metadata;
     expect((await call('PUT', `${MR}/a`, { ...labelOnly.body, metadata: noRv })).status).toBe(422);
     expect((await call('PATCH', `${MR}/a/status`, { metadata: { resourceVersion: '1' }, status: {} }, 'application/merge-patch+json')).status).toBe(409);
@@ -191,7 +220,12 @@ describe('fake Kubernetes API server', () => {
     const jp = await call('PATCH', `${MR}/a`, [{ op: 'replace', path: '/spec/model', value: 'a3' }], 'application/json-patch+json');
     expect(jp.body.spec.model).toBe('a3');
     expect(jp.body.metadata.generation).toBe(3);
-    const badStatus = await call('PATCH', `${MR}/a/status`, { status: { conditions: [{ type: 'Accepted', status: 'Yes', reason: 'x', lastTransitionTime: '2025-01-01T00:00:00Z' }] } }, 'application/merge-patch+json');
+    const badStatus = await call(
+      'PATCH',
+      `${MR}/a/status`,
+      { status: { conditions: [{ type: 'Accepted', status: 'Yes', reason: 'x', lastTransitionTime: '2025-01-01T00:00:00Z' }] } },
+      'application/merge-patch+json',
+    );
     expect(badStatus.status).toBe(422);
   });
 
@@ -212,7 +246,14 @@ describe('fake Kubernetes API server', () => {
     expect(u.status).toBe(200);
     expect((await call('PUT', `${L}/l`, { ...l.body, spec: { ...l.body.spec, holderIdentity: 'c' } })).status).toBe(409);
     const E = '/apis/events.k8s.io/v1/namespaces/team-a/events';
-    const ev = { metadata: { generateName: 'r.' }, reportingController: 'switchyard.dev/operator', reportingInstance: 'x', action: 'Compile', reason: 'SecretNotFound', type: 'Warning' };
+    const ev = {
+      metadata: { generateName: 'r.' },
+      reportingController: 'switchyard.dev/operator',
+      reportingInstance: 'x',
+      action: 'Compile',
+      reason: 'SecretNotFound',
+      type: 'Warning',
+    };
     expect((await call('POST', E, { ...ev, eventTime: new Date().toISOString() })).status).toBe(400);
     expect((await call('POST', E, { ...ev, eventTime: microTime(), reason: undefined })).status).toBe(422);
     expect((await call('POST', E, { ...ev, eventTime: microTime() })).status).toBe(201);

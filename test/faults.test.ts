@@ -1,7 +1,19 @@
 import type { Gateway } from '../gateway/src/gateway';
 import { createLogger } from '../gateway/src/log';
 import { installTelemetry } from '../gateway/src/telemetry';
-import { PROVIDERS, flood, reset, send, sse, startFaultUpstream, trickle, MODEL, type Fault, type FaultUpstream, type Provider } from './helpers/fault-upstream';
+import {
+  PROVIDERS,
+  flood,
+  reset,
+  send,
+  sse,
+  startFaultUpstream,
+  trickle,
+  MODEL,
+  type Fault,
+  type FaultUpstream,
+  type Provider,
+} from './helpers/fault-upstream';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { textChunks } from './helpers/fake-gemini';
 import { sleep, waitFor } from './helpers/http-server';
@@ -83,14 +95,35 @@ const FAULTS: FaultRow[] = [
     },
     expect: { status: 200, type: 'api_error', attempts: 1 },
   },
-  { name: '200 with truncated JSON', stream: false, fault: (_q, res, w) => sse.json(res, 200, w.answer().slice(0, -12)), expect: { status: 502, type: 'api_error', attempts: 2 } },
-  { name: '200 with JSON that is not an answer', stream: false, fault: (_q, res) => sse.json(res, 200, '{"status":"ok","note":"proxy health page"}'), expect: { status: 502, type: 'api_error', attempts: 2 } },
-  { name: '200 with an HTML page', stream: false, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
-  { name: '200 with an HTML page (stream)', stream: true, fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'), expect: { status: 502, type: 'api_error', attempts: 2 } },
+  {
+    name: '200 with truncated JSON',
+    stream: false,
+    fault: (_q, res, w) => sse.json(res, 200, w.answer().slice(0, -12)),
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: '200 with JSON that is not an answer',
+    stream: false,
+    fault: (_q, res) => sse.json(res, 200, '{"status":"ok","note":"proxy health page"}'),
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: '200 with an HTML page',
+    stream: false,
+    fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'),
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
+  {
+    name: '200 with an HTML page (stream)',
+    stream: true,
+    fault: (_q, res) => sse.json(res, 200, '<html><body>Please sign in to the proxy</body></html>', 'text/html'),
+    expect: { status: 502, type: 'api_error', attempts: 2 },
+  },
   {
     name: 'non-JSON error page echoing the key',
     stream: false,
-    fault: (_q, res, w) => sse.json(res, 502, `<html><h1>502 Bad Gateway</h1><pre>x-api-key: ${w.key} (${masked(w.key)}) Authorization: Bearer ${w.key}</pre></html>`, 'text/html'),
+    fault: (_q, res, w) =>
+      sse.json(res, 502, `<html><h1>502 Bad Gateway</h1><pre>x-api-key: ${w.key} (${masked(w.key)}) Authorization: Bearer ${w.key}</pre></html>`, 'text/html'),
     expect: { status: 502, type: 'api_error', attempts: 2 },
   },
   {
@@ -155,7 +188,15 @@ const FAULTS: FaultRow[] = [
       sse.head(res);
       await hang();
     },
-    expect: { status: 504, type: 'timeout_error', attempts: 2, attemptLog: [{ ...TIMED_OUT, failure: 'idle_timeout' }, { ...TIMED_OUT, failure: 'idle_timeout' }] },
+    expect: {
+      status: 504,
+      type: 'timeout_error',
+      attempts: 2,
+      attemptLog: [
+        { ...TIMED_OUT, failure: 'idle_timeout' },
+        { ...TIMED_OUT, failure: 'idle_timeout' },
+      ],
+    },
   },
   {
     name: 'oversized SSE event mid-stream',
@@ -225,7 +266,16 @@ const FAULTS: FaultRow[] = [
       await trickle(res, [...w.answer()], 300);
     },
     // Retried under retry.on timeout: nothing had reached the client.
-    expect: { status: 504, type: 'timeout_error', attempts: 2, dropped: true, attemptLog: [{ ...TIMED_OUT, failure: 'timeout' }, { ...TIMED_OUT, failure: 'timeout' }] },
+    expect: {
+      status: 504,
+      type: 'timeout_error',
+      attempts: 2,
+      dropped: true,
+      attemptLog: [
+        { ...TIMED_OUT, failure: 'timeout' },
+        { ...TIMED_OUT, failure: 'timeout' },
+      ],
+    },
   },
   {
     name: 'idle timeout mid-stream',
@@ -264,12 +314,25 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
         secret('client', { key: CLIENT_KEY }),
         modelRoute('faulty', {
           model: 'claude-test',
-          targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 1, idleTimeoutSeconds: 1, ...row.target }],
+          targets: [
+            {
+              provider,
+              model: MODEL,
+              baseURL: up.baseURL(provider),
+              credentialsRef: { name: 'upstream' },
+              timeoutSeconds: 1,
+              idleTimeoutSeconds: 1,
+              ...row.target,
+            },
+          ],
           retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] },
         }),
         apiKey('team-a', { secretRef: { name: 'client' } }),
       ]),
-      { log: createLogger('gateway', 'debug', (l) => logged.push(l)), options: { maxEventBytes: MAX_EVENT_BYTES, maxUpstreamBodyBytes: MAX_UPSTREAM_BODY_BYTES } },
+      {
+        log: createLogger('gateway', 'debug', (l) => logged.push(l)),
+        options: { maxEventBytes: MAX_EVENT_BYTES, maxUpstreamBodyBytes: MAX_UPSTREAM_BODY_BYTES },
+      },
     );
     installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
   });
@@ -299,7 +362,10 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
         for (const e of events) expect(typeof e.data).toBe('object');
       } else {
         expect(last?.event).toBe('message_stop');
-        const textOut = events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text ?? '').join('');
+        const textOut = events
+          .filter((e) => e.event === 'content_block_delta')
+          .map((e) => e.data.delta.text ?? '')
+          .join('');
         expect(textOut).toBe('Hello');
       }
     } else {
@@ -342,7 +408,10 @@ describe('Gemini streamGenerateContent answered without alt=sse (one JSON array 
       snapshotOf([
         secret('upstream', { apiKey: UPSTREAM_SECRET }),
         secret('client', { key: CLIENT_KEY }),
-        modelRoute('gemini', { model: 'claude-test', targets: [{ provider: 'gemini', model: MODEL, baseURL: up.baseURL('gemini'), credentialsRef: { name: 'upstream' } }] }),
+        modelRoute('gemini', {
+          model: 'claude-test',
+          targets: [{ provider: 'gemini', model: MODEL, baseURL: up.baseURL('gemini'), credentialsRef: { name: 'upstream' } }],
+        }),
         apiKey('team-a', { secretRef: { name: 'client' } }),
       ]),
     );
@@ -362,7 +431,12 @@ describe('Gemini streamGenerateContent answered without alt=sse (one JSON array 
     up.fault = (_q, res) => sse.json(res, 200, JSON.stringify(textChunks('Hello', { model: MODEL })));
     const { status, events } = await streamed();
     expect(status).toBe(200);
-    expect(events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('')).toBe('Hello');
+    expect(
+      events
+        .filter((e) => e.event === 'content_block_delta')
+        .map((e) => e.data.delta.text)
+        .join(''),
+    ).toBe('Hello');
     expect(events[events.length - 1].event).toBe('message_stop');
   });
 
@@ -429,7 +503,12 @@ const CLIENT_ROWS: ClientRow[] = [
       await started();
       ac.abort();
       await pending;
-      expect(await line()).toMatchObject({ status: 499, client_aborted: true, error_type: 'cancelled', attempts: [expect.objectContaining({ outcome: 'failure', failure: 'aborted' })] });
+      expect(await line()).toMatchObject({
+        status: 499,
+        client_aborted: true,
+        error_type: 'cancelled',
+        attempts: [expect.objectContaining({ outcome: 'failure', failure: 'aborted' })],
+      });
     },
   },
   {
@@ -480,7 +559,10 @@ const CLIENT_ROWS: ClientRow[] = [
       const drained = gw.drain(300);
       text += await readUntil(reader);
       const events = parseSse(text).filter((e) => e.event !== 'ping');
-      expect(events[events.length - 1]).toEqual({ event: 'error', data: { type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') } });
+      expect(events[events.length - 1]).toEqual({
+        event: 'error',
+        data: { type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') },
+      });
       expect(await drained).toEqual({ forced: 1 });
       expect(await line()).toMatchObject({ stream: true, status: 200, error_type: 'overloaded_error', client_aborted: false });
     },
@@ -498,7 +580,11 @@ const CLIENT_ROWS: ClientRow[] = [
       const drained = gw.drain(300);
       const res = await pending;
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') });
+      expect(await res.json()).toEqual({
+        type: 'error',
+        error: { type: 'overloaded_error', message: 'gateway shutting down' },
+        request_id: res.headers.get('request-id'),
+      });
       expect(await drained).toEqual({ forced: 1 });
       expect(await line()).toMatchObject({ stream: false, status: 503, error_type: 'overloaded_error', client_aborted: false });
     },
@@ -523,7 +609,12 @@ describe.each(clientCases)('%s — %s', (_name, provider, row) => {
         secret('upstream', { apiKey: UPSTREAM_SECRET }),
         secret('client', { key: CLIENT_KEY }),
         // Generous upstream timeouts: the row's own event, not a timeout, must end the request.
-        modelRoute('faulty', { model: 'claude-test', targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 30, idleTimeoutSeconds: 30 }] }),
+        modelRoute('faulty', {
+          model: 'claude-test',
+          targets: [
+            { provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 30, idleTimeoutSeconds: 30 },
+          ],
+        }),
         apiKey('team-a', { secretRef: { name: 'client' } }),
       ]),
     );

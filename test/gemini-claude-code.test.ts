@@ -12,7 +12,6 @@ import { UPSTREAM_KEY, baseURL, snapshotOf, startGateway } from './helpers/gatew
 const KEY = 'sk-claude-code-gemini-client';
 const MARK = 'switchyard-gemini-roundtrip-ok';
 
-
 const text = (r: GReceived) => JSON.stringify(r.body ?? {});
 
 describe('Claude Code (real CLI) with a Gemini target', () => {
@@ -27,9 +26,27 @@ describe('Claude Code (real CLI) with a Gemini target', () => {
         return {
           kind: 'answer',
           chunks: [
-            { candidates: [{ content: { role: 'model', parts: [{ text: 'The user wants the marker printed.', thought: true }] } }], usageMetadata: { promptTokenCount: 900 }, modelVersion: 'gemini-3-pro-preview', responseId: 'cc1' },
             {
-              candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'Bash', args: { command: `echo ${MARK}`, description: 'print the marker' } }, thoughtSignature: `CcSig${'A'.repeat(600)}==` }] }, finishReason: 'STOP' }],
+              candidates: [{ content: { role: 'model', parts: [{ text: 'The user wants the marker printed.', thought: true }] } }],
+              usageMetadata: { promptTokenCount: 900 },
+              modelVersion: 'gemini-3-pro-preview',
+              responseId: 'cc1',
+            },
+            {
+              candidates: [
+                {
+                  content: {
+                    role: 'model',
+                    parts: [
+                      {
+                        functionCall: { name: 'Bash', args: { command: `echo ${MARK}`, description: 'print the marker' } },
+                        thoughtSignature: `CcSig${'A'.repeat(600)}==`,
+                      },
+                    ],
+                  },
+                  finishReason: 'STOP',
+                },
+              ],
               usageMetadata: { promptTokenCount: 900, candidatesTokenCount: 20, thoughtsTokenCount: 12 },
               modelVersion: 'gemini-3-pro-preview',
               responseId: 'cc1',
@@ -41,10 +58,14 @@ describe('Claude Code (real CLI) with a Gemini target', () => {
     };
     gw = await startGateway(
       snapshotOf(
-        claudeCodeConfig(KEY, () => ({ provider: 'gemini', model: 'gemini-3-pro-preview', baseURL: `${fake.url}/v1beta`, credentialsRef: { name: 'keys', key: 'gemini' } }), {
-          upstreamKeys: { gemini: UPSTREAM_KEY },
-          routePrefix: 'g-',
-        }),
+        claudeCodeConfig(
+          KEY,
+          () => ({ provider: 'gemini', model: 'gemini-3-pro-preview', baseURL: `${fake.url}/v1beta`, credentialsRef: { name: 'keys', key: 'gemini' } }),
+          {
+            upstreamKeys: { gemini: UPSTREAM_KEY },
+            routePrefix: 'g-',
+          },
+        ),
       ),
     );
   });
@@ -61,7 +82,10 @@ describe('Claude Code (real CLI) with a Gemini target', () => {
     const followUp = fake.received.find((x) => text(x).includes('"functionResponse"'))!;
     expect(followUp).toBeDefined();
     const parts = followUp.body.contents.flatMap((c: any) => c.parts);
-    expect(parts.find((p: any) => p.functionCall)).toMatchObject({ functionCall: { name: 'Bash', args: { command: `echo ${MARK}` } }, thoughtSignature: `CcSig${'A'.repeat(600)}==` });
+    expect(parts.find((p: any) => p.functionCall)).toMatchObject({
+      functionCall: { name: 'Bash', args: { command: `echo ${MARK}` } },
+      thoughtSignature: `CcSig${'A'.repeat(600)}==`,
+    });
     const response = parts.find((p: any) => p.functionResponse).functionResponse;
     expect(response.name).toBe('Bash');
     expect(JSON.stringify(response.response)).toContain(MARK);

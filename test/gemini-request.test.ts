@@ -32,7 +32,11 @@ describe('system, roles and turns', () => {
     const a = translate({ system: 'Be brief.', messages: [{ role: 'user', content: 'Hi' }] });
     expect(a.systemInstruction).toEqual({ parts: [{ text: 'Be brief.' }] });
     const b = translate({
-      system: [{ type: 'text', text: 'One.' }, { type: 'text', text: '' }, { type: 'text', text: 'Two.', cache_control: { type: 'ephemeral' } }],
+      system: [
+        { type: 'text', text: 'One.' },
+        { type: 'text', text: '' },
+        { type: 'text', text: 'Two.', cache_control: { type: 'ephemeral' } },
+      ],
       messages: [{ role: 'user', content: 'Hi' }],
     });
     expect(b.systemInstruction).toEqual({ parts: [{ text: 'One.' }, { text: 'Two.' }] });
@@ -63,7 +67,13 @@ describe('system, roles and turns', () => {
     const req = translate({
       messages: [
         { role: 'user', content: 'a' },
-        { role: 'user', content: [{ type: 'text', text: '' }, { type: 'text', text: 'b' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: '' },
+            { type: 'text', text: 'b' },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'text', text: '' }] },
         { role: 'assistant', content: 'c' },
         { role: 'assistant', content: [{ type: 'redacted_thinking', data: 'EuYBCkQYAiJA…' }] },
@@ -81,7 +91,9 @@ describe('system, roles and turns', () => {
 
   test('an unknown role or block type is a clear 400', () => {
     expect(rejection(() => translate({ messages: [{ role: 'tool', content: 'x' }] }))).toMatch(/^messages\.0\.role: 'tool'/);
-    expect(rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'container_upload', file_id: 'f' }] }] }))).toMatch(/^messages\.0\.content\.0\.type: 'container_upload'/);
+    expect(rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'container_upload', file_id: 'f' }] }] }))).toMatch(
+      /^messages\.0\.content\.0\.type: 'container_upload'/,
+    );
     expect(rejection(() => translate({ messages: [{ role: 'user', content: '' }] }))).toMatch(/nothing to send/);
   });
 });
@@ -89,19 +101,21 @@ describe('system, roles and turns', () => {
 describe('images and documents', () => {
   test('base64 images → inlineData, URLs → fileData, data: URLs → inlineData, PDFs → application/pdf', () => {
     const req = translate({
-      messages: [{
-        role: 'user',
-        content: [
-          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } },
-          { type: 'image', source: { type: 'url', url: 'https://example.com/cat.JPG?size=large' } },
-          { type: 'image', source: { type: 'url', url: 'https://example.com/render' } },
-          { type: 'image', source: { type: 'url', url: `data:image/webp;base64,${PNG}` } },
-          { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' } },
-          { type: 'document', source: { type: 'url', url: 'https://example.com/paper.pdf' } },
-          { type: 'document', title: 'Notes', source: { type: 'text', media_type: 'text/plain', data: 'Line one' } },
-          { type: 'text', text: 'Describe these.' },
-        ],
-      }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } },
+            { type: 'image', source: { type: 'url', url: 'https://example.com/cat.JPG?size=large' } },
+            { type: 'image', source: { type: 'url', url: 'https://example.com/render' } },
+            { type: 'image', source: { type: 'url', url: `data:image/webp;base64,${PNG}` } },
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' } },
+            { type: 'document', source: { type: 'url', url: 'https://example.com/paper.pdf' } },
+            { type: 'document', title: 'Notes', source: { type: 'text', media_type: 'text/plain', data: 'Line one' } },
+            { type: 'text', text: 'Describe these.' },
+          ],
+        },
+      ],
     });
     expect(req.contents[0].parts).toEqual([
       { inlineData: { mimeType: 'image/png', data: PNG } },
@@ -117,16 +131,38 @@ describe('images and documents', () => {
   });
 
   test('gif (which Gemini does not accept) and Files API ids are refused with the field named', () => {
-    const gif = rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'image', source: { type: 'base64', media_type: 'image/gif', data: 'R0lGOD' } }] }] }));
-    expect(gif).toBe('messages.0.content.1.source.media_type: Gemini does not accept image/gif; send image/png, image/jpeg, image/webp, image/heic and image/heif');
-    expect(rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://x.test/a.gif' } }] }] }))).toMatch(/^messages\.0\.content\.0\.source\.url: Gemini does not accept image\/gif/);
-    expect(rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: 'file_1' } }] }] }))).toMatch(/Files API/);
+    const gif = rejection(() =>
+      translate({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'x' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/gif', data: 'R0lGOD' } },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(gif).toBe(
+      'messages.0.content.1.source.media_type: Gemini does not accept image/gif; send image/png, image/jpeg, image/webp, image/heic and image/heif',
+    );
+    expect(
+      rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://x.test/a.gif' } }] }] })),
+    ).toMatch(/^messages\.0\.content\.0\.source\.url: Gemini does not accept image\/gif/);
+    expect(rejection(() => translate({ messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: 'file_1' } }] }] }))).toMatch(
+      /Files API/,
+    );
   });
 });
 
 describe('tool use and tool results', () => {
   const tools = [
-    { name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } },
+    {
+      name: 'get_weather',
+      description: 'Weather for a city',
+      input_schema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] },
+    },
     { name: 'get_time', input_schema: { type: 'object', properties: {} } },
   ];
 
@@ -147,7 +183,14 @@ describe('tool use and tool results', () => {
         {
           role: 'user',
           content: [
-            { type: 'tool_result', tool_use_id: geminiMade, content: [{ type: 'text', text: '18°C' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }] },
+            {
+              type: 'tool_result',
+              tool_use_id: geminiMade,
+              content: [
+                { type: 'text', text: '18°C' },
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } },
+              ],
+            },
             { type: 'tool_result', tool_use_id: 'toolu_01A09q90qw90lq917835lq9', is_error: true, content: 'clock unavailable' },
             { type: 'text', text: 'Thanks' },
           ],
@@ -174,7 +217,7 @@ describe('tool use and tool results', () => {
     expectAccepted(req, ['sigA']);
   });
 
-  test('fixture: a parallel-call tool loop becomes the body of Gemini\'s function-calling docs', () => {
+  test("fixture: a parallel-call tool loop becomes the body of Gemini's function-calling docs", () => {
     const f = JSON.parse(readFileSync(join(__dirname, 'fixtures/gemini/function-responses.json'), 'utf8'));
     const req = toGenerateContent(f.anthropic, { model: f.model, options: geminiOptions({ model: f.model }) });
     expect(req).toEqual(f.gemini);
@@ -198,10 +241,18 @@ describe('tool use and tool results', () => {
 
   test('declarations: description kept, a no-argument tool has no schema, JSON Schema on 2.5+/3, OpenAPI parameters before', () => {
     const modern = translate({ tools, messages: [{ role: 'user', content: 'x' }] });
-    expect(modern.tools).toEqual([{ functionDeclarations: [
-      { name: 'get_weather', description: 'Weather for a city', parametersJsonSchema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } },
-      { name: 'get_time' },
-    ] }]);
+    expect(modern.tools).toEqual([
+      {
+        functionDeclarations: [
+          {
+            name: 'get_weather',
+            description: 'Weather for a city',
+            parametersJsonSchema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] },
+          },
+          { name: 'get_time' },
+        ],
+      },
+    ]);
     const old = translate({ tools, messages: [{ role: 'user', content: 'x' }] }, 'gemini-2.0-flash');
     expect(old.tools![0].functionDeclarations[0].parameters).toEqual({ type: 'OBJECT', properties: { location: { type: 'STRING' } }, required: ['location'] });
     const forced = translate({ tools, messages: [{ role: 'user', content: 'x' }] }, 'gemini-3-pro-preview', { toolSchema: 'openapi' });
@@ -210,9 +261,15 @@ describe('tool use and tool results', () => {
   });
 
   test('Anthropic-defined tools (server or versioned) are a 400 that names them', () => {
-    const msg = rejection(() => translate({ tools: [tools[0], { type: 'web_search_20250305', name: 'web_search', max_uses: 3 }], messages: [{ role: 'user', content: 'x' }] }));
-    expect(msg).toBe("tools.1: 'web_search_20250305' (web_search) is an Anthropic-defined tool that a Gemini model cannot run; only custom tools (name, description, input_schema) can be routed to Gemini");
-    expect(rejection(() => translate({ tools: [{ type: 'bash_20250124', name: 'bash' }], messages: [{ role: 'user', content: 'x' }] }))).toMatch(/^tools\.0: 'bash_20250124'/);
+    const msg = rejection(() =>
+      translate({ tools: [tools[0], { type: 'web_search_20250305', name: 'web_search', max_uses: 3 }], messages: [{ role: 'user', content: 'x' }] }),
+    );
+    expect(msg).toBe(
+      "tools.1: 'web_search_20250305' (web_search) is an Anthropic-defined tool that a Gemini model cannot run; only custom tools (name, description, input_schema) can be routed to Gemini",
+    );
+    expect(rejection(() => translate({ tools: [{ type: 'bash_20250124', name: 'bash' }], messages: [{ role: 'user', content: 'x' }] }))).toMatch(
+      /^tools\.0: 'bash_20250124'/,
+    );
     expect(translate({ tools: [{ ...tools[0], type: 'custom' }], messages: [{ role: 'user', content: 'x' }] }).tools).toHaveLength(1);
   });
 });
@@ -222,20 +279,23 @@ describe('thinking blocks and thought signatures on the way back', () => {
   const toolId = encodeToolUseId({ signature: 'sigCall', model });
 
   test('thinking → thought part with its signature; an empty signed thinking block puts its signature on the part before it', () => {
-    const req = translate({
-      messages: [
-        { role: 'user', content: 'Q1' },
-        {
-          role: 'assistant',
-          content: [
-            { type: 'thinking', thinking: 'Let me think.', signature: encodeSignature(model, 'sigThought') },
-            { type: 'text', text: 'Answer.' },
-            { type: 'thinking', thinking: '', signature: encodeSignature(model, 'sigText') },
-          ],
-        },
-        { role: 'user', content: 'Q2' },
-      ],
-    }, model);
+    const req = translate(
+      {
+        messages: [
+          { role: 'user', content: 'Q1' },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'Let me think.', signature: encodeSignature(model, 'sigThought') },
+              { type: 'text', text: 'Answer.' },
+              { type: 'thinking', thinking: '', signature: encodeSignature(model, 'sigText') },
+            ],
+          },
+          { role: 'user', content: 'Q2' },
+        ],
+      },
+      model,
+    );
     expect(req.contents[1].parts).toEqual([
       { text: 'Let me think.', thought: true, thoughtSignature: 'sigThought' },
       { text: 'Answer.', thoughtSignature: 'sigText' },
@@ -244,20 +304,23 @@ describe('thinking blocks and thought signatures on the way back', () => {
   });
 
   test('signatures made by another model, or by another provider, are not replayed', () => {
-    const req = translate({
-      messages: [
-        { role: 'user', content: 'Q1' },
-        {
-          role: 'assistant',
-          content: [
-            { type: 'thinking', thinking: 'Old thoughts.', signature: encodeSignature('gemini-2.5-flash', 'sigOther') },
-            { type: 'thinking', thinking: 'Claude thoughts.', signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds' },
-            { type: 'tool_use', id: encodeToolUseId({ signature: 'sigOtherCall', model: 'gemini-2.5-flash' }), name: 'f', input: {} },
-          ],
-        },
-        { role: 'user', content: 'next' },
-      ],
-    }, model);
+    const req = translate(
+      {
+        messages: [
+          { role: 'user', content: 'Q1' },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'Old thoughts.', signature: encodeSignature('gemini-2.5-flash', 'sigOther') },
+              { type: 'thinking', thinking: 'Claude thoughts.', signature: 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds' },
+              { type: 'tool_use', id: encodeToolUseId({ signature: 'sigOtherCall', model: 'gemini-2.5-flash' }), name: 'f', input: {} },
+            ],
+          },
+          { role: 'user', content: 'next' },
+        ],
+      },
+      model,
+    );
     expect(req.contents[1].parts).toEqual([
       { text: 'Old thoughts.', thought: true },
       { text: 'Claude thoughts.', thought: true },
@@ -266,13 +329,16 @@ describe('thinking blocks and thought signatures on the way back', () => {
   });
 
   test('a function call signature comes back from the tool_use id', () => {
-    const req = translate({
-      messages: [
-        { role: 'user', content: 'Q' },
-        { role: 'assistant', content: [{ type: 'tool_use', id: toolId, name: 'f', input: { a: 1 } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: toolId, content: 'done' }] },
-      ],
-    }, model);
+    const req = translate(
+      {
+        messages: [
+          { role: 'user', content: 'Q' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: toolId, name: 'f', input: { a: 1 } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: toolId, content: 'done' }] },
+        ],
+      },
+      model,
+    );
     expect(req.contents[1].parts).toEqual([{ functionCall: { name: 'f', args: { a: 1 } }, thoughtSignature: 'sigCall' }]);
     expect(req.contents[2].parts).toEqual([{ functionResponse: { name: 'f', response: { output: 'done' } } }]);
     expect(decodeToolUseId(toolId)).toEqual({ signature: 'sigCall', model, id: undefined });
@@ -283,8 +349,20 @@ describe('thinking blocks and thought signatures on the way back', () => {
     const body = {
       messages: [
         { role: 'user', content: 'Q' },
-        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01abc', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_01abd', name: 'f', input: {} }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01abc', content: '1' }, { type: 'tool_result', tool_use_id: 'toolu_01abd', content: '2' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'tool_use', id: 'toolu_01abc', name: 'f', input: {} },
+            { type: 'tool_use', id: 'toolu_01abd', name: 'f', input: {} },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_01abc', content: '1' },
+            { type: 'tool_result', tool_use_id: 'toolu_01abd', content: '2' },
+          ],
+        },
       ],
     };
     const g3 = translate(body, 'gemini-3-pro-preview');
@@ -300,8 +378,18 @@ describe('sampling and thinking configuration', () => {
 
   test('max_tokens, temperature, top_p, top_k, stop_sequences; fields without an equivalent are dropped', () => {
     const req = translate({
-      messages: msgs, max_tokens: 900, temperature: 0.3, top_p: 0.9, top_k: 40, stop_sequences: ['\n\nHuman:', 'END'],
-      metadata: { user_id: 'u-1' }, cache_control: { type: 'ephemeral' }, context_management: { edits: [] }, service_tier: 'auto', container: null, inference_geo: 'us',
+      messages: msgs,
+      max_tokens: 900,
+      temperature: 0.3,
+      top_p: 0.9,
+      top_k: 40,
+      stop_sequences: ['\n\nHuman:', 'END'],
+      metadata: { user_id: 'u-1' },
+      cache_control: { type: 'ephemeral' },
+      context_management: { edits: [] },
+      service_tier: 'auto',
+      container: null,
+      inference_geo: 'us',
     });
     expect(req.generationConfig).toEqual({ maxOutputTokens: 900, temperature: 0.3, topP: 0.9, topK: 40, stopSequences: ['\n\nHuman:', 'END'] });
     expect(Object.keys(req).sort()).toEqual(['contents', 'generationConfig']);
@@ -309,7 +397,9 @@ describe('sampling and thinking configuration', () => {
   });
 
   test('more than 5 stop sequences is a 400; maxOutputTokens option caps max_tokens; safetyThreshold fills safetySettings', () => {
-    expect(rejection(() => translate({ messages: msgs, stop_sequences: ['a', 'b', 'c', 'd', 'e', 'f'] }))).toBe('stop_sequences: Gemini accepts at most 5 stop sequences, got 6');
+    expect(rejection(() => translate({ messages: msgs, stop_sequences: ['a', 'b', 'c', 'd', 'e', 'f'] }))).toBe(
+      'stop_sequences: Gemini accepts at most 5 stop sequences, got 6',
+    );
     const capped = translate({ messages: msgs, max_tokens: 64000 }, 'gemini-2.0-flash', { maxOutputTokens: 8192, safetyThreshold: 'BLOCK_ONLY_HIGH' });
     expect(capped.generationConfig!.maxOutputTokens).toBe(8192);
     expect(capped.safetySettings).toContainEqual({ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', threshold: 'BLOCK_ONLY_HIGH' });

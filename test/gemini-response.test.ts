@@ -35,19 +35,36 @@ describe('streams', () => {
     expect(grammarViolations(events)).toEqual([]);
     expect(names(events)).toEqual([
       'message_start',
-      'content_block_start', 'delta:thinking_delta', 'delta:thinking_delta', 'content_block_stop',
-      'content_block_start', 'delta:text_delta', 'content_block_stop',
-      'content_block_start', 'delta:input_json_delta', 'content_block_stop',
-      'content_block_start', 'delta:input_json_delta', 'content_block_stop',
-      'message_delta', 'message_stop',
+      'content_block_start',
+      'delta:thinking_delta',
+      'delta:thinking_delta',
+      'content_block_stop',
+      'content_block_start',
+      'delta:text_delta',
+      'content_block_stop',
+      'content_block_start',
+      'delta:input_json_delta',
+      'content_block_stop',
+      'content_block_start',
+      'delta:input_json_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
     ]);
     const { body: msg } = assemble(events);
     expect(msg.id).toBe('msg_pc3x1');
     expect(msg.model).toBe('gemini-3-pro-preview');
     expect(msg.stop_reason).toBe('tool_use');
-    expect(msg.content[0]).toEqual({ type: 'thinking', thinking: "**Planning the lookups**\nThe user wants two cities. I'll call the tool for each.", signature: '' });
+    expect(msg.content[0]).toEqual({
+      type: 'thinking',
+      thinking: "**Planning the lookups**\nThe user wants two cities. I'll call the tool for each.",
+      signature: '',
+    });
     expect(msg.content[1]).toEqual({ type: 'text', text: 'Let me check both cities.' });
-    expect(msg.content.slice(2).map((b: any) => [b.name, b.input])).toEqual([['get_weather', { location: 'Paris', unit: 'celsius' }], ['get_weather', { location: 'London', unit: 'celsius' }]]);
+    expect(msg.content.slice(2).map((b: any) => [b.name, b.input])).toEqual([
+      ['get_weather', { location: 'Paris', unit: 'celsius' }],
+      ['get_weather', { location: 'London', unit: 'celsius' }],
+    ]);
     expect(decodeToolUseId(msg.content[2].id)).toMatchObject({ signature: 'CiQBcsjafKy2ParisSigAAA=', model: 'gemini-3-pro-preview' });
     expect(msg.content[3].id).toMatch(/^toolu_[0-9A-Za-z]{24}$/);
     expect(msg.usage).toEqual({ input_tokens: 96, output_tokens: 82, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
@@ -76,11 +93,18 @@ describe('streams', () => {
 
     // The client echoes the assistant turn; the signature lands back on the answer's part.
     const next = toGenerateContent(
-      { max_tokens: 100, messages: [{ role: 'user', content: 'How many r?' }, { role: 'assistant', content: msg.content }, { role: 'user', content: 'Sure?' }] },
+      {
+        max_tokens: 100,
+        messages: [
+          { role: 'user', content: 'How many r?' },
+          { role: 'assistant', content: msg.content },
+          { role: 'user', content: 'Sure?' },
+        ],
+      },
       { model: 'gemini-2.5-pro', options: geminiOptions({ model: 'gemini-2.5-pro' }) },
     );
     expect(next.contents[1].parts).toEqual([
-      { text: "**Counting letters**\nstrawberry has r at 3, 8, 9.", thought: true },
+      { text: '**Counting letters**\nstrawberry has r at 3, 8, 9.', thought: true },
       { text: "There are three r's in strawberry.", thoughtSignature: 'EpQBAYNgVdZHmStrawberrySig==' },
     ]);
     expect(requestViolation(next, { issued: new Set(['EpQBAYNgVdZHmStrawberrySig==']), enforce: false })).toBeUndefined();
@@ -88,7 +112,10 @@ describe('streams', () => {
 
   test('without thinking requested, text signatures are not turned into thinking blocks', () => {
     const { chunks } = fixture('thinking-signature.stream.json');
-    const plain = chunks.map((c: any) => ({ ...c, candidates: c.candidates.map((cd: any) => ({ ...cd, content: { ...cd.content, parts: cd.content.parts.filter((p: any) => !p.thought) } })) }));
+    const plain = chunks.map((c: any) => ({
+      ...c,
+      candidates: c.candidates.map((cd: any) => ({ ...cd, content: { ...cd.content, parts: cd.content.parts.filter((p: any) => !p.thought) } })),
+    }));
     const { body } = assemble(run(plain, ctx('gemini-2.5-pro', false)));
     expect(body.content).toEqual([{ type: 'text', text: "There are three r's in strawberry." }]);
   });
@@ -98,14 +125,21 @@ describe('streams', () => {
     const events = run(chunks, ctx('gemini-2.5-flash'));
     expect(grammarViolations(events)).toEqual([]);
     expect(names(events)).toEqual(['message_start', 'content_block_start', 'delta:text_delta', 'error']);
-    expect(events[3].data).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'The model is overloaded. Please try again later.' }, request_id: 'req_test' });
+    expect(events[3].data).toEqual({
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'The model is overloaded. Please try again later.' },
+      request_id: 'req_test',
+    });
   });
 
   test('a stream that ends without finishReason ends with an error event', () => {
     const { chunks } = fixture('parallel-calls.stream.json');
     const events = run(chunks.slice(0, 2), ctx('gemini-3-pro-preview'));
     expect(grammarViolations(events)).toEqual([]);
-    expect(events[events.length - 1]).toEqual({ event: 'error', data: { type: 'error', error: { type: 'api_error', message: 'the Gemini stream ended without a finishReason (cut short)' }, request_id: 'req_test' } });
+    expect(events[events.length - 1]).toEqual({
+      event: 'error',
+      data: { type: 'error', error: { type: 'api_error', message: 'the Gemini stream ended without a finishReason (cut short)' }, request_id: 'req_test' },
+    });
   });
 
   test('an error as the very first chunk comes before message_start, so the core can still retry', () => {
@@ -126,7 +160,14 @@ describe('whole responses', () => {
   test('a blocked prompt (no candidates, promptFeedback.blockReason) → refusal with no content', () => {
     const { status, body } = toMessageReply(fixture('prompt-blocked.json').response, ctx('gemini-2.5-flash'));
     expect(status).toBe(200);
-    expect(body).toMatchObject({ type: 'message', role: 'assistant', content: [], stop_reason: 'refusal', stop_sequence: null, usage: { input_tokens: 31, output_tokens: 0 } });
+    expect(body).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      content: [],
+      stop_reason: 'refusal',
+      stop_sequence: null,
+      usage: { input_tokens: 31, output_tokens: 0 },
+    });
     expect(body.stop_details.explanation).toBe('Gemini blocked the prompt (PROHIBITED_CONTENT)');
   });
 
@@ -140,11 +181,17 @@ describe('whole responses', () => {
   test('MALFORMED_FUNCTION_CALL with nothing written is a retryable 502, not an empty answer', () => {
     const { status, body } = toMessageReply(fixture('malformed-call.json').response, ctx('gemini-2.5-flash'));
     expect(status).toBe(502);
-    expect(body.error).toEqual({ type: 'api_error', message: 'Gemini finished with MALFORMED_FUNCTION_CALL and no content: Malformed function call: print(default_api.get_weather(location=Paris))' });
+    expect(body.error).toEqual({
+      type: 'api_error',
+      message: 'Gemini finished with MALFORMED_FUNCTION_CALL and no content: Malformed function call: print(default_api.get_weather(location=Paris))',
+    });
   });
 
   test('Gemini call ids are kept (for the functionResponse) and a toolu_ id is minted around them', () => {
-    const { body } = toMessageReply({ candidates: [{ content: { parts: [{ functionCall: { id: 'abc-1', name: 'f', args: { x: 1 } } }] }, finishReason: 'STOP' }] }, ctx('gemini-3-flash-preview'));
+    const { body } = toMessageReply(
+      { candidates: [{ content: { parts: [{ functionCall: { id: 'abc-1', name: 'f', args: { x: 1 } } }] }, finishReason: 'STOP' }] },
+      ctx('gemini-3-flash-preview'),
+    );
     expect(body.content[0]).toMatchObject({ type: 'tool_use', name: 'f', input: { x: 1 } });
     expect(decodeToolUseId(body.content[0].id)).toEqual({ id: 'abc-1', signature: undefined, model: undefined });
   });
@@ -164,9 +211,17 @@ describe('errors', () => {
 
   test('non-JSON error pages, 5xx without a status, and the key never echoed', () => {
     const html = errorReply(502, {}, Buffer.from('<html><body>Bad Gateway</body></html>'), []);
-    expect(html).toMatchObject({ status: 502, body: { error: { type: 'api_error', message: 'Gemini returned HTTP 502: <html><body>Bad Gateway</body></html>' } } });
+    expect(html).toMatchObject({
+      status: 502,
+      body: { error: { type: 'api_error', message: 'Gemini returned HTTP 502: <html><body>Bad Gateway</body></html>' } },
+    });
     expect(mapGoogleError(500, { code: 500, message: 'The model is overloaded.' })).toMatchObject({ status: 529, type: 'overloaded_error' });
-    const leaked = errorReply(400, {}, Buffer.from(JSON.stringify({ error: { code: 400, message: 'bad key AIzaSy-test-secret-key', status: 'INVALID_ARGUMENT' } })), ['AIzaSy-test-secret-key']);
+    const leaked = errorReply(
+      400,
+      {},
+      Buffer.from(JSON.stringify({ error: { code: 400, message: 'bad key AIzaSy-test-secret-key', status: 'INVALID_ARGUMENT' } })),
+      ['AIzaSy-test-secret-key'],
+    );
     expect(leaked.body.error.message).toBe('bad key [redacted]');
   });
 });

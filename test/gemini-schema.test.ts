@@ -53,15 +53,18 @@ describe('every Claude Code tool', () => {
     expect(edit.properties.replace_all).toEqual({ type: 'boolean', description: expect.any(String), default: false });
   });
 
-  test.each([['gemini-2.0-flash'], ['gemini-2.5-flash'], ['gemini-3-pro-preview']])('the whole Claude Code request translates into a body %s accepts', (model) => {
-    const req = toGenerateContent(claudeCode, { model, options: geminiOptions({ model }) });
-    expect(requestViolation(req, { issued: new Set(), enforce: model.includes('gemini-3') })).toBeUndefined();
-    expect(req.tools![0].functionDeclarations).toHaveLength(tools.length);
-    expect(req.systemInstruction!.parts).toHaveLength(3);
-    // The mid-conversation system message stays in place, inside the user turn.
-    expect(req.contents).toHaveLength(1);
-    expect(req.contents[0].parts.map((p) => p.text!.slice(0, 9))).toEqual(['<text tex', '<text tex', '<system>\n']);
-  });
+  test.each([['gemini-2.0-flash'], ['gemini-2.5-flash'], ['gemini-3-pro-preview']])(
+    'the whole Claude Code request translates into a body %s accepts',
+    (model) => {
+      const req = toGenerateContent(claudeCode, { model, options: geminiOptions({ model }) });
+      expect(requestViolation(req, { issued: new Set(), enforce: model.includes('gemini-3') })).toBeUndefined();
+      expect(req.tools![0].functionDeclarations).toHaveLength(tools.length);
+      expect(req.systemInstruction!.parts).toHaveLength(3);
+      // The mid-conversation system message stays in place, inside the user turn.
+      expect(req.contents).toHaveLength(1);
+      expect(req.contents[0].parts.map((p) => p.text!.slice(0, 9))).toEqual(['<text tex', '<text tex', '<system>\n']);
+    },
+  );
 });
 
 describe('hard cases from the reference', () => {
@@ -79,7 +82,12 @@ describe('hard cases from the reference', () => {
       },
     );
     const o = toGeminiSchema(schema, 'openapi')!;
-    expect(o.properties.address).toEqual({ type: 'OBJECT', description: 'Where to ship', properties: { city: { type: 'STRING' }, zip: { type: 'STRING' } }, required: ['city'] });
+    expect(o.properties.address).toEqual({
+      type: 'OBJECT',
+      description: 'Where to ship',
+      properties: { city: { type: 'STRING' }, zip: { type: 'STRING' } },
+      required: ['city'],
+    });
     expect(o.properties.tree.properties.children.items).toEqual({ description: expect.stringMatching(/Recursive/) });
     expect(schemaViolation(o, 'parameters')).toBeUndefined();
     const j = toGeminiSchema(schema, 'jsonSchema')!;
@@ -98,13 +106,29 @@ describe('hard cases from the reference', () => {
       a: { anyOf: [{ type: 'string' }, { type: 'null' }], description: 'optional text' },
       b: { type: ['integer', 'null'], minimum: 0 },
       c: { type: ['string', 'number'], description: 'either' },
-      d: { oneOf: [{ type: 'string', format: 'email' }, { type: 'object', properties: { id: { type: 'integer' } } }], description: 'who' },
+      d: {
+        oneOf: [
+          { type: 'string', format: 'email' },
+          { type: 'object', properties: { id: { type: 'integer' } } },
+        ],
+        description: 'who',
+      },
     });
     const o = toGeminiSchema(schema, 'openapi')!;
     expect(o.properties.a).toEqual({ type: 'STRING', description: 'optional text', nullable: true });
     expect(o.properties.b).toEqual({ type: 'INTEGER', minimum: 0, nullable: true });
-    expect(o.properties.c).toEqual({ anyOf: [{ type: 'STRING', description: 'either' }, { type: 'NUMBER', description: 'either' }] });
-    expect(o.properties.d).toEqual({ anyOf: [{ type: 'STRING', description: 'who' }, { type: 'OBJECT', description: 'who', properties: { id: { type: 'INTEGER' } } }] });
+    expect(o.properties.c).toEqual({
+      anyOf: [
+        { type: 'STRING', description: 'either' },
+        { type: 'NUMBER', description: 'either' },
+      ],
+    });
+    expect(o.properties.d).toEqual({
+      anyOf: [
+        { type: 'STRING', description: 'who' },
+        { type: 'OBJECT', description: 'who', properties: { id: { type: 'INTEGER' } } },
+      ],
+    });
     expect(schemaViolation(o, 'parameters')).toBeUndefined();
     const j = toGeminiSchema(schema, 'jsonSchema')!;
     expect(j.properties.a).toEqual({ description: 'optional text', anyOf: [{ type: 'string' }, { type: 'null' }] });
@@ -118,7 +142,9 @@ describe('hard cases from the reference', () => {
         kind: { const: 'fixed' },
         level: { type: 'integer', enum: [1, 2, 3], description: 'Level.' },
         mode: { type: 'string', enum: ['', 'fast', 'slow'] },
-        both: { allOf: [{ type: 'object', properties: { x: { type: 'number' } }, required: ['x'] }, { properties: { y: { type: 'number', exclusiveMaximum: 10 } } }] },
+        both: {
+          allOf: [{ type: 'object', properties: { x: { type: 'number' } }, required: ['x'] }, { properties: { y: { type: 'number', exclusiveMaximum: 10 } } }],
+        },
         pair: { type: 'array', prefixItems: [{ type: 'number' }, { type: 'number' }] },
         when: { type: 'string', format: 'date-time', examples: ['2026-01-01T00:00:00Z'], $comment: 'iso' },
       },

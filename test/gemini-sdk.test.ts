@@ -17,7 +17,15 @@ const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtu
 const claudeCode = JSON.parse(readFileSync(join(__dirname, 'fixtures/claude-code-request.json'), 'utf8'));
 /** Tool ids carry a random part; `parsed_output` is added client-side by the SDK's stream helper. */
 const stableIds = ({ parsed_output: _p, ...m }: any) => ({ ...m, content: m.content.map((b: any) => (b.type === 'tool_use' ? { ...b, id: 'toolu_X' } : b)) });
-const weatherTool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] } };
+const weatherTool = {
+  name: 'get_weather',
+  description: 'Current weather',
+  input_schema: {
+    type: 'object' as const,
+    properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+    required: ['location'],
+  },
+};
 
 describe('Gemini targets through the gateway with the official SDK', () => {
   let fake: FakeGemini;
@@ -28,18 +36,30 @@ describe('Gemini targets through the gateway with the official SDK', () => {
 
   beforeAll(async () => {
     fake = await startFakeGemini();
-    const target = (model: string, extra: any = {}) => ({ provider: 'gemini', model, baseURL: `${fake.url}/v1beta`, credentialsRef: { name: 'gemini' }, ...extra });
+    const target = (model: string, extra: any = {}) => ({
+      provider: 'gemini',
+      model,
+      baseURL: `${fake.url}/v1beta`,
+      credentialsRef: { name: 'gemini' },
+      ...extra,
+    });
     const once = { attempts: 1 };
-    gw = await startGateway(snapshotOf([
-      secret('gemini', { apiKey: UPSTREAM_KEY }),
-      secret('client', { key: CLIENT_KEY }),
-      modelRoute('flash', { model: 'gemini-flash', targets: [target('gemini-2.5-flash')], retry: once }),
-      modelRoute('pro', { model: 'gemini-pro', targets: [target('gemini-2.5-pro')], retry: once }),
-      modelRoute('g3', { model: 'gemini-3', targets: [target('gemini-3-pro-preview')], retry: once }),
-      modelRoute('retrying', { model: 'gemini-retry', targets: [target('gemini-2.5-flash')], retry: { attempts: 2 } }),
-      modelRoute('claude-code', { model: claudeCode.body.model, targets: [target('gemini-3-pro-preview', { options: { maxOutputTokens: 65536 } })], retry: once }),
-      apiKey('team', { secretRef: { name: 'client' } }),
-    ]));
+    gw = await startGateway(
+      snapshotOf([
+        secret('gemini', { apiKey: UPSTREAM_KEY }),
+        secret('client', { key: CLIENT_KEY }),
+        modelRoute('flash', { model: 'gemini-flash', targets: [target('gemini-2.5-flash')], retry: once }),
+        modelRoute('pro', { model: 'gemini-pro', targets: [target('gemini-2.5-pro')], retry: once }),
+        modelRoute('g3', { model: 'gemini-3', targets: [target('gemini-3-pro-preview')], retry: once }),
+        modelRoute('retrying', { model: 'gemini-retry', targets: [target('gemini-2.5-flash')], retry: { attempts: 2 } }),
+        modelRoute('claude-code', {
+          model: claudeCode.body.model,
+          targets: [target('gemini-3-pro-preview', { options: { maxOutputTokens: 65536 } })],
+          retry: once,
+        }),
+        apiKey('team', { secretRef: { name: 'client' } }),
+      ]),
+    );
     // The SDK's own fetch, with each event-stream body teed so every stream it reads is grammar-checked too.
     const fetchAndKeep = async (url: any, init: any) => {
       const res = await fetch(url, init);
@@ -63,11 +83,23 @@ describe('Gemini targets through the gateway with the official SDK', () => {
   });
 
   const twice = (s: GScript) => fake.queue.push(s, structuredClone(s));
-  const ask = (model: string, extra: any = {}) => ({ model, max_tokens: 1024, messages: [{ role: 'user' as const, content: 'Weather in Paris and London?' }], ...extra });
+  const ask = (model: string, extra: any = {}) => ({
+    model,
+    max_tokens: 1024,
+    messages: [{ role: 'user' as const, content: 'Weather in Paris and London?' }],
+    ...extra,
+  });
 
   test('messages.create: text answer, usage, model; upstream gets its own key in x-goog-api-key and nothing of the client', async () => {
     const msg = await client.messages.create({ ...ask('gemini-flash'), system: 'Be brief.', temperature: 0.2, stop_sequences: ['END'] });
-    expect(msg).toMatchObject({ type: 'message', role: 'assistant', model: 'gemini-2.5-flash', content: [{ type: 'text', text: 'Hello from Gemini' }], stop_reason: 'end_turn', stop_sequence: null });
+    expect(msg).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      model: 'gemini-2.5-flash',
+      content: [{ type: 'text', text: 'Hello from Gemini' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+    });
     expect(msg.id).toBe('msg_resp-text-1');
     expect(msg.usage).toMatchObject({ input_tokens: 9, output_tokens: 5, cache_read_input_tokens: 0 });
     const up = fake.last();
@@ -105,7 +137,10 @@ describe('Gemini targets through the gateway with the official SDK', () => {
     fake.queue.push({ kind: 'answer', chunks: fixture('parallel-calls.stream.json').chunks });
     const first = await client.messages.stream({ model: 'gemini-3', max_tokens: 2048, tools, thinking: { type: 'adaptive' }, messages }).finalMessage();
     const calls = first.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
-    expect(calls.map((c) => c.input)).toEqual([{ location: 'Paris', unit: 'celsius' }, { location: 'London', unit: 'celsius' }]);
+    expect(calls.map((c) => c.input)).toEqual([
+      { location: 'Paris', unit: 'celsius' },
+      { location: 'London', unit: 'celsius' },
+    ]);
 
     messages.push({ role: 'assistant', content: first.content });
     messages.push({
@@ -116,7 +151,10 @@ describe('Gemini targets through the gateway with the official SDK', () => {
       ],
     });
     const answer = textChunks('Paris is 18°C; London is unknown.', { model: 'gemini-3-pro-preview', responseId: 'turn2' });
-    answer.push({ candidates: [{ content: { role: 'model', parts: [{ text: '', thoughtSignature: 'Turn2AnswerSig==' }] }, finishReason: 'STOP', index: 0 }], modelVersion: 'gemini-3-pro-preview' });
+    answer.push({
+      candidates: [{ content: { role: 'model', parts: [{ text: '', thoughtSignature: 'Turn2AnswerSig==' }] }, finishReason: 'STOP', index: 0 }],
+      modelVersion: 'gemini-3-pro-preview',
+    });
     delete answer[1].candidates[0].finishReason;
     fake.queue.push({ kind: 'answer', chunks: answer });
     const second = await client.messages.stream({ model: 'gemini-3', max_tokens: 2048, tools, thinking: { type: 'adaptive' }, messages }).finalMessage();
@@ -137,16 +175,20 @@ describe('Gemini targets through the gateway with the official SDK', () => {
     expect(fake.last().body.contents[3].parts).toEqual([{ text: 'Paris is 18°C; London is unknown.', thoughtSignature: 'Turn2AnswerSig==' }]);
   });
 
-  test('a forged signature is refused by (fake) Gemini and reaches the client as a 400 with Google\'s message', async () => {
+  test("a forged signature is refused by (fake) Gemini and reaches the client as a 400 with Google's message", async () => {
     const forged = encodeToolUseId({ signature: 'not-a-real-signature', model: 'gemini-3-pro-preview' });
-    const err = await client.messages.create({
-      model: 'gemini-3', max_tokens: 100, tools: [weatherTool],
-      messages: [
-        { role: 'user', content: 'Weather?' },
-        { role: 'assistant', content: [{ type: 'tool_use', id: forged, name: 'get_weather', input: { location: 'Paris' } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: forged, content: 'sunny' }] },
-      ],
-    }).catch((e) => e);
+    const err = await client.messages
+      .create({
+        model: 'gemini-3',
+        max_tokens: 100,
+        tools: [weatherTool],
+        messages: [
+          { role: 'user', content: 'Weather?' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: forged, name: 'get_weather', input: { location: 'Paris' } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: forged, content: 'sunny' }] },
+        ],
+      })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
     expect(err.error.error).toEqual({ type: 'invalid_request_error', message: 'Corrupted thought signature.' });
     fake.received.forEach((r) => delete r.rejected); // expected here
@@ -154,10 +196,24 @@ describe('Gemini targets through the gateway with the official SDK', () => {
 
   test.each([
     [400, 'INVALID_ARGUMENT', undefined, Anthropic.BadRequestError, 400, 'invalid_request_error'],
-    [400, 'INVALID_ARGUMENT', [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }], Anthropic.AuthenticationError, 401, 'authentication_error'],
+    [
+      400,
+      'INVALID_ARGUMENT',
+      [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }],
+      Anthropic.AuthenticationError,
+      401,
+      'authentication_error',
+    ],
     [403, 'PERMISSION_DENIED', undefined, Anthropic.PermissionDeniedError, 403, 'permission_error'],
     [404, 'NOT_FOUND', undefined, Anthropic.NotFoundError, 404, 'not_found_error'],
-    [429, 'RESOURCE_EXHAUSTED', [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '36s' }], Anthropic.RateLimitError, 429, 'rate_limit_error'],
+    [
+      429,
+      'RESOURCE_EXHAUSTED',
+      [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '36s' }],
+      Anthropic.RateLimitError,
+      429,
+      'rate_limit_error',
+    ],
     [500, 'INTERNAL', undefined, Anthropic.InternalServerError, 500, 'api_error'],
     [503, 'UNAVAILABLE', undefined, Anthropic.InternalServerError, 529, 'overloaded_error'],
   ])('Gemini %i %s surfaces as the SDK error class', async (status, gstatus, details, cls, clientStatus, type) => {
@@ -179,7 +235,10 @@ describe('Gemini targets through the gateway with the official SDK', () => {
 
   test('an error as the first stream chunk becomes an HTTP error (nothing was sent yet)', async () => {
     fake.queue.push({ kind: 'answer', chunks: [{ error: { code: 429, message: 'Resource exhausted.', status: 'RESOURCE_EXHAUSTED' } }] });
-    const err = await client.messages.stream(ask('gemini-flash')).finalMessage().catch((e) => e);
+    const err = await client.messages
+      .stream(ask('gemini-flash'))
+      .finalMessage()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.RateLimitError);
     expect(err.error.error).toEqual({ type: 'rate_limit_error', message: 'Resource exhausted.' });
   });
@@ -199,15 +258,24 @@ describe('Gemini targets through the gateway with the official SDK', () => {
     expect(raw.events.some((e) => e.event === 'content_block_delta')).toBe(true);
 
     fake.queue.push(structuredClone(script) as GScript);
-    const err = await client.messages.stream(ask('gemini-flash')).finalMessage().catch((e) => e);
+    const err = await client.messages
+      .stream(ask('gemini-flash'))
+      .finalMessage()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(err.error?.error?.type).toBe(type);
   });
 
   test('CRLF framing split at any byte, and a last event without its blank line, still parse', async () => {
-    const wire = fixture('parallel-calls.stream.json').chunks.map((c: any) => `data: ${JSON.stringify(c)}\r\n\r\n`).join('').replace(/\r\n\r\n$/, '');
+    const wire = fixture('parallel-calls.stream.json')
+      .chunks.map((c: any) => `data: ${JSON.stringify(c)}\r\n\r\n`)
+      .join('')
+      .replace(/\r\n\r\n$/, '');
     // Cut between every \r and its \n, and inside every JSON line.
-    const cuts = [...wire.matchAll(/\r\n/g)].map((m) => m.index! + 1).concat([...wire.matchAll(/data: /g)].map((m) => m.index! + 40)).sort((a, b) => a - b);
+    const cuts = [...wire.matchAll(/\r\n/g)]
+      .map((m) => m.index! + 1)
+      .concat([...wire.matchAll(/data: /g)].map((m) => m.index! + 40))
+      .sort((a, b) => a - b);
     const pieces = [0, ...cuts].map((from, i, all) => wire.slice(from, all[i + 1] ?? wire.length));
     expect(pieces.some((p) => p.endsWith('\r'))).toBe(true);
     fake.queue.push({ kind: 'pieces', pieces, delayMs: 1 });
@@ -228,15 +296,29 @@ describe('Gemini targets through the gateway with the official SDK', () => {
 
   test('countTokens uses :countTokens with the generateContentRequest wrapper', async () => {
     fake.queue.push({ kind: 'count', totalTokens: 321 });
-    const r = await client.messages.countTokens({ model: 'gemini-flash', system: 'Be brief.', tools: [weatherTool], messages: [{ role: 'user', content: 'Hi' }] });
+    const r = await client.messages.countTokens({
+      model: 'gemini-flash',
+      system: 'Be brief.',
+      tools: [weatherTool],
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
     expect(r.input_tokens).toBe(321);
     const up = fake.last();
     expect(up.path).toBe('/v1beta/models/gemini-2.5-flash:countTokens');
-    expect(up.body.generateContentRequest).toMatchObject({ model: 'models/gemini-2.5-flash', systemInstruction: { parts: [{ text: 'Be brief.' }] }, tools: [{ functionDeclarations: [{ name: 'get_weather' }] }] });
+    expect(up.body.generateContentRequest).toMatchObject({
+      model: 'models/gemini-2.5-flash',
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      tools: [{ functionDeclarations: [{ name: 'get_weather' }] }],
+    });
   });
 
   test('requests Gemini cannot take are refused by the gateway without calling it', async () => {
-    const gif = await client.messages.create({ ...ask('gemini-flash'), messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/gif', data: 'R0lGODlhAQABAAAAACw=' } }] }] }).catch((e) => e);
+    const gif = await client.messages
+      .create({
+        ...ask('gemini-flash'),
+        messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/gif', data: 'R0lGODlhAQABAAAAACw=' } }] }],
+      })
+      .catch((e) => e);
     expect(gif).toBeInstanceOf(Anthropic.BadRequestError);
     expect(gif.error.error.message).toMatch(/Gemini does not accept image\/gif/);
     const server = await client.messages.create({ ...ask('gemini-flash'), tools: [{ type: 'web_search_20250305', name: 'web_search' }] }).catch((e) => e);

@@ -30,7 +30,18 @@ describe('Dockerfile', () => {
     const runs = runtime.text.split('\n').filter((l) => l.startsWith('RUN '));
     for (const r of runs) expect(r).not.toMatch(/\b(npm|npx|yarn|corepack|apt-get|apt|dpkg)\s+(?!-)\w/);
     const removed = runs.join(' ');
-    for (const path of ['/usr/local/lib/node_modules/npm', '/usr/local/lib/node_modules/corepack', '/usr/local/bin/npm', '/usr/local/bin/npx', '/usr/local/bin/corepack', '/usr/local/bin/yarn', '/opt/yarn-v*', '/usr/bin/apt', '/usr/bin/apt-*', '/usr/bin/dpkg']) {
+    for (const path of [
+      '/usr/local/lib/node_modules/npm',
+      '/usr/local/lib/node_modules/corepack',
+      '/usr/local/bin/npm',
+      '/usr/local/bin/npx',
+      '/usr/local/bin/corepack',
+      '/usr/local/bin/yarn',
+      '/opt/yarn-v*',
+      '/usr/bin/apt',
+      '/usr/bin/apt-*',
+      '/usr/bin/dpkg',
+    ]) {
       expect([path, removed.includes(`rm -rf`) && removed.split(/\s+/).includes(path)]).toEqual([path, true]);
     }
     // tini comes from another stage, ready-made.
@@ -39,7 +50,11 @@ describe('Dockerfile', () => {
   });
 
   test('OCI labels: source, version and revision from build arguments', () => {
-    for (const [label, arg] of [['source', 'SOURCE'], ['version', 'VERSION'], ['revision', 'REVISION']]) {
+    for (const [label, arg] of [
+      ['source', 'SOURCE'],
+      ['version', 'VERSION'],
+      ['revision', 'REVISION'],
+    ]) {
       expect(runtime.text).toMatch(new RegExp(`^ARG ${arg}=\\S+$`, 'm'));
       expect(runtime.text).toContain(`org.opencontainers.image.${label}="\${${arg}}"`);
     }
@@ -104,7 +119,9 @@ describe('image size budget', () => {
   const all = closure(production);
 
   test('the closure is what npm marks as production in the lock, and it is installed', () => {
-    const marked = Object.entries(lock.packages).filter(([k, e]) => k && !(e as any).dev && !(e as any).devOptional).map(([k]) => k);
+    const marked = Object.entries(lock.packages)
+      .filter(([k, e]) => k && !(e as any).dev && !(e as any).devOptional)
+      .map(([k]) => k);
     expect([...all].sort()).toEqual(marked.sort());
     expect([...all].filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
   });

@@ -72,7 +72,11 @@ interface Edge {
 function importsOf(file: string): Edge[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
   const found: Edge[] = [];
-  const patterns = [/^\s*(import|export)\s+(type\s+)?[^'";]*?from\s+['"](\.[^'"]+)['"]/gm, /^\s*import\s+()()['"](\.[^'"]+)['"]/gm, /\b(require|import)\s*\(()\s*['"](\.[^'"]+)['"]\s*\)/g];
+  const patterns = [
+    /^\s*(import|export)\s+(type\s+)?[^'";]*?from\s+['"](\.[^'"]+)['"]/gm,
+    /^\s*import\s+()()['"](\.[^'"]+)['"]/gm,
+    /\b(require|import)\s*\(()\s*['"](\.[^'"]+)['"]\s*\)/g,
+  ];
   for (const re of patterns) {
     for (const m of text.matchAll(re)) {
       const target = relative(ROOT, resolve(ROOT, dirname(file), m[3])).replace(/\.js$/, '');
@@ -136,7 +140,14 @@ describe('layering: imports flow one way', () => {
     const intoOperator = edges.filter((e) => e.from.startsWith(`${GATEWAY}/`) && e.to.startsWith('operator/'));
     expect(intoOperator.map((e) => e.from)).toEqual(intoOperator.map(() => 'gateway/src/commands.ts'));
     // Only the flag table (no client-node) is imported at load time; the operator itself is require()d when its command runs.
-    const atLoad = intoOperator.filter((e) => !/\brequire\(/.test(readFileSync(join(ROOT, e.from), 'utf8').split('\n').find((l) => l.includes(e.to.replace(/\.ts$/, '').replace(/^.*operator\//, 'operator/'))) ?? ''));
+    const atLoad = intoOperator.filter(
+      (e) =>
+        !/\brequire\(/.test(
+          readFileSync(join(ROOT, e.from), 'utf8')
+            .split('\n')
+            .find((l) => l.includes(e.to.replace(/\.ts$/, '').replace(/^.*operator\//, 'operator/'))) ?? '',
+        ),
+    );
     expect(atLoad.map((e) => e.to)).toEqual(['operator/src/options.ts']);
   });
 });

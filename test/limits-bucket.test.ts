@@ -102,7 +102,10 @@ describe('input-token estimate', () => {
     const withImage = estimateInputTokens({ messages: [{ role: 'user', content: [image, { type: 'text', text: 'What is this?' }] }] });
     expect(withImage).toBeGreaterThan(1600);
     expect(withImage).toBeLessThan(1700);
-    const tools = estimateInputTokens({ messages: [{ role: 'user', content: 'Hi' }], tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] });
+    const tools = estimateInputTokens({
+      messages: [{ role: 'user', content: 'Hi' }],
+      tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+    });
     expect(tools).toBeGreaterThan(350);
   });
 });
@@ -176,7 +179,9 @@ describe('StoreLimiter on the local store', () => {
   let clock = 5_000_000;
   let store: LocalStore;
   let limiter: StoreLimiter;
-  const table = new RoutingTable(snapshotOf(simpleConfig('http://127.0.0.1:1', { keySpec: { limits: { requestsPerMinute: 10, inputTokensPerMinute: 1000, maxConcurrent: 1 } } })));
+  const table = new RoutingTable(
+    snapshotOf(simpleConfig('http://127.0.0.1:1', { keySpec: { limits: { requestsPerMinute: 10, inputTokensPerMinute: 1000, maxConcurrent: 1 } } })),
+  );
   const key = [...table.keys][0];
   const route = table.route('claude-test')!;
 

@@ -16,8 +16,15 @@ describe('rate limits (local store)', () => {
   const limited = (keyLimits?: object, routeLimits?: object, gateways?: number) =>
     start(simpleConfig(h.fake.url, { keySpec: keyLimits && { limits: keyLimits }, routeSpec: routeLimits && { limits: routeLimits } }), gateways);
 
-  const ask = (content = 'Hi', extra: object = {}) => h.client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content }], ...extra });
-  const refusal = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a refusal'); }, (e) => e);
+  const ask = (content = 'Hi', extra: object = {}) =>
+    h.client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content }], ...extra });
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (e) => e,
+    );
 
   test('every response of a limited request carries Anthropic rate-limit headers (SDK .withResponse())', async () => {
     await limited({ requestsPerMinute: 3, inputTokensPerMinute: 10_000, outputTokensPerMinute: 2_000 });
@@ -47,7 +54,10 @@ describe('rate limits (local store)', () => {
     const err = await refusal(ask());
     expect(err).toBeInstanceOf(Anthropic.RateLimitError);
     expect(err.status).toBe(429);
-    expect(err.error.error).toEqual({ type: 'rate_limit_error', message: 'rate limit exceeded: ApiKey default/team-a requestsPerMinute (3/min); retry after 20s' });
+    expect(err.error.error).toEqual({
+      type: 'rate_limit_error',
+      message: 'rate limit exceeded: ApiKey default/team-a requestsPerMinute (3/min); retry after 20s',
+    });
     expect(err.headers.get('retry-after')).toBe('20');
     expect(err.headers.get('anthropic-ratelimit-requests-limit')).toBe('3');
     expect(err.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
@@ -83,17 +93,25 @@ describe('rate limits (local store)', () => {
 
   test('input tokens: a request whose estimate does not fit is refused; the real count is what gets debited', async () => {
     await limited({ inputTokensPerMinute: 1000 });
-    h.fake.queue.push({ kind: 'message', message: { usage: { input_tokens: 990, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } });
+    h.fake.queue.push({
+      kind: 'message',
+      message: { usage: { input_tokens: 990, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } },
+    });
     const small = await ask('Hello').withResponse(); // estimated at a few tokens, really 990
     expect(Number(small.response.headers.get('anthropic-ratelimit-input-tokens-remaining'))).toBeGreaterThan(980);
     const err = await refusal(ask('Hello again, a little longer this time'));
     expect(err).toBeInstanceOf(Anthropic.RateLimitError);
-    expect(err.error.error.message).toMatch(/^rate limit exceeded: ApiKey default\/team-a inputTokensPerMinute \(1000\/min; this request is estimated at \d+ input tokens\); retry after \ds$/);
+    expect(err.error.error.message).toMatch(
+      /^rate limit exceeded: ApiKey default\/team-a inputTokensPerMinute \(1000\/min; this request is estimated at \d+ input tokens\); retry after \ds$/,
+    );
     expect(err.headers.get('anthropic-ratelimit-input-tokens-remaining')).toBe('10');
     // A request bigger than the whole bucket is admitted once the bucket is full, and leaves it in debt.
     h.clock += 60_000;
     const big = 'word '.repeat(1000); // ~1,430 estimated tokens
-    h.fake.queue.push({ kind: 'message', message: { usage: { input_tokens: 1500, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } });
+    h.fake.queue.push({
+      kind: 'message',
+      message: { usage: { input_tokens: 1500, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } },
+    });
     await ask(big);
     const after = await refusal(ask());
     expect(after.error.error.message).toMatch(/inputTokensPerMinute \(1000\/min; this request is estimated at \d+ input tokens\); retry after 3\ds$/);
@@ -101,7 +119,10 @@ describe('rate limits (local store)', () => {
 
   test('output tokens are debited after the fact: a response over the limit blocks the next request until it drains', async () => {
     await limited({ outputTokensPerMinute: 100 });
-    h.fake.queue.push({ kind: 'message', message: { usage: { input_tokens: 10, output_tokens: 150, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } });
+    h.fake.queue.push({
+      kind: 'message',
+      message: { usage: { input_tokens: 10, output_tokens: 150, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } },
+    });
     await ask();
     const err = await refusal(ask());
     expect(err.error.error.message).toMatch(/^rate limit exceeded: ApiKey default\/team-a outputTokensPerMinute \(100\/min\); retry after 3[01]s$/);
@@ -142,7 +163,15 @@ describe('rate limits (local store)', () => {
     expect(err.headers.get('retry-after')).toBe('1');
     expect(h.calls[h.calls.length - 1].rateLimited).toEqual({ scope: 'key', limit: 'maxConcurrent' });
     stream.abort();
-    await waitFor(() => ask().then(() => true, () => false), 5000, 'the slot to be released');
+    await waitFor(
+      () =>
+        ask().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      'the slot to be released',
+    );
   });
 
   test('concurrency is released after upstream errors and broken streams', async () => {
@@ -150,7 +179,9 @@ describe('rate limits (local store)', () => {
     h.fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'boom', headers: { 'x-should-retry': 'false' } });
     expect(await refusal(ask())).toBeInstanceOf(Anthropic.InternalServerError);
     h.fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), cutAfter: 4, delayMs: 20 });
-    await expect(h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage()).rejects.toMatchObject({
+    await expect(
+      h.client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage(),
+    ).rejects.toMatchObject({
       // the upstream cut the connection mid-stream: the stream ends with an error event naming the target
       error: { type: 'error', error: { type: 'api_error', message: expect.stringMatching(/^anthropic target 'claude-upstream-1': .*closed/) } },
     });
@@ -161,7 +192,10 @@ describe('rate limits (local store)', () => {
 
   test('a new snapshot changes limits live without resetting counters', async () => {
     const base = (keyRpm: number, routeRpm?: number): K8sObject[] => [
-      ...simpleConfig(h.fake.url, { keySpec: { limits: { requestsPerMinute: keyRpm } }, routeSpec: routeRpm ? { limits: { requestsPerMinute: routeRpm } } : {} }),
+      ...simpleConfig(h.fake.url, {
+        keySpec: { limits: { requestsPerMinute: keyRpm } },
+        routeSpec: routeRpm ? { limits: { requestsPerMinute: routeRpm } } : {},
+      }),
       secret('client-b', { key: 'sk-test-client-key-0002' }),
       apiKey('team-b', { secretRef: { name: 'client-b' }, limits: { requestsPerMinute: 1 } }),
     ];
@@ -190,7 +224,9 @@ describe('rate limits (local store)', () => {
 
   test('count_tokens counts as a request but consumes no tokens', async () => {
     await limited({ requestsPerMinute: 2, inputTokensPerMinute: 5 });
-    const r = await h.client.messages.countTokens({ model: 'claude-test', messages: [{ role: 'user', content: 'a long enough prompt to be over five tokens' }] }).withResponse();
+    const r = await h.client.messages
+      .countTokens({ model: 'claude-test', messages: [{ role: 'user', content: 'a long enough prompt to be over five tokens' }] })
+      .withResponse();
     expect(r.response.headers.get('anthropic-ratelimit-requests-remaining')).toBe('1');
     expect(r.response.headers.get('anthropic-ratelimit-input-tokens-limit')).toBeNull();
     await h.client.messages.countTokens({ model: 'claude-test', messages: [{ role: 'user', content: 'Hi' }] });

@@ -50,7 +50,13 @@ describe('rate limits (Redis store)', () => {
     async function gateway(prefix: string, keyLimits: object, routeLimits?: object, env: Record<string, string> = {}): Promise<Gateway> {
       const gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { limits: keyLimits }, routeSpec: routeLimits && { limits: routeLimits } })));
       // A generous command timeout: on a loaded test machine a slow reply must not look like an outage.
-      await installFeatures(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: prefix, SWITCHYARD_REDIS_TIMEOUT_MS: '5000', SWITCHYARD_ACCESS_LOG: 'off', ...env });
+      await installFeatures(gw, {
+        SWITCHYARD_REDIS_URL: redis.url,
+        SWITCHYARD_REDIS_PREFIX: prefix,
+        SWITCHYARD_REDIS_TIMEOUT_MS: '5000',
+        SWITCHYARD_ACCESS_LOG: 'off',
+        ...env,
+      });
       gws.push(gw);
       return gw;
     }
@@ -78,7 +84,14 @@ describe('rate limits (Redis store)', () => {
     test('concurrent requests batched into one call keep exact limits and sum their usage', async () => {
       const gw = await gateway('t8:', { requestsPerMinute: 6 });
       const c = sdk(gw);
-      const results = await Promise.all(Array.from({ length: 20 }, () => ask(c).then(() => 200, (e) => e.status)));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          ask(c).then(
+            () => 200,
+            (e) => e.status,
+          ),
+        ),
+      );
       expect(results.filter((x) => x === 200).length).toBe(6);
       expect(results.filter((x) => x === 429).length).toBe(14);
 
@@ -120,7 +133,11 @@ describe('rate limits (Redis store)', () => {
 
     test('keys name the ApiKey and route, never a secret, and all expire', async () => {
       // Small token limits drain slowly (1 a second), so the stored values are close to the debits.
-      const gw = await gateway('t2:', { requestsPerMinute: 50, inputTokensPerMinute: 60, outputTokensPerMinute: 60, maxConcurrent: 5 }, { requestsPerMinute: 100 });
+      const gw = await gateway(
+        't2:',
+        { requestsPerMinute: 50, inputTokensPerMinute: 60, outputTokensPerMinute: 60, maxConcurrent: 5 },
+        { requestsPerMinute: 100 },
+      );
       await ask(sdk(gw));
       await waitFor(async () => (await bucket('t2:rl:key:default/team-a', 'otpm')).u > 0, 5000, 'settlements to reach Redis');
       const keys = (await inspect.keys('t2:*')).sort();
@@ -146,7 +163,13 @@ describe('rate limits (Redis store)', () => {
     test('one script call per event-loop turn carries the admissions and the settlements', async () => {
       // Concurrency slots are part of every script call here, but with room for all 20 at once: the
       // test counts calls, and a loaded machine can have all 20 in flight together.
-      const c = sdk(await gateway('t6:', { requestsPerMinute: 1000, inputTokensPerMinute: 100_000, outputTokensPerMinute: 100_000, maxConcurrent: 50 }, { requestsPerMinute: 1000, maxConcurrent: 50 }));
+      const c = sdk(
+        await gateway(
+          't6:',
+          { requestsPerMinute: 1000, inputTokensPerMinute: 100_000, outputTokensPerMinute: 100_000, maxConcurrent: 50 },
+          { requestsPerMinute: 1000, maxConcurrent: 50 },
+        ),
+      );
       await ask(c); // scripts loaded on this connection
       await new Promise((r) => setTimeout(r, 100));
       const calls = async () => {
@@ -202,7 +225,15 @@ describe('rate limits (Redis store)', () => {
       expect(await ask(sdk(gb)).catch((e) => e)).toBeInstanceOf(Anthropic.RateLimitError);
       // The pod "dies": its store stops renewing without releasing anything.
       await store.close();
-      await waitFor(() => ask(sdk(gb)).then(() => true, () => false), 10_000, 'the orphaned lease to expire');
+      await waitFor(
+        () =>
+          ask(sdk(gb)).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+        'the orphaned lease to expire',
+      );
       stream.abort();
     }, 30_000);
 
@@ -297,68 +328,64 @@ describe('rate limits (Redis store)', () => {
     const count = (xs: number[], v: number) => xs.filter((x) => x === v).length;
     const warnings = (p: GatewayProcess) => p.logs.filter((l) => String(l.msg).startsWith('redis limit store unavailable')).length;
 
-    test(
-      'share one key exactly; Redis dies → open falls back to local limits, closed refuses with 503; Redis returns → exact again',
-      async () => {
-        for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 0, 10_000, 'redis connected');
+    test('share one key exactly; Redis dies → open falls back to local limits, closed refuses with 503; Redis returns → exact again', async () => {
+      for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 0, 10_000, 'redis connected');
 
-        // 1. Exactly LIMIT across both processes.
-        const first = await burst(20, [a, b]);
-        expect(count(first, 200)).toBe(LIMIT);
-        expect(count(first, 429)).toBe(20 - LIMIT);
+      // 1. Exactly LIMIT across both processes.
+      const first = await burst(20, [a, b]);
+      expect(count(first, 200)).toBe(LIMIT);
+      expect(count(first, 429)).toBe(20 - LIMIT);
 
-        // A stream (another key, no rate limit, but the route's concurrency slot) in flight when Redis dies.
-        fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), hangAfter: 4 });
-        const inflight = new AbortController();
-        const streamRes = await fetch(`${a.url}/v1/messages`, {
-          method: 'POST',
-          signal: inflight.signal,
-          headers: { 'content-type': 'application/json', 'x-api-key': OTHER_KEY },
-          body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
-        });
-        expect(streamRes.status).toBe(200);
-        const reader = streamRes.body!.getReader();
-        await reader.read();
-        expect(await inspect.zcard('proc:rl:route:default/main:conc')).toBe(1);
+      // A stream (another key, no rate limit, but the route's concurrency slot) in flight when Redis dies.
+      fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['x', 'y']), hangAfter: 4 });
+      const inflight = new AbortController();
+      const streamRes = await fetch(`${a.url}/v1/messages`, {
+        method: 'POST',
+        signal: inflight.signal,
+        headers: { 'content-type': 'application/json', 'x-api-key': OTHER_KEY },
+        body: JSON.stringify({ model: 'claude-test', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+      });
+      expect(streamRes.status).toBe(200);
+      const reader = streamRes.body!.getReader();
+      await reader.read();
+      expect(await inspect.zcard('proc:rl:route:default/main:conc')).toBe(1);
 
-        // 2. Redis dies.
-        await redis.stop();
-        for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 1, 10_000, 'degraded state');
-        const open = await burst(LIMIT + 2, [a]);
-        expect(count(open, 200)).toBe(LIMIT); // a's own local bucket, undivided (gateways: 1)
-        expect(count(open, 429)).toBe(2);
-        const closed = await postMessage(b.url);
-        expect(closed.status).toBe(503);
-        expect(closed.headers.get('retry-after')).toBe('1');
-        expect(await closed.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: 'rate limit store unavailable; retry shortly' } });
-        expect(await metric(a.adminURL, 'switchyard_limit_store_fallback_total')).toBe(LIMIT + 2);
-        expect(await metric(b.adminURL, 'switchyard_limit_store_fallback_total')).toBe(1);
-        // One log line for the outage, however many requests went through it.
-        expect(warnings(a)).toBe(1);
-        expect(warnings(b)).toBe(1);
-        // The stream admitted through Redis ends while Redis is away: its release is dropped, nothing breaks.
-        inflight.abort();
-        await reader.read().catch(() => undefined);
-        for (const p of [a, b]) {
-          expect(p.child.exitCode).toBeNull();
-          expect((await fetch(`${p.adminURL}/readyz`)).status).toBe(200);
-        }
+      // 2. Redis dies.
+      await redis.stop();
+      for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 1, 10_000, 'degraded state');
+      const open = await burst(LIMIT + 2, [a]);
+      expect(count(open, 200)).toBe(LIMIT); // a's own local bucket, undivided (gateways: 1)
+      expect(count(open, 429)).toBe(2);
+      const closed = await postMessage(b.url);
+      expect(closed.status).toBe(503);
+      expect(closed.headers.get('retry-after')).toBe('1');
+      expect(await closed.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: 'rate limit store unavailable; retry shortly' } });
+      expect(await metric(a.adminURL, 'switchyard_limit_store_fallback_total')).toBe(LIMIT + 2);
+      expect(await metric(b.adminURL, 'switchyard_limit_store_fallback_total')).toBe(1);
+      // One log line for the outage, however many requests went through it.
+      expect(warnings(a)).toBe(1);
+      expect(warnings(b)).toBe(1);
+      // The stream admitted through Redis ends while Redis is away: its release is dropped, nothing breaks.
+      inflight.abort();
+      await reader.read().catch(() => undefined);
+      for (const p of [a, b]) {
+        expect(p.child.exitCode).toBeNull();
+        expect((await fetch(`${p.adminURL}/readyz`)).status).toBe(200);
+      }
 
-        // 3. Redis returns (empty, as after a restart without persistence): exact limits again.
-        await redis.start();
-        for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 0, 15_000, 'recovery');
-        const again = await burst(20, [a, b]);
-        expect(count(again, 200)).toBe(LIMIT);
-        expect(count(again, 429)).toBe(20 - LIMIT);
-        expect(a.logs.filter((l) => String(l.msg).startsWith('redis limit store available')).length).toBe(2); // start, recovery
+      // 3. Redis returns (empty, as after a restart without persistence): exact limits again.
+      await redis.start();
+      for (const p of [a, b]) await waitFor(async () => (await metric(p.adminURL, 'switchyard_limit_store_degraded')) === 0, 15_000, 'recovery');
+      const again = await burst(20, [a, b]);
+      expect(count(again, 200)).toBe(LIMIT);
+      expect(count(again, 429)).toBe(20 - LIMIT);
+      expect(a.logs.filter((l) => String(l.msg).startsWith('redis limit store available')).length).toBe(2); // start, recovery
 
-        // Both drain and exit 0: the Redis connection does not keep the process alive.
-        expect(await Promise.all([a.stop(), b.stop()])).toEqual([0, 0]);
-      },
-      60_000,
-    );
+      // Both drain and exit 0: the Redis connection does not keep the process alive.
+      expect(await Promise.all([a.stop(), b.stop()])).toEqual([0, 0]);
+    }, 60_000);
 
-    test('a gateway stopped while Redis is down exits at once, not after the Redis client\'s disconnect timer', async () => {
+    test("a gateway stopped while Redis is down exits at once, not after the Redis client's disconnect timer", async () => {
       const file = writeConfig(simpleConfig(fake.url, { keySpec: { limits: { requestsPerMinute: 1000 } } }));
       const gw = await spawnGateway(file, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'down:' });
       try {

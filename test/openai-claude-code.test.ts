@@ -11,7 +11,6 @@ import { baseURL, snapshotOf, startGateway } from './helpers/gateway';
 const KEY = 'sk-claude-code-openai-client';
 const MARK = 'switchyard-openai-roundtrip-ok';
 
-
 const toolMessages = (r: OpenAIReceived) => (r.body?.messages ?? []).filter((m: any) => m.role === 'tool');
 
 describe('Claude Code (real CLI) through the gateway to an OpenAI-compatible target', () => {
@@ -23,15 +22,26 @@ describe('Claude Code (real CLI) through the gateway to an OpenAI-compatible tar
     fake.fallback = (r) => {
       const text = JSON.stringify(r.body?.messages ?? []);
       if (text.includes('please run the marker command') && toolMessages(r).length === 0 && r.body?.tools?.length) {
-        return { kind: 'answer', answer: { content: 'Running it.', tool_calls: [{ id: 'call_SwitchyardBash1', name: 'Bash', arguments: JSON.stringify({ command: `echo ${MARK}`, description: 'print the marker' }) }], pieces: 5 } };
+        return {
+          kind: 'answer',
+          answer: {
+            content: 'Running it.',
+            tool_calls: [{ id: 'call_SwitchyardBash1', name: 'Bash', arguments: JSON.stringify({ command: `echo ${MARK}`, description: 'print the marker' }) }],
+            pieces: 5,
+          },
+        };
       }
       return { kind: 'answer', answer: { content: 'PONG from GPT', pieces: 3 } };
     };
     gw = await startGateway(
       snapshotOf(
-        claudeCodeConfig(KEY, (m) => ({ provider: 'openai', model: `gpt-for-${m}`, baseURL: `${fake.url}/v1`, credentialsRef: { name: 'keys', key: 'upstream' } }), {
-          upstreamKeys: { upstream: 'sk-openai-upstream-for-claude-code' },
-        }),
+        claudeCodeConfig(
+          KEY,
+          (m) => ({ provider: 'openai', model: `gpt-for-${m}`, baseURL: `${fake.url}/v1`, credentialsRef: { name: 'keys', key: 'upstream' } }),
+          {
+            upstreamKeys: { upstream: 'sk-openai-upstream-for-claude-code' },
+          },
+        ),
       ),
     );
   });

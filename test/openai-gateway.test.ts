@@ -31,10 +31,16 @@ describe('OpenAI-compatible targets through the gateway', () => {
         secret('upstream', { apiKey: OPENAI_KEY }),
         secret('client', { key: CLIENT_KEY }),
         modelRoute('gpt', { model: 'gpt-route', aliases: ['claude-opus-4-8'], targets: [target()], retry: { attempts: 2, on: ['429', '5xx'] } }),
-        modelRoute('azure', { model: 'azure-route', targets: [target({ model: 'my-deployment', baseURL: fake.url, options: { azureApiVersion: '2024-10-21' } })] }),
+        modelRoute('azure', {
+          model: 'azure-route',
+          targets: [target({ model: 'my-deployment', baseURL: fake.url, options: { azureApiVersion: '2024-10-21' } })],
+        }),
         modelRoute('mixed', {
           model: 'mixed-route',
-          targets: [target({ priority: 0 }), { provider: 'anthropic', model: 'claude-fallback', baseURL: anthropic.url, credentialsRef: { name: 'upstream' }, priority: 1 }],
+          targets: [
+            target({ priority: 0 }),
+            { provider: 'anthropic', model: 'claude-fallback', baseURL: anthropic.url, credentialsRef: { name: 'upstream' }, priority: 1 },
+          ],
           retry: { attempts: 1, on: ['5xx'] },
         }),
         modelRoute('clamped', { model: 'clamped-route', targets: [target({ options: { maxOutputTokens: 16384 } })] }),
@@ -56,9 +62,18 @@ describe('OpenAI-compatible targets through the gateway', () => {
   const ask = { model: 'gpt-route', max_tokens: 200, messages: [{ role: 'user' as const, content: 'Hi' }] };
 
   test('messages.create: translated request, upstream credentials, Anthropic Message back', async () => {
-    fake.queue.push({ kind: 'answer', answer: { content: 'Hello from GPT', usage: { prompt_tokens: 30, completion_tokens: 4, total_tokens: 34, prompt_tokens_details: { cached_tokens: 10 } } } });
+    fake.queue.push({
+      kind: 'answer',
+      answer: { content: 'Hello from GPT', usage: { prompt_tokens: 30, completion_tokens: 4, total_tokens: 34, prompt_tokens_details: { cached_tokens: 10 } } },
+    });
     const msg = await client.messages.create({ ...ask, system: 'Be nice.' });
-    expect(msg).toMatchObject({ type: 'message', role: 'assistant', model: 'gpt-test', content: [{ type: 'text', text: 'Hello from GPT' }], stop_reason: 'end_turn' });
+    expect(msg).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      model: 'gpt-test',
+      content: [{ type: 'text', text: 'Hello from GPT' }],
+      stop_reason: 'end_turn',
+    });
     expect(msg.id).toMatch(/^msg_/);
     expect(msg.usage).toMatchObject({ input_tokens: 20, output_tokens: 4, cache_read_input_tokens: 10 });
     const up = fake.last();
@@ -66,13 +81,31 @@ describe('OpenAI-compatible targets through the gateway', () => {
     expect(up.headers.authorization).toBe(`Bearer ${OPENAI_KEY}`);
     expect(up.headers['x-client-request-id']).toBe(msg._request_id);
     expect(JSON.stringify(up)).not.toContain(CLIENT_KEY);
-    expect(up.body).toEqual({ model: 'gpt-test', messages: [{ role: 'system', content: 'Be nice.' }, { role: 'user', content: 'Hi' }], n: 1, max_completion_tokens: 200 });
+    expect(up.body).toEqual({
+      model: 'gpt-test',
+      messages: [
+        { role: 'system', content: 'Be nice.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      n: 1,
+      max_completion_tokens: 200,
+    });
   });
 
   const answers: Array<[string, Answer]> = [
     ['text', { content: 'The quick brown fox jumps over the lazy dog.', pieces: 5 }],
     ['reasoning then text', { reasoning: 'Think about foxes first.', content: 'Foxes are quick.', reasoningField: 'reasoning' }],
-    ['text then parallel tool calls', { content: 'Checking both.', tool_calls: [{ id: 'call_paris01', name: 'get_weather', arguments: '{"city":"Paris","days":[1,2]}' }, { id: 'chatcmpl-tool-77aa', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' }], pieces: 4 }],
+    [
+      'text then parallel tool calls',
+      {
+        content: 'Checking both.',
+        tool_calls: [
+          { id: 'call_paris01', name: 'get_weather', arguments: '{"city":"Paris","days":[1,2]}' },
+          { id: 'chatcmpl-tool-77aa', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' },
+        ],
+        pieces: 4,
+      },
+    ],
     ['max tokens mid tool call', { tool_calls: [{ id: 'call_cut', name: 'write', arguments: '{"text":"abc' }], finish_reason: 'length' }],
   ];
 
@@ -85,7 +118,9 @@ describe('OpenAI-compatible targets through the gateway', () => {
     fake.queue.push({ kind: 'answer', answer }, { kind: 'answer', answer }, { kind: 'answer', answer });
     const created = await client.messages.create({ ...ask, tools });
     // finalMessage() adds the SDK's own `parsed_output` (structured outputs); everything else must match.
-    const { parsed_output: _parsed, ...final } = (await client.messages.stream({ ...ask, tools }).finalMessage()) as Anthropic.Message & { parsed_output?: unknown };
+    const { parsed_output: _parsed, ...final } = (await client.messages.stream({ ...ask, tools }).finalMessage()) as Anthropic.Message & {
+      parsed_output?: unknown;
+    };
     expect(final).toEqual(created);
     const raw = await postSse(`${baseURL(gw)}/v1/messages`, headers, { ...ask, tools, stream: true });
     expect(raw.status).toBe(200);
@@ -94,9 +129,19 @@ describe('OpenAI-compatible targets through the gateway', () => {
   });
 
   test('a multi-turn tool loop: tool_use ids come back as the upstream call ids', async () => {
-    const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
+    const tools = [
+      { name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } },
+    ];
     const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'Weather in Paris and Oslo?' }];
-    fake.queue.push({ kind: 'answer', answer: { tool_calls: [{ id: 'call_w1', name: 'get_weather', arguments: '{"city":"Paris"}' }, { id: 'chatcmpl-tool-abc123', name: 'get_weather', arguments: '{"city":"Oslo"}' }] } });
+    fake.queue.push({
+      kind: 'answer',
+      answer: {
+        tool_calls: [
+          { id: 'call_w1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'chatcmpl-tool-abc123', name: 'get_weather', arguments: '{"city":"Oslo"}' },
+        ],
+      },
+    });
     const first = await client.messages.stream({ model: 'gpt-route', max_tokens: 300, tools, messages }).finalMessage();
     expect(first.stop_reason).toBe('tool_use');
     const uses = first.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
@@ -140,7 +185,12 @@ describe('OpenAI-compatible targets through the gateway', () => {
     [503, 'overloaded_error', Anthropic.InternalServerError, 529],
   ])('upstream %i surfaces as %s (%p, status %i)', async (status, type, cls, clientStatus) => {
     // x-should-retry: false keeps the gateway from retrying so the mapped status reaches the client.
-    fake.queue.push({ kind: 'error', status, message: `upstream says ${status}; key ${OPENAI_KEY}`, headers: { 'x-should-retry': 'false', 'retry-after': '7' } });
+    fake.queue.push({
+      kind: 'error',
+      status,
+      message: `upstream says ${status}; key ${OPENAI_KEY}`,
+      headers: { 'x-should-retry': 'false', 'retry-after': '7' },
+    });
     const err = await client.messages.create(ask).catch((e) => e);
     expect(err).toBeInstanceOf(cls);
     expect(err.status).toBe(clientStatus);
@@ -153,7 +203,10 @@ describe('OpenAI-compatible targets through the gateway', () => {
 
   test('a 429 with retry-after is retried by the gateway, then answered', async () => {
     const before = fake.received.length;
-    fake.queue.push({ kind: 'error', status: 429, type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached', headers: { 'retry-after': '0' } }, { kind: 'answer', answer: { content: 'second time lucky' } });
+    fake.queue.push(
+      { kind: 'error', status: 429, type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached', headers: { 'retry-after': '0' } },
+      { kind: 'answer', answer: { content: 'second time lucky' } },
+    );
     const msg = await client.messages.create(ask);
     expect(msg.content).toEqual([{ type: 'text', text: 'second time lucky' }]);
     expect(fake.received.length - before).toBe(2);
@@ -168,7 +221,10 @@ describe('OpenAI-compatible targets through the gateway', () => {
   });
 
   test('a conversation carried on by the Anthropic fallback loses the OpenAI reasoning block, which Anthropic would refuse', async () => {
-    fake.queue.push({ kind: 'answer', answer: { reasoning: 'The user wants the date; run a tool.', tool_calls: [{ id: 'call_7', name: 'clock', arguments: '{}' }] } });
+    fake.queue.push({
+      kind: 'answer',
+      answer: { reasoning: 'The user wants the date; run a tool.', tool_calls: [{ id: 'call_7', name: 'clock', arguments: '{}' }] },
+    });
     const tools = [{ name: 'clock', input_schema: { type: 'object' as const, properties: {} } }];
     const turn1 = await client.messages.create({ ...ask, model: 'mixed-route', tools });
     expect(turn1.content.map((b) => b.type)).toEqual(['thinking', 'tool_use']);
@@ -183,7 +239,13 @@ describe('OpenAI-compatible targets through the gateway', () => {
       // An assistant turn that was nothing but foreign reasoning disappears; a real signature stays.
       { role: 'assistant', content: [{ type: 'thinking', thinking: 'more', signature: '' }] },
       { role: 'user', content: 'And the time?' },
-      { role: 'assistant', content: [{ type: 'thinking', thinking: 'from Claude', signature: 'EqQBCkYIBxgCKkA' }, { type: 'text', text: 'Noon.' }] },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: 'from Claude', signature: 'EqQBCkYIBxgCKkA' },
+          { type: 'text', text: 'Noon.' },
+        ],
+      },
       { role: 'user', content: 'Thanks' },
     ];
     const turn2 = await client.messages.create({ ...ask, model: 'mixed-route', tools, messages: history });
@@ -212,15 +274,28 @@ describe('OpenAI-compatible targets through the gateway', () => {
     expect(raw.events[raw.events.length - 1]).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'api_error' } } });
     expect(raw.events.some((e) => e.event === 'content_block_delta')).toBe(true);
 
-    fake.queue.push({ kind: 'chunks', chunks: [...chunks.slice(0, 3), { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } }, '[DONE]'] });
-    const err = await client.messages.stream(ask).finalMessage().catch((e) => e);
+    fake.queue.push({
+      kind: 'chunks',
+      chunks: [
+        ...chunks.slice(0, 3),
+        { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } },
+        '[DONE]',
+      ],
+    });
+    const err = await client.messages
+      .stream(ask)
+      .finalMessage()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(err.error).toMatchObject({ type: 'error', error: { type: 'api_error', message: 'The server had an error while processing your request.' } });
   });
 
   test('an upstream error before the first chunk is retried like an error status', async () => {
     const before = fake.received.length;
-    fake.queue.push({ kind: 'chunks', chunks: [{ error: { message: 'overloaded', type: 'server_error', code: null } }, '[DONE]'] }, { kind: 'answer', answer: { content: 'recovered' } });
+    fake.queue.push(
+      { kind: 'chunks', chunks: [{ error: { message: 'overloaded', type: 'server_error', code: null } }, '[DONE]'] },
+      { kind: 'answer', answer: { content: 'recovered' } },
+    );
     const final = await client.messages.stream(ask).finalMessage();
     expect(final.content).toEqual([{ type: 'text', text: 'recovered' }]);
     expect(fake.received.length - before).toBe(2);
@@ -239,10 +314,20 @@ describe('OpenAI-compatible targets through the gateway', () => {
   });
 
   test('a server that answers a stream request with JSON still gives the client a stream', async () => {
-    fake.queue.push({ kind: 'raw', status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(completionOf({ content: 'not streamed' })) });
+    fake.queue.push({
+      kind: 'raw',
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(completionOf({ content: 'not streamed' })),
+    });
     const raw = await postSse(`${baseURL(gw)}/v1/messages`, headers, { ...ask, stream: true });
     expect(grammarViolations(raw.events)).toEqual([]);
-    fake.queue.push({ kind: 'raw', status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(completionOf({ content: 'not streamed' })) });
+    fake.queue.push({
+      kind: 'raw',
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(completionOf({ content: 'not streamed' })),
+    });
     expect((await client.messages.stream(ask).finalMessage()).content).toEqual([{ type: 'text', text: 'not streamed' }]);
   });
 
@@ -273,7 +358,14 @@ describe('OpenAI-compatible targets through the gateway', () => {
 
   test('a Claude Code request (shared fixture) streams through an OpenAI target', async () => {
     const cc = JSON.parse(readFileSync(path.join(__dirname, 'fixtures/claude-code-request.json'), 'utf8'));
-    fake.queue.push({ kind: 'answer', answer: { content: 'I will look at the files.', tool_calls: [{ id: 'call_bash1', name: 'Bash', arguments: '{"command":"ls -la","description":"List files"}' }], pieces: 6 } });
+    fake.queue.push({
+      kind: 'answer',
+      answer: {
+        content: 'I will look at the files.',
+        tool_calls: [{ id: 'call_bash1', name: 'Bash', arguments: '{"command":"ls -la","description":"List files"}' }],
+        pieces: 6,
+      },
+    });
     const raw = await postSse(`${baseURL(gw)}${cc.path}`, { ...cc.headers, 'x-api-key': CLIENT_KEY }, cc.body);
     expect(raw.status).toBe(200);
     expect(grammarViolations(raw.events)).toEqual([]);

@@ -34,7 +34,16 @@ describe('OpenAI stream → Anthropic events', () => {
   test('plain text: message_start, one text block, usage with cached tokens, message_stop', async () => {
     const { events } = await translate('stream-text.sse');
     expect(grammarViolations(events)).toEqual([]);
-    expect(events.map((e) => e.event)).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(events.map((e) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
     const m = assemble(events);
     expect(m).toMatchObject({ id: 'msg_9lYpQhT6pNCZzDZfJ6q5hRRAnVm8S', model: 'gpt-4o-2024-08-06', stop_reason: 'end_turn', stop_sequence: null });
     expect(m.content).toEqual([{ type: 'text', text: 'Hello! How can I help you today?' }]);
@@ -59,7 +68,12 @@ describe('OpenAI stream → Anthropic events', () => {
     const { events } = await translate('stream-interleaved-tools.sse');
     expect(grammarViolations(events)).toEqual([]);
     const starts = events.filter((e) => e.event === 'content_block_start').map((e) => [e.data.index, e.data.content_block.type, e.data.content_block.name]);
-    expect(starts).toEqual([[0, 'text', undefined], [1, 'tool_use', 'get_weather'], [2, 'tool_use', 'get_time'], [3, 'tool_use', 'get_weather']]);
+    expect(starts).toEqual([
+      [0, 'text', undefined],
+      [1, 'tool_use', 'get_weather'],
+      [2, 'tool_use', 'get_time'],
+      [3, 'tool_use', 'get_weather'],
+    ]);
     const m = assemble(events);
     expect(m.content).toEqual([
       { type: 'text', text: 'Let me look both up.' },
@@ -74,7 +88,12 @@ describe('OpenAI stream → Anthropic events', () => {
     const { events } = await translate('stream-azure.sse');
     expect(grammarViolations(events)).toEqual([]);
     const m = assemble(events);
-    expect(m).toMatchObject({ id: 'msg_AzureAbc123', model: 'gpt-4o-2024-11-20', stop_reason: 'end_turn', content: [{ type: 'text', text: 'Azure says hi.' }] });
+    expect(m).toMatchObject({
+      id: 'msg_AzureAbc123',
+      model: 'gpt-4o-2024-11-20',
+      stop_reason: 'end_turn',
+      content: [{ type: 'text', text: 'Azure says hi.' }],
+    });
     expect(m.usage).toMatchObject({ input_tokens: 12, output_tokens: 4 });
   });
 
@@ -134,7 +153,10 @@ describe('OpenAI stream → Anthropic events', () => {
     const { events } = await translate('stream-ollama-tools.sse');
     expect(grammarViolations(events)).toEqual([]);
     const m = assemble(events);
-    expect(m.content.map((b: any) => [b.id, b.input.city])).toEqual([['toolu_x1y2z3w4', 'Oslo'], ['toolu_q9r8s7t6', 'Bergen']]);
+    expect(m.content.map((b: any) => [b.id, b.input.city])).toEqual([
+      ['toolu_x1y2z3w4', 'Oslo'],
+      ['toolu_q9r8s7t6', 'Bergen'],
+    ]);
     expect(m.stop_reason).toBe('tool_use');
   });
 
@@ -164,18 +186,29 @@ describe('StreamTranslator edge cases', () => {
       chunk({}, 'tool_calls'),
     ]);
     expect(grammarViolations(events)).toEqual([]);
-    expect(assemble(events).content).toEqual([{ type: 'tool_use', id: 'toolu_a', name: 'f', input: { x: 1 } }, { type: 'text', text: 'Meanwhile…' }]);
+    expect(assemble(events).content).toEqual([
+      { type: 'tool_use', id: 'toolu_a', name: 'f', input: { x: 1 } },
+      { type: 'text', text: 'Meanwhile…' },
+    ]);
   });
 
   test('a tool name that arrives after the id (llama.cpp) still opens one block', () => {
-    const events = run([chunk({ tool_calls: [{ index: 0, id: 'call_b', function: { arguments: '' } }] }), chunk({ tool_calls: [{ index: 0, function: { name: 'g', arguments: '{}' } }] }), chunk({}, 'stop')]);
+    const events = run([
+      chunk({ tool_calls: [{ index: 0, id: 'call_b', function: { arguments: '' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { name: 'g', arguments: '{}' } }] }),
+      chunk({}, 'stop'),
+    ]);
     expect(grammarViolations(events)).toEqual([]);
     // A named tool_choice makes OpenAI say `stop`; a call was made, so it is tool_use.
     expect(assemble(events)).toMatchObject({ stop_reason: 'tool_use', content: [{ type: 'tool_use', id: 'toolu_b', name: 'g', input: {} }] });
   });
 
   test('calls without ids get stable invented toolu_ ids; repeated id/name fragments are no-ops', () => {
-    const cs = [chunk({ tool_calls: [{ index: 0, function: { name: 'h', arguments: '{"a"' } }] }), chunk({ tool_calls: [{ index: 0, function: { name: 'h', arguments: ':2}' } }] }), chunk({}, 'tool_calls')];
+    const cs = [
+      chunk({ tool_calls: [{ index: 0, function: { name: 'h', arguments: '{"a"' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { name: 'h', arguments: ':2}' } }] }),
+      chunk({}, 'tool_calls'),
+    ];
     const a = assemble(run(cs));
     expect(a.content).toEqual([{ type: 'tool_use', id: expect.stringMatching(/^toolu_[0-9A-Za-z]{24}$/), name: 'h', input: { a: 2 } }]);
     expect(assemble(run(cs)).content[0].id).toBe(a.content[0].id);
@@ -188,7 +221,10 @@ describe('StreamTranslator edge cases', () => {
   });
 
   test('refusal deltas become text with stop_reason refusal; content_filter → refusal', () => {
-    expect(assemble(run([chunk({ refusal: "I can't help with that." }), chunk({}, 'stop')]))).toMatchObject({ stop_reason: 'refusal', content: [{ type: 'text', text: "I can't help with that." }] });
+    expect(assemble(run([chunk({ refusal: "I can't help with that." }), chunk({}, 'stop')]))).toMatchObject({
+      stop_reason: 'refusal',
+      content: [{ type: 'text', text: "I can't help with that." }],
+    });
     expect(assemble(run([chunk({ content: 'Some' }), chunk({}, 'content_filter')])).stop_reason).toBe('refusal');
   });
 
@@ -214,7 +250,19 @@ describe('StreamTranslator edge cases', () => {
 test('the prebuilt wire form of each delta is exactly the formatted event', () => {
   const t = new StreamTranslator({ model: 'm', stops: [] });
   const out = [
-    ...t.chunk({ id: 'chatcmpl-r', choices: [{ index: 0, delta: { reasoning: 'why "\\n" \u2028', content: 'a\u0000b "q"', tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '{"x":"\\u00e9"}' } }] } }] }),
+    ...t.chunk({
+      id: 'chatcmpl-r',
+      choices: [
+        {
+          index: 0,
+          delta: {
+            reasoning: 'why "\\n" \u2028',
+            content: 'a\u0000b "q"',
+            tool_calls: [{ index: 0, id: 'call_1', function: { name: 'f', arguments: '{"x":"\\u00e9"}' } }],
+          },
+        },
+      ],
+    }),
     ...t.done(),
   ];
   const deltas = out.filter((e) => e.event === 'content_block_delta');

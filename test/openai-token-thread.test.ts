@@ -16,7 +16,10 @@ describe('OpenAI count_tokens off the event loop (built gateway process)', () =>
     assertBuilt();
     const file = writeConfig([
       secret('keys', { upstream: 'sk-proj-never-called', client: CLIENT_KEY }),
-      modelRoute('gpt', { model: 'gpt-route', targets: [{ provider: 'openai', model: 'gpt-4o', baseURL: 'http://127.0.0.1:9/v1', credentialsRef: { name: 'keys', key: 'upstream' } }] }),
+      modelRoute('gpt', {
+        model: 'gpt-route',
+        targets: [{ provider: 'openai', model: 'gpt-4o', baseURL: 'http://127.0.0.1:9/v1', credentialsRef: { name: 'keys', key: 'upstream' } }],
+      }),
       apiKey('team', { secretRef: { name: 'keys', key: 'client' } }),
     ]);
     gw = await spawnGateway(file);

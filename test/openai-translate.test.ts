@@ -62,10 +62,40 @@ describe('Anthropic request → Chat Completions body', () => {
       { role: 'user', content: 'Here you go.' },
     ]);
     expect(body.tools).toEqual([
-      { type: 'function', function: { name: 'get_weather', description: 'Current weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Current weather for a city',
+          parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        },
+      },
     ]);
-    expect(body).toMatchObject({ model: 'gpt-4o', n: 1, tool_choice: 'auto', parallel_tool_calls: false, max_completion_tokens: 1024, temperature: 0.2, top_p: 0.9, stop: ['END'], user: 'user-42', reasoning_effort: 'medium' });
-    for (const k of ['top_k', 'max_tokens', 'stream', 'stream_options', 'context_management', 'service_tier', 'metadata', 'thinking', 'system', 'cache_control']) expect(body).not.toHaveProperty(k);
+    expect(body).toMatchObject({
+      model: 'gpt-4o',
+      n: 1,
+      tool_choice: 'auto',
+      parallel_tool_calls: false,
+      max_completion_tokens: 1024,
+      temperature: 0.2,
+      top_p: 0.9,
+      stop: ['END'],
+      user: 'user-42',
+      reasoning_effort: 'medium',
+    });
+    for (const k of [
+      'top_k',
+      'max_tokens',
+      'stream',
+      'stream_options',
+      'context_management',
+      'service_tier',
+      'metadata',
+      'thinking',
+      'system',
+      'cache_control',
+    ])
+      expect(body).not.toHaveProperty(k);
     expect(JSON.stringify(body)).not.toContain('cache_control');
   });
 
@@ -77,7 +107,14 @@ describe('Anthropic request → Chat Completions body', () => {
   });
 
   test('options: developer role, max_tokens field and clamp, top_k, safety_identifier, no reasoning_effort', () => {
-    const opts = readOptions({ systemRole: 'developer', maxTokensField: 'max_tokens', maxOutputTokens: 512, topK: true, userField: 'safety_identifier', reasoningEffort: false });
+    const opts = readOptions({
+      systemRole: 'developer',
+      maxTokensField: 'max_tokens',
+      maxOutputTokens: 512,
+      topK: true,
+      userField: 'safety_identifier',
+      reasoningEffort: false,
+    });
     const body = translate(fixture('anthropic-request.json'), opts);
     expect(body.messages[0].role).toBe('developer');
     expect(body.messages.filter((m: any) => m.role === 'system')).toEqual([]);
@@ -88,7 +125,11 @@ describe('Anthropic request → Chat Completions body', () => {
   });
 
   test('streams ask for usage; a long user id (Claude Code sends JSON) is hashed to 64 hex characters', () => {
-    const body = translate({ ...base, metadata: { user_id: JSON.stringify({ device_id: 'x'.repeat(64), session_id: 's' }) }, messages: [{ role: 'user', content: 'Hi' }] }, defaults, true);
+    const body = translate(
+      { ...base, metadata: { user_id: JSON.stringify({ device_id: 'x'.repeat(64), session_id: 's' }) }, messages: [{ role: 'user', content: 'Hi' }] },
+      defaults,
+      true,
+    );
     expect(body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     expect(body.user).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -97,7 +138,10 @@ describe('Anthropic request → Chat Completions body', () => {
     const tools = [{ name: 't', input_schema: { type: 'object' } }];
     const msgs = [{ role: 'user', content: 'x' }];
     expect(translate({ ...base, messages: msgs, tools, tool_choice: { type: 'any' } }).tool_choice).toBe('required');
-    expect(translate({ ...base, messages: msgs, tools, tool_choice: { type: 'tool', name: 't' } }).tool_choice).toEqual({ type: 'function', function: { name: 't' } });
+    expect(translate({ ...base, messages: msgs, tools, tool_choice: { type: 'tool', name: 't' } }).tool_choice).toEqual({
+      type: 'function',
+      function: { name: 't' },
+    });
     const none = translate({ ...base, messages: msgs, tools, tool_choice: { type: 'none', disable_parallel_tool_use: true } });
     expect(none.tool_choice).toBe('none');
     expect(none).not.toHaveProperty('parallel_tool_calls');
@@ -107,25 +151,59 @@ describe('Anthropic request → Chat Completions body', () => {
   });
 
   test('Anthropic server tools are a clear 400', () => {
-    const msg = err(() => translate({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'ok', input_schema: { type: 'object' } }, { type: 'web_search_20250305', name: 'web_search', max_uses: 3 }] }));
+    const msg = err(() =>
+      translate({
+        ...base,
+        messages: [{ role: 'user', content: 'x' }],
+        tools: [
+          { name: 'ok', input_schema: { type: 'object' } },
+          { type: 'web_search_20250305', name: 'web_search', max_uses: 3 },
+        ],
+      }),
+    );
     expect(msg).toMatch(/^tools\.1: 'web_search' \(web_search_20250305\) is an Anthropic-defined tool/);
-    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'bash_20250124', name: 'bash' }] }))).toContain('bash_20250124');
+    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'bash_20250124', name: 'bash' }] }))).toContain(
+      'bash_20250124',
+    );
     // A tool explicitly typed custom is an ordinary function.
-    expect(translate({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'custom', name: 'c', input_schema: { type: 'object' } }] }).tools).toHaveLength(1);
+    expect(
+      translate({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'custom', name: 'c', input_schema: { type: 'object' } }] }).tools,
+    ).toHaveLength(1);
   });
 
   test('PDFs become file parts, or a 400 where the target takes none; text documents become text', () => {
     const pdf = { type: 'document', title: 'Q3 report', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' } };
-    const req = { ...base, messages: [{ role: 'user', content: [pdf, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'plain words' } }, { type: 'text', text: 'Summarise.' }] }] };
+    const req = {
+      ...base,
+      messages: [
+        {
+          role: 'user',
+          content: [pdf, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'plain words' } }, { type: 'text', text: 'Summarise.' }],
+        },
+      ],
+    };
     expect(translate(req).messages[0].content).toEqual([
       { type: 'file', file: { file_data: 'data:application/pdf;base64,JVBERi0xLjQK', filename: 'Q3 report.pdf' } },
       { type: 'text', text: 'plain words' },
       { type: 'text', text: 'Summarise.' },
     ]);
-    expect(err(() => translate(req, readOptions({ pdf: false })))).toBe("messages.0.content.0: this model's OpenAI-compatible target does not accept PDF documents");
-    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://x/y.pdf' } }] }] }))).toContain("document source 'url'");
-    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }] }))).toContain("image source 'file'");
-    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }] }, readOptions({ images: false })))).toContain('does not accept images');
+    expect(err(() => translate(req, readOptions({ pdf: false })))).toBe(
+      "messages.0.content.0: this model's OpenAI-compatible target does not accept PDF documents",
+    );
+    expect(
+      err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://x/y.pdf' } }] }] })),
+    ).toContain("document source 'url'");
+    expect(
+      err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }] })),
+    ).toContain("image source 'file'");
+    expect(
+      err(() =>
+        translate(
+          { ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }] },
+          readOptions({ images: false }),
+        ),
+      ),
+    ).toContain('does not accept images');
   });
 
   test('a tool_result with an image: text in the tool message, the image in the user message after it', () => {
@@ -134,18 +212,38 @@ describe('Anthropic request → Chat Completions body', () => {
       messages: [
         { role: 'user', content: 'Screenshot please' },
         { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_shot1', name: 'screenshot', input: {} }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_shot1', content: [{ type: 'text', text: 'done' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] }] },
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 'toolu_shot1',
+              content: [
+                { type: 'text', text: 'done' },
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+              ],
+            },
+          ],
+        },
       ],
     };
     const msgs = translate(req).messages;
-    expect(msgs[1]).toEqual({ role: 'assistant', content: null, tool_calls: [{ id: 'call_shot1', type: 'function', function: { name: 'screenshot', arguments: '{}' } }] });
+    expect(msgs[1]).toEqual({
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_shot1', type: 'function', function: { name: 'screenshot', arguments: '{}' } }],
+    });
     expect(msgs[2]).toEqual({ role: 'tool', tool_call_id: 'call_shot1', content: 'done\n(1 attachment from this result follow in the next user message)' });
     expect(msgs[3]).toEqual({ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] });
   });
 
   test('unknown roles and blocks are named in the 400', () => {
-    expect(err(() => translate({ ...base, messages: [{ role: 'robot', content: 'x' }] }))).toBe("messages.0.role: 'robot' is not a role an OpenAI-compatible target understands");
-    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'hologram' }] }] }))).toContain("messages.0.content.0: content block type 'hologram'");
+    expect(err(() => translate({ ...base, messages: [{ role: 'robot', content: 'x' }] }))).toBe(
+      "messages.0.role: 'robot' is not a role an OpenAI-compatible target understands",
+    );
+    expect(err(() => translate({ ...base, messages: [{ role: 'user', content: [{ type: 'hologram' }] }] }))).toContain(
+      "messages.0.content.0: content block type 'hologram'",
+    );
   });
 
   test('reasoning effort: output_config.effort first, else the thinking budget', () => {
@@ -159,7 +257,9 @@ describe('Anthropic request → Chat Completions body', () => {
 
   test('structured output (output_config.format) → response_format json_schema', () => {
     const schema = { type: 'object', properties: { a: { type: 'string' } } };
-    expect(translate({ ...base, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema } } }).response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema } });
+    expect(
+      translate({ ...base, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema } } }).response_format,
+    ).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema } });
   });
 });
 
@@ -186,24 +286,37 @@ describe('Chat Completion → Anthropic Message', () => {
 
   test('reasoning_content becomes a thinking block', () => {
     const m = toMessage(fixture('completion-reasoning.json'), ctx);
-    expect(m.content).toEqual([{ type: 'thinking', thinking: 'Compare 9.11 and 9.8: 0.8 > 0.11.', signature: '' }, { type: 'text', text: '9.8 is larger.' }]);
+    expect(m.content).toEqual([
+      { type: 'thinking', thinking: 'Compare 9.11 and 9.8: 0.8 > 0.11.', signature: '' },
+      { type: 'text', text: '9.8 is larger.' },
+    ]);
     expect(m.id).toBe('msg_930c60df-bf64-41c9-a88e-3ec75f81e00e');
   });
 
   test('finish reasons', () => {
-    const c = (finish: string, extra: object = {}) => ({ id: 'x', choices: [{ index: 0, message: { role: 'assistant', content: 'hi', ...extra }, finish_reason: finish }] });
+    const c = (finish: string, extra: object = {}) => ({
+      id: 'x',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hi', ...extra }, finish_reason: finish }],
+    });
     expect(toMessage(c('length'), ctx).stop_reason).toBe('max_tokens');
     expect(toMessage(c('content_filter'), ctx).stop_reason).toBe('refusal');
-    expect(toMessage(c('stop', { refusal: 'No.' , content: null }), ctx)).toMatchObject({ stop_reason: 'refusal', content: [{ type: 'text', text: 'No.' }] });
-    expect(toMessage({ choices: [{ index: 0, message: { content: '1 2' }, finish_reason: 'stop', stop_reason: 'END' }] }, { model: 'm', stops: ['END'] })).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END', model: 'm' });
+    expect(toMessage(c('stop', { refusal: 'No.', content: null }), ctx)).toMatchObject({ stop_reason: 'refusal', content: [{ type: 'text', text: 'No.' }] });
+    expect(
+      toMessage({ choices: [{ index: 0, message: { content: '1 2' }, finish_reason: 'stop', stop_reason: 'END' }] }, { model: 'm', stops: ['END'] }),
+    ).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END', model: 'm' });
     // Truncated arguments are repaired the same way the stream repairs them.
-    expect(toMessage({ choices: [{ message: { tool_calls: [{ id: 'call_1', function: { name: 'f', arguments: '{"a": [1, 2' } }] }, finish_reason: 'length' }] }, ctx).content[0].input).toEqual({ a: [1, 2] });
+    expect(
+      toMessage({ choices: [{ message: { tool_calls: [{ id: 'call_1', function: { name: 'f', arguments: '{"a": [1, 2' } }] }, finish_reason: 'length' }] }, ctx)
+        .content[0].input,
+    ).toEqual({ a: [1, 2] });
   });
 });
 
 describe('errors', () => {
   const reply = (status: number, file: string | object, headers: Record<string, string> = {}) =>
-    errorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), ['sk-proj-abcdefXY9z']);
+    errorReply(status, headers, Buffer.from(typeof file === 'string' ? readFileSync(path.join(__dirname, 'fixtures/openai', file)) : JSON.stringify(file)), [
+      'sk-proj-abcdefXY9z',
+    ]);
 
   test('400 carries the upstream message', () => {
     const r = reply(400, 'error-context-length.json');
@@ -220,7 +333,11 @@ describe('errors', () => {
   });
 
   test('429 keeps retry-after, or derives it from x-ratelimit-reset-*; quota exhaustion is billing', () => {
-    expect(reply(429, 'error-rate-limit.json', { 'retry-after': '2', 'x-request-id': 'req_1' })).toMatchObject({ status: 429, headers: { 'retry-after': '2', 'upstream-request-id': 'req_1' }, body: { error: { type: 'rate_limit_error' } } });
+    expect(reply(429, 'error-rate-limit.json', { 'retry-after': '2', 'x-request-id': 'req_1' })).toMatchObject({
+      status: 429,
+      headers: { 'retry-after': '2', 'upstream-request-id': 'req_1' },
+      body: { error: { type: 'rate_limit_error' } },
+    });
     expect(reply(429, 'error-rate-limit.json', { 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '6m0s' }).headers['retry-after']).toBe('360');
     expect(reply(429, 'error-quota.json')).toMatchObject({ status: 402, body: { error: { type: 'billing_error' } } });
   });
@@ -240,7 +357,9 @@ describe('errors', () => {
 
   test('non-JSON and vLLM-style bodies', () => {
     expect(errorReply(502, {}, Buffer.from('<html>Bad Gateway</html>'), []).body.error.message).toBe('HTTP 502: <html>Bad Gateway</html>');
-    expect(errorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), []).body.error.message).toBe('bad temp');
+    expect(errorReply(400, {}, Buffer.from('{"object":"error","message":"bad temp","type":"BadRequestError","code":400}'), []).body.error.message).toBe(
+      'bad temp',
+    );
   });
 
   test('durations', () => {
@@ -249,7 +368,13 @@ describe('errors', () => {
 });
 
 describe('tool ids round-trip without state', () => {
-  test.each(['call_K3b4QXJxNUQ6RJnPrbMPLTtI', 'chatcmpl-tool-8f4c1e2d9a7b4c5d8e9f0a1b2c3d4e5f', 'AbC123xYz', 'call_with_underscores', 'functions.get_weather:0'])('%s', (id) => {
+  test.each([
+    'call_K3b4QXJxNUQ6RJnPrbMPLTtI',
+    'chatcmpl-tool-8f4c1e2d9a7b4c5d8e9f0a1b2c3d4e5f',
+    'AbC123xYz',
+    'call_with_underscores',
+    'functions.get_weather:0',
+  ])('%s', (id) => {
     const a = toAnthropicToolId(id);
     expect(a).toMatch(/^toolu_[A-Za-z0-9_-]+$/);
     expect(toUpstreamToolId(a)).toBe(id);
@@ -308,9 +433,13 @@ describe('options', () => {
 
   test('URLs: OpenAI-style base, Azure dated deployment, Azure v1', () => {
     expect(chatURL('https://api.openai.com/v1/', 'gpt-4o', defaults)).toBe('https://api.openai.com/v1/chat/completions');
-    expect(chatURL('https://res.openai.azure.com', 'my deploy', readOptions({ azureApiVersion: '2024-10-21' }))).toBe('https://res.openai.azure.com/openai/deployments/my%20deploy/chat/completions?api-version=2024-10-21');
+    expect(chatURL('https://res.openai.azure.com', 'my deploy', readOptions({ azureApiVersion: '2024-10-21' }))).toBe(
+      'https://res.openai.azure.com/openai/deployments/my%20deploy/chat/completions?api-version=2024-10-21',
+    );
     expect(chatURL('https://res.openai.azure.com', 'd', readOptions({ azure: true }))).toBe('https://res.openai.azure.com/openai/v1/chat/completions');
-    expect(chatURL('https://res.openai.azure.com/openai/v1', 'd', readOptions({ azure: true }))).toBe('https://res.openai.azure.com/openai/v1/chat/completions');
+    expect(chatURL('https://res.openai.azure.com/openai/v1', 'd', readOptions({ azure: true }))).toBe(
+      'https://res.openai.azure.com/openai/v1/chat/completions',
+    );
   });
 });
 
@@ -319,10 +448,18 @@ describe('count_tokens with tiktoken', () => {
     const chat = translate({ model: 'm', system: 'You are terse.', messages: [{ role: 'user', content: 'Hello world' }] });
     // tiktoken o200k: "You are terse." = 4, "Hello world" = 2, roles 1 each; 3 per message + 3 priming.
     expect(countChatTokens(chat, defaults)).toBe(3 + (3 + 1 + 4) + (3 + 1 + 2));
-    const withTools = translate({ model: 'm', messages: [{ role: 'user', content: 'Hello world' }], tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] });
-    expect(countChatTokens(withTools, defaults)).toBeGreaterThan(countChatTokens(translate({ model: 'm', messages: [{ role: 'user', content: 'Hello world' }] }), defaults) + 12);
+    const withTools = translate({
+      model: 'm',
+      messages: [{ role: 'user', content: 'Hello world' }],
+      tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+    });
+    expect(countChatTokens(withTools, defaults)).toBeGreaterThan(
+      countChatTokens(translate({ model: 'm', messages: [{ role: 'user', content: 'Hello world' }] }), defaults) + 12,
+    );
     // Special-token text is counted as text, not rejected.
-    expect(countChatTokens(translate({ model: 'm', messages: [{ role: 'user', content: '<|endoftext|>' }] }), readOptions({ tokenizer: 'cl100k_base' }))).toBeGreaterThan(7);
+    expect(
+      countChatTokens(translate({ model: 'm', messages: [{ role: 'user', content: '<|endoftext|>' }] }), readOptions({ tokenizer: 'cl100k_base' })),
+    ).toBeGreaterThan(7);
   });
 
   test('images by size', () => {
@@ -351,9 +488,20 @@ describe('count_tokens with tiktoken', () => {
 
 describe('compile() checks openai target options', () => {
   test('a misspelt option rejects the route, naming the field', () => {
-    const route = (options: object) => ({ apiVersion: 'switchyard.dev/v1alpha1', kind: 'ModelRoute', metadata: { name: 'r', namespace: 'default' }, spec: { model: 'm', targets: [{ provider: 'openai', model: 'gpt-4o', options }] } });
+    const route = (options: object) => ({
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'ModelRoute',
+      metadata: { name: 'r', namespace: 'default' },
+      spec: { model: 'm', targets: [{ provider: 'openai', model: 'gpt-4o', options }] },
+    });
     const { results } = compile({ routes: [route({ maxTokenField: 'max_tokens' })], keys: [], secrets: [], serial: 1 });
-    expect(results[0]).toMatchObject({ accepted: false, reason: 'InvalidTarget', message: 'spec.targets.0.options.maxTokenField: unknown option for provider openai' });
-    expect(compile({ routes: [route({ maxTokensField: 'max_tokens', azureApiVersion: '2024-10-21' })], keys: [], secrets: [], serial: 1 }).results[0].accepted).toBe(true);
+    expect(results[0]).toMatchObject({
+      accepted: false,
+      reason: 'InvalidTarget',
+      message: 'spec.targets.0.options.maxTokenField: unknown option for provider openai',
+    });
+    expect(
+      compile({ routes: [route({ maxTokensField: 'max_tokens', azureApiVersion: '2024-10-21' })], keys: [], secrets: [], serial: 1 }).results[0].accepted,
+    ).toBe(true);
   });
 });

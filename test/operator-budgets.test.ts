@@ -21,7 +21,10 @@ import { ADMIN_TOKEN, startOperator, type OperatorProcess } from './helpers/oper
 const CLIENT_KEY = 'sk-sy-budget-client-7777';
 const UPSTREAM_KEY = 'sk-ant-budget-upstream-8888';
 const INTERVAL = ['--usage-interval-seconds', '0.3'];
-const usage = (input: number, output: number): Script => ({ kind: 'message', message: { usage: { input_tokens: input, output_tokens: output, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } } });
+const usage = (input: number, output: number): Script => ({
+  kind: 'message',
+  message: { usage: { input_tokens: input, output_tokens: output, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } },
+});
 
 describe('operator: budgets and usage in ApiKey status', () => {
   let kube: FakeKube;
@@ -39,7 +42,8 @@ describe('operator: budgets and usage in ApiKey status', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
   const key = () => kube.get('ApiKey', NS, 'alpha');
-  const condition = (type: string, kind: 'ApiKey' | 'ModelRoute' = 'ApiKey', name = 'alpha') => kube.get(kind, NS, name)?.status?.conditions?.find((c: any) => c.type === type);
+  const condition = (type: string, kind: 'ApiKey' | 'ModelRoute' = 'ApiKey', name = 'alpha') =>
+    kube.get(kind, NS, name)?.status?.conditions?.find((c: any) => c.type === type);
   const budgetEvents = () => kube.events(NS).filter((e) => e.regarding?.name === 'alpha' && e.action === 'Spend');
 
   beforeAll(async () => {
@@ -70,8 +74,16 @@ describe('operator: budgets and usage in ApiKey status', () => {
 
   test('an unpriced route says so: Priced=False, its tokens cost nothing', async () => {
     // The first wait includes the operator's start (client-node loads in 1-3 s of CPU): room for a loaded machine.
-    await waitFor(() => condition('Priced', 'ModelRoute', 'claude-free') && condition('Priced', 'ModelRoute', 'claude-priced'), 40_000, 'Priced on both routes');
-    expect(condition('Priced', 'ModelRoute', 'claude-free')).toMatchObject({ status: 'False', reason: 'NotPriced', message: expect.stringContaining('count their tokens as free') });
+    await waitFor(
+      () => condition('Priced', 'ModelRoute', 'claude-free') && condition('Priced', 'ModelRoute', 'claude-priced'),
+      40_000,
+      'Priced on both routes',
+    );
+    expect(condition('Priced', 'ModelRoute', 'claude-free')).toMatchObject({
+      status: 'False',
+      reason: 'NotPriced',
+      message: expect.stringContaining('count their tokens as free'),
+    });
     expect(condition('Priced', 'ModelRoute', 'claude-priced')).toMatchObject({ status: 'True', reason: 'Priced' });
   }, 60_000);
 
@@ -79,9 +91,21 @@ describe('operator: budgets and usage in ApiKey status', () => {
     await waitFor(() => gws.every((g) => g.table?.snapshot.gateways === 2) && key()?.status?.usage, 10_000, 'status.usage');
     const now = new Date();
     const period = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
-    expect(key().status.usage).toMatchObject({ period, spentUSD: 0, requests: 0, inputTokens: 0, outputTokens: 0, resetsAt: expect.stringMatching(/^\d{4}-\d\d-01T00:00:00Z$/), updatedAt: expect.stringMatching(/Z$/) });
+    expect(key().status.usage).toMatchObject({
+      period,
+      spentUSD: 0,
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      resetsAt: expect.stringMatching(/^\d{4}-\d\d-01T00:00:00Z$/),
+      updatedAt: expect.stringMatching(/Z$/),
+    });
     await waitFor(() => condition('BudgetExceeded')?.status === 'False', 3000, 'BudgetExceeded False');
-    expect(condition('BudgetExceeded')).toMatchObject({ reason: 'WithinBudget', message: `spent $0.00 of the $0.01 monthly budget (0%) in period ${period}; resets at ${key().status.usage.resetsAt}`, observedGeneration: 1 });
+    expect(condition('BudgetExceeded')).toMatchObject({
+      reason: 'WithinBudget',
+      message: `spent $0.00 of the $0.01 monthly budget (0%) in period ${period}; resets at ${key().status.usage.resetsAt}`,
+      observedGeneration: 1,
+    });
   });
 
   test('spend summed over the pods reaches status within the interval: an Event at 80%, then BudgetExceeded=True and an Event at 100%', async () => {
@@ -92,17 +116,29 @@ describe('operator: budgets and usage in ApiKey status', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(condition('BudgetExceeded')).toMatchObject({ status: 'False', reason: 'WithinBudget' });
     const warned = await waitFor(() => budgetEvents().find((e) => e.reason === 'BudgetAlmostExhausted'), 3000, 'the 80% Event');
-    expect(warned).toMatchObject({ type: 'Warning', regarding: { kind: 'ApiKey', name: 'alpha', namespace: NS }, note: expect.stringContaining(`ApiKey ${NS}/alpha has spent $0.009 (90%) of its $0.01 monthly budget`) });
+    expect(warned).toMatchObject({
+      type: 'Warning',
+      regarding: { kind: 'ApiKey', name: 'alpha', namespace: NS },
+      note: expect.stringContaining(`ApiKey ${NS}/alpha has spent $0.009 (90%) of its $0.01 monthly budget`),
+    });
 
     // gw-0 has spent its share; gw-1 has not.
     const refused = await ask(gws[0]);
     expect(refused.status).toBe(403);
-    expect(refused.body.error).toMatchObject({ type: 'permission_error', message: expect.stringMatching(/^budget exhausted: ApiKey team-a\/alpha spent \$0\.009 on this gateway, its share \(\$0\.005\) of the \$0\.01 monthly budget divided over 2 gateways; resets at /) });
+    expect(refused.body.error).toMatchObject({
+      type: 'permission_error',
+      message: expect.stringMatching(
+        /^budget exhausted: ApiKey team-a\/alpha spent \$0\.009 on this gateway, its share \(\$0\.005\) of the \$0\.01 monthly budget divided over 2 gateways; resets at /,
+      ),
+    });
     up.queue.push(usage(1000, 0)); // $0.003 on gw-1
     expect((await ask(gws[1])).status).toBe(200);
     await waitFor(() => condition('BudgetExceeded')?.status === 'True', 3000, 'BudgetExceeded True');
     expect(key().status.usage).toMatchObject({ spentUSD: 0.012, requests: 2, inputTokens: 3500, outputTokens: 100 });
-    expect(condition('BudgetExceeded')).toMatchObject({ reason: 'BudgetExhausted', message: expect.stringContaining('spent $0.012 of the $0.01 monthly budget') });
+    expect(condition('BudgetExceeded')).toMatchObject({
+      reason: 'BudgetExhausted',
+      message: expect.stringContaining('spent $0.012 of the $0.01 monthly budget'),
+    });
     await waitFor(() => budgetEvents().find((e) => e.reason === 'BudgetExhausted'), 3000, 'the 100% Event');
 
     // Requests on the unpriced route cost nothing but count.
@@ -125,14 +161,22 @@ describe('operator: budgets and usage in ApiKey status', () => {
     expect((await ask(gws[1])).status).toBe(200);
     await waitFor(() => key().status.usage.requests === 4, 5000, 'the new leader writes usage');
     await sleep(700);
-    expect(budgetEvents().map((e) => e.reason).sort()).toEqual(['BudgetAlmostExhausted', 'BudgetExhausted']);
+    expect(
+      budgetEvents()
+        .map((e) => e.reason)
+        .sort(),
+    ).toEqual(['BudgetAlmostExhausted', 'BudgetExhausted']);
     expect(condition('BudgetExceeded')?.status).toBe('True');
   });
 
   test('kubectl columns: Budget and Spent read the budget and the spend', () => {
     const crd: any = yaml.load(readFileSync(path.join(__dirname, '..', 'crds', 'apikeys.switchyard.dev.yaml'), 'utf8'));
     const cols = crd.spec.versions[0].additionalPrinterColumns as Array<{ name: string; jsonPath: string }>;
-    const get = (o: any, p: string) => p.split('.').filter(Boolean).reduce((v, k) => v?.[k], o);
+    const get = (o: any, p: string) =>
+      p
+        .split('.')
+        .filter(Boolean)
+        .reduce((v, k) => v?.[k], o);
     const value = (name: string) => get(key(), cols.find((c) => c.name === name)!.jsonPath);
     expect(value('Budget')).toBe(0.01);
     expect(value('Spent')).toBeGreaterThanOrEqual(0.012);

@@ -61,7 +61,10 @@ describe('operator metrics and watched namespaces', () => {
     kube.create(apiKey('team-b-key', 'client', {}, 'team-b'));
     kube.create(upstreamSecret('anthropic', 'sk-ant-y', 'team-c'));
     kube.create(route('unwatched', up.url, { model: 'unwatched' }, 'team-c'));
-    op = startOperator(kube, { identity: 'op-m', args: ['--namespace', 'team-a,team-b', '--lease-duration-seconds', '20', '--renew-deadline-seconds', '15', '--retry-period-seconds', '1'] });
+    op = startOperator(kube, {
+      identity: 'op-m',
+      args: ['--namespace', 'team-a,team-b', '--lease-duration-seconds', '20', '--renew-deadline-seconds', '15', '--retry-period-seconds', '1'],
+    });
     const starting = await op.waitForLog('operator starting', 30_000);
     expect(starting.namespaces).toEqual(['team-a', 'team-b']);
     metricsUrl = `http://127.0.0.1:${starting.healthPort}/metrics`;
@@ -85,10 +88,17 @@ describe('operator metrics and watched namespaces', () => {
   }, 60_000);
 
   test('/metrics: reconciles, pushes per pod and outcome, leader, last successful push, process metrics', async () => {
-    const s = await waitFor(async () => {
-      const m = await scrape();
-      return m.sum('switchyard_operator_pushes_total', { pod: 'gw-dead', outcome: 'failed' }) > 0 && m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'applied' }) > 0 ? m : undefined;
-    }, 30_000, 'an applied and a failed push');
+    const s = await waitFor(
+      async () => {
+        const m = await scrape();
+        return m.sum('switchyard_operator_pushes_total', { pod: 'gw-dead', outcome: 'failed' }) > 0 &&
+          m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'applied' }) > 0
+          ? m
+          : undefined;
+      },
+      30_000,
+      'an applied and a failed push',
+    );
     expect(s.sum('switchyard_operator_reconciles_total', { result: 'ok' })).toBeGreaterThan(0);
     expect(s.samples.get('switchyard_operator_reconciles_total{result="error"}')).toBe(0);
     expect(s.sum('switchyard_operator_leader')).toBe(1);
@@ -105,11 +115,17 @@ describe('operator metrics and watched namespaces', () => {
     // Two pods backed by one gateway process get the same snapshot; whichever push lands second
     // finds it running already.
     kubelet.addGateway('gw-1', gw);
-    const unchanged = await waitFor(async () => {
-      const m = await scrape();
-      const n = m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'unchanged' }) + m.sum('switchyard_operator_pushes_total', { pod: 'gw-1', outcome: 'unchanged' });
-      return n > 0 ? n : undefined;
-    }, 30_000, 'an unchanged push');
+    const unchanged = await waitFor(
+      async () => {
+        const m = await scrape();
+        const n =
+          m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'unchanged' }) +
+          m.sum('switchyard_operator_pushes_total', { pod: 'gw-1', outcome: 'unchanged' });
+        return n > 0 ? n : undefined;
+      },
+      30_000,
+      'an unchanged push',
+    );
     expect(unchanged).toBeGreaterThan(0);
   }, 90_000);
 
@@ -117,14 +133,26 @@ describe('operator metrics and watched namespaces', () => {
     const before = (await scrape()).sum('switchyard_operator_informer_restarts_total', { resource: 'apikeys' });
     kube.failNext(500, 1, (r) => r.verb === 'watch' && r.resource === 'apikeys');
     kube.endWatches('apikeys');
-    await waitFor(async () => (await scrape()).sum('switchyard_operator_informer_restarts_total', { resource: 'apikeys' }) > before, 30_000, 'the restart to be counted');
+    await waitFor(
+      async () => (await scrape()).sum('switchyard_operator_informer_restarts_total', { resource: 'apikeys' }) > before,
+      30_000,
+      'the restart to be counted',
+    );
     // It came back: a new key is served.
     kube.create(clientSecret('client-2', 'sk-sy-metrics-second-key', 'team-b'));
     kube.create(apiKey('second', 'client-2', {}, 'team-b'));
-    await waitFor(async () => {
-      const res = await fetch(`http://127.0.0.1:${gw.trafficPort}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-sy-metrics-second-key', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }) });
-      await res.arrayBuffer();
-      return res.status === 200;
-    }, 30_000, 'the key created after the restart');
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${gw.trafficPort}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': 'sk-sy-metrics-second-key', 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }),
+        });
+        await res.arrayBuffer();
+        return res.status === 200;
+      },
+      30_000,
+      'the key created after the restart',
+    );
   }, 60_000);
 });

@@ -104,7 +104,11 @@ describe('operator against a fake API server and real gateways', () => {
     kube.update(r);
     await waitFor(async () => (await ask(gw0, 'claude-test')).status === 200 && upB.received.length > 0, 3000, 'traffic on upstream B');
     expect(upB.last().body.model).toBe('claude-upstream-b');
-    await waitFor(() => status('ModelRoute', 'claude-test')?.observedGeneration === 2 && condition('ModelRoute', 'claude-test', 'Programmed')?.observedGeneration === 2, 5000, 'generation 2 observed');
+    await waitFor(
+      () => status('ModelRoute', 'claude-test')?.observedGeneration === 2 && condition('ModelRoute', 'claude-test', 'Programmed')?.observedGeneration === 2,
+      5000,
+      'generation 2 observed',
+    );
     expect(status('ModelRoute', 'claude-test').targets).toBe('anthropic/claude-upstream-b');
     // No flip, so no new transition time.
     expect(condition('ModelRoute', 'claude-test', 'Accepted').lastTransitionTime).toBe(before.lastTransitionTime);
@@ -113,14 +117,29 @@ describe('operator against a fake API server and real gateways', () => {
   test('a route naming a missing Secret is Accepted=False SecretNotFound with an Event; the others keep working; creating the Secret fixes it', async () => {
     kube.create(route('needs-secret', upA.url, { secret: 'missing' }));
     await waitFor(() => condition('ModelRoute', 'needs-secret', 'Accepted')?.status === 'False', 5000, 'rejection');
-    expect(condition('ModelRoute', 'needs-secret', 'Accepted')).toMatchObject({ reason: 'SecretNotFound', message: `spec.targets.0.credentialsRef: Secret ${NS}/missing not found`, observedGeneration: 1 });
+    expect(condition('ModelRoute', 'needs-secret', 'Accepted')).toMatchObject({
+      reason: 'SecretNotFound',
+      message: `spec.targets.0.credentialsRef: Secret ${NS}/missing not found`,
+      observedGeneration: 1,
+    });
     expect(condition('ModelRoute', 'needs-secret', 'Programmed')).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(status('ModelRoute', 'needs-secret').gateways).toBe('0/1');
-    const events = await waitFor(() => {
-      const evs = kube.events(NS).filter((e) => e.regarding?.name === 'needs-secret');
-      return evs.length ? evs : undefined;
-    }, 5000, 'event');
-    expect(events[0]).toMatchObject({ type: 'Warning', reason: 'SecretNotFound', action: 'Compile', reportingController: 'switchyard.dev/operator', reportingInstance: 'op-a', regarding: { kind: 'ModelRoute', apiVersion: 'switchyard.dev/v1alpha1', namespace: NS } });
+    const events = await waitFor(
+      () => {
+        const evs = kube.events(NS).filter((e) => e.regarding?.name === 'needs-secret');
+        return evs.length ? evs : undefined;
+      },
+      5000,
+      'event',
+    );
+    expect(events[0]).toMatchObject({
+      type: 'Warning',
+      reason: 'SecretNotFound',
+      action: 'Compile',
+      reportingController: 'switchyard.dev/operator',
+      reportingInstance: 'op-a',
+      regarding: { kind: 'ModelRoute', apiVersion: 'switchyard.dev/v1alpha1', namespace: NS },
+    });
     expect(events[0].eventTime).toMatch(/\.\d{6}Z$/);
     expect((await ask(gw0, 'claude-test')).status).toBe(200);
     expect((await ask(gw0, 'needs-secret')).status).toBe(404);
@@ -165,7 +184,11 @@ describe('operator against a fake API server and real gateways', () => {
     kubelet.replaceGateway('gw-1', gw1);
     await waitFor(() => gw1.table, 6000, 're-push after restart');
     expect(gw1.table!.version).toBe(gw0.table!.version);
-    await waitFor(() => condition('ModelRoute', 'claude-d', 'Programmed')?.status === 'True' && status('ModelRoute', 'claude-d').gateways === '2/2', 6000, 'Programmed again');
+    await waitFor(
+      () => condition('ModelRoute', 'claude-d', 'Programmed')?.status === 'True' && status('ModelRoute', 'claude-d').gateways === '2/2',
+      6000,
+      'Programmed again',
+    );
     kubelet.pause(false);
     expect((await ask(gw1, 'claude-test')).status).toBe(200);
   });
@@ -180,14 +203,21 @@ describe('operator against a fake API server and real gateways', () => {
     kubelet.replaceGateway('gw-1', gw1);
     await waitFor(() => gw1.table, 6000, 're-push after restart');
     expect(gw1.table!.version).toBe(gw0.table!.version);
-    await waitFor(() => op.logs().filter((l) => l.msg === 'gateway does not run the current configuration; pushing').length > logged, 3000, 'the check noticed');
+    await waitFor(
+      () => op.logs().filter((l) => l.msg === 'gateway does not run the current configuration; pushing').length > logged,
+      3000,
+      'the check noticed',
+    );
     kubelet.pause(false);
   });
 
   test('a second route claiming a served model name is DuplicateModel; the older one keeps it', async () => {
     kube.create(route('claude-d-copy', upB.url, { model: 'claude-d', upstreamModel: 'never-used' }));
     await waitFor(() => condition('ModelRoute', 'claude-d-copy', 'Accepted')?.status === 'False', 5000, 'DuplicateModel');
-    expect(condition('ModelRoute', 'claude-d-copy', 'Accepted')).toMatchObject({ reason: 'DuplicateModel', message: `model name 'claude-d' is already served by ModelRoute ${NS}/claude-d` });
+    expect(condition('ModelRoute', 'claude-d-copy', 'Accepted')).toMatchObject({
+      reason: 'DuplicateModel',
+      message: `model name 'claude-d' is already served by ModelRoute ${NS}/claude-d`,
+    });
     expect(condition('ModelRoute', 'claude-d', 'Accepted')?.status).toBe('True');
     const before = upB.received.length;
     expect((await ask(gw0, 'claude-d')).status).toBe(200);
@@ -230,7 +260,11 @@ describe('operator against a fake API server and real gateways', () => {
     kube.update(r);
     await waitFor(async () => (await ask(gw0, 'c-after-freeze')).status === 200, 12_000, 'change seen after the watchdog restarted the watch');
     await op.waitForLog('watch silent for too long; restarting it');
-    await waitFor(() => status('ModelRoute', 'claude-c')?.observedGeneration === 3 && condition('ModelRoute', 'claude-c', 'Programmed')?.status === 'True', 10_000, 'status after failed writes');
+    await waitFor(
+      () => status('ModelRoute', 'claude-c')?.observedGeneration === 3 && condition('ModelRoute', 'claude-c', 'Programmed')?.status === 'True',
+      10_000,
+      'status after failed writes',
+    );
     expect(kube.requests.filter((q) => q.verb === 'patch' && q.code === 500)).toHaveLength(2);
   });
 
@@ -249,7 +283,9 @@ describe('operator against a fake API server and real gateways', () => {
   });
 
   test('secrets never appear in logs, statuses or Events', () => {
-    const everything = [op.output.join('\n'), JSON.stringify(kube.list('ModelRoute')), JSON.stringify(kube.list('ApiKey')), JSON.stringify(kube.events())].join('\n');
+    const everything = [op.output.join('\n'), JSON.stringify(kube.list('ModelRoute')), JSON.stringify(kube.list('ApiKey')), JSON.stringify(kube.events())].join(
+      '\n',
+    );
     for (const secret of [CLIENT_KEY, UPSTREAM_KEY, ROTATED_KEY, ADMIN_TOKEN]) expect(everything).not.toContain(secret);
     expect(op.logs().filter((l) => l.level === 'error')).toEqual([]);
   });

@@ -13,15 +13,22 @@ describe('API surface: probes and /v1/models', () => {
   beforeAll(async () => {
     fake = await startFakeAnthropic();
     const route = (name: string, model: string, aliases: string[] = []) =>
-      modelRoute(name, { model, aliases, displayName: name === 'a' ? 'Model A' : undefined, targets: [{ provider: 'anthropic', model: 'up', baseURL: fake.url }] }, 'default', `2026-01-0${name.charCodeAt(0) - 96}T00:00:00Z`);
-    gw = await startGateway(snapshotOf([
-      secret('k', { all: 'sk-all', some: 'sk-some' }),
-      route('a', 'model-a', ['alias-a']),
-      route('b', 'model-b'),
-      route('c', 'other-c'),
-      apiKey('all', { secretRef: { name: 'k', key: 'all' } }),
-      apiKey('some', { secretRef: { name: 'k', key: 'some' }, allowedModels: ['model-*'] }),
-    ]));
+      modelRoute(
+        name,
+        { model, aliases, displayName: name === 'a' ? 'Model A' : undefined, targets: [{ provider: 'anthropic', model: 'up', baseURL: fake.url }] },
+        'default',
+        `2026-01-0${name.charCodeAt(0) - 96}T00:00:00Z`,
+      );
+    gw = await startGateway(
+      snapshotOf([
+        secret('k', { all: 'sk-all', some: 'sk-some' }),
+        route('a', 'model-a', ['alias-a']),
+        route('b', 'model-b'),
+        route('c', 'other-c'),
+        apiKey('all', { secretRef: { name: 'k', key: 'all' } }),
+        apiKey('some', { secretRef: { name: 'k', key: 'some' }, allowedModels: ['model-*'] }),
+      ]),
+    );
   });
   afterAll(async () => {
     await gw.close();
@@ -73,7 +80,12 @@ describe('API surface: probes and /v1/models', () => {
   });
 
   test('count_tokens validates its own shape (no max_tokens needed)', async () => {
-    const post = (body: unknown) => fetch(`${baseURL(gw)}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': 'sk-all', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${baseURL(gw)}/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: { 'x-api-key': 'sk-all', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await post({ model: 'model-a', messages: [{ role: 'user', content: 'x' }] })).status).toBe(200);
     const bad = await post({ model: 'model-a' });
     expect(bad.status).toBe(400);

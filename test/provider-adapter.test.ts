@@ -26,7 +26,8 @@ function frame(obj: unknown): Buffer {
   return Buffer.concat([len, json]);
 }
 
-const signature = (url: string, authorization: string, body: Buffer | string) => createHmac('sha256', SIGNING_KEY).update(`${url}\n${authorization}\n`).update(body).digest('hex');
+const signature = (url: string, authorization: string, body: Buffer | string) =>
+  createHmac('sha256', SIGNING_KEY).update(`${url}\n${authorization}\n`).update(body).digest('hex');
 
 /** 4-byte big-endian length, then that many bytes of JSON. */
 const lengthPrefixed: StreamDecoder<any> = async function* (body, maxEventBytes) {
@@ -53,10 +54,26 @@ class FrameTranslator implements StreamTranslator<any> {
     if (f?.error) return this.fail(String(f.error));
     if (!this.started) {
       this.started = true;
-      out.push({ event: 'message_start', data: { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } } });
+      out.push({
+        event: 'message_start',
+        data: {
+          type: 'message_start',
+          message: {
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            model: 'm',
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { input_tokens: 1, output_tokens: 0 },
+          },
+        },
+      });
       out.push({ event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } });
     }
-    if (typeof f?.text === 'string') out.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: f.text } } });
+    if (typeof f?.text === 'string')
+      out.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: f.text } } });
     if (f?.done) {
       this.finished = true;
       out.push(
@@ -87,7 +104,12 @@ const framesProvider: Provider<{ stream: boolean }, any> = {
   request(call) {
     if (call.body.messages?.length === 0) throw new TranslationError('messages: nothing to send');
     const stream = call.body.stream === true;
-    return { url: `${call.target.baseURL}/model/${call.target.model}/${stream ? 'stream' : 'invoke'}`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: call.body.messages }), state: { stream } };
+    return {
+      url: `${call.target.baseURL}/model/${call.target.model}/${stream ? 'stream' : 'invoke'}`,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: call.body.messages }),
+      state: { stream },
+    };
   },
   async auth(_call, headers) {
     tokenFetches++;
@@ -98,8 +120,27 @@ const framesProvider: Provider<{ stream: boolean }, any> = {
     req.headers['x-signature'] = signature(new URL(req.url).pathname, req.headers.authorization, req.body);
   },
   responseHeaders: (h): Record<string, string> => (h['x-upstream-id'] ? { 'upstream-request-id': h['x-upstream-id'] } : {}),
-  response: (body) => (body.text ? { status: 200, body: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: body.text }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } } } : { status: 502, body: envelope('api_error', 'no text', null) }),
-  errorReply: (status, _h, raw) => ({ status: status === 503 ? 529 : status, headers: {}, body: envelope(status === 503 ? 'overloaded_error' : 'api_error', `upstream said ${raw.toString('utf8').slice(0, 50)}`, null) }),
+  response: (body) =>
+    body.text
+      ? {
+          status: 200,
+          body: {
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            model: 'm',
+            content: [{ type: 'text', text: body.text }],
+            stop_reason: 'end_turn',
+            stop_sequence: null,
+            usage: { input_tokens: 1, output_tokens: 1 },
+          },
+        }
+      : { status: 502, body: envelope('api_error', 'no text', null) },
+  errorReply: (status, _h, raw) => ({
+    status: status === 503 ? 529 : status,
+    headers: {},
+    body: envelope(status === 503 ? 'overloaded_error' : 'api_error', `upstream said ${raw.toString('utf8').slice(0, 50)}`, null),
+  }),
   streamContentType: FRAMES,
   decoder: lengthPrefixed,
   streamTranslator: () => new FrameTranslator(),
@@ -134,8 +175,29 @@ beforeEach(() => {
 });
 
 function call(body: Record<string, any>): UpstreamCall {
-  const target: Target = { id: 't1', provider: 'openai', model: 'frames-1', baseURL: upstream.url, weight: 1, priority: 0, connectTimeoutSeconds: 5, timeoutSeconds: 30, idleTimeoutSeconds: 30, headers: { 'x-team': 'blue' } };
-  return { endpoint: 'messages', body, raw: Buffer.from(JSON.stringify(body)), search: '', clientHeaders: {}, target, signal: new AbortController().signal, requestId: 'req_1', extraHeaders: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } };
+  const target: Target = {
+    id: 't1',
+    provider: 'openai',
+    model: 'frames-1',
+    baseURL: upstream.url,
+    weight: 1,
+    priority: 0,
+    connectTimeoutSeconds: 5,
+    timeoutSeconds: 30,
+    idleTimeoutSeconds: 30,
+    headers: { 'x-team': 'blue' },
+  };
+  return {
+    endpoint: 'messages',
+    body,
+    raw: Buffer.from(JSON.stringify(body)),
+    search: '',
+    clientHeaders: {},
+    target,
+    signal: new AbortController().signal,
+    requestId: 'req_1',
+    extraHeaders: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+  };
 }
 
 async function events(reply: UpstreamReply): Promise<StreamEvent[]> {
@@ -159,8 +221,21 @@ describe('generic HTTP adapter with a provider that fetches a token, signs, and 
     const reply = await adapter.send(call({ model: 'x', messages, stream: true, max_tokens: 10 }));
     expect(reply.headers).toEqual({ 'upstream-request-id': 'up-7' });
     const evs = await events(reply);
-    expect(evs.map((e) => e.event)).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
-    expect(evs.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('')).toBe('Hello');
+    expect(evs.map((e) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(
+      evs
+        .filter((e) => e.event === 'content_block_delta')
+        .map((e) => e.data.delta.text)
+        .join(''),
+    ).toBe('Hello');
     expect(seen).toHaveLength(1);
     expect(seen[0].url).toBe('/model/frames-1/stream');
     expect(seen[0].headers.authorization).toMatch(/^Bearer tok-\d+$/);
@@ -180,7 +255,11 @@ describe('generic HTTP adapter with a provider that fetches a token, signs, and 
 
   test('a TranslationError is a 400 invalid_request_error, and nothing is sent upstream', async () => {
     const reply = await adapter.send(call({ model: 'x', messages: [], max_tokens: 10 }));
-    expect(reply).toMatchObject({ kind: 'json', status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'messages: nothing to send' } } });
+    expect(reply).toMatchObject({
+      kind: 'json',
+      status: 400,
+      body: { type: 'error', error: { type: 'invalid_request_error', message: 'messages: nothing to send' } },
+    });
     expect(upstreamCalls).toBe(0);
   });
 
@@ -195,7 +274,7 @@ describe('generic HTTP adapter with a provider that fetches a token, signs, and 
     expect(evs.find((e) => e.event === 'content_block_delta')!.data.delta).toEqual({ type: 'text_delta', text: 'whole' });
   });
 
-  test('a 2xx that is not JSON is a 502 api_error; an error status goes through the provider\'s errorReply', async () => {
+  test("a 2xx that is not JSON is a 502 api_error; an error status goes through the provider's errorReply", async () => {
     script = (_req, _body, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html>proxy page</html>');
@@ -208,6 +287,10 @@ describe('generic HTTP adapter with a provider that fetches a token, signs, and 
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('busy');
     };
-    expect(await adapter.send(call({ model: 'x', messages, max_tokens: 10 }))).toMatchObject({ kind: 'json', status: 529, body: { error: { type: 'overloaded_error', message: 'upstream said busy' } } });
+    expect(await adapter.send(call({ model: 'x', messages, max_tokens: 10 }))).toMatchObject({
+      kind: 'json',
+      status: 529,
+      body: { error: { type: 'overloaded_error', message: 'upstream said busy' } },
+    });
   });
 });

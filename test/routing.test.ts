@@ -12,11 +12,7 @@ const ask = { model: 'm', max_tokens: 8, messages: [{ role: 'user' as const, con
 const headers = { 'x-api-key': CLIENT_KEY };
 
 function config(targets: any[], retry: any = { attempts: 2 }) {
-  return snapshotOf([
-    secret('k', { key: CLIENT_KEY }),
-    modelRoute('r', { model: 'm', targets, retry }),
-    apiKey('a', { secretRef: { name: 'k' } }),
-  ]);
+  return snapshotOf([secret('k', { key: CLIENT_KEY }), modelRoute('r', { model: 'm', targets, retry }), apiKey('a', { secretRef: { name: 'k' } })]);
 }
 
 describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () => {
@@ -59,19 +55,31 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
   });
 
   test('a 400 is not retried and reaches the client as is', async () => {
-    const gw = await gateway(config([{ provider: 'anthropic', model: 'up', baseURL: a.url }, { provider: 'anthropic', model: 'up', baseURL: b.url, priority: 1 }], { attempts: 3 }));
+    const gw = await gateway(
+      config(
+        [
+          { provider: 'anthropic', model: 'up', baseURL: a.url },
+          { provider: 'anthropic', model: 'up', baseURL: b.url, priority: 1 },
+        ],
+        { attempts: 3 },
+      ),
+    );
     a.queue.push({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'prompt is too long' });
-    const err = await client(gw).messages.create(ask).catch((e) => e);
+    const err = await client(gw)
+      .messages.create(ask)
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
     expect(err.message).toContain('prompt is too long');
     expect(a.received.length + b.received.length).toBe(1);
   });
 
   test('when the first priority keeps failing, the next priority answers (fallback)', async () => {
-    const gw = await gateway(config([
-      { provider: 'anthropic', model: 'primary', baseURL: a.url, priority: 0 },
-      { provider: 'anthropic', model: 'secondary', baseURL: b.url, priority: 1 },
-    ]));
+    const gw = await gateway(
+      config([
+        { provider: 'anthropic', model: 'primary', baseURL: a.url, priority: 0 },
+        { provider: 'anthropic', model: 'secondary', baseURL: b.url, priority: 1 },
+      ]),
+    );
     a.fallback = () => ({ kind: 'error', status: 503, type: 'overloaded_error', message: 'down' });
     const msg = await client(gw).messages.create(ask);
     expect(msg.model).toBe('secondary');
@@ -92,30 +100,38 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
     expect([a.received.length, b.received.length]).toEqual([1, 1]);
     // Without 429 in retry.on, the 402 is the answer.
     const strict = await gateway(config(targets, { attempts: 3, on: ['5xx'] }));
-    const err = await client(strict).messages.create(ask).catch((e) => e);
+    const err = await client(strict)
+      .messages.create(ask)
+      .catch((e) => e);
     expect(err.status).toBe(402);
     expect(err.error.error).toEqual({ type: 'billing_error', message: 'Your credit balance is too low' });
     expect([a.received.length, b.received.length]).toEqual([2, 1]);
   });
 
   test('equal-priority targets: a retry goes to the other target', async () => {
-    const gw = await gateway(config([
-      { provider: 'anthropic', model: 'x', baseURL: a.url },
-      { provider: 'anthropic', model: 'y', baseURL: b.url },
-    ]));
+    const gw = await gateway(
+      config([
+        { provider: 'anthropic', model: 'x', baseURL: a.url },
+        { provider: 'anthropic', model: 'y', baseURL: b.url },
+      ]),
+    );
     a.fallback = () => ({ kind: 'error', status: 500, type: 'api_error', message: 'a down' });
     b.fallback = () => ({ kind: 'error', status: 500, type: 'api_error', message: 'b down' });
-    const err = await client(gw).messages.create(ask).catch((e) => e);
+    const err = await client(gw)
+      .messages.create(ask)
+      .catch((e) => e);
     expect(err.status).toBe(500);
     expect(a.received.length).toBe(1);
     expect(b.received.length).toBe(1);
   });
 
   test('weights share load within tolerance', async () => {
-    const gw = await gateway(config([
-      { provider: 'anthropic', model: 'x', baseURL: a.url, weight: 3 },
-      { provider: 'anthropic', model: 'y', baseURL: b.url, weight: 1 },
-    ]));
+    const gw = await gateway(
+      config([
+        { provider: 'anthropic', model: 'x', baseURL: a.url, weight: 3 },
+        { provider: 'anthropic', model: 'y', baseURL: b.url, weight: 1 },
+      ]),
+    );
     const c = client(gw);
     const n = 400;
     for (let i = 0; i < n; i += 20) await Promise.all(Array.from({ length: 20 }, () => c.messages.create(ask)));
@@ -132,13 +148,17 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
     // Port 1 on loopback: nothing listens there, and unlike a just-closed ephemeral port no other
     // suite running in parallel can be handed it.
     const deadURL = 'http://127.0.0.1:1';
-    const gw = await gateway(config([
-      { provider: 'anthropic', model: 'x', baseURL: deadURL, priority: 0 },
-      { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },
-    ]));
+    const gw = await gateway(
+      config([
+        { provider: 'anthropic', model: 'x', baseURL: deadURL, priority: 0 },
+        { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },
+      ]),
+    );
     expect((await client(gw).messages.create(ask)).model).toBe('y');
     const gw2 = await gateway(config([{ provider: 'anthropic', model: 'x', baseURL: deadURL }]));
-    const err = await client(gw2).messages.create(ask).catch((e) => e);
+    const err = await client(gw2)
+      .messages.create(ask)
+      .catch((e) => e);
     expect(err.status).toBe(502);
     expect(err.error.error.type).toBe('api_error');
     expect(err.error.error.message).toMatch(/after 2 attempts.*ECONNREFUSED/);
@@ -148,7 +168,9 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
     const gw = await gateway(config([{ provider: 'anthropic', model: 'x', baseURL: a.url, timeoutSeconds: 0.3 }], { attempts: 1 }));
     a.queue.push({ kind: 'hang' });
     const t0 = Date.now();
-    const err = await client(gw).messages.create(ask).catch((e) => e);
+    const err = await client(gw)
+      .messages.create(ask)
+      .catch((e) => e);
     expect(err.status).toBe(504);
     expect(err.error.error.type).toBe('timeout_error');
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -175,10 +197,13 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
 
   test('a target failing repeatedly is ejected, then probed back after the cool-down', async () => {
     const gw = await gateway(
-      config([
-        { provider: 'anthropic', model: 'x', baseURL: a.url, priority: 0 },
-        { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },
-      ], { attempts: 1 }),
+      config(
+        [
+          { provider: 'anthropic', model: 'x', baseURL: a.url, priority: 0 },
+          { provider: 'anthropic', model: 'y', baseURL: b.url, priority: 1 },
+        ],
+        { attempts: 1 },
+      ),
       { breakerThreshold: 3, breakerCooldownMs: 1000 },
     );
     a.fallback = () => ({ kind: 'error', status: 500, type: 'api_error', message: 'down' });
@@ -199,7 +224,17 @@ describe('routing: retries, fallbacks, weights, circuit breaker, timeouts', () =
 
 describe('routing maths', () => {
   test('plan: priority groups ascending, weighted order inside, open circuits left out unless all are open', () => {
-    const t = (id: string, priority: number, weight = 1) => ({ id, provider: 'anthropic' as const, model: id, baseURL: 'http://x', weight, priority, connectTimeoutSeconds: 1, timeoutSeconds: 1, idleTimeoutSeconds: 1 });
+    const t = (id: string, priority: number, weight = 1) => ({
+      id,
+      provider: 'anthropic' as const,
+      model: id,
+      baseURL: 'http://x',
+      weight,
+      priority,
+      connectTimeoutSeconds: 1,
+      timeoutSeconds: 1,
+      idleTimeoutSeconds: 1,
+    });
     const route: any = { targets: [t('c', 1), t('a', 0), t('b', 0)], retry: { attempts: 1, on: [] } };
     const breakers = new CircuitBreakers(1, 1000);
     breakers.failure('a');
@@ -212,9 +247,19 @@ describe('routing maths', () => {
 
   test('weightedOrder puts heavier items first proportionally', () => {
     let seed = 1;
-    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     let first = 0;
-    for (let i = 0; i < 10000; i++) if (weightedOrder([{ weight: 9, id: 'h' }, { weight: 1, id: 'l' }], rand)[0].id === 'h') first++;
+    for (let i = 0; i < 10000; i++)
+      if (
+        weightedOrder(
+          [
+            { weight: 9, id: 'h' },
+            { weight: 1, id: 'l' },
+          ],
+          rand,
+        )[0].id === 'h'
+      )
+        first++;
     expect(first / 10000).toBeGreaterThan(0.87);
     expect(first / 10000).toBeLessThan(0.93);
   });

@@ -36,7 +36,13 @@ describe('operator: ServiceAccount issuer keys from the API server to the gatewa
     apiVersion: 'switchyard.dev/v1alpha1',
     kind: 'ApiKey',
     metadata: { name: 'support-bot', namespace: NS },
-    spec: { serviceAccounts: [{ namespace: NS, name: 'support-bot' }, { namespace: 'team-b', name: '*' }], limits: { requestsPerMinute: 600 } },
+    spec: {
+      serviceAccounts: [
+        { namespace: NS, name: 'support-bot' },
+        { namespace: 'team-b', name: '*' },
+      ],
+      limits: { requestsPerMinute: 600 },
+    },
   };
 
   beforeAll(async () => {
@@ -52,7 +58,10 @@ describe('operator: ServiceAccount issuer keys from the API server to the gatewa
     kube.create(clientSecret('client', 'sk-sy-unused-0001'));
     kube.create(route('claude-test', up.url));
     kube.create(saKey);
-    op = startOperator(kube, { identity: 'op-sa', args: ['--sa-keys-refresh-seconds', '1', '--lease-duration-seconds', '20', '--renew-deadline-seconds', '15', '--retry-period-seconds', '1'] });
+    op = startOperator(kube, {
+      identity: 'op-sa',
+      args: ['--sa-keys-refresh-seconds', '1', '--lease-duration-seconds', '20', '--renew-deadline-seconds', '15', '--retry-period-seconds', '1'],
+    });
   });
 
   afterAll(async () => {
@@ -77,11 +86,22 @@ describe('operator: ServiceAccount issuer keys from the API server to the gatewa
       { key: `${NS}/support-bot`, sa: 'team-b/etl' },
     ]);
     const refused = await ask(await mintToken(keyA, { name: 'intruder' }));
-    expect(refused).toEqual({ status: 401, body: { type: 'error', error: { type: 'authentication_error', message: `ServiceAccount ${NS}/intruder is not admitted by any ApiKey` }, request_id: expect.stringMatching(/^req_/) } });
+    expect(refused).toEqual({
+      status: 401,
+      body: {
+        type: 'error',
+        error: { type: 'authentication_error', message: `ServiceAccount ${NS}/intruder is not admitted by any ApiKey` },
+        request_id: expect.stringMatching(/^req_/),
+      },
+    });
   });
 
   test('the ApiKey is Accepted and its status says which ServiceAccounts it admits', async () => {
-    await waitFor(() => kube.get('ApiKey', NS, 'support-bot')?.status?.conditions?.find((c: any) => c.type === 'Programmed')?.status === 'True', 10_000, 'ApiKey Programmed');
+    await waitFor(
+      () => kube.get('ApiKey', NS, 'support-bot')?.status?.conditions?.find((c: any) => c.type === 'Programmed')?.status === 'True',
+      10_000,
+      'ApiKey Programmed',
+    );
     const accepted = kube.get('ApiKey', NS, 'support-bot').status.conditions.find((c: any) => c.type === 'Accepted');
     expect(accepted).toMatchObject({ status: 'True', message: `admits ServiceAccount(s) ${NS}/support-bot, team-b/*` });
   });

@@ -51,7 +51,11 @@ describe('standalone gateway: ServiceAccount tokens from a token file', () => {
     [keyA, keyB] = await Promise.all([signingKey('key-a'), signingKey('key-b', 'ES256')]);
     fake = await startFakeAnthropic();
     fake.fallback = (r) =>
-      r.path.startsWith('/v1/messages/count_tokens') ? { kind: 'count', input_tokens: 100 } : r.body?.stream ? { kind: 'stream', events: textStream(r.body.model, ['PONG ', 'from the gateway']) } : { kind: 'message' };
+      r.path.startsWith('/v1/messages/count_tokens')
+        ? { kind: 'count', input_tokens: 100 }
+        : r.body?.stream
+          ? { kind: 'stream', events: textStream(r.body.model, ['PONG ', 'from the gateway']) }
+          : { kind: 'message' };
     published = jwksOf(keyA);
     jwksServer = await startServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -66,7 +70,8 @@ describe('standalone gateway: ServiceAccount tokens from a token file', () => {
   });
 
   test('--sa-issuer without --sa-jwks, or an unreadable JWK set, is a configuration error (exit 2)', () => {
-    const run = (args: string[]) => spawnSync(process.execPath, [CLI, 'gateway', '--config', config, '--port', '0', '--admin-port', '0', ...args], { encoding: 'utf8', timeout: 20_000 });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'gateway', '--config', config, '--port', '0', '--admin-port', '0', ...args], { encoding: 'utf8', timeout: 20_000 });
     const a = run(['--sa-issuer', ISSUER]);
     expect([a.status, a.stderr]).toEqual([2, expect.stringContaining('--sa-issuer and --sa-jwks go together')]);
     const b = run(['--sa-issuer', ISSUER, '--sa-jwks', join(dir, 'missing.json')]);
@@ -116,7 +121,8 @@ describe('standalone gateway: ServiceAccount tokens from a token file', () => {
     await waitFor(() => accessLines(gw).some((l) => l.service_account === 'team-a/assistant-v2'), 5000, 'access line of the rotated token');
     const chats = accessLines(gw).filter((l) => l.path === '/v1/messages');
     expect(chats.length).toBeGreaterThanOrEqual(2);
-    for (const l of chats) expect(l).toMatchObject({ status: 200, api_key: 'default/claude-code', service_account: expect.stringMatching(/^team-a\/assistant(-v2)?$/) });
+    for (const l of chats)
+      expect(l).toMatchObject({ status: 200, api_key: 'default/claude-code', service_account: expect.stringMatching(/^team-a\/assistant(-v2)?$/) });
     const all = JSON.stringify(gw.logs);
     for (const t of [readFileSync(tokenFile, 'utf8')]) expect(all).not.toContain(t.split('.')[2]);
   }, 200_000);

@@ -47,7 +47,18 @@ describe('ServiceAccount token authentication', () => {
   const world = (keySpec: object = {}): K8sObject[] => [
     ...simpleConfig(fake.url).filter((o) => o.kind !== 'ApiKey'),
     secret('client', { key: CLIENT_KEY }, 'team-a'),
-    apiKey('support-bot', { secretRef: { name: 'client' }, serviceAccounts: [{ namespace: 'team-a', name: 'support-bot' }, { namespace: 'team-a', name: 'batch' }], ...keySpec }, 'team-a'),
+    apiKey(
+      'support-bot',
+      {
+        secretRef: { name: 'client' },
+        serviceAccounts: [
+          { namespace: 'team-a', name: 'support-bot' },
+          { namespace: 'team-a', name: 'batch' },
+        ],
+        ...keySpec,
+      },
+      'team-a',
+    ),
     apiKey('everyone', { serviceAccounts: [{ namespace: 'team-b', name: '*' }] }, 'team-b'),
     apiKey('reporter', { serviceAccounts: [{ namespace: 'team-b', name: 'reporter' }] }, 'team-b'),
   ];
@@ -65,7 +76,11 @@ describe('ServiceAccount token authentication', () => {
   const post = (token: string, header: 'x-api-key' | 'authorization' = 'x-api-key') =>
     fetch(`${baseURL(gw!)}/v1/messages`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...(header === 'x-api-key' ? { 'x-api-key': token } : { authorization: `Bearer ${token}` }) },
+      headers: {
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+        ...(header === 'x-api-key' ? { 'x-api-key': token } : { authorization: `Bearer ${token}` }),
+      },
       body: JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
     });
   const refused = async (token: string, message: string | RegExp) => {
@@ -112,7 +127,11 @@ describe('ServiceAccount token authentication', () => {
     const otlp = await startOtlpReceiver();
     try {
       gw = await startGateway(snap(world(), keyA), { now: () => clock });
-      installTelemetry(gw, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' }, { accessLogSink: () => undefined });
+      installTelemetry(
+        gw,
+        { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' },
+        { accessLogSink: () => undefined },
+      );
       const token = await mint(keyA, { name: 'batch' });
       expect((await post(token, 'authorization')).status).toBe(200);
       const span = await waitFor(() => otlp.spans.find((x) => x.kind === SPAN_KIND.SERVER), 10_000, 'server span');
@@ -130,8 +149,14 @@ describe('ServiceAccount token authentication', () => {
     const upstreamBefore = fake.received.length;
     await refused(await mint(keyA, { expiresIn: -120 }), 'ServiceAccount token expired');
     await refused(await mint(keyA, { notBefore: 600 }), 'ServiceAccount token is not yet valid');
-    await refused(await mint(keyA, { audience: ['https://kubernetes.default.svc'] }), "ServiceAccount token is for another audience (this gateway accepts 'switchyard')");
-    await refused(await mint(keyA, { issuer: 'https://other-cluster.example' }), `ServiceAccount token is from another issuer (this gateway accepts '${ISSUER}')`);
+    await refused(
+      await mint(keyA, { audience: ['https://kubernetes.default.svc'] }),
+      "ServiceAccount token is for another audience (this gateway accepts 'switchyard')",
+    );
+    await refused(
+      await mint(keyA, { issuer: 'https://other-cluster.example' }),
+      `ServiceAccount token is from another issuer (this gateway accepts '${ISSUER}')`,
+    );
     // Signed by another private key that claims keyA's kid.
     const impostor = { ...(await signingKey('key-a')), kid: 'key-a' };
     await refused(await mint(impostor), 'ServiceAccount token signature is invalid');
@@ -176,7 +201,10 @@ describe('ServiceAccount token authentication', () => {
 
   test('a namespace wildcard admits every ServiceAccount of the namespace; an exact entry in another ApiKey wins over it', async () => {
     await start(snap(world(), keyA));
-    for (const [name, key] of [['anything', 'team-b/everyone'], ['reporter', 'team-b/reporter']]) {
+    for (const [name, key] of [
+      ['anything', 'team-b/everyone'],
+      ['reporter', 'team-b/reporter'],
+    ]) {
       const res = await post(await mint(keyA, { namespace: 'team-b', name }));
       expect(res.status).toBe(200);
       await res.text();
@@ -206,7 +234,10 @@ describe('ServiceAccount token authentication', () => {
     const reply = { kind: 'message' as const, message: { usage: { input_tokens: 1000, output_tokens: 400 } } }; // $0.009
     fake.queue.push(reply, reply);
     const bot = await mint(keyA);
-    const usage = async () => ((await (await fetch(`${adminURL(gw!)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).json()) as any).keys.find((k: any) => k.name === 'team-a/support-bot');
+    const usage = async () =>
+      ((await (await fetch(`${adminURL(gw!)}/admin/usage`, { headers: { authorization: 'Bearer admin-token' } })).json()) as any).keys.find(
+        (k: any) => k.name === 'team-a/support-bot',
+      );
     expect((await post(bot)).status).toBe(200);
     await waitFor(async () => (await usage()).requests >= 1, 5000, 'first request settled');
     expect((await post(bot)).status).toBe(200);
@@ -272,16 +303,26 @@ describe('compile: ApiKey.spec.serviceAccounts', () => {
 
   test('a ServiceAccount-only key has no digest; one claimed by two ApiKeys goes to the older; a key with neither credential is rejected', () => {
     const { snapshot, results } = run([
-      sa('bot', [{ namespace: 'team-a', name: 'bot' }, { namespace: 'team-b', name: '*' }]),
+      sa('bot', [
+        { namespace: 'team-a', name: 'bot' },
+        { namespace: 'team-b', name: '*' },
+      ]),
       sa('both', [{ namespace: 'team-a', name: 'batch' }], { secretRef: { name: 'client' } }),
       sa('late', [{ namespace: 'team-b', name: '*' }], {}, 'team-a', '2026-02-01T00:00:00Z'),
-      sa('dup', [{ namespace: 'team-a', name: 'x' }, { namespace: 'team-a', name: 'x' }]),
+      sa('dup', [
+        { namespace: 'team-a', name: 'x' },
+        { namespace: 'team-a', name: 'x' },
+      ]),
       apiKey('none', { allowedModels: [] }, 'team-a'),
     ]);
     const by = Object.fromEntries(results.map((r) => [r.key, r]));
     expect(by['team-a/bot']).toMatchObject({ accepted: true, message: 'admits ServiceAccount(s) team-a/bot, team-b/*' });
     expect(by['team-a/both']).toMatchObject({ accepted: true, message: 'key is valid; admits ServiceAccount(s) team-a/batch' });
-    expect(by['team-a/late']).toMatchObject({ accepted: false, reason: 'DuplicateServiceAccount', message: 'spec.serviceAccounts: ServiceAccount team-b/* is already admitted by ApiKey team-a/bot' });
+    expect(by['team-a/late']).toMatchObject({
+      accepted: false,
+      reason: 'DuplicateServiceAccount',
+      message: 'spec.serviceAccounts: ServiceAccount team-b/* is already admitted by ApiKey team-a/bot',
+    });
     expect(by['team-a/dup']).toMatchObject({ accepted: false, reason: 'InvalidSpec', message: 'spec.serviceAccounts: entries must be unique' });
     expect(by['team-a/none']).toMatchObject({ accepted: false, reason: 'InvalidSpec', message: 'spec: set secretRef, serviceAccounts or both' });
     expect(snapshot.keys.map((k) => [k.name, !!k.sha256, k.serviceAccounts?.length])).toEqual([
@@ -295,7 +336,12 @@ describe('compile: ApiKey.spec.serviceAccounts', () => {
   test('the issuer keys are part of the snapshot version: a rotation is a new configuration', () => {
     const { snapshot } = run([sa('bot', [{ namespace: 'team-a', name: 'bot' }])]);
     const auth = (kid: string) => ({ issuer: ISSUER, audience: 'switchyard', jwks: { keys: [{ kty: 'RSA', kid }] } });
-    const versions = [snapshot, withServiceAccountAuth(snapshot, auth('a')), withServiceAccountAuth(snapshot, auth('b')), withServiceAccountAuth(snapshot, auth('a'))].map((s) => s.version);
+    const versions = [
+      snapshot,
+      withServiceAccountAuth(snapshot, auth('a')),
+      withServiceAccountAuth(snapshot, auth('b')),
+      withServiceAccountAuth(snapshot, auth('a')),
+    ].map((s) => s.version);
     expect(new Set(versions).size).toBe(3);
     expect(versions[1]).toBe(versions[3]);
   });

@@ -44,7 +44,8 @@ function parseResponses(text: string): { responses: Parsed[]; rest: string } {
         if (i < 0) return { responses, rest: s };
         const size = parseInt(rest.slice(0, i), 16);
         if (!Number.isFinite(size)) throw new Error(`bad chunk size line: ${JSON.stringify(rest.slice(0, 40))}`);
-        if (rest.slice(i + 2 + size, i + 4 + size) !== '\r\n') throw new Error(`chunk not terminated by CRLF: ${JSON.stringify(rest.slice(i + 2 + size, i + 40 + size))}`);
+        if (rest.slice(i + 2 + size, i + 4 + size) !== '\r\n')
+          throw new Error(`chunk not terminated by CRLF: ${JSON.stringify(rest.slice(i + 2 + size, i + 40 + size))}`);
         body += rest.slice(i + 2, i + 2 + size);
         rest = rest.slice(i + 4 + size);
         if (size === 0) break;
@@ -95,7 +96,8 @@ describe('HTTP server guards', () => {
     await fake.close();
   });
 
-  const counted = async (code: number) => parseProm(await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text()).sum('switchyard_requests_total', { code: String(code) });
+  const counted = async (code: number) =>
+    parseProm(await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text()).sum('switchyard_requests_total', { code: String(code) });
 
   test('garbage after pipelined requests: the stream in flight and the queued response arrive intact, then a 400, then the close', async () => {
     fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', ['one', 'two', 'three', 'four']), delayMs: 80 });
@@ -110,7 +112,11 @@ describe('HTTP server guards', () => {
     expect(stream.body).not.toContain('HTTP/1.1');
     expect(JSON.parse(second.body).type).toBe('message');
     expect(bad.headers.connection).toBe('close');
-    expect(JSON.parse(bad.body)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('malformed HTTP') }, request_id: bad.headers['request-id'] });
+    expect(JSON.parse(bad.body)).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.stringContaining('malformed HTTP') },
+      request_id: bad.headers['request-id'],
+    });
     expect(bad.headers['request-id']).toMatch(/^req_/);
   });
 
@@ -119,9 +125,15 @@ describe('HTTP server guards', () => {
     const res = await rawRequest(gw.trafficPort, `GET /v1/models HTTP/1.1\r\nhost: x\r\nx-pad: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(res.status).toBe(431);
     expect(res.headers.connection).toBe('close');
-    expect(JSON.parse(res.body)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('too large') }, request_id: res.headers['request-id'] });
+    expect(JSON.parse(res.body)).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.stringContaining('too large') },
+      request_id: res.headers['request-id'],
+    });
     expect((await counted(431)) - (before || 0)).toBe(1);
-    expect(lines.filter((l) => l.request_id === res.headers['request-id'])).toEqual([expect.objectContaining({ status: 431, error_type: 'invalid_request_error' })]);
+    expect(lines.filter((l) => l.request_id === res.headers['request-id'])).toEqual([
+      expect.objectContaining({ status: 431, error_type: 'invalid_request_error' }),
+    ]);
   });
 
   test('headers that never finish (slowloris) get 408 after headersTimeout, and one log line per connection', async () => {
@@ -129,7 +141,11 @@ describe('HTTP server guards', () => {
     const res = await rawRequest(gw.trafficPort, parts, 5000);
     expect(res.status).toBe(408);
     expect(res.headers.connection).toBe('close');
-    expect(JSON.parse(res.body)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) }, request_id: res.headers['request-id'] });
+    expect(JSON.parse(res.body)).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.any(String) },
+      request_id: res.headers['request-id'],
+    });
     // Node re-raises the timeout for a socket still open at its next check (every 150 ms here).
     await sleep(1000);
     expect(lines.filter((l) => l.status === 408 && l.error_type === 'invalid_request_error' && l.path === null)).toHaveLength(1);
@@ -142,7 +158,11 @@ describe('HTTP server guards', () => {
     const res = await rawRequest(gw.trafficPort, parts, 8000);
     expect(res.status).toBe(408);
     expect(res.headers['request-id']).toMatch(/^req_/);
-    expect(JSON.parse(res.body)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'request body not received within 1s' }, request_id: res.headers['request-id'] });
+    expect(JSON.parse(res.body)).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'request body not received within 1s' },
+      request_id: res.headers['request-id'],
+    });
     await waitFor(async () => (await counted(408)) - (before || 0) >= 1, 5000, '408 counted');
     expect(fake.received.filter((r) => r.raw.length >= 200)).toHaveLength(0);
   });
@@ -216,7 +236,11 @@ describe('HTTP server guards', () => {
   });
 
   test('after all of that the gateway still serves', async () => {
-    const r = await fetch(`http://127.0.0.1:${gw.trafficPort}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY }, body: good });
+    const r = await fetch(`http://127.0.0.1:${gw.trafficPort}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: good,
+    });
     expect(r.status).toBe(200);
     expect(gw.inflightRequests).toBe(0);
   });

@@ -56,7 +56,9 @@ describe.each<[Provider, (url: string) => string]>([
 
   beforeAll(async () => {
     up = await startFloodUpstream(provider, { floodBytes: 64 * MiB });
-    gw = await startGateway(snapshotOf(simpleConfig(upstreamBase(up.url), { provider })), { options: { maxEventBytes: 1 * MiB, maxUpstreamBodyBytes: 1 * MiB } });
+    gw = await startGateway(snapshotOf(simpleConfig(upstreamBase(up.url), { provider })), {
+      options: { maxEventBytes: 1 * MiB, maxUpstreamBodyBytes: 1 * MiB },
+    });
     await installFeatures(gw, { SWITCHYARD_ACCESS_LOG: 'off' }); // metrics
   });
   afterAll(async () => {
@@ -112,7 +114,18 @@ describe('other clients while an upstream floods a stream', () => {
       _req.resume();
       _req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: 'msg_q', type: 'message', role: 'assistant', model: 'quick', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } }));
+        res.end(
+          JSON.stringify({
+            id: 'msg_q',
+            type: 'message',
+            role: 'assistant',
+            model: 'quick',
+            content: [{ type: 'text', text: 'ok' }],
+            stop_reason: 'end_turn',
+            stop_sequence: null,
+            usage: { input_tokens: 1, output_tokens: 1 },
+          }),
+        );
       });
     });
     const target = (url: string) => ({ provider: 'anthropic', model: 'm', baseURL: url, credentialsRef: { name: 'upstream' } });
@@ -136,7 +149,11 @@ describe('other clients while an upstream floods a stream', () => {
   test('a 50 MB upstream line does not stall a concurrent client (the old parser took it to seconds per request)', async () => {
     const probe = async () => {
       const started = performance.now();
-      const res = await fetch(`${baseURL(gw)}/v1/messages`, { method: 'POST', headers, body: JSON.stringify({ model: 'claude-quick', max_tokens: 5, messages: [{ role: 'user', content: 'ping' }] }) });
+      const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ model: 'claude-quick', max_tokens: 5, messages: [{ role: 'user', content: 'ping' }] }),
+      });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
       return performance.now() - started;

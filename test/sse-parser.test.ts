@@ -12,7 +12,10 @@ describe('SSE parser', () => {
     for (const nl of ['\n', '\r\n', '\r']) {
       const text = `event: a${nl}data: {"x":1}${nl}${nl}event: b${nl}data: 2${nl}${nl}`;
       const evs = all([text]);
-      expect(evs.map((e) => [e.event, e.data])).toEqual([['a', '{"x":1}'], ['b', '2']]);
+      expect(evs.map((e) => [e.event, e.data])).toEqual([
+        ['a', '{"x":1}'],
+        ['b', '2'],
+      ]);
       expect(evs.map((e) => e.raw).join('')).toBe(text);
     }
   });
@@ -21,7 +24,11 @@ describe('SSE parser', () => {
     const text = 'event: message_start\r\ndata: {"a":"b"}\r\n\r\n: comment\r\n\r\ndata: x\r\ndata: y\r\n\r\n';
     for (let i = 1; i < text.length; i++) {
       const evs = all([text.slice(0, i), text.slice(i)]);
-      expect(evs.map((e) => [e.event, e.data])).toEqual([['message_start', '{"a":"b"}'], ['', ''], ['', 'x\ny']]);
+      expect(evs.map((e) => [e.event, e.data])).toEqual([
+        ['message_start', '{"a":"b"}'],
+        ['', ''],
+        ['', 'x\ny'],
+      ]);
       expect(evs.map((e) => e.raw).join('')).toBe(text);
     }
   });

@@ -54,8 +54,17 @@ spec:
   secretRef: { name: keys, key: client }
 `,
     );
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'switchyard-cli' };
-    child = spawn(process.execPath, [CLI, 'gateway', '--config', file, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '5'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'switchyard-cli',
+    };
+    child = spawn(process.execPath, [CLI, 'gateway', '--config', file, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '5'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines = (into: string[]) => {
       let buf = '';
       return (chunk: Buffer) => {
@@ -83,7 +92,14 @@ spec:
     await client.messages.create({ model: 'claude-cli', max_tokens: 10, messages: [{ role: 'user', content: 'Hi from the CLI test' }] });
     await waitFor(() => stdout.length === 1, 5000, 'one access-log line');
     const line = JSON.parse(stdout[0]);
-    expect(line).toMatchObject({ api_key: 'team/app', route: 'team/sonnet', status: 200, input_tokens: 12, output_tokens: 6, trace_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(line).toMatchObject({
+      api_key: 'team/app',
+      route: 'team/sonnet',
+      status: 200,
+      input_tokens: 12,
+      output_tokens: 6,
+      trace_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
     expect(line.cost_usd).toBeCloseTo((12 * 3 + 6 * 15) / 1e6, 12);
     const metrics = await scrape(`http://127.0.0.1:${listening.adminPort}`);
     expect(metrics.sum('switchyard_requests_total', { route: 'team/sonnet', code: '200' })).toBe(1);

@@ -17,7 +17,12 @@ import { waitFor } from './helpers/http-server';
 import { SPAN_KIND, startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver';
 import { parseProm, scrape } from './helpers/prom';
 
-const usage = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => ({ input_tokens: input, output_tokens: output, cache_read_input_tokens: cacheRead, cache_creation_input_tokens: cacheWrite });
+const usage = (input: number, output: number, cacheRead = 0, cacheWrite = 0) => ({
+  input_tokens: input,
+  output_tokens: output,
+  cache_read_input_tokens: cacheRead,
+  cache_creation_input_tokens: cacheWrite,
+});
 
 describe('cost', () => {
   test('each token kind at its own price, USD per million tokens; unpriced kinds cost 0', () => {
@@ -83,7 +88,10 @@ describe('OTEL_* configuration', () => {
       batch: { scheduledDelayMillis: 200 },
       captureContent: false,
     });
-    expect(tracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://x/custom', OTEL_SERVICE_NAME: 'gw' }).config).toMatchObject({ url: 'http://x/custom', serviceName: 'gw' });
+    expect(tracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://x/custom', OTEL_SERVICE_NAME: 'gw' }).config).toMatchObject({
+      url: 'http://x/custom',
+      serviceName: 'gw',
+    });
     expect(tracingConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).config.url).toBe('http://localhost:4317');
     expect(tracingConfig({ OTEL_TRACES_SAMPLER: 'bogus' }).problems).toHaveLength(1);
     expect(parseKeyValues('a=1, b = two ,=x,c')).toEqual({ a: '1', b: 'two' });
@@ -138,7 +146,9 @@ describe('observers on a CallContext refused by the gateway rate limiter', () =>
     const [span] = exporter.getFinishedSpans();
     expect(span.name).toBe('chat claude-test');
     expect(span.attributes['error.type']).toBe('rate_limit_error');
-    expect(span.events.map((e) => [e.name, e.attributes])).toEqual([['switchyard.rate_limited', { 'switchyard.rate_limit.scope': 'route', 'switchyard.rate_limit.limit': 'requestsPerMinute' }]]);
+    expect(span.events.map((e) => [e.name, e.attributes])).toEqual([
+      ['switchyard.rate_limited', { 'switchyard.rate_limit.scope': 'route', 'switchyard.rate_limit.limit': 'requestsPerMinute' }],
+    ]);
     await tracing.shutdown();
   });
 
@@ -169,7 +179,9 @@ describe('gateways with telemetry switched different ways', () => {
   const ask = (gwURL: string, content: string, stream = false) => {
     const client = new Anthropic({ baseURL: gwURL, apiKey: CLIENT_KEY, maxRetries: 0 });
     const body = { model: 'claude-test', max_tokens: 50, system: 'You are terse.', messages: [{ role: 'user' as const, content }] };
-    return stream ? client.messages.stream(body, { headers: { traceparent: TP } }).finalMessage() : client.messages.create(body, { headers: { traceparent: TP } });
+    return stream
+      ? client.messages.stream(body, { headers: { traceparent: TP } }).finalMessage()
+      : client.messages.create(body, { headers: { traceparent: TP } });
   };
 
   test('tracing off: no SDK, no traceparent upstream; the access log still carries the client trace id', async () => {
@@ -195,7 +207,9 @@ describe('gateways with telemetry switched different ways', () => {
       fake.queue.push({ kind: 'hang' });
       const ac = new AbortController();
       const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
-      const pending = client.messages.create({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: 'wait' }] }, { signal: ac.signal }).catch((e) => e);
+      const pending = client.messages
+        .create({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: 'wait' }] }, { signal: ac.signal })
+        .catch((e) => e);
       await waitFor(() => fake.received.some((r) => r.body?.messages?.[0]?.content === 'wait'));
       ac.abort();
       expect(await pending).toBeInstanceOf(Anthropic.APIUserAbortError);
@@ -231,7 +245,12 @@ describe('gateways with telemetry switched different ways', () => {
     try {
       const tel = installTelemetry(
         gw,
-        { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true', OTEL_SERVICE_NAME: 'capture' },
+        {
+          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+          OTEL_SERVICE_NAME: 'capture',
+        },
         { accessLogSink: null },
       );
       await ask(baseURL(gw), 'capture-me-json');
@@ -243,9 +262,13 @@ describe('gateways with telemetry switched different ways', () => {
       const [json, streamed] = servers();
       expect(JSON.parse(String(json.attributes['gen_ai.input.messages']))).toEqual([{ role: 'user', parts: [{ type: 'text', content: 'capture-me-json' }] }]);
       expect(JSON.parse(String(json.attributes['gen_ai.system_instructions']))).toEqual([{ type: 'text', content: 'You are terse.' }]);
-      expect(JSON.parse(String(json.attributes['gen_ai.output.messages']))).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'Hello!' }], finish_reason: 'end_turn' }]);
+      expect(JSON.parse(String(json.attributes['gen_ai.output.messages']))).toEqual([
+        { role: 'assistant', parts: [{ type: 'text', content: 'Hello!' }], finish_reason: 'end_turn' },
+      ]);
       expect(String(streamed.attributes['gen_ai.input.messages'])).toContain('capture-me-stream');
-      expect(JSON.parse(String(streamed.attributes['gen_ai.output.messages']))).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'streamed answer' }], finish_reason: 'end_turn' }]);
+      expect(JSON.parse(String(streamed.attributes['gen_ai.output.messages']))).toEqual([
+        { role: 'assistant', parts: [{ type: 'text', content: 'streamed answer' }], finish_reason: 'end_turn' },
+      ]);
     } finally {
       await gw.close();
     }

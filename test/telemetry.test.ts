@@ -41,15 +41,26 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     expect(s).toHaveLength(1);
     return s[0];
   };
-  const clients = (i: number) => spansOf(i).filter((x) => x.kind === SPAN_KIND.CLIENT).sort((a, b) => Number(a.attributes['switchyard.attempt']) - Number(b.attributes['switchyard.attempt']));
-  const delta = (name: string, labels: Record<string, string>) => (after.samples.get(seriesKey(name, labels)) ?? 0) - (before.samples.get(seriesKey(name, labels)) ?? 0);
+  const clients = (i: number) =>
+    spansOf(i)
+      .filter((x) => x.kind === SPAN_KIND.CLIENT)
+      .sort((a, b) => Number(a.attributes['switchyard.attempt']) - Number(b.attributes['switchyard.attempt']));
+  const delta = (name: string, labels: Record<string, string>) =>
+    (after.samples.get(seriesKey(name, labels)) ?? 0) - (before.samples.get(seriesKey(name, labels)) ?? 0);
   const deltaSum = (name: string, match: Record<string, string> = {}) => after.sum(name, match) - before.sum(name, match);
 
   beforeAll(async () => {
     fake = await startFakeAnthropic();
     otlp = await startOtlpReceiver();
     const pricing = { inputPerMTok: 3, outputPerMTok: 15, cacheReadPerMTok: 0.3, cacheWritePerMTok: 3.75 };
-    const target = (model: string, priority: number, extra: object = {}) => ({ provider: 'anthropic', model, baseURL: fake.url, credentialsRef: { name: 'upstream' }, priority, ...extra });
+    const target = (model: string, priority: number, extra: object = {}) => ({
+      provider: 'anthropic',
+      model,
+      baseURL: fake.url,
+      credentialsRef: { name: 'upstream' },
+      priority,
+      ...extra,
+    });
     const snapshot = snapshotOf([
       ...simpleConfig(fake.url, { routeSpec: { retry: { attempts: 2, on: ['429', '5xx', 'timeout', 'connect'] }, pricing } }),
       modelRoute('fb', {
@@ -75,10 +86,15 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
 
     const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
     const ask = (i: number, over: Record<string, unknown> = {}, c = client) =>
-      c.messages.create({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #${i}` }], ...over } as any, { headers: { traceparent: traceparent(i) } });
+      c.messages.create({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #${i}` }], ...over } as any, {
+        headers: { traceparent: traceparent(i) },
+      });
 
     // 1: ok, with cache usage (priced four ways)
-    fake.queue.push({ kind: 'message', message: { usage: { input_tokens: 100, output_tokens: 50, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } } });
+    fake.queue.push({
+      kind: 'message',
+      message: { usage: { input_tokens: 100, output_tokens: 50, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } },
+    });
     await ask(1);
     // 2: 400 from the gateway's validation
     await expect(ask(2, { max_tokens: -1 })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
@@ -97,12 +113,25 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     fake.queue.push({ kind: 'error', status: 503, type: 'overloaded_error', message: 'down' });
     await ask(7, { model: 'claude-fb' });
     // 8: a stream
-    const s8 = client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #8` }] }, { headers: { traceparent: traceparent(8) } });
+    const s8 = client.messages.stream(
+      { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #8` }] },
+      { headers: { traceparent: traceparent(8) } },
+    );
     expect((await s8.finalMessage()).usage.output_tokens).toBe(6);
     // 9: a stream the client abandons after the first text
-    fake.queue.push({ kind: 'stream', events: textStream('claude-upstream-1', Array.from({ length: 20 }, (_, k) => `piece${k} `)), delayMs: 100 });
+    fake.queue.push({
+      kind: 'stream',
+      events: textStream(
+        'claude-upstream-1',
+        Array.from({ length: 20 }, (_, k) => `piece${k} `),
+      ),
+      delayMs: 100,
+    });
     const ac = new AbortController();
-    const s9 = client.messages.stream({ model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #9` }] }, { headers: { traceparent: traceparent(9) }, signal: ac.signal });
+    const s9 = client.messages.stream(
+      { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: `${PROMPT} #9` }] },
+      { headers: { traceparent: traceparent(9) }, signal: ac.signal },
+    );
     s9.on('text', () => ac.abort());
     await s9.finalMessage().catch(() => undefined);
     // 10: a model nobody configured
@@ -121,7 +150,8 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
   });
 
   test('switchyard_requests_total moves by exactly the traffic sent, with bounded labels', () => {
-    const req = (route: string, provider: string, model: string, api_key: string, code: string) => delta('switchyard_requests_total', { route, provider, model, api_key, code });
+    const req = (route: string, provider: string, model: string, api_key: string, code: string) =>
+      delta('switchyard_requests_total', { route, provider, model, api_key, code });
     expect(req(MAIN, 'anthropic', 'claude-test', KEY, '200')).toBe(4); // 1, 6, 8, 9 (an abort after headers keeps its 200)
     expect(req('none', 'none', 'none', KEY, '400')).toBe(1);
     expect(req('none', 'none', 'none', 'unauthenticated', '401')).toBe(1);
@@ -175,13 +205,27 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'invalid_request_error' })).toBe(1);
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'not_found_error', gen_ai_original_model: 'other' })).toBe(1);
     expect(deltaSum('gen_ai_server_request_duration_seconds_count', { error_type: 'cancelled' })).toBe(1);
-    const ok = { gen_ai_operation_name: 'chat', gen_ai_provider_name: 'anthropic', gen_ai_original_model: 'claude-test', gen_ai_request_model: 'claude-upstream-1', gen_ai_response_model: 'claude-upstream-1', route: MAIN };
+    const ok = {
+      gen_ai_operation_name: 'chat',
+      gen_ai_provider_name: 'anthropic',
+      gen_ai_original_model: 'claude-test',
+      gen_ai_request_model: 'claude-upstream-1',
+      gen_ai_response_model: 'claude-upstream-1',
+      route: MAIN,
+    };
     expect(delta('gen_ai_server_request_duration_seconds_count', ok)).toBe(3); // 1, 6, 8
     expect(deltaSum('gen_ai_client_token_usage_count', { gen_ai_token_type: 'input' })).toBe(5);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBe(148);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'cached_input' })).toBe(1000);
     expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'cache_creation_input' })).toBe(200);
-    expect(deltaSum('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output', gen_ai_original_model: 'claude-fb', gen_ai_request_model: 'up-backup', route: FB })).toBe(6);
+    expect(
+      deltaSum('gen_ai_client_token_usage_sum', {
+        gen_ai_token_type: 'output',
+        gen_ai_original_model: 'claude-fb',
+        gen_ai_request_model: 'up-backup',
+        route: FB,
+      }),
+    ).toBe(6);
     expect(deltaSum('gen_ai_server_time_to_first_token_seconds_count')).toBe(2);
     expect(deltaSum('gen_ai_server_time_per_output_token_seconds_count')).toBe(1); // the completed stream only
   });
@@ -246,7 +290,12 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     const [c] = clients(1);
     expect(clients(1)).toHaveLength(1);
     expect(c).toMatchObject({ name: 'chat claude-upstream-1', parentSpanId: s.spanId, traceId: traceIdOf(1) });
-    expect(c.attributes).toMatchObject({ 'gen_ai.request.model': 'claude-upstream-1', 'gen_ai.provider.name': 'anthropic', 'server.address': '127.0.0.1', 'http.response.status_code': 200 });
+    expect(c.attributes).toMatchObject({
+      'gen_ai.request.model': 'claude-upstream-1',
+      'gen_ai.provider.name': 'anthropic',
+      'server.address': '127.0.0.1',
+      'http.response.status_code': 200,
+    });
     expect(c.startNs).toBeGreaterThanOrEqual(s.startNs);
     expect(c.endNs).toBeLessThanOrEqual(s.endNs);
     const upstream = fake.received.find((r) => String(r.body?.messages?.[0]?.content).endsWith('#1'))!;
@@ -267,7 +316,10 @@ describe('telemetry: metrics, traces and access log for a mix of SDK traffic', (
     expect(server(5).status.code).toBe(2);
     expect(server(4).attributes['error.type']).toBe('rate_limit_error');
     expect(server(4).status.code ?? 0).toBe(0); // a 4xx is the client's problem, not the server span's
-    expect(server(3)).toMatchObject({ name: 'POST /v1/messages', attributes: expect.objectContaining({ 'error.type': 'authentication_error', 'switchyard.api_key': 'unauthenticated' }) });
+    expect(server(3)).toMatchObject({
+      name: 'POST /v1/messages',
+      attributes: expect.objectContaining({ 'error.type': 'authentication_error', 'switchyard.api_key': 'unauthenticated' }),
+    });
     expect(server(10).name).toBe('chat');
     expect(server(10).attributes['error.type']).toBe('not_found_error');
   });

@@ -13,7 +13,16 @@ const WAVE = 200;
 const START =
   'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}\n\n';
 const PING = 'event: ping\ndata: {"type":"ping"}\n\n';
-const MESSAGE = JSON.stringify({ id: 'msg_ok', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } });
+const MESSAGE = JSON.stringify({
+  id: 'msg_ok',
+  type: 'message',
+  role: 'assistant',
+  model: 'm',
+  content: [{ type: 'text', text: 'ok' }],
+  stop_reason: 'end_turn',
+  stop_sequence: null,
+  usage: { input_tokens: 1, output_tokens: 1 },
+});
 
 describe('upstream connections when clients abort streams', () => {
   let up: TestServer;
@@ -63,10 +72,13 @@ describe('upstream connections when clients abort streams', () => {
       });
       req.on('response', (res) => {
         res.once('data', () =>
-          setTimeout(() => {
-            req.destroy();
-            resolve();
-          }, 20 + Math.random() * 100),
+          setTimeout(
+            () => {
+              req.destroy();
+              resolve();
+            },
+            20 + Math.random() * 100,
+          ),
         );
       });
       req.on('error', (err) => (req.destroyed ? resolve() : reject(err)));

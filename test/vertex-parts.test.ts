@@ -46,18 +46,36 @@ describe('Vertex request', () => {
   });
 
   test('body: model removed, stream kept, Vertex version; count-tokens keeps model (no @latest); drop list', () => {
-    const body = { model: 'claude-sonnet-4-5@20250929', stream: true, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], output_format: { type: 'json' } };
-    expect(toVertexBody(body)).toEqual({ anthropic_version: 'vertex-2023-10-16', stream: true, max_tokens: 10, messages: body.messages, output_format: { type: 'json' } });
+    const body = {
+      model: 'claude-sonnet-4-5@20250929',
+      stream: true,
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'hi' }],
+      output_format: { type: 'json' },
+    };
+    expect(toVertexBody(body)).toEqual({
+      anthropic_version: 'vertex-2023-10-16',
+      stream: true,
+      max_tokens: 10,
+      messages: body.messages,
+      output_format: { type: 'json' },
+    });
     expect(toVertexBody(body, ['output_format']).output_format).toBeUndefined();
     expect(body.model).toBe('claude-sonnet-4-5@20250929');
-    expect(toVertexCountTokensBody({ model: 'x', messages: [] }, 'claude-sonnet-4-5@latest')).toEqual({ anthropic_version: 'vertex-2023-10-16', messages: [], model: 'claude-sonnet-4-5' });
+    expect(toVertexCountTokensBody({ model: 'x', messages: [] }, 'claude-sonnet-4-5@latest')).toEqual({
+      anthropic_version: 'vertex-2023-10-16',
+      messages: [],
+      model: 'claude-sonnet-4-5',
+    });
   });
 
   test('URL document sources are refused up front (Vertex does not fetch them)', () => {
     const doc = { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } };
     expect(unsupportedContent({ messages: [{ role: 'user', content: [doc] }] })).toMatch(/URL sources/);
     expect(unsupportedContent({ messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [doc] }] }] })).toMatch(/URL sources/);
-    expect(unsupportedContent({ messages: [{ role: 'user', content: [{ ...doc, source: { type: 'base64', media_type: 'application/pdf', data: 'JVBER' } }] }] })).toBeUndefined();
+    expect(
+      unsupportedContent({ messages: [{ role: 'user', content: [{ ...doc, source: { type: 'base64', media_type: 'application/pdf', data: 'JVBER' } }] }] }),
+    ).toBeUndefined();
   });
 });
 
@@ -73,7 +91,11 @@ describe('Vertex error mapping', () => {
   ])('Google %i %s → %i %s', (code, status, want, type) => {
     const r = vertexErrorReply(code, g(code, status, "Permission 'aiplatform.endpoints.predict' denied"), 'req_2');
     expect(r.status).toBe(want);
-    expect(r.body).toEqual({ type: 'error', error: { type, message: `Vertex AI ${status}: Permission 'aiplatform.endpoints.predict' denied` }, request_id: 'req_2' });
+    expect(r.body).toEqual({
+      type: 'error',
+      error: { type, message: `Vertex AI ${status}: Permission 'aiplatform.endpoints.predict' denied` },
+      request_id: 'req_2',
+    });
   });
 
   test("Anthropic's own envelope (relayed by Vertex) keeps its type; 503 becomes 529; a token in the text is redacted", () => {
@@ -81,7 +103,9 @@ describe('Vertex error mapping', () => {
     expect(mapVertexError(529, a)).toEqual({ status: 529, type: 'overloaded_error', message: 'Overloaded' });
     expect(mapVertexError(503, a)).toEqual({ status: 529, type: 'overloaded_error', message: 'Overloaded' });
     expect(mapVertexError(503, Buffer.from('<html>'))).toEqual({ status: 529, type: 'overloaded_error', message: 'Vertex AI returned HTTP 503' });
-    expect(mapVertexError(401, g(401, 'UNAUTHENTICATED', 'bad token ya29.secret-token-value'), ['ya29.secret-token-value']).message).toBe('Vertex AI UNAUTHENTICATED: bad token [redacted]');
+    expect(mapVertexError(401, g(401, 'UNAUTHENTICATED', 'bad token ya29.secret-token-value'), ['ya29.secret-token-value']).message).toBe(
+      'Vertex AI UNAUTHENTICATED: bad token [redacted]',
+    );
   });
 });
 
@@ -124,7 +148,9 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
       const c = await post(await auth.headers(), claudeCountTokensURL(target()), toVertexCountTokensBody(request, 'claude-sonnet-4-5@20250929'));
       expect(await c.json()).toEqual({ input_tokens: JSON.stringify(request.messages).length });
 
-      const gem = await post(await auth.headers(), geminiURL(target(), 'gemini-2.5-pro', 'streamGenerateContent'), { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] });
+      const gem = await post(await auth.headers(), geminiURL(target(), 'gemini-2.5-pro', 'streamGenerateContent'), {
+        contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+      });
       expect(await gem.text()).toMatch(/^data: .*Hello from Gemini on Vertex/);
       expect(vertex.calls.at(-1)).toMatchObject({ publisher: 'google', model: 'gemini-2.5-pro', method: 'streamGenerateContent' });
 
@@ -138,10 +164,21 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
   test('a service-account key: the JWT assertion is verified by a fake token endpoint, the token cached', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const clientEmail = 'switchyard@my-proj.iam.gserviceaccount.com';
-    const oauth = await startFakeGoogleOAuth({ publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), clientEmail, token: 'ya29.sa-token' });
+    const oauth = await startFakeGoogleOAuth({
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      clientEmail,
+      token: 'ya29.sa-token',
+    });
     try {
       isolateGoogleEnv({});
-      const json = JSON.stringify({ type: 'service_account', project_id: PROJECT, private_key_id: 'k1', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), client_email: clientEmail, token_uri: 'https://oauth2.googleapis.com/token' });
+      const json = JSON.stringify({
+        type: 'service_account',
+        project_id: PROJECT,
+        private_key_id: 'k1',
+        private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        client_email: clientEmail,
+        token_uri: 'https://oauth2.googleapis.com/token',
+      });
       const auth = vertexAuth({ kind: 'serviceAccount', json }, { tokenURL: `${oauth.url}/token` });
       const h = await auth.headers();
       expect(h).toEqual({ authorization: 'Bearer ya29.sa-token' });
@@ -162,21 +199,25 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
     }
   });
 
-  test('a wrong token is refused by the fake Vertex with Google\'s 401, mapped to authentication_error', async () => {
+  test("a wrong token is refused by the fake Vertex with Google's 401, mapped to authentication_error", async () => {
     const r = await post({ authorization: 'Bearer ya29.nope' }, claudeURL(target(), 'm', false), toVertexBody(request));
     expect(r.status).toBe(401);
     expect(vertexErrorReply(r.status, Buffer.from(await r.arrayBuffer()), null).body.error.type).toBe('authentication_error');
   });
 
   test('credential failures name the source, never the secret', async () => {
-    const notJson = await vertexAuth({ kind: 'serviceAccount', json: '{"private_key": "-----BEGIN PRIVATE KEY-----abc' }).headers().catch((e) => e);
+    const notJson = await vertexAuth({ kind: 'serviceAccount', json: '{"private_key": "-----BEGIN PRIVATE KEY-----abc' })
+      .headers()
+      .catch((e) => e);
     expect(notJson).toBeInstanceOf(CredentialError);
     expect(notJson.message).toBe('vertex: could not obtain credentials from service-account key (Secret): the key is not valid JSON');
 
     const md = await startFakeGceMetadata({ token: 'unused', projectId: PROJECT, refuseToken: true });
     try {
       isolateGoogleEnv({ GCE_METADATA_HOST: `127.0.0.1:${md.port}` });
-      const err = await vertexAuth({ kind: 'adc' }).headers().catch((e) => e);
+      const err = await vertexAuth({ kind: 'adc' })
+        .headers()
+        .catch((e) => e);
       expect(err).toBeInstanceOf(CredentialError);
       expect(err).toMatchObject({ provider: 'vertex', source: describeGoogleSource({ kind: 'adc' }) });
     } finally {
@@ -187,6 +228,14 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
 
 /** Only the given Google settings: no key file or gcloud config from the machine running the tests. */
 function isolateGoogleEnv(vars: Record<string, string>): void {
-  for (const k of ['GOOGLE_APPLICATION_CREDENTIALS', 'GCE_METADATA_HOST', 'GCE_METADATA_IP', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'METADATA_SERVER_DETECTION']) delete process.env[k];
+  for (const k of [
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'GCE_METADATA_HOST',
+    'GCE_METADATA_IP',
+    'GOOGLE_CLOUD_PROJECT',
+    'GCLOUD_PROJECT',
+    'METADATA_SERVER_DETECTION',
+  ])
+    delete process.env[k];
   Object.assign(process.env, { CLOUDSDK_CONFIG: mkdtempSync(join(tmpdir(), 'gcloud-')) }, vars);
 }

@@ -74,7 +74,8 @@ export function parseCommand(spec: CommandSpec, argv: string[], env: NodeJS.Proc
     const n = value.trim() === '' ? NaN : Number(value);
     const { min, max, integer } = f.number;
     const range = `${integer ? 'an integer' : 'a number'} ${max === undefined ? `>= ${min}` : `from ${min} to ${max}`}`;
-    if (!Number.isFinite(n) || n < min || (max !== undefined && n > max) || (integer && !Number.isInteger(n))) throw new UsageError(`${source}: '${value}' is not ${range}`);
+    if (!Number.isFinite(n) || n < min || (max !== undefined && n > max) || (integer && !Number.isInteger(n)))
+      throw new UsageError(`${source}: '${value}' is not ${range}`);
   };
   // Every value is checked before the command does anything, not when it is first used.
   if (!values.help) for (const f of spec.flags) checked(f);
@@ -90,7 +91,10 @@ export function parseCommand(spec: CommandSpec, argv: string[], env: NodeJS.Proc
       const f = flag(name);
       const v = values[name];
       const given = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [raw(f).value ?? ''];
-      return given.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+      return given
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean);
     },
   };
 }
@@ -103,11 +107,16 @@ function table(rows: [string, string][]): string {
 
 export function helpText(spec: CommandSpec): string {
   const flags: [string, string][] = spec.flags.map((f) => {
-    const extra = [f.default !== undefined ? `default ${f.default || "''"}` : '', f.env ? `env ${f.env}` : '', f.multiple ? 'repeatable' : ''].filter(Boolean).join('; ');
+    const extra = [f.default !== undefined ? `default ${f.default || "''"}` : '', f.env ? `env ${f.env}` : '', f.multiple ? 'repeatable' : '']
+      .filter(Boolean)
+      .join('; ');
     return [`--${f.name}${f.arg ? ` ${f.arg}` : ''}`, `${f.help}${extra ? ` (${extra})` : ''}`];
   });
   flags.push(['-h, --help', 'Print this help and exit']);
-  const env: [string, string][] = [...spec.flags.filter((f) => f.env).map((f): [string, string] => [f.env!, `Same as --${f.name}`]), ...spec.env.map((e): [string, string] => [e.name, e.help])];
+  const env: [string, string][] = [
+    ...spec.flags.filter((f) => f.env).map((f): [string, string] => [f.env!, `Same as --${f.name}`]),
+    ...spec.env.map((e): [string, string] => [e.name, e.help]),
+  ];
   return [
     `Usage: switchyard ${spec.name}${spec.flags.length ? ' [flags]' : ''}${spec.args ? ` ${spec.args}` : ''}`,
     '',

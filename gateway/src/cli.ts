@@ -12,23 +12,102 @@ const CONFIG_FILES = 'FILE|DIR...';
 
 export const GATEWAY_COMMAND: CommandSpec = {
   name: 'gateway',
-  summary: 'Serves the Anthropic Messages API. With --config it runs standalone on ModelRoute, ApiKey and\nSecret YAML (SIGHUP reloads it); without, it waits for the operator to push its configuration.',
+  summary:
+    'Serves the Anthropic Messages API. With --config it runs standalone on ModelRoute, ApiKey and\nSecret YAML (SIGHUP reloads it); without, it waits for the operator to push its configuration.',
   flags: [
     { name: 'config', arg: CONFIG_FILES, multiple: true, help: 'YAML files or directories (recursed: .yaml, .yml, .json) to serve' },
     // The CLI binds every interface, as a container must; `npm start` passes 127.0.0.1 because the demo key is public.
     { name: 'host', arg: 'ADDR', default: '0.0.0.0', env: 'SWITCHYARD_LISTEN_HOST', help: 'Address both ports bind' },
-    { name: 'port', arg: 'N', default: '8080', env: 'SWITCHYARD_LISTEN_PORT', number: { min: 0, max: 65535, integer: true }, help: 'Traffic port (/v1/messages); 0 picks a free one' },
-    { name: 'admin-port', arg: 'N', default: '9090', env: 'SWITCHYARD_ADMIN_LISTEN_PORT', number: { min: 0, max: 65535, integer: true }, help: 'Admin port (/healthz, /readyz, /metrics, /admin)' },
-    { name: 'drain-seconds', arg: 'S', default: '30', env: 'SWITCHYARD_DRAIN_SECONDS', number: { min: 0 }, help: 'On SIGTERM, how long in-flight requests may finish' },
-    { name: 'max-body-bytes', arg: 'N', default: String(32 * 1024 * 1024), env: 'SWITCHYARD_MAX_BODY_BYTES', number: { min: 1, integer: true }, help: 'Largest request body accepted (413 above)' },
-    { name: 'body-timeout-seconds', arg: 'S', default: '60', env: 'SWITCHYARD_BODY_TIMEOUT_SECONDS', number: { min: 0 }, help: 'Longest time a client may take to send its whole body (408 past it); 0: no limit' },
-    { name: 'max-connections', arg: 'N', env: 'SWITCHYARD_MAX_CONNECTIONS', number: { min: 0, integer: true }, help: 'Open client connections accepted before new ones get 503 (default: from the\nfile-descriptor limit; 0: no cap)' },
-    { name: 'max-event-bytes', arg: 'N', default: String(4 * 1024 * 1024), env: 'SWITCHYARD_MAX_EVENT_BYTES', number: { min: 1, integer: true }, help: 'Largest upstream SSE event buffered; a larger one ends the stream with an error event' },
-    { name: 'max-upstream-body-bytes', arg: 'N', default: String(32 * 1024 * 1024), env: 'SWITCHYARD_MAX_UPSTREAM_BODY_BYTES', number: { min: 1, integer: true }, help: 'Largest non-streamed upstream reply buffered (502 above)' },
-    { name: 'stream-stall-seconds', arg: 'S', default: '120', env: 'SWITCHYARD_STREAM_STALL_SECONDS', number: { min: 0 }, help: 'Longest a response waits for a client that stopped reading before cutting it off; 0: no limit' },
-    { name: 'sa-issuer', arg: 'URL', env: 'SWITCHYARD_SA_ISSUER', help: 'ServiceAccount tokens: the cluster issuer (`iss`) to admit (needs --config and --sa-jwks)' },
-    { name: 'sa-jwks', arg: 'FILE|URL', env: 'SWITCHYARD_SA_JWKS', help: "ServiceAccount tokens: the issuer's JWK set (a URL is re-read periodically, a file on SIGHUP)" },
-    { name: 'sa-audience', arg: 'AUD', default: DEFAULT_AUDIENCE, env: 'SWITCHYARD_SA_AUDIENCE', help: 'ServiceAccount tokens: the audience a token must carry' },
+    {
+      name: 'port',
+      arg: 'N',
+      default: '8080',
+      env: 'SWITCHYARD_LISTEN_PORT',
+      number: { min: 0, max: 65535, integer: true },
+      help: 'Traffic port (/v1/messages); 0 picks a free one',
+    },
+    {
+      name: 'admin-port',
+      arg: 'N',
+      default: '9090',
+      env: 'SWITCHYARD_ADMIN_LISTEN_PORT',
+      number: { min: 0, max: 65535, integer: true },
+      help: 'Admin port (/healthz, /readyz, /metrics, /admin)',
+    },
+    {
+      name: 'drain-seconds',
+      arg: 'S',
+      default: '30',
+      env: 'SWITCHYARD_DRAIN_SECONDS',
+      number: { min: 0 },
+      help: 'On SIGTERM, how long in-flight requests may finish',
+    },
+    {
+      name: 'max-body-bytes',
+      arg: 'N',
+      default: String(32 * 1024 * 1024),
+      env: 'SWITCHYARD_MAX_BODY_BYTES',
+      number: { min: 1, integer: true },
+      help: 'Largest request body accepted (413 above)',
+    },
+    {
+      name: 'body-timeout-seconds',
+      arg: 'S',
+      default: '60',
+      env: 'SWITCHYARD_BODY_TIMEOUT_SECONDS',
+      number: { min: 0 },
+      help: 'Longest time a client may take to send its whole body (408 past it); 0: no limit',
+    },
+    {
+      name: 'max-connections',
+      arg: 'N',
+      env: 'SWITCHYARD_MAX_CONNECTIONS',
+      number: { min: 0, integer: true },
+      help: 'Open client connections accepted before new ones get 503 (default: from the\nfile-descriptor limit; 0: no cap)',
+    },
+    {
+      name: 'max-event-bytes',
+      arg: 'N',
+      default: String(4 * 1024 * 1024),
+      env: 'SWITCHYARD_MAX_EVENT_BYTES',
+      number: { min: 1, integer: true },
+      help: 'Largest upstream SSE event buffered; a larger one ends the stream with an error event',
+    },
+    {
+      name: 'max-upstream-body-bytes',
+      arg: 'N',
+      default: String(32 * 1024 * 1024),
+      env: 'SWITCHYARD_MAX_UPSTREAM_BODY_BYTES',
+      number: { min: 1, integer: true },
+      help: 'Largest non-streamed upstream reply buffered (502 above)',
+    },
+    {
+      name: 'stream-stall-seconds',
+      arg: 'S',
+      default: '120',
+      env: 'SWITCHYARD_STREAM_STALL_SECONDS',
+      number: { min: 0 },
+      help: 'Longest a response waits for a client that stopped reading before cutting it off; 0: no limit',
+    },
+    {
+      name: 'sa-issuer',
+      arg: 'URL',
+      env: 'SWITCHYARD_SA_ISSUER',
+      help: 'ServiceAccount tokens: the cluster issuer (`iss`) to admit (needs --config and --sa-jwks)',
+    },
+    {
+      name: 'sa-jwks',
+      arg: 'FILE|URL',
+      env: 'SWITCHYARD_SA_JWKS',
+      help: "ServiceAccount tokens: the issuer's JWK set (a URL is re-read periodically, a file on SIGHUP)",
+    },
+    {
+      name: 'sa-audience',
+      arg: 'AUD',
+      default: DEFAULT_AUDIENCE,
+      env: 'SWITCHYARD_SA_AUDIENCE',
+      help: 'ServiceAccount tokens: the audience a token must carry',
+    },
     { name: 'sa-jwks-refresh-seconds', arg: 'S', default: '300', number: { min: 1 }, help: 'How often a JWK set URL is re-read' },
   ],
   env: [
@@ -40,7 +119,10 @@ export const GATEWAY_COMMAND: CommandSpec = {
     { name: 'SWITCHYARD_REDIS_FAILURE_POLICY', help: 'open (default: fall back to per-pod limits) | closed (503) while Redis is down' },
     { name: 'SWITCHYARD_REDIS_PREFIX', help: 'Redis key prefix (default switchyard:), to share one Redis' },
     { name: 'SWITCHYARD_REDIS_TIMEOUT_MS', help: 'Longest wait for one Redis command (default 500)' },
-    { name: 'OTEL_*', help: 'Tracing: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL, _HEADERS, OTEL_TRACES_EXPORTER,\nOTEL_TRACES_SAMPLER[_ARG], OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, ...' },
+    {
+      name: 'OTEL_*',
+      help: 'Tracing: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL, _HEADERS, OTEL_TRACES_EXPORTER,\nOTEL_TRACES_SAMPLER[_ARG], OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, ...',
+    },
     { name: '${VAR}', help: 'Any variable a --config file names as ${VAR} or ${VAR:-default}' },
   ],
 };
@@ -48,7 +130,8 @@ export const GATEWAY_COMMAND: CommandSpec = {
 export const VALIDATE_COMMAND: CommandSpec = {
   name: 'validate',
   args: CONFIG_FILES,
-  summary: 'Checks configuration files without serving them. ModelRoute, ApiKey and Secret YAML is checked as\nstrictly as `kubectl apply` with server-side field validation does (unknown fields, apiVersion, the\nCRD schemas) plus the references between objects, all files together as one configuration.\nExits 0 when valid, 2 otherwise.',
+  summary:
+    'Checks configuration files without serving them. ModelRoute, ApiKey and Secret YAML is checked as\nstrictly as `kubectl apply` with server-side field validation does (unknown fields, apiVersion, the\nCRD schemas) plus the references between objects, all files together as one configuration.\nExits 0 when valid, 2 otherwise.',
   flags: [],
   env: [{ name: '${VAR}', help: 'Any variable the files name as ${VAR} or ${VAR:-default}' }],
 };
@@ -66,7 +149,9 @@ export function registerCommand(name: string, spec: CommandSpec, run: Command['r
 
 function usageText(): string {
   const specs = [GATEWAY_COMMAND, VALIDATE_COMMAND, ...OPTIONAL_COMMANDS];
-  const envs = [...new Set(specs.flatMap((s) => [...s.flags.flatMap((f) => (f.env ? [f.env] : [])), ...s.env.map((e) => e.name)]))].filter((n) => !n.startsWith('$'));
+  const envs = [...new Set(specs.flatMap((s) => [...s.flags.flatMap((f) => (f.env ? [f.env] : [])), ...s.env.map((e) => e.name)]))].filter(
+    (n) => !n.startsWith('$'),
+  );
   return [
     'switchyard — a gateway that speaks the Anthropic Messages API',
     '',
@@ -96,9 +181,13 @@ async function runValidate(argv: string[]): Promise<number> {
   if (args.positionals.length === 0) throw new UsageError('validate needs at least one FILE or DIR');
   try {
     const { snapshot } = loadConfigFiles(args.positionals);
-    process.stdout.write(`${args.positionals.join(', ')}: OK — ${snapshot.routes.length} route(s), ${snapshot.keys.length} key(s), version ${snapshot.version}\n`);
+    process.stdout.write(
+      `${args.positionals.join(', ')}: OK — ${snapshot.routes.length} route(s), ${snapshot.keys.length} key(s), version ${snapshot.version}\n`,
+    );
     for (const r of snapshot.routes) {
-      process.stdout.write(`  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}\n`);
+      process.stdout.write(
+        `  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}\n`,
+      );
     }
     return 0;
   } catch (err) {
@@ -169,17 +258,22 @@ async function runGateway(argv: string[]): Promise<number | void> {
     // The issuer publishes a new key before signing with it; re-reading picks it up. A failed
     // read keeps the keys we have.
     const every = args.number('sa-jwks-refresh-seconds') * 1000;
-    jwksTimer = setInterval(async () => {
-      try {
-        const jwks = await loadJwks(jwksSource!);
-        if (JSON.stringify(jwks) === JSON.stringify(saAuth!.jwks)) return;
-        saAuth = { ...saAuth!, jwks };
-        const r = gateway.apply(withServiceAccountAuth(loadConfigFiles(files).snapshot, saAuth));
-        log.info('ServiceAccount issuer keys refreshed', { keys: jwks.keys.length, ...r });
-      } catch (err) {
-        log.warn('ServiceAccount issuer keys refresh failed; keeping the current keys', { err: err instanceof ConfigError ? err.problems : String((err as Error).message) });
-      }
-    }, Math.max(1000, every));
+    jwksTimer = setInterval(
+      async () => {
+        try {
+          const jwks = await loadJwks(jwksSource!);
+          if (JSON.stringify(jwks) === JSON.stringify(saAuth!.jwks)) return;
+          saAuth = { ...saAuth!, jwks };
+          const r = gateway.apply(withServiceAccountAuth(loadConfigFiles(files).snapshot, saAuth));
+          log.info('ServiceAccount issuer keys refreshed', { keys: jwks.keys.length, ...r });
+        } catch (err) {
+          log.warn('ServiceAccount issuer keys refresh failed; keeping the current keys', {
+            err: err instanceof ConfigError ? err.problems : String((err as Error).message),
+          });
+        }
+      },
+      Math.max(1000, every),
+    );
   }
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;

@@ -177,7 +177,9 @@ export class Gateway {
     this.traffic.on('error', (err: NodeJS.ErrnoException) => this.deps.reportFdExhaustion('accepting a connection failed', { err: err.code ?? err.message }));
     try {
       await listen(this.admin, this.cfg.adminPort ?? 9090, host);
-      this.admin.on('error', (err: NodeJS.ErrnoException) => this.deps.reportFdExhaustion('accepting an admin connection failed', { err: err.code ?? err.message }));
+      this.admin.on('error', (err: NodeJS.ErrnoException) =>
+        this.deps.reportFdExhaustion('accepting an admin connection failed', { err: err.code ?? err.message }),
+      );
     } catch (err) {
       // Half a gateway (traffic without probes or config push) must not linger: undo and fail.
       await this.close();

@@ -9,7 +9,11 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(component: string, level: Level = (process.env.SWITCHYARD_LOG_LEVEL as Level) || 'info', sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+export function createLogger(
+  component: string,
+  level: Level = (process.env.SWITCHYARD_LOG_LEVEL as Level) || 'info',
+  sink: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Logger {
   const min = order[level] ?? 20;
   const emit = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < min) return;

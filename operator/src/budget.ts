@@ -33,7 +33,13 @@ const CONTENT: ReadonlyArray<Exclude<keyof StatusUsage, 'updatedAt'>> = ['period
  * `updatedAt` moves only when something else changed or it is older than `refreshMs`, so an idle
  * key costs one status write per refresh period, not one per poll.
  */
-export function usageStatus(current: StatusUsage | undefined, fleet: FleetUsage | undefined, now: Date, refreshMs: number, stamp: string): StatusUsage | undefined {
+export function usageStatus(
+  current: StatusUsage | undefined,
+  fleet: FleetUsage | undefined,
+  now: Date,
+  refreshMs: number,
+  stamp: string,
+): StatusUsage | undefined {
   if (!fleet) return current;
   const next: Omit<StatusUsage, 'updatedAt'> = {
     period: fleet.period,
@@ -65,11 +71,17 @@ const reached = (spent: number, budget: number, share: number) => spent >= budge
 export function budgetCondition(budget: BudgetSpec | undefined, usage: StatusUsage | undefined): BudgetConditionParts | undefined {
   if (!budget || !(budget.usd > 0)) return undefined;
   const what = `the ${usd(budget.usd)} ${periodAdjective(budget.period)} budget`;
-  if (!usage) return { type: 'BudgetExceeded', status: 'Unknown', reason: 'UsageUnknown', message: `spend against ${what} has not been read from the gateways yet` };
+  if (!usage)
+    return { type: 'BudgetExceeded', status: 'Unknown', reason: 'UsageUnknown', message: `spend against ${what} has not been read from the gateways yet` };
   const spent = `spent ${usd(usage.spentUSD)} of ${what}`;
   const resets = usage.resetsAt ? ` ${usage.resetsAt}` : ' the end of the period';
   if (reached(usage.spentUSD, budget.usd, 1)) {
-    return { type: 'BudgetExceeded', status: 'True', reason: 'BudgetExhausted', message: `${spent} in period ${usage.period}; Messages requests are refused with 403 until${resets}` };
+    return {
+      type: 'BudgetExceeded',
+      status: 'True',
+      reason: 'BudgetExhausted',
+      message: `${spent} in period ${usage.period}; Messages requests are refused with 403 until${resets}`,
+    };
   }
   const pct = percent(usage.spentUSD, budget.usd);
   return { type: 'BudgetExceeded', status: 'False', reason: 'WithinBudget', message: `${spent} (${pct}%) in period ${usage.period}; resets at${resets}` };

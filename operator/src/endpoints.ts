@@ -16,7 +16,11 @@ export interface GatewayEndpoint {
 
 interface SliceLike {
   addressType?: string;
-  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null }; targetRef?: { uid?: string; name?: string } }>;
+  endpoints?: Array<{
+    addresses?: string[];
+    conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
+    targetRef?: { uid?: string; name?: string };
+  }>;
   ports?: Array<{ name?: string | null; port?: number | null }> | null;
 }
 

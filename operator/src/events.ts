@@ -29,7 +29,14 @@ export function warningEvent(obj: K8sObject, e: WarningEventSpec, instance: stri
     reason: e.reason,
     type: 'Warning',
     note: e.note.length > 1024 ? e.note.slice(0, 1021) + '...' : e.note,
-    regarding: { apiVersion: API_VERSION, kind: e.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+    regarding: {
+      apiVersion: API_VERSION,
+      kind: e.kind,
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+    },
   };
 }
 

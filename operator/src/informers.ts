@@ -67,7 +67,11 @@ class KeptInformer {
     this.lw = new k8s.ListWatch(path + query, new k8s.Watch(kc), list, false, labelSelector, fieldSelector);
     const handle = (obj: k8s.KubernetesObject) => {
       this.lastSign = Date.now();
-      o.log.debug('watch event', { informer: name, object: `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, resourceVersion: obj.metadata?.resourceVersion });
+      o.log.debug('watch event', {
+        informer: name,
+        object: `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`,
+        resourceVersion: obj.metadata?.resourceVersion,
+      });
       // A throwing callback would be an unhandled rejection inside client-node.
       try {
         onEvent(obj as K8sObject);
@@ -173,7 +177,10 @@ export class Informers implements Caches {
             plural,
             kc,
             ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`,
-            () => (ns ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural }) : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural })),
+            () =>
+              ns
+                ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
+                : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
             o,
             (obj) => o.onChange(kind, obj),
             onSynced,
@@ -189,7 +196,10 @@ export class Informers implements Caches {
           'secrets',
           kc,
           ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets',
-          () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: SECRET_FIELD_SELECTOR }) : core.listSecretForAllNamespaces({ fieldSelector: SECRET_FIELD_SELECTOR })),
+          () =>
+            ns
+              ? core.listNamespacedSecret({ namespace: ns, fieldSelector: SECRET_FIELD_SELECTOR })
+              : core.listSecretForAllNamespaces({ fieldSelector: SECRET_FIELD_SELECTOR }),
           o,
           (obj) => o.onChange('Secret', obj),
           onSynced,

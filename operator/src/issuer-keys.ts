@@ -62,7 +62,11 @@ export class IssuerKeys {
       if (JSON.stringify(next) === JSON.stringify(this.auth)) return;
       const first = !this.auth;
       this.auth = next;
-      this.o.log.info(first ? 'ServiceAccount issuer keys loaded' : 'ServiceAccount issuer keys changed', { issuer: next.issuer, audience: next.audience, kids: jwks.keys.map((k) => k.kid ?? null) });
+      this.o.log.info(first ? 'ServiceAccount issuer keys loaded' : 'ServiceAccount issuer keys changed', {
+        issuer: next.issuer,
+        audience: next.audience,
+        kids: jwks.keys.map((k) => k.kid ?? null),
+      });
       this.o.onChange();
     } catch (err) {
       this.o.log.warn('cannot read the ServiceAccount issuer keys; keeping the last ones', { err: (err as Error).message, known: !!this.auth });
@@ -88,7 +92,8 @@ export class IssuerKeys {
           else chunks.push(c);
         });
         res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`${path}: HTTP ${res.statusCode}${res.statusCode === 403 ? ' (the operator needs get on this non-resource URL)' : ''}`));
+          if (res.statusCode !== 200)
+            return reject(new Error(`${path}: HTTP ${res.statusCode}${res.statusCode === 403 ? ' (the operator needs get on this non-resource URL)' : ''}`));
           try {
             resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           } catch {

@@ -77,7 +77,10 @@ export class KubeClient implements LeaseClient, StatusClient {
   async patchStatus(kind: Kind, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     // client-node's generated patch methods default to json-patch; a merge patch must say so per call.
     await call(
-      this.co.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURALS[kind], name, body: { status } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+      this.co.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: PLURALS[kind], name, body: { status } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      ),
     );
   }
 

@@ -78,7 +78,11 @@ export class LeaderElector {
         this.attempt = attempt.catch(() => undefined);
         ok = await this.withTimeout(attempt, this.o.renewDeadlineMs);
       } catch (err) {
-        this.o.log.warn('lease update failed', { lease: `${this.o.namespace}/${this.o.name}`, code: (err as { code?: number }).code, error: (err as Error)?.message });
+        this.o.log.warn('lease update failed', {
+          lease: `${this.o.namespace}/${this.o.name}`,
+          code: (err as { code?: number }).code,
+          error: (err as Error)?.message,
+        });
       }
       if (this.stopped) return;
       if (ok) {
@@ -109,7 +113,13 @@ export class LeaderElector {
       await this.withTimeout(this.attempt ?? Promise.resolve(), 2000).catch(() => undefined);
       const give = async (lease: Lease) => {
         const now = microTime(new Date(this.now()));
-        const spec: LeaseSpec = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 };
+        const spec: LeaseSpec = {
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: lease.spec?.leaseTransitions ?? 0,
+        };
         await this.withTimeout(this.o.client.replace(this.o.namespace, this.o.name, { ...lease, spec }), 2000);
       };
       try {
@@ -124,7 +134,10 @@ export class LeaderElector {
       }
       this.o.log.info('released the lease', { lease: `${this.o.namespace}/${this.o.name}` });
     } catch (err) {
-      this.o.log.warn('could not release the lease; the next leader waits for it to expire', { code: (err as { code?: number }).code, error: (err as Error)?.message });
+      this.o.log.warn('could not release the lease; the next leader waits for it to expire', {
+        code: (err as { code?: number }).code,
+        error: (err as Error)?.message,
+      });
     }
   }
 
@@ -134,7 +147,10 @@ export class LeaderElector {
     this.stopped = true;
     this.stop$.abort();
     clearInterval(this.deadlineTimer);
-    this.o.log.error('lost the lease: no renewal within the renew deadline', { lease: `${this.o.namespace}/${this.o.name}`, renewDeadlineMs: this.o.renewDeadlineMs });
+    this.o.log.error('lost the lease: no renewal within the renew deadline', {
+      lease: `${this.o.namespace}/${this.o.name}`,
+      renewDeadlineMs: this.o.renewDeadlineMs,
+    });
     this.o.onStoppedLeading();
   }
 
@@ -189,7 +205,13 @@ export class LeaderElector {
     const next: LeaseSpec =
       holder === this.o.identity
         ? { ...spec, leaseDurationSeconds: durationSeconds, renewTime: stamp }
-        : { holderIdentity: this.o.identity, leaseDurationSeconds: durationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
+        : {
+            holderIdentity: this.o.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: stamp,
+            renewTime: stamp,
+            leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
+          };
     try {
       this.observe(await this.o.client.replace(this.o.namespace, this.o.name, { ...current, spec: next }), now);
       return true;

@@ -41,7 +41,9 @@ export async function runOperator(argv: string[]): Promise<number> {
   try {
     kc.loadFromDefault();
   } catch (err) {
-    process.stderr.write(`switchyard operator: cannot load the Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): ${(err as Error).message}\n`);
+    process.stderr.write(
+      `switchyard operator: cannot load the Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): ${(err as Error).message}\n`,
+    );
     return 2;
   }
   const client = new KubeClient(kc);

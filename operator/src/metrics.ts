@@ -18,11 +18,30 @@ export class OperatorMetrics {
   constructor(now: () => number = Date.now) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
-    this.reconciles = new Counter({ name: 'switchyard_operator_reconciles_total', help: 'Reconciles run, by result (error: the reconcile threw and is retried)', labelNames: ['result'], registers });
-    this.pushes = new Counter({ name: 'switchyard_operator_pushes_total', help: 'Configuration pushes to gateway pods, by pod and outcome (unchanged: the pod already ran it)', labelNames: ['pod', 'outcome'], registers });
-    this.informerRestarts = new Counter({ name: 'switchyard_operator_informer_restarts_total', help: 'Watches restarted after a failure or a silent connection, by resource', labelNames: ['resource'], registers });
+    this.reconciles = new Counter({
+      name: 'switchyard_operator_reconciles_total',
+      help: 'Reconciles run, by result (error: the reconcile threw and is retried)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.pushes = new Counter({
+      name: 'switchyard_operator_pushes_total',
+      help: 'Configuration pushes to gateway pods, by pod and outcome (unchanged: the pod already ran it)',
+      labelNames: ['pod', 'outcome'],
+      registers,
+    });
+    this.informerRestarts = new Counter({
+      name: 'switchyard_operator_informer_restarts_total',
+      help: 'Watches restarted after a failure or a silent connection, by resource',
+      labelNames: ['resource'],
+      registers,
+    });
     this.leader = new Gauge({ name: 'switchyard_operator_leader', help: '1 while this replica holds the Lease', registers });
-    this.lastPush = new Gauge({ name: 'switchyard_operator_last_successful_push_timestamp_seconds', help: 'When a gateway pod last confirmed it runs the current configuration (Unix time)', registers });
+    this.lastPush = new Gauge({
+      name: 'switchyard_operator_last_successful_push_timestamp_seconds',
+      help: 'When a gateway pod last confirmed it runs the current configuration (Unix time)',
+      registers,
+    });
     for (const result of ['ok', 'error']) this.reconciles.inc({ result }, 0);
     this.leader.set(0);
     this.now = now;

@@ -184,7 +184,10 @@ export class Pusher {
     s.checking = true;
     const before = `${s.running}|${s.failure}`;
     try {
-      const res = await fetch(`${s.ep.url}/admin/config`, { headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent }, signal: AbortSignal.timeout(this.o.timeoutMs) });
+      const res = await fetch(`${s.ep.url}/admin/config`, {
+        headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent },
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      });
       const text = await res.text();
       if (res.status === 404) {
         s.running = undefined;
@@ -192,7 +195,8 @@ export class Pusher {
         const summary = JSON.parse(text) as { version?: string; serial?: number };
         s.running = summary.version;
         s.failure = undefined;
-        if (this.desired && summary.version !== this.desired.version && typeof summary.serial === 'number' && summary.serial >= this.desired.serial) this.o.onNewerSerial(summary.serial);
+        if (this.desired && summary.version !== this.desired.version && typeof summary.serial === 'number' && summary.serial >= this.desired.serial)
+          this.o.onNewerSerial(summary.serial);
       } else {
         s.failure = `GET /admin/config answered ${res.status}${errorType(text)}`;
       }
@@ -204,7 +208,8 @@ export class Pusher {
     }
     if (this.stopped || this.pods.get(s.ep.id) !== s) return;
     if (`${s.running}|${s.failure}` !== before) {
-      if (s.running !== this.desired?.version) this.o.log.info('gateway does not run the current configuration; pushing', { pod: s.ep.pod, url: s.ep.url, running: s.running ?? null });
+      if (s.running !== this.desired?.version)
+        this.o.log.info('gateway does not run the current configuration; pushing', { pod: s.ep.pod, url: s.ep.url, running: s.running ?? null });
       this.ensure(s);
       this.o.onChange();
     }
@@ -212,7 +217,10 @@ export class Pusher {
 
   private async serialOf(s: PodState, signal: AbortSignal): Promise<number | undefined> {
     try {
-      const res = await fetch(`${s.ep.url}/admin/config`, { headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent }, signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]) });
+      const res = await fetch(`${s.ep.url}/admin/config`, {
+        headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
+      });
       if (!res.ok) return undefined;
       const serial = ((await res.json()) as { serial?: unknown }).serial;
       return typeof serial === 'number' ? serial : undefined;

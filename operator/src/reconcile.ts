@@ -116,7 +116,7 @@ export class Reconciler {
     if (this.desired && this.desired.serial <= serial) {
       const s = this.nextSerial();
       this.desired = { ...this.desired, serial: s, generatedAt: new Date(s).toISOString() };
-      this.o.log.info('restamped the configuration above a gateway\'s newer serial', { version: this.desired.version, serial: s });
+      this.o.log.info("restamped the configuration above a gateway's newer serial", { version: this.desired.version, serial: s });
     }
     this.schedule();
   }
@@ -161,7 +161,15 @@ export class Reconciler {
       this.entries.set(snapshot.version, entryDigests(snapshot));
       while (this.entries.size > 32) this.entries.delete(this.entries.keys().next().value!);
       const rejected = results.filter((r) => !r.accepted).map((r) => `${r.kind} ${r.key}: ${r.reason}`);
-      this.o.log.info('configuration compiled', { version: snapshot.version, serial: snapshot.serial, routes: snapshot.routes.length, keys: snapshot.keys.length, gateways: ready.length, pods: endpoints.length, rejected });
+      this.o.log.info('configuration compiled', {
+        version: snapshot.version,
+        serial: snapshot.serial,
+        routes: snapshot.routes.length,
+        keys: snapshot.keys.length,
+        gateways: ready.length,
+        pods: endpoints.length,
+        rejected,
+      });
     }
     this.o.pusher.update(endpoints, this.desired);
     await this.o.pusher.settled(this.o.pushWaitMs);
@@ -254,7 +262,12 @@ export class Reconciler {
       if (this.announced.has(memo)) continue;
       this.announced.add(memo);
       if (this.announced.size > 10_000) this.announced.delete(this.announced.values().next().value!);
-      this.o.log.info(t >= 1 ? 'budget exhausted' : 'budget almost exhausted', { object: id, period: usage.period, spentUSD: usage.spentUSD, budgetUSD: budget.usd });
+      this.o.log.info(t >= 1 ? 'budget exhausted' : 'budget almost exhausted', {
+        object: id,
+        period: usage.period,
+        spentUSD: usage.spentUSD,
+        budgetUSD: budget.usd,
+      });
       try {
         await this.o.client.createEvent(obj.metadata.namespace ?? 'default', budgetEvent(obj, t, usage, budget, this.o.identity, this.now()));
       } catch (err) {

@@ -60,7 +60,12 @@ export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncVi
         ? { type: 'Priced', status: 'Unknown', reason: 'NotAccepted', message: 'pricing is checked once the route is accepted' }
         : result.priced
           ? { type: 'Priced', status: 'True', reason: 'Priced', message: 'every target has a price, so cost metrics and budgets count this route' }
-          : { type: 'Priced', status: 'False', reason: 'NotPriced', message: 'some targets have no pricing (spec.pricing or the target\'s pricing): cost metrics and budgets count their tokens as free' },
+          : {
+              type: 'Priced',
+              status: 'False',
+              reason: 'NotPriced',
+              message: "some targets have no pricing (spec.pricing or the target's pricing): cost metrics and budgets count their tokens as free",
+            },
     );
   }
   let usage: StatusUsage | undefined;
@@ -106,8 +111,15 @@ export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncVi
 }
 
 function programmed(result: ObjectResult, sync: SyncView): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> {
-  if (!result.accepted) return { type: 'Programmed', status: 'False', reason: 'Invalid', message: 'not pushed to any gateway because it is not accepted (see the Accepted condition)' };
-  if (sync.total === 0) return { type: 'Programmed', status: 'False', reason: 'NoReadyGateways', message: `no ready gateway pods behind Service ${sync.service}` };
+  if (!result.accepted)
+    return {
+      type: 'Programmed',
+      status: 'False',
+      reason: 'Invalid',
+      message: 'not pushed to any gateway because it is not accepted (see the Accepted condition)',
+    };
+  if (sync.total === 0)
+    return { type: 'Programmed', status: 'False', reason: 'NoReadyGateways', message: `no ready gateway pods behind Service ${sync.service}` };
   const on = `running on ${sync.synced} of ${sync.total} ready gateway pod(s)`;
   if (sync.synced >= sync.total) return { type: 'Programmed', status: 'True', reason: 'Programmed', message: on };
   if (sync.failures.length) return { type: 'Programmed', status: 'False', reason: 'PushFailed', message: `${on}; ${sync.failures.slice(0, 5).join('; ')}` };
@@ -138,7 +150,9 @@ export function statusDiffers(current: any, desired: Record<string, unknown>): b
  * (alphabetical) order, which says nothing about whether anything changed.
  */
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
 }
 
 export function acceptedCondition(status: any): Condition | undefined {

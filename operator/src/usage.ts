@@ -40,7 +40,16 @@ export function aggregateUsage(reports: UsageReport[]): Map<string, FleetUsage> 
 }
 
 function fromKey(k: KeyUsage, store: 'global' | 'pod'): FleetUsage {
-  return { period: k.period, resetsAt: k.resetsAt, spentUSD: k.spentUSD, requests: k.requests, inputTokens: k.inputTokens, outputTokens: k.outputTokens, store, pods: 1 };
+  return {
+    period: k.period,
+    resetsAt: k.resetsAt,
+    spentUSD: k.spentUSD,
+    requests: k.requests,
+    inputTokens: k.inputTokens,
+    outputTokens: k.outputTokens,
+    store,
+    pods: 1,
+  };
 }
 
 function add(into: FleetUsage, k: KeyUsage): void {
@@ -139,7 +148,10 @@ export class UsagePoller {
   private async ask(p: PodRef): Promise<void> {
     let failure: string | undefined;
     try {
-      const res = await fetch(`${p.url}/admin/usage`, { headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent }, signal: AbortSignal.timeout(this.o.timeoutMs) });
+      const res = await fetch(`${p.url}/admin/usage`, {
+        headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': this.o.userAgent },
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      });
       const text = await res.text();
       if (res.ok) {
         const report = JSON.parse(text) as UsageReport;
@@ -154,7 +166,12 @@ export class UsagePoller {
     }
     if (failure !== this.failures.get(p.id)) {
       // Pods that are starting fail routinely; say so quietly.
-      if (failure) (p.ready === false ? this.o.log.debug : this.o.log.warn)('usage not read from a gateway; keeping its last report for a while', { pod: p.pod, url: p.url, error: failure });
+      if (failure)
+        (p.ready === false ? this.o.log.debug : this.o.log.warn)('usage not read from a gateway; keeping its last report for a while', {
+          pod: p.pod,
+          url: p.url,
+          error: failure,
+        });
       else if (this.failures.has(p.id)) this.o.log.info('usage read from the gateway again', { pod: p.pod, url: p.url });
       if (failure) this.failures.set(p.id, failure);
       else this.failures.delete(p.id);

@@ -41,7 +41,11 @@ const schema = strict(
               method: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] },
             }),
           },
-          backendRefs: { type: 'array', maxItems: 16, items: strict({ group, kind, namespace, name, port, weight: { type: 'integer', minimum: 0, maximum: 1000000 } }, ['name']) },
+          backendRefs: {
+            type: 'array',
+            maxItems: 16,
+            items: strict({ group, kind, namespace, name, port, weight: { type: 'integer', minimum: 0, maximum: 1000000 } }, ['name']),
+          },
           timeouts: strict({ request: duration, backendRequest: duration }),
         }),
       },
@@ -54,5 +58,9 @@ const validate = new Ajv({ allErrors: true }).compile(schema);
 
 /** Validation errors of an HTTPRoute, as `path message` strings (empty when valid). */
 export function httpRouteErrors(obj: object): string[] {
-  return validate(obj) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+  return validate(obj)
+    ? []
+    : (validate.errors ?? []).map(
+        (e) => `${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
+      );
 }

@@ -30,14 +30,33 @@ export function exceptionFrame(exceptionType: string, message: string): Buffer {
 /** A short Anthropic stream, the last event carrying Bedrock's invocation metrics. */
 export function streamEvents(text = 'Hello there'): Record<string, unknown>[] {
   return [
-    { type: 'message_start', message: { id: 'msg_bdrk_01', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1 } } },
+    {
+      type: 'message_start',
+      message: {
+        id: 'msg_bdrk_01',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-sonnet-4-5-20250929',
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 12, output_tokens: 1 },
+      },
+    },
     { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
     { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
     { type: 'content_block_stop', index: 0 },
     { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 5 } },
     {
       type: 'message_stop',
-      'amazon-bedrock-invocationMetrics': { inputTokenCount: 12, outputTokenCount: 5, invocationLatency: 300, firstByteLatency: 100, cacheReadInputTokenCount: 7, cacheWriteInputTokenCount: 3 },
+      'amazon-bedrock-invocationMetrics': {
+        inputTokenCount: 12,
+        outputTokenCount: 5,
+        invocationLatency: 300,
+        firstByteLatency: 100,
+        cacheReadInputTokenCount: 7,
+        cacheWriteInputTokenCount: 3,
+      },
     },
   ];
 }

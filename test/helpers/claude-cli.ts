@@ -13,7 +13,13 @@ export const CLAUDE = join(__dirname, '..', '..', 'node_modules', '.bin', 'claud
  * settings leak in, with everything but the API calls switched off. `settings` become the user's
  * ~/.claude/settings.json (e.g. an apiKeyHelper; then pass apiKey '' so no ANTHROPIC_API_KEY is set).
  */
-export function runClaude(baseURL: string, apiKey: string, prompt: string, extra: string[] = [], settings?: object): Promise<{ code: number | null; out: string; err: string }> {
+export function runClaude(
+  baseURL: string,
+  apiKey: string,
+  prompt: string,
+  extra: string[] = [],
+  settings?: object,
+): Promise<{ code: number | null; out: string; err: string }> {
   const home = mkdtempSync(join(tmpdir(), 'claude-home-'));
   if (settings) {
     mkdirSync(join(home, '.claude'));
@@ -49,10 +55,16 @@ const CLAUDE_CODE_MODELS = ['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-sonn
  * `target(model)`, and the client key allowed `claude-*`, so the tests do not depend on the CLI's
  * defaults. The Secret `keys` holds the client key under `client`, plus `upstreamKeys`.
  */
-export function claudeCodeConfig(clientKey: string, target: (model: string) => object, o: { upstreamKeys?: Record<string, string>; routePrefix?: string } = {}): K8sObject[] {
+export function claudeCodeConfig(
+  clientKey: string,
+  target: (model: string) => object,
+  o: { upstreamKeys?: Record<string, string>; routePrefix?: string } = {},
+): K8sObject[] {
   return [
     secret('keys', { client: clientKey, ...o.upstreamKeys }),
-    ...CLAUDE_CODE_MODELS.map((m) => modelRoute(`${o.routePrefix ?? ''}${m.replace(/\./g, '-')}`, { model: m, aliases: [`${m}-20251001`], targets: [target(m)] })),
+    ...CLAUDE_CODE_MODELS.map((m) =>
+      modelRoute(`${o.routePrefix ?? ''}${m.replace(/\./g, '-')}`, { model: m, aliases: [`${m}-20251001`], targets: [target(m)] }),
+    ),
     apiKey('claude-code', { secretRef: { name: 'keys', key: 'client' }, allowedModels: ['claude-*'] }),
   ];
 }

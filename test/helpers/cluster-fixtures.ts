@@ -31,7 +31,13 @@ export function route(name: string, baseURL: string, o: RouteOpts = {}, namespac
   const spec: any = {
     model: o.model ?? name,
     targets: [
-      { provider: 'anthropic', model: o.upstreamModel ?? `${o.model ?? name}-upstream`, baseURL, credentialsRef: { name: o.secret ?? 'anthropic', key: 'apiKey' }, ...(o.weight !== undefined ? { weight: o.weight } : {}) },
+      {
+        provider: 'anthropic',
+        model: o.upstreamModel ?? `${o.model ?? name}-upstream`,
+        baseURL,
+        credentialsRef: { name: o.secret ?? 'anthropic', key: 'apiKey' },
+        ...(o.weight !== undefined ? { weight: o.weight } : {}),
+      },
       ...(o.extraTargets ?? []),
     ],
     retry: { attempts: 1, on: ['5xx', 'connect'] },
@@ -57,7 +63,11 @@ export function endpointSlice(name: string, adminPort: number, endpoints: Endpoi
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name, namespace: GATEWAY_NS, labels: { 'kubernetes.io/service-name': GATEWAY_SERVICE, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    metadata: {
+      name,
+      namespace: GATEWAY_NS,
+      labels: { 'kubernetes.io/service-name': GATEWAY_SERVICE, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
     addressType: 'IPv4',
     endpoints: endpoints.map((e) => ({
       addresses: [e.address],

@@ -53,7 +53,22 @@ export function textMessage(model: string, text: string, usage = { input_tokens:
 export function textStream(model: string, pieces: string[], usage = { input_tokens: 12, output_tokens: 6 }): Array<[string, unknown]> {
   const id = `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
   return [
-    ['message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } }],
+    [
+      'message_start',
+      {
+        type: 'message_start',
+        message: {
+          id,
+          type: 'message',
+          role: 'assistant',
+          model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: usage.input_tokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+        },
+      },
+    ],
     ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
     ['ping', { type: 'ping' }],
     ...pieces.map((p): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }]),
@@ -68,7 +83,22 @@ export function toolStream(model: string, tool: { id: string; name: string; inpu
   const json = JSON.stringify(tool.input);
   const cut = Math.floor(json.length / 2);
   return [
-    ['message_start', { type: 'message_start', message: { id: 'msg_tool1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 377, output_tokens: 1 } } }],
+    [
+      'message_start',
+      {
+        type: 'message_start',
+        message: {
+          id: 'msg_tool1',
+          type: 'message',
+          role: 'assistant',
+          model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: 377, output_tokens: 1 },
+        },
+      },
+    ],
     ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
     ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }],
     ['content_block_stop', { type: 'content_block_stop', index: 0 }],
@@ -87,7 +117,12 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   const fake = {
     received,
     queue: [] as Script[],
-    fallback: (r: Received): Script => (r.path.startsWith('/v1/messages/count_tokens') ? { kind: 'count', input_tokens: 42 } : r.body?.stream ? { kind: 'stream', events: textStream(r.body.model, ['Hello', ', world']) } : { kind: 'message' }),
+    fallback: (r: Received): Script =>
+      r.path.startsWith('/v1/messages/count_tokens')
+        ? { kind: 'count', input_tokens: 42 }
+        : r.body?.stream
+          ? { kind: 'stream', events: textStream(r.body.model, ['Hello', ', world']) }
+          : { kind: 'message' },
     last: () => received[received.length - 1],
   } as FakeAnthropic;
 

@@ -55,7 +55,10 @@ export async function startFakeBedrock(opts: FakeBedrockOptions): Promise<FakeBe
     const authn = await authenticate(req, body, opts);
     if (typeof authn === 'string') {
       rejected.push(authn);
-      res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/' });
+      res.writeHead(403, {
+        'content-type': 'application/json',
+        'x-amzn-ErrorType': 'UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/',
+      });
       res.end(JSON.stringify({ message: authn }));
       return;
     }
@@ -106,7 +109,11 @@ export function throttledStream(res: ServerResponse): void {
 }
 
 /** Returns who signed, or why the request is refused. */
-async function authenticate(req: IncomingMessage, body: Buffer, opts: FakeBedrockOptions): Promise<{ auth: 'sigv4' | 'bearer'; accessKeyId?: string } | string> {
+async function authenticate(
+  req: IncomingMessage,
+  body: Buffer,
+  opts: FakeBedrockOptions,
+): Promise<{ auth: 'sigv4' | 'bearer'; accessKeyId?: string } | string> {
   const authz = req.headers.authorization ?? '';
   if (authz.startsWith('Bearer ')) {
     return opts.apiKey && authz === `Bearer ${opts.apiKey}` ? { auth: 'bearer' } : 'The security token included in the request is invalid.';
@@ -123,7 +130,8 @@ async function authenticate(req: IncomingMessage, body: Buffer, opts: FakeBedroc
   for (const required of ['host', 'x-amz-date', 'x-amz-content-sha256']) if (!names.includes(required)) return `${required} not signed`;
   if (expectedToken !== undefined && !names.includes('x-amz-security-token')) return 'x-amz-security-token not signed';
   // The signature covers x-amz-content-sha256, not the body: AWS checks the body against it.
-  if (req.headers['x-amz-content-sha256'] !== createHash('sha256').update(body).digest('hex')) return 'The provided x-amz-content-sha256 header does not match what was computed.';
+  if (req.headers['x-amz-content-sha256'] !== createHash('sha256').update(body).digest('hex'))
+    return 'The provided x-amz-content-sha256 header does not match what was computed.';
   const dateHeader = String(req.headers['x-amz-date']);
   const d = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(dateHeader);
   if (!d) return 'bad x-amz-date';
@@ -140,10 +148,7 @@ async function authenticate(req: IncomingMessage, body: Buffer, opts: FakeBedroc
     credentials: { accessKeyId, secretAccessKey: secret, ...(expectedToken ? { sessionToken: expectedToken } : {}) },
   });
   const host = headers.host;
-  const recomputed = await signer.sign(
-    { method: req.method!, protocol: 'http:', hostname: host.split(':')[0], path, query, headers, body },
-    { signingDate },
-  );
+  const recomputed = await signer.sign({ method: req.method!, protocol: 'http:', hostname: host.split(':')[0], path, query, headers, body }, { signingDate });
   if (recomputed.headers.authorization !== authz) return 'The request signature we calculated does not match the signature you provided.';
   return { auth: 'sigv4', accessKeyId };
 }

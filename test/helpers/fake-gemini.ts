@@ -51,7 +51,11 @@ export function textChunks(text: string, opts: { model?: string; responseId?: st
   const cut = Math.ceil(text.length / 2);
   const meta = { modelVersion: opts.model ?? 'gemini-2.5-flash', responseId: opts.responseId ?? 'resp-text-1' };
   return [
-    { candidates: [{ content: { role: 'model', parts: [{ text: text.slice(0, cut) }] }, index: 0 }], usageMetadata: { promptTokenCount: 9, totalTokenCount: 9 }, ...meta },
+    {
+      candidates: [{ content: { role: 'model', parts: [{ text: text.slice(0, cut) }] }, index: 0 }],
+      usageMetadata: { promptTokenCount: 9, totalTokenCount: 9 },
+      ...meta,
+    },
     {
       candidates: [{ content: { role: 'model', parts: [{ text: text.slice(cut) }] }, finishReason: 'STOP', index: 0 }],
       usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 5, totalTokenCount: 14 },
@@ -86,7 +90,9 @@ export function mergeChunks(chunks: GChunk[]): GChunk {
   }
   const kept = parts.filter((p) => p.text !== '' || p.thoughtSignature);
   if (kept.length || finishReason) {
-    out.candidates = [{ content: { role: 'model', parts: kept }, ...(finishReason ? { finishReason } : {}), ...(finishMessage ? { finishMessage } : {}), index: 0 }];
+    out.candidates = [
+      { content: { role: 'model', parts: kept }, ...(finishReason ? { finishReason } : {}), ...(finishMessage ? { finishMessage } : {}), index: 0 },
+    ];
   }
   return out;
 }
@@ -99,7 +105,8 @@ export async function startFakeGemini(opts: { apiKey?: string } = {}): Promise<F
     queue: [] as GScript[],
     issued: new Set<string>(),
     enforceSignatures: (model: string) => /gemini-3/.test(model),
-    fallback: (r: GReceived): GScript => (r.action === 'countTokens' ? { kind: 'count', totalTokens: 17 } : { kind: 'answer', chunks: textChunks('Hello from Gemini', { model: r.model }) }),
+    fallback: (r: GReceived): GScript =>
+      r.action === 'countTokens' ? { kind: 'count', totalTokens: 17 } : { kind: 'answer', chunks: textChunks('Hello from Gemini', { model: r.model }) },
     last: () => received[received.length - 1],
   } as FakeGemini;
 
@@ -115,7 +122,9 @@ export async function startFakeGemini(opts: { apiKey?: string } = {}): Promise<F
     };
     if (!m || req.method !== 'POST') return fail(404, 'NOT_FOUND', `The requested URL ${url.pathname} was not found on this server.`);
     if (req.headers['x-goog-api-key'] !== apiKey) {
-      return fail(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }]);
+      return fail(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' },
+      ]);
     }
     const check = { issued: fake.issued, enforce: fake.enforceSignatures(rec.model) };
     let rejected: string | undefined;

@@ -104,7 +104,16 @@ export class KubeError extends Error {
     super(message);
   }
   status() {
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, details: this.details, code: this.code };
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      details: this.details,
+      code: this.code,
+    };
   }
 }
 
@@ -308,7 +317,18 @@ export class FakeKube {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams.entries());
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const entry: LoggedRequest = { time: Date.now(), method: req.method ?? 'GET', path: url.pathname, query, verb: '', apiGroup: '', resource: '', code: 0, token: auth, contentType: req.headers['content-type'] };
+    const entry: LoggedRequest = {
+      time: Date.now(),
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query,
+      verb: '',
+      apiGroup: '',
+      resource: '',
+      code: 0,
+      token: auth,
+      contentType: req.headers['content-type'],
+    };
     const send = (code: number, body: unknown) => {
       entry.code = code;
       this.requests.push(entry);
@@ -323,7 +343,9 @@ export class FakeKube {
         // Non-resource URLs: RBAC names them by path with verb get.
         entry.verb = 'get';
         entry.resource = url.pathname;
-        const rule = this.failRules.find((r) => r.remaining > 0 && (!r.match || r.match({ method: entry.method, verb: entry.verb, resource: entry.resource, path: entry.path, query })));
+        const rule = this.failRules.find(
+          (r) => r.remaining > 0 && (!r.match || r.match({ method: entry.method, verb: entry.verb, resource: entry.resource, path: entry.path, query })),
+        );
         if (rule) {
           rule.remaining--;
           this.failRules = this.failRules.filter((r) => r.remaining > 0);
@@ -332,7 +354,18 @@ export class FakeKube {
         if (req.method !== 'GET') throw new KubeError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
         if (!this.issuerDoc) throw new KubeError(404, 'NotFound', 'the server could not find the requested resource');
         const { issuer, jwks } = this.issuerDoc;
-        return send(200, url.pathname === '/openid/v1/jwks' ? jwks : { issuer, jwks_uri: `${issuer.replace(/\/$/, '')}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] });
+        return send(
+          200,
+          url.pathname === '/openid/v1/jwks'
+            ? jwks
+            : {
+                issuer,
+                jwks_uri: `${issuer.replace(/\/$/, '')}/openid/v1/jwks`,
+                response_types_supported: ['id_token'],
+                subject_types_supported: ['public'],
+                id_token_signing_alg_values_supported: ['RS256'],
+              },
+        );
       }
       const route = parsePath(url.pathname);
       const watch = query.watch === 'true' || query.watch === '1';
@@ -341,7 +374,9 @@ export class FakeKube {
       entry.namespace = route.namespace;
       entry.name = route.name;
       entry.verb = verbOf(entry.method, !!route.name, watch);
-      const rule = this.failRules.find((r) => r.remaining > 0 && (!r.match || r.match({ method: entry.method, verb: entry.verb, resource: entry.resource, path: entry.path, query })));
+      const rule = this.failRules.find(
+        (r) => r.remaining > 0 && (!r.match || r.match({ method: entry.method, verb: entry.verb, resource: entry.resource, path: entry.path, query })),
+      );
       if (rule) {
         rule.remaining--;
         this.failRules = this.failRules.filter((r) => r.remaining > 0);
@@ -389,7 +424,9 @@ export class FakeKube {
   private doList(d: ResourceDef, namespace: string | undefined, q: Record<string, string>): any {
     const label = q.labelSelector ? parseSelector(q.labelSelector) : undefined;
     const field = q.fieldSelector ? parseSelector(q.fieldSelector, fieldGetter(d)) : undefined;
-    let items = [...this.store.get(keyOf(d))!.values()].filter((o) => this.matches(d, o, namespace, label, field)).sort((a, b) => objKey(d, a.metadata.namespace, a.metadata.name).localeCompare(objKey(d, b.metadata.namespace, b.metadata.name)));
+    let items = [...this.store.get(keyOf(d))!.values()]
+      .filter((o) => this.matches(d, o, namespace, label, field))
+      .sort((a, b) => objKey(d, a.metadata.namespace, a.metadata.name).localeCompare(objKey(d, b.metadata.namespace, b.metadata.name)));
     let listRV = this.rv;
     let cont: string | undefined;
     if (q.continue) {
@@ -399,7 +436,12 @@ export class FakeKube {
       } catch {
         throw new KubeError(400, 'BadRequest', 'continue key is not valid');
       }
-      if (token.rv < this.floor.get(keyOf(d))!) throw new KubeError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+      if (token.rv < this.floor.get(keyOf(d))!)
+        throw new KubeError(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
       listRV = token.rv;
       items = items.filter((o) => objKey(d, o.metadata.namespace, o.metadata.name) > token.after);
     }
@@ -425,7 +467,14 @@ export class FakeKube {
     };
   }
 
-  private startWatch(d: ResourceDef, namespace: string | undefined, q: Record<string, string>, req: IncomingMessage, res: ServerResponse, token?: string): void {
+  private startWatch(
+    d: ResourceDef,
+    namespace: string | undefined,
+    q: Record<string, string>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    token?: string,
+  ): void {
     const label = q.labelSelector ? parseSelector(q.labelSelector) : undefined;
     const field = q.fieldSelector ? parseSelector(q.fieldSelector, fieldGetter(d)) : undefined;
     const from = q.resourceVersion;
@@ -505,7 +554,8 @@ export class FakeKube {
     checkKind(d, o);
     o.metadata ??= {};
     if (d.namespaced) {
-      if (o.metadata.namespace && namespace && o.metadata.namespace !== namespace) throw new KubeError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+      if (o.metadata.namespace && namespace && o.metadata.namespace !== namespace)
+        throw new KubeError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
       o.metadata.namespace = namespace ?? o.metadata.namespace ?? 'default';
     }
     if (!o.metadata.name) {
@@ -514,7 +564,12 @@ export class FakeKube {
     }
     const store = this.store.get(keyOf(d))!;
     const k = objKey(d, o.metadata.namespace, o.metadata.name);
-    if (store.has(k)) throw new KubeError(409, 'AlreadyExists', `${resourceName(d)} "${o.metadata.name}" already exists`, { name: o.metadata.name, group: d.group, kind: d.plural });
+    if (store.has(k))
+      throw new KubeError(409, 'AlreadyExists', `${resourceName(d)} "${o.metadata.name}" already exists`, {
+        name: o.metadata.name,
+        group: d.group,
+        kind: d.plural,
+      });
     if (d.statusSubresource) delete o.status;
     this.normalize(d, o, undefined);
     o.metadata.uid = randomUUID();
@@ -540,7 +595,15 @@ export class FakeKube {
     return this.commit(d, cur, o, subresource);
   }
 
-  private doPatch(d: ResourceDef, namespace: string | undefined, name: string, contentType: string, body: string, subresource: string | undefined, q: Record<string, string>): any {
+  private doPatch(
+    d: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    body: string,
+    subresource: string | undefined,
+    q: Record<string, string>,
+  ): any {
     const store = this.store.get(keyOf(d))!;
     const cur = store.get(objKey(d, namespace, name));
     if (!cur) throw notFound(d, name);
@@ -563,7 +626,12 @@ export class FakeKube {
         break;
       }
       case 'application/strategic-merge-patch+json':
-        if (d.custom) throw new KubeError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+        if (d.custom)
+          throw new KubeError(
+            415,
+            'UnsupportedMediaType',
+            'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+          );
         next = mergePatch(clone(cur), parseJson(body));
         break;
       case 'application/apply-patch+yaml': {
@@ -573,7 +641,11 @@ export class FakeKube {
         break;
       }
       default:
-        throw new KubeError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+        throw new KubeError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        );
     }
     next.metadata.resourceVersion = cur.metadata.resourceVersion;
     return this.commit(d, cur, next, subresource);
@@ -655,7 +727,8 @@ export class FakeKube {
         delete o.stringData;
       }
       for (const [k, v] of Object.entries(o.data ?? {})) {
-        if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new KubeError(400, 'BadRequest', `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at key ${k}`);
+        if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v))
+          throw new KubeError(400, 'BadRequest', `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at key ${k}`);
       }
       o.type ??= cur?.type ?? 'Opaque';
       if (cur && o.type !== cur.type) throw invalid(d, o.metadata.name, 'type: Invalid value: field is immutable');
@@ -663,11 +736,21 @@ export class FakeKube {
     if (d.plural === 'leases') {
       for (const f of ['acquireTime', 'renewTime']) {
         const v = o.spec?.[f];
-        if (v !== undefined && v !== null && !MICROTIME.test(v)) throw new KubeError(400, 'BadRequest', `Lease in version "v1" cannot be handled as a Lease: parsing time "${v}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`);
+        if (v !== undefined && v !== null && !MICROTIME.test(v))
+          throw new KubeError(
+            400,
+            'BadRequest',
+            `Lease in version "v1" cannot be handled as a Lease: parsing time "${v}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`,
+          );
       }
     }
     if (d.group === 'events.k8s.io') {
-      if (!MICROTIME.test(o.eventTime ?? '')) throw new KubeError(400, 'BadRequest', `Event in version "v1" cannot be handled as a Event: parsing time "${o.eventTime}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`);
+      if (!MICROTIME.test(o.eventTime ?? ''))
+        throw new KubeError(
+          400,
+          'BadRequest',
+          `Event in version "v1" cannot be handled as a Event: parsing time "${o.eventTime}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`,
+        );
       const missing = ['reportingController', 'reportingInstance', 'action', 'reason'].filter((f) => !o[f]);
       if (!['Normal', 'Warning'].includes(o.type)) missing.push('type');
       if (missing.length) throw invalid(d, o.metadata.name, missing.map((f) => `${f}: Required value`).join(', '));
@@ -719,7 +802,8 @@ function defFor(obj: any): ResourceDef {
 
 function checkKind(d: ResourceDef, o: any): void {
   if (o.kind && o.kind !== d.kind) throw new KubeError(400, 'BadRequest', `the object provided is unrecognized (must be of type ${d.kind}): kind ${o.kind}`);
-  if (o.apiVersion && o.apiVersion !== apiVersionOf(d)) throw new KubeError(400, 'BadRequest', `the API version in the data (${o.apiVersion}) does not match the expected API version (${apiVersionOf(d)})`);
+  if (o.apiVersion && o.apiVersion !== apiVersionOf(d))
+    throw new KubeError(400, 'BadRequest', `the API version in the data (${o.apiVersion}) does not match the expected API version (${apiVersionOf(d)})`);
   o.apiVersion = apiVersionOf(d);
   o.kind = d.kind;
 }
@@ -729,7 +813,12 @@ function notFound(d: ResourceDef, name: string): KubeError {
 }
 
 function conflict(d: ResourceDef, name: string): KubeError {
-  return new KubeError(409, 'Conflict', `Operation cannot be fulfilled on ${resourceName(d)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: d.group, kind: d.plural });
+  return new KubeError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${resourceName(d)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, group: d.group, kind: d.plural },
+  );
 }
 
 function invalid(d: ResourceDef, name: string, causes: string): KubeError {
@@ -787,7 +876,14 @@ function fieldGetter(d: ResourceDef): (o: any, field: string) => string | undefi
     if (field === 'metadata.name') return o.metadata.name;
     if (field === 'metadata.namespace') return o.metadata.namespace;
     const f = d.fields?.[field];
-    if (!f) throw new KubeError(400, 'BadRequest', `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"${Object.keys(d.fields ?? {}).map((k) => `, "${k}"`).join('')}`);
+    if (!f)
+      throw new KubeError(
+        400,
+        'BadRequest',
+        `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"${Object.keys(d.fields ?? {})
+          .map((k) => `, "${k}"`)
+          .join('')}`,
+      );
     return f(o);
   };
 }

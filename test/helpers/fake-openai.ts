@@ -39,7 +39,13 @@ export interface FakeOpenAI extends TestServer {
   last(): OpenAIReceived;
 }
 
-export const DEFAULT_USAGE = { prompt_tokens: 21, completion_tokens: 9, total_tokens: 30, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+export const DEFAULT_USAGE = {
+  prompt_tokens: 21,
+  completion_tokens: 9,
+  total_tokens: 30,
+  prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+  completion_tokens_details: { reasoning_tokens: 0 },
+};
 
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const received: OpenAIReceived[] = [];
@@ -76,8 +82,18 @@ export function completionOf(a: Answer, model = 'gpt-test'): Record<string, unkn
 
 /** The chunks OpenAI streams for an answer: role, reasoning, text, tool-call fragments, finish, usage. */
 export function chunksOf(a: Answer, model = 'gpt-test'): object[] {
-  const base = { id: a.id ?? 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG', object: 'chat.completion.chunk', created: 1741570283, model: a.model ?? model, system_fingerprint: 'fp_fake' };
-  const chunk = (delta: object, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null });
+  const base = {
+    id: a.id ?? 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG',
+    object: 'chat.completion.chunk',
+    created: 1741570283,
+    model: a.model ?? model,
+    system_fingerprint: 'fp_fake',
+  };
+  const chunk = (delta: object, finish: string | null = null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    usage: null,
+  });
   const n = a.pieces ?? 3;
   const out: object[] = [chunk({ role: 'assistant', content: '', refusal: null })];
   for (const p of split(a.reasoning ?? '', n)) out.push(chunk({ [a.reasoningField ?? 'reasoning_content']: p }));
@@ -112,7 +128,11 @@ async function play(s: OpenAIScript, rec: OpenAIReceived, res: ServerResponse): 
     case 'chunks':
       return stream(res, s.chunks, s);
     case 'error':
-      return json(s.status, { error: { message: s.message, type: s.type === undefined ? 'invalid_request_error' : s.type, param: null, code: s.code ?? null } }, s.headers);
+      return json(
+        s.status,
+        { error: { message: s.message, type: s.type === undefined ? 'invalid_request_error' : s.type, param: null, code: s.code ?? null } },
+        s.headers,
+      );
     case 'raw':
       res.writeHead(s.status, s.headers);
       return void res.end(s.body);

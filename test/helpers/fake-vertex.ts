@@ -55,7 +55,16 @@ function claude(res: ServerResponse, model: string, method: string, body: any): 
     return;
   }
   if (body.model !== undefined) return anthropicError(res, 400, 'model: Extra inputs are not permitted');
-  const message = { id: 'msg_vrtx_01', type: 'message', role: 'assistant', model: decodeURIComponent(model), content: [{ type: 'text', text: 'Hello from Vertex' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 9, output_tokens: 4 } };
+  const message = {
+    id: 'msg_vrtx_01',
+    type: 'message',
+    role: 'assistant',
+    model: decodeURIComponent(model),
+    content: [{ type: 'text', text: 'Hello from Vertex' }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 9, output_tokens: 4 },
+  };
   if (method === 'rawPredict') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(message));
@@ -75,7 +84,10 @@ function claude(res: ServerResponse, model: string, method: string, body: any): 
 }
 
 function gemini(res: ServerResponse, method: string): void {
-  const chunk = { candidates: [{ content: { role: 'model', parts: [{ text: 'Hello from Gemini on Vertex' }] }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 6, totalTokenCount: 11 } };
+  const chunk = {
+    candidates: [{ content: { role: 'model', parts: [{ text: 'Hello from Gemini on Vertex' }] }, finishReason: 'STOP' }],
+    usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 6, totalTokenCount: 11 },
+  };
   if (method === 'generateContent') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(chunk));

@@ -97,10 +97,23 @@ function wireFor(provider: Provider, key: string): Wire {
       return {
         provider,
         key,
-        streamHead: () => events.slice(0, headEnd).map(([n, d]) => ev(n, d)).join(''),
-        streamTail: () => events.slice(headEnd).map(([n, d]) => ev(n, d)).join(''),
+        streamHead: () =>
+          events
+            .slice(0, headEnd)
+            .map(([n, d]) => ev(n, d))
+            .join(''),
+        streamTail: () =>
+          events
+            .slice(headEnd)
+            .map(([n, d]) => ev(n, d))
+            .join(''),
         answer: () => JSON.stringify(textMessage(MODEL, 'Hello')),
-        errorBody: (status, message) => JSON.stringify({ type: 'error', error: { type: status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : 'api_error', message }, request_id: 'req_upstream' }),
+        errorBody: (status, message) =>
+          JSON.stringify({
+            type: 'error',
+            error: { type: status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : 'api_error', message },
+            request_id: 'req_upstream',
+          }),
         streamError: (message) => ev('error', { type: 'error', error: { type: 'api_error', message } }),
         malformedEvent: () => 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo\n\n',
       };
@@ -113,7 +126,10 @@ function wireFor(provider: Provider, key: string): Wire {
         streamHead: () => chunks.slice(0, 2).map(data).join(''),
         streamTail: () => chunks.slice(2).map(data).join('') + 'data: [DONE]\n\n',
         answer: () => JSON.stringify(completionOf({ content: 'Hello' }, MODEL)),
-        errorBody: (status, message) => JSON.stringify({ error: { message, type: status === 401 ? 'invalid_request_error' : 'server_error', code: status === 401 ? 'invalid_api_key' : null } }),
+        errorBody: (status, message) =>
+          JSON.stringify({
+            error: { message, type: status === 401 ? 'invalid_request_error' : 'server_error', code: status === 401 ? 'invalid_api_key' : null },
+          }),
         streamError: (message) => data({ error: { message, type: 'server_error' } }),
         malformedEvent: () => 'data: {"choices":[{"index":0,"delta":{"content":"lo\n\n',
       };

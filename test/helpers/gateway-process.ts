@@ -41,11 +41,15 @@ export function assertBuilt(): void {
 }
 
 export async function spawnGateway(configFile: string, env: Record<string, string> = {}, args: string[] = []): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '2', ...args], {
-    // stdout is not read: the access log stays off unless a test moves it to stderr to read it.
-    env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_ACCESS_LOG: 'off', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'gateway', '--config', configFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--drain-seconds', '2', ...args],
+    {
+      // stdout is not read: the access log stays off unless a test moves it to stderr to read it.
+      env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_ACCESS_LOG: 'off', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const logs: Array<Record<string, any>> = [];
   let buf = '';
   const listening = new Promise<Record<string, any>>((resolve, reject) => {

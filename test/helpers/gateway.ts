@@ -31,7 +31,10 @@ export function snapshotOf(objects: K8sObject[], gateways?: number): ConfigSnaps
 }
 
 /** The usual test world: one key, one route per given upstream model → the fake at `baseURL`. */
-export function simpleConfig(baseURL: string, opts: { model?: string; aliases?: string[]; provider?: string; upstreamModel?: string; keySpec?: any; routeSpec?: any } = {}): K8sObject[] {
+export function simpleConfig(
+  baseURL: string,
+  opts: { model?: string; aliases?: string[]; provider?: string; upstreamModel?: string; keySpec?: any; routeSpec?: any } = {},
+): K8sObject[] {
   return [
     secret('upstream', { apiKey: UPSTREAM_KEY }),
     secret('client', { key: CLIENT_KEY }),
@@ -46,7 +49,16 @@ export function simpleConfig(baseURL: string, opts: { model?: string; aliases?: 
 }
 
 export async function startGateway(snapshot: ConfigSnapshot | undefined, cfg: Partial<GatewayConfig> = {}): Promise<Gateway> {
-  const gw = new Gateway({ port: 0, adminPort: 0, host: '127.0.0.1', snapshot, log: silentLogger, adminToken: 'admin-token', ...cfg, options: { baseBackoffMs: 5, ...cfg.options } });
+  const gw = new Gateway({
+    port: 0,
+    adminPort: 0,
+    host: '127.0.0.1',
+    snapshot,
+    log: silentLogger,
+    adminToken: 'admin-token',
+    ...cfg,
+    options: { baseBackoffMs: 5, ...cfg.options },
+  });
   return gw.start();
 }
 

@@ -30,7 +30,8 @@ export function grammarViolations(events: ParsedEvent[]): string[] {
       case 'message_start': {
         if (state !== 'start') v.push(`${where}: message_start not first`);
         const m = e.data?.message;
-        if (!m || m.type !== 'message' || m.role !== 'assistant' || !Array.isArray(m.content) || m.content.length !== 0) v.push(`${where}: message_start.message malformed`);
+        if (!m || m.type !== 'message' || m.role !== 'assistant' || !Array.isArray(m.content) || m.content.length !== 0)
+          v.push(`${where}: message_start.message malformed`);
         if (m?.stop_reason !== null) v.push(`${where}: message_start stop_reason must be null`);
         if (typeof m?.usage?.input_tokens !== 'number' || typeof m?.usage?.output_tokens !== 'number') v.push(`${where}: message_start usage missing`);
         if (typeof m?.id !== 'string' || !m.id.startsWith('msg_')) v.push(`${where}: message id should start with msg_`);

@@ -20,19 +20,59 @@ export interface OperatorProcess {
 }
 
 /** Intervals short enough for tests; production defaults are in operator/src/options.ts. */
-export const FAST_FLAGS = ['--debounce-ms', '30', '--check-interval-seconds', '1', '--push-timeout-seconds', '3', '--lease-duration-seconds', '4', '--renew-deadline-seconds', '3', '--retry-period-seconds', '0.4', '--watch-timeout-seconds', '2'];
+export const FAST_FLAGS = [
+  '--debounce-ms',
+  '30',
+  '--check-interval-seconds',
+  '1',
+  '--push-timeout-seconds',
+  '3',
+  '--lease-duration-seconds',
+  '4',
+  '--renew-deadline-seconds',
+  '3',
+  '--retry-period-seconds',
+  '0.4',
+  '--watch-timeout-seconds',
+  '2',
+];
 
 /**
  * The real operator (`node dist/gateway/src/cli.js operator`), its real client-node informers,
  * pointed at the fake API server through a kubeconfig. Built by `npm run build`.
  */
-export function startOperator(kube: FakeKube, o: { identity: string; token?: string; args?: string[]; env?: NodeJS.ProcessEnv } = { identity: 'op-a' }): OperatorProcess {
+export function startOperator(
+  kube: FakeKube,
+  o: { identity: string; token?: string; args?: string[]; env?: NodeJS.ProcessEnv } = { identity: 'op-a' },
+): OperatorProcess {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const kubeconfig = kube.kubeconfig(o.token ?? 't');
-  const proc = spawn(process.execPath, [CLI, 'operator', '--gateway-service', `${GATEWAY_NS}/${GATEWAY_SERVICE}`, '--health-port', '0', '--identity', o.identity, ...FAST_FLAGS, ...(o.args ?? [])], {
-    env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig, SWITCHYARD_ADMIN_TOKEN: ADMIN_TOKEN, SWITCHYARD_LOG_LEVEL: 'debug', POD_NAMESPACE: GATEWAY_NS, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      CLI,
+      'operator',
+      '--gateway-service',
+      `${GATEWAY_NS}/${GATEWAY_SERVICE}`,
+      '--health-port',
+      '0',
+      '--identity',
+      o.identity,
+      ...FAST_FLAGS,
+      ...(o.args ?? []),
+    ],
+    {
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: kubeconfig,
+        SWITCHYARD_ADMIN_TOKEN: ADMIN_TOKEN,
+        SWITCHYARD_LOG_LEVEL: 'debug',
+        POD_NAMESPACE: GATEWAY_NS,
+        ...o.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   const collect = (buf: Buffer) => output.push(...buf.toString('utf8').split('\n').filter(Boolean));
   proc.stdout!.on('data', collect);
@@ -52,7 +92,8 @@ export function startOperator(kube: FakeKube, o: { identity: string; token?: str
     output,
     exited,
     logs,
-    waitForLog: (msg, timeoutMs = 15_000) => waitFor(() => logs().find((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg))), timeoutMs, `operator ${o.identity} to log ${msg}`),
+    waitForLog: (msg, timeoutMs = 15_000) =>
+      waitFor(() => logs().find((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg))), timeoutMs, `operator ${o.identity} to log ${msg}`),
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;

@@ -22,11 +22,18 @@ export function runCli(args: string[], env: Record<string, string> = {}): Proc {
 }
 
 /** Starts `switchyard gateway` and waits for its "listening" log line; returns the ports it bound. */
-export async function startGatewayProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 15000): Promise<Proc & { port: number; adminPort: number; stop(): Promise<number | null> }> {
+export async function startGatewayProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 15000,
+): Promise<Proc & { port: number; adminPort: number; stop(): Promise<number | null> }> {
   const p = runCli(['gateway', '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', ...args], env);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const line = p.stderr().split('\n').find((l) => l.includes('"gateway listening"'));
+    const line = p
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('"gateway listening"'));
     if (line) {
       const { port, adminPort } = JSON.parse(line);
       return {

@@ -7,7 +7,11 @@ export interface RawResponse {
 }
 
 /** Sends bytes exactly as given (for malformed HTTP) and parses the reply. */
-export function rawRequest(port: number, payload: string | Buffer | Array<{ data: string | Buffer; delayMs?: number }>, timeoutMs = 5000): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  payload: string | Buffer | Array<{ data: string | Buffer; delayMs?: number }>,
+  timeoutMs = 5000,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];

@@ -56,7 +56,9 @@ export async function startRedis(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       log = '';
-      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       proc.stdout!.on('data', (d) => (log += d));
       proc.stderr!.on('data', (d) => (log += d));
       const deadline = Date.now() + 15_000;

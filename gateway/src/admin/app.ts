@@ -29,7 +29,9 @@ export function adminApp(deps: AdminDeps): Koa {
   const requireToken: Koa.Middleware = async (ctx, next) => {
     if (!tokenDigest) throw new GatewayError(403, 'permission_error', 'admin API is disabled: set SWITCHYARD_ADMIN_TOKEN');
     const m = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
-    const presented = createHash('sha256').update(m?.[1] ?? '').digest();
+    const presented = createHash('sha256')
+      .update(m?.[1] ?? '')
+      .digest();
     if (!m || !timingSafeEqual(presented, tokenDigest)) throw new GatewayError(401, 'authentication_error', 'invalid admin token');
     await next();
   };
@@ -94,9 +96,24 @@ export function summary(s: ConfigSnapshot) {
       retry: r.retry,
       limits: r.limits,
       pricing: r.pricing,
-      targets: r.targets.map((t) => ({ provider: t.provider, model: t.model, baseURL: withoutCredentials(t.baseURL), weight: t.weight, priority: t.priority, hasCredentials: !!t.apiKey })),
+      targets: r.targets.map((t) => ({
+        provider: t.provider,
+        model: t.model,
+        baseURL: withoutCredentials(t.baseURL),
+        weight: t.weight,
+        priority: t.priority,
+        hasCredentials: !!t.apiKey,
+      })),
     })),
-    keys: s.keys.map((k) => ({ name: k.name, serviceAccounts: k.serviceAccounts, allowedModels: k.allowedModels, limits: k.limits, disabled: !!k.disabled, expiresAt: k.expiresAt, budget: k.budget })),
+    keys: s.keys.map((k) => ({
+      name: k.name,
+      serviceAccounts: k.serviceAccounts,
+      allowedModels: k.allowedModels,
+      limits: k.limits,
+      disabled: !!k.disabled,
+      expiresAt: k.expiresAt,
+      budget: k.budget,
+    })),
   };
 }
 

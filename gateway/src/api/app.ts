@@ -32,13 +32,16 @@ export function trafficApp(deps: GatewayDeps): Koa {
     }
     await next();
     // respond = false: the handler answered on the socket itself, or nobody is listening any more.
-    if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
+    if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false)
+      throw new GatewayError(404, 'not_found_error', `no endpoint ${ctx.method} ${ctx.path}`);
   });
   app.use(router.routes());
-  app.use(router.allowedMethods({
-    throw: true,
-    methodNotAllowed: () => new GatewayError(405, 'invalid_request_error', 'method not allowed for this endpoint'),
-    notImplemented: () => new GatewayError(501, 'api_error', 'method not implemented'),
-  }));
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new GatewayError(405, 'invalid_request_error', 'method not allowed for this endpoint'),
+      notImplemented: () => new GatewayError(501, 'api_error', 'method not implemented'),
+    }),
+  );
   return app;
 }

@@ -66,10 +66,13 @@ export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffe
       timer = setTimeout(() => finish(timedOut(`request body not received within ${opts.idleTimeoutMs / 1000}s of the last byte`)), opts.idleTimeoutMs);
     };
     // 0 turns the deadline off.
-    const total = opts.totalTimeoutMs > 0 ? setTimeout(
-      () => finish(discarding ? tooLarge(opts.maxBytes) : timedOut(`request body not received within ${opts.totalTimeoutMs / 1000}s`)),
-      opts.totalTimeoutMs,
-    ) : undefined;
+    const total =
+      opts.totalTimeoutMs > 0
+        ? setTimeout(
+            () => finish(discarding ? tooLarge(opts.maxBytes) : timedOut(`request body not received within ${opts.totalTimeoutMs / 1000}s`)),
+            opts.totalTimeoutMs,
+          )
+        : undefined;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > opts.maxBytes) {

@@ -18,7 +18,11 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
   return async (ctx) => {
     const call: CallContext = ctx.state.call;
     call.endpoint = endpoint;
-    const raw = await readBody(ctx.req, { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs, totalTimeoutMs: deps.options.bodyTimeoutMs });
+    const raw = await readBody(ctx.req, {
+      maxBytes: deps.options.maxBodyBytes,
+      idleTimeoutMs: deps.options.bodyIdleTimeoutMs,
+      totalTimeoutMs: deps.options.bodyTimeoutMs,
+    });
     const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
     validateRequest(endpoint, body);
     call.body = body;
@@ -122,5 +126,11 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     call.errorMessage = `client read nothing for ${deps.options.streamStallMs / 1000} s`;
   });
   ctx.type = 'application/json';
-  ctx.body = reply.raw ?? Buffer.from(JSON.stringify(reply.body?.type === 'error' && reply.body.request_id == null ? envelope(reply.body.error.type, reply.body.error.message, call.requestId) : reply.body));
+  ctx.body =
+    reply.raw ??
+    Buffer.from(
+      JSON.stringify(
+        reply.body?.type === 'error' && reply.body.request_id == null ? envelope(reply.body.error.type, reply.body.error.message, call.requestId) : reply.body,
+      ),
+    );
 }

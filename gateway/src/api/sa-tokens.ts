@@ -90,7 +90,8 @@ export class ServiceAccountTokens {
       return `ServiceAccount token claim ${err.claim} is invalid`;
     }
     if (err instanceof errors.JWSSignatureVerificationFailed) return 'ServiceAccount token signature is invalid';
-    if (err instanceof errors.JWKSNoMatchingKey) return "ServiceAccount token is signed with a key this gateway does not know yet (the issuer's keys are refreshed periodically)";
+    if (err instanceof errors.JWKSNoMatchingKey)
+      return "ServiceAccount token is signed with a key this gateway does not know yet (the issuer's keys are refreshed periodically)";
     if (err instanceof errors.JOSEAlgNotAllowed) return 'ServiceAccount token uses a signing algorithm that is not accepted';
     return 'malformed ServiceAccount token';
   }

@@ -129,7 +129,10 @@ export class SseRelay {
       if (this.finished) return;
       const f = err instanceof UpstreamFailure ? err : undefined;
       if (f?.kind === 'aborted') return;
-      this.fail(f?.kind === 'idle_timeout' || f?.kind === 'timeout' ? 'timeout_error' : 'api_error', f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`);
+      this.fail(
+        f?.kind === 'idle_timeout' || f?.kind === 'timeout' ? 'timeout_error' : 'api_error',
+        f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`,
+      );
     } finally {
       this.shutdown?.removeEventListener('abort', onShutdown);
       if (!this.finished) {
@@ -195,4 +198,3 @@ export class SseRelay {
     }
   }
 }
-

@@ -45,6 +45,14 @@ function describe(errors: ErrorObject[]): string {
 }
 
 function describeType(t: string | string[]): string {
-  const names: Record<string, string> = { object: 'dictionary', array: 'list', integer: 'integer', number: 'number', string: 'string', boolean: 'boolean', null: 'null' };
+  const names: Record<string, string> = {
+    object: 'dictionary',
+    array: 'list',
+    integer: 'integer',
+    number: 'number',
+    string: 'string',
+    boolean: 'boolean',
+    null: 'null',
+  };
   return (Array.isArray(t) ? t : [t]).map((x) => names[x] ?? x).join(' or ');
 }

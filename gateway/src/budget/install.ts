@@ -25,6 +25,8 @@ export function installBudgets(gateway: Gateway, store: LimitStore, metrics?: Sw
     });
   });
   metrics?.watchBudgets(async () =>
-    (await read()).keys.flatMap((k) => (k.remainingUSD === null || k.enforcedUSD === null ? [] : [{ apiKey: k.name, remainingUSD: k.remainingUSD, budgetUSD: k.enforcedUSD }])),
+    (await read()).keys.flatMap((k) =>
+      k.remainingUSD === null || k.enforcedUSD === null ? [] : [{ apiKey: k.name, remainingUSD: k.remainingUSD, budgetUSD: k.enforcedUSD }],
+    ),
   );
 }

@@ -52,7 +52,17 @@ export function ledgerOf(key: { name: string; budget?: Budget }, now: number): L
   const timeZone = key.budget?.timezone || 'UTC';
   const period = currentPeriod(kind, timeZone, now);
   const base = `usage:${key.name}:${period.id}`;
-  return { key: key.name, kind, timeZone, budget: key.budget, period, spend: `${base}.usd`, requests: `${base}.req`, input: `${base}.in`, output: `${base}.out` };
+  return {
+    key: key.name,
+    kind,
+    timeZone,
+    budget: key.budget,
+    period,
+    spend: `${base}.usd`,
+    requests: `${base}.req`,
+    input: `${base}.in`,
+    output: `${base}.out`,
+  };
 }
 
 /** How long the store keeps a ledger's counters from `now`: past the period's end by RETAIN_MS. */
@@ -100,6 +110,7 @@ export function exhaustedMessage(l: Ledger, spentMicros: number, capacityMicros:
   const what = `${usd(budget)} ${periodAdjective(l.kind)} budget`;
   const resets = `resets at ${zonedRfc3339(l.period.end, l.timeZone)}`;
   const spent = usd(spentMicros / MICROS);
-  if (divisor > 1) return `budget exhausted: ApiKey ${l.key} spent ${spent} on this gateway, its share (${usd(capacityMicros / MICROS)}) of the ${what} divided over ${divisor} gateways; ${resets}`;
+  if (divisor > 1)
+    return `budget exhausted: ApiKey ${l.key} spent ${spent} on this gateway, its share (${usd(capacityMicros / MICROS)}) of the ${what} divided over ${divisor} gateways; ${resets}`;
   return `budget exhausted: ApiKey ${l.key} spent ${spent} of its ${what}; ${resets}`;
 }

@@ -75,7 +75,10 @@ export function parseCompareArgs(argv: string[], env: NodeJS.ProcessEnv): Compar
   };
   const url = str('url');
   const key = str('key') ?? env.SWITCHYARD_KEY;
-  const models = (str('models') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+  const models = (str('models') ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   const prompts = str('prompts');
   if (!url) throw new UsageError('--url is required');
   try {

@@ -1,7 +1,10 @@
 import type { ModelStats } from './stats';
 
 const ms = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)} ms`);
-const counts = (m: Record<string, number>) => Object.entries(m).map(([k, n]) => `${k}×${n}`).join(', ') || '-';
+const counts = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([k, n]) => `${k}×${n}`)
+    .join(', ') || '-';
 
 /** The rows of the comparison, shared by the terminal table and the HTML report. */
 export function statRows(stats: ModelStats[]): Array<[string, string[]]> {
@@ -24,6 +27,10 @@ export function statRows(stats: ModelStats[]): Array<[string, string[]]> {
 export function renderTable(stats: ModelStats[]): string {
   const rows: string[][] = [['', ...stats.map((s) => s.model)], ...statRows(stats).map(([k, v]) => [k, ...v])];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n') + '\n';
 }

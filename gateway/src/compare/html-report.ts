@@ -16,10 +16,19 @@ table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;pad
 .meta{color:#666;font-size:12px;font-family:system-ui,sans-serif;margin-bottom:4px}.error{background:#fee}
 h2{font-size:16px;margin-top:2em}.prompt{white-space:pre-wrap;background:#f6f6f6;padding:6px}`;
 
-export function renderReport(opts: { models: string[]; prompts: PromptBody[]; results: Result[]; stats: ModelStats[]; interrupted: boolean; generatedAt: Date }): string {
+export function renderReport(opts: {
+  models: string[];
+  prompts: PromptBody[];
+  results: Result[];
+  stats: ModelStats[];
+  interrupted: boolean;
+  generatedAt: Date;
+}): string {
   const e = escapeHtml;
   const head = `<tr><th></th>${opts.stats.map((s) => `<th>${e(s.model)}</th>`).join('')}</tr>`;
-  const rows = statRows(opts.stats).map(([k, v]) => `<tr><th>${e(k)}</th>${v.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('\n');
+  const rows = statRows(opts.stats)
+    .map(([k, v]) => `<tr><th>${e(k)}</th>${v.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`)
+    .join('\n');
   const sections = opts.prompts
     .map((p, i) => {
       const cols = opts.models

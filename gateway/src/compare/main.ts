@@ -47,7 +47,9 @@ export async function runCompare(argv: string[]): Promise<number> {
   const stats = summarize(opts.models, results);
   process.stdout.write(renderTable(stats));
   for (const r of results.filter((x) => !x.ok)) {
-    process.stderr.write(`compare: prompt ${r.prompt + 1} #${r.repeat + 1} ${r.model}: ${r.error!.type}${r.status ? ` (HTTP ${r.status})` : ''}: ${r.error!.message.slice(0, 200)}\n`);
+    process.stderr.write(
+      `compare: prompt ${r.prompt + 1} #${r.repeat + 1} ${r.model}: ${r.error!.type}${r.status ? ` (HTTP ${r.status})` : ''}: ${r.error!.message.slice(0, 200)}\n`,
+    );
   }
   if (opts.out) writeJsonl(opts.out, results);
   if (opts.report) writeReport(opts.report, renderReport({ models: opts.models, prompts, results, stats, interrupted, generatedAt: new Date() }));

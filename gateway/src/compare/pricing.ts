@@ -32,7 +32,12 @@ export function loadPricing(file: string): Pricing {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError(`--pricing: ${model}.${k}: must be a non-negative number`);
       return v;
     };
-    out[model] = { inputPerMTok: num('inputPerMTok', true)!, outputPerMTok: num('outputPerMTok', true)!, cacheRead: num('cacheRead', false), cacheWrite: num('cacheWrite', false) };
+    out[model] = {
+      inputPerMTok: num('inputPerMTok', true)!,
+      outputPerMTok: num('outputPerMTok', true)!,
+      cacheRead: num('cacheRead', false),
+      cacheWrite: num('cacheWrite', false),
+    };
   }
   return out;
 }
@@ -41,5 +46,11 @@ export function loadPricing(file: string): Pricing {
 export function costOf(pricing: Pricing | undefined, model: string, u: Usage): number | null {
   const p = pricing?.[model];
   if (!p) return null;
-  return (u.input_tokens * p.inputPerMTok + u.output_tokens * p.outputPerMTok + u.cache_read_input_tokens * (p.cacheRead ?? p.inputPerMTok) + u.cache_creation_input_tokens * (p.cacheWrite ?? p.inputPerMTok)) / 1e6;
+  return (
+    (u.input_tokens * p.inputPerMTok +
+      u.output_tokens * p.outputPerMTok +
+      u.cache_read_input_tokens * (p.cacheRead ?? p.inputPerMTok) +
+      u.cache_creation_input_tokens * (p.cacheWrite ?? p.inputPerMTok)) /
+    1e6
+  );
 }

@@ -8,7 +8,10 @@ export class Progress {
   private lastTenth = 0;
   private readonly tty: boolean;
 
-  constructor(private readonly total: number, private readonly out: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly total: number,
+    private readonly out: NodeJS.WriteStream = process.stderr,
+  ) {
     this.tty = !!out.isTTY;
   }
 

@@ -7,7 +7,8 @@ import type { CommandSpec } from '../cli-spec';
  */
 export const COMPARE_COMMAND: CommandSpec = {
   name: 'compare',
-  summary: 'Sends the same prompts through several models of a gateway, streaming, and prints a side-by-side table. Writes JSONL and an HTML report on request.',
+  summary:
+    'Sends the same prompts through several models of a gateway, streaming, and prints a side-by-side table. Writes JSONL and an HTML report on request.',
   flags: [
     { name: 'url', arg: 'URL', help: 'Gateway base URL' },
     { name: 'key', arg: 'KEY', env: 'SWITCHYARD_KEY', help: 'Client key, sent as x-api-key' },

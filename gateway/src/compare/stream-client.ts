@@ -26,7 +26,12 @@ export class Interrupted extends Error {}
  * One streaming Messages request. TTFT is the first content delta (text, thinking or tool input),
  * not the first byte: the gateway sends message_start and pings before the model says anything.
  */
-export async function streamMessage(url: string, key: string, body: Record<string, unknown>, opts: { timeoutMs: number; interrupt: AbortSignal }): Promise<Answer> {
+export async function streamMessage(
+  url: string,
+  key: string,
+  body: Record<string, unknown>,
+  opts: { timeoutMs: number; interrupt: AbortSignal },
+): Promise<Answer> {
   const started = performance.now();
   const a: Answer = { ok: false, status: null, text: '', usage: zeroUsage(), stopReason: null, latencyMs: 0, ttftMs: null, requestId: null, error: null };
   const signal = AbortSignal.any([opts.interrupt, AbortSignal.timeout(opts.timeoutMs)]);
@@ -111,7 +116,11 @@ export async function streamMessage(url: string, key: string, body: Record<strin
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const frame = buf.slice(0, i);
         buf = buf.slice(i + 2);
-        const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+        const data = frame
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).replace(/^ /, ''))
+          .join('\n');
         if (data) onEvent(data);
       }
     }

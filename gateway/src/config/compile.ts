@@ -21,14 +21,7 @@ export interface CompileInput {
 }
 
 export type Reason =
-  | 'Accepted'
-  | 'InvalidSpec'
-  | 'SecretNotFound'
-  | 'SecretKeyNotFound'
-  | 'InvalidTarget'
-  | 'DuplicateModel'
-  | 'DuplicateKey'
-  | 'DuplicateServiceAccount';
+  'Accepted' | 'InvalidSpec' | 'SecretNotFound' | 'SecretKeyNotFound' | 'InvalidTarget' | 'DuplicateModel' | 'DuplicateKey' | 'DuplicateServiceAccount';
 
 export interface ObjectResult {
   kind: Kind;
@@ -50,7 +43,11 @@ export interface CompileResult {
 }
 
 class Rejection extends Error {
-  constructor(readonly reason: Reason, message: string, readonly errors: string[] = []) {
+  constructor(
+    readonly reason: Reason,
+    message: string,
+    readonly errors: string[] = [],
+  ) {
     super(message);
   }
 }
@@ -80,7 +77,16 @@ export function compile(input: CompileInput): CompileResult {
       for (const name of [route.model, ...route.aliases]) claimed.set(name, key);
       routes.push(route);
       const priced = route.targets.every((t) => hasPrice(t.pricing ?? route.pricing));
-      results.push({ kind: 'ModelRoute', key, generation: obj.metadata.generation, accepted: true, reason: 'Accepted', message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)`, errors: [], priced });
+      results.push({
+        kind: 'ModelRoute',
+        key,
+        generation: obj.metadata.generation,
+        accepted: true,
+        reason: 'Accepted',
+        message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)`,
+        errors: [],
+        priced,
+      });
     } catch (err) {
       results.push(rejected('ModelRoute', obj, err));
     }
@@ -216,7 +222,15 @@ function secretValue(secrets: Map<string, K8sObject>, ns: string, ref: { name: s
 
 function rejected(kind: Kind, obj: K8sObject, err: unknown): ObjectResult {
   const r = err instanceof Rejection ? err : new Rejection('InvalidSpec', String((err as Error)?.message ?? err));
-  return { kind, key: objectKey(obj), generation: obj.metadata.generation, accepted: false, reason: r.reason, message: r.message, errors: r.errors.length ? r.errors : [r.message] };
+  return {
+    kind,
+    key: objectKey(obj),
+    generation: obj.metadata.generation,
+    accepted: false,
+    reason: r.reason,
+    message: r.message,
+    errors: r.errors.length ? r.errors : [r.message],
+  };
 }
 
 function byAge(a: K8sObject, b: K8sObject): number {

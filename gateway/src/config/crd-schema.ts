@@ -71,7 +71,23 @@ export function formatError(e: ErrorObject): string {
 }
 
 /** ObjectMeta's fields: the CRDs say only `metadata: {type: object}`; the API server knows the rest. */
-const OBJECT_META = ['name', 'generateName', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields', 'selfLink'];
+const OBJECT_META = [
+  'name',
+  'generateName',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+  'selfLink',
+];
 const MAP = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 
 /** What a core/v1 Secret may hold, in the CRDs' schema dialect, so one walker checks all three kinds. */

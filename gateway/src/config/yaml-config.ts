@@ -142,7 +142,8 @@ function compileSources(sources: Source[], env: NodeJS.ProcessEnv, serial: numbe
   for (const r of result.results) {
     if (r.accepted) continue;
     const l = byKey.get(`${r.kind} ${r.key}`)!;
-    for (const e of r.errors) problems.push({ order: l.order, text: `${l.where}: ${r.errors.length === 1 && r.reason !== 'InvalidSpec' ? `${r.reason}: ` : ''}${e}` });
+    for (const e of r.errors)
+      problems.push({ order: l.order, text: `${l.where}: ${r.errors.length === 1 && r.reason !== 'InvalidSpec' ? `${r.reason}: ` : ''}${e}` });
   }
   if (problems.length) fail();
   return result;

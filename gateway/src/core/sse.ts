@@ -99,7 +99,10 @@ export class SseParser {
       return this.lines.length ? [this.dispatch()] : [];
     }
     this.heldCr = false;
-    if (rest.length > 0) { this.rawParts.push(rest); this.lines.push(rest.replace(/\r$/, '')); }
+    if (rest.length > 0) {
+      this.rawParts.push(rest);
+      this.lines.push(rest.replace(/\r$/, ''));
+    }
     if (this.lines.length === 0) return [];
     const ev = this.dispatch();
     ev.raw += '\n\n';

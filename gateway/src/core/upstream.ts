@@ -55,7 +55,11 @@ export type FailureKind = 'connect' | 'timeout' | 'idle_timeout' | 'network' | '
 /** A transport-level failure: no usable HTTP response came back. */
 export class UpstreamFailure extends Error {
   /** `origin`: the upstream's address, for the gateway's log only (client-facing messages never carry it). */
-  constructor(readonly kind: FailureKind, message: string, readonly origin?: string) {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly origin?: string,
+  ) {
     super(message);
     this.name = 'UpstreamFailure';
   }

@@ -66,7 +66,11 @@ export class FailoverStore implements LimitStore {
     redis.onHealth = (up, reason) => {
       this.degraded.set(up ? 0 : 1);
       if (up) log.info('redis limit store available: limits are global and exact', { reason });
-      else log.warn(`redis limit store unavailable: ${policy === 'open' ? 'falling back to local limits (divided by the number of gateways)' : 'refusing limited requests with 503'}`, { reason, policy });
+      else
+        log.warn(
+          `redis limit store unavailable: ${policy === 'open' ? 'falling back to local limits (divided by the number of gateways)' : 'refusing limited requests with 503'}`,
+          { reason, policy },
+        );
     };
   }
 

@@ -43,7 +43,8 @@ export async function installLimits(gateway: Gateway, env: NodeJS.ProcessEnv, ac
   let divisor = 1;
   gateway.onApply((s) => {
     const g = s.gateways && s.gateways > 1 ? s.gateways : 1;
-    if (g !== divisor) gateway.log.info(`local rate limits are divided by ${g} gateways${url ? ' (used only while Redis is unavailable)' : ''}`, { gateways: g });
+    if (g !== divisor)
+      gateway.log.info(`local rate limits are divided by ${g} gateways${url ? ' (used only while Redis is unavailable)' : ''}`, { gateways: g });
     divisor = g;
   });
   return store;

@@ -233,7 +233,13 @@ class Held implements Admission {
       // Otherwise (the client left, or the stream broke, before any usage came back) the upstream
       // may well have read the prompt: the estimate stays debited.
     }
-    this.sync(input, output, this.entries.filter((e) => e.metric === 'conc').map((e) => e.id), call, true);
+    this.sync(
+      input,
+      output,
+      this.entries.filter((e) => e.metric === 'conc').map((e) => e.id),
+      call,
+      true,
+    );
   }
 
   private sync(input: number, output: number, release: string[], call: CallContext, final: boolean): void {

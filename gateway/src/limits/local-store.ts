@@ -21,7 +21,10 @@ export class LocalStore implements LimitStore {
   private readonly slots = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly now: () => number = Date.now, sweepMs = 60_000) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    sweepMs = 60_000,
+  ) {
     // State is bounded by the configuration (keys × limits), not traffic; the sweep only drops
     // drained buckets so removed keys and past periods do not linger.
     this.sweeper = setInterval(() => this.sweep(), sweepMs);

@@ -1,6 +1,17 @@
 import Redis from 'ioredis';
 import { BATCH, READ, RENEW } from './redis-scripts';
-import { StoreUnavailable, type AdmitRequest, type AdmitResult, type BucketRef, type CheckState, type Debit, type LimitStore, type RateCheck, type Settlement, type SlotCheck } from './store';
+import {
+  StoreUnavailable,
+  type AdmitRequest,
+  type AdmitResult,
+  type BucketRef,
+  type CheckState,
+  type Debit,
+  type LimitStore,
+  type RateCheck,
+  type Settlement,
+  type SlotCheck,
+} from './store';
 
 export interface RedisStoreOptions {
   url: string;

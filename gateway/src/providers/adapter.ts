@@ -49,7 +49,12 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       // the upstream failing: 502, which the core retries and the breaker counts.
       if (body === undefined) {
         const what = `${targetName(target)} answered HTTP ${res.status} with a ${res.headers['content-type'] || 'untyped'} body that is not JSON`;
-        return { kind: 'json', status: 502, headers: provider.responseHeaders(res.headers), body: envelope('api_error', redact(what, secretsOf(target)).slice(0, 500), null) };
+        return {
+          kind: 'json',
+          status: 502,
+          headers: provider.responseHeaders(res.headers),
+          body: envelope('api_error', redact(what, secretsOf(target)).slice(0, 500), null),
+        };
       }
       const answer = provider.response(body, req.state, call, { status: res.status, raw });
       const headers = provider.responseHeaders(res.headers);

@@ -20,7 +20,10 @@ export interface Deadline {
 export function exchangeDeadline(client: AbortSignal, seconds: number, describe: () => string): Deadline {
   const ac = new AbortController();
   const onClientAbort = () => ac.abort(client.reason);
-  const timer = setTimeout(() => ac.abort(new UpstreamFailure('timeout', `${describe()} did not finish within ${seconds}s (maxDurationSeconds)`)), seconds * 1000);
+  const timer = setTimeout(
+    () => ac.abort(new UpstreamFailure('timeout', `${describe()} did not finish within ${seconds}s (maxDurationSeconds)`)),
+    seconds * 1000,
+  );
   timer.unref();
   if (client.aborted) onClientAbort();
   else client.addEventListener('abort', onClientAbort, { once: true });

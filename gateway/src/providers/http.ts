@@ -133,7 +133,8 @@ export function safeOrigin(url: string): string {
  * destroyed (the connection is dropped, not drained) and the attempt fails as `too_large`.
  */
 export async function readAll(res: HttpResponse, target: Target, maxBytes: number): Promise<Buffer> {
-  const tooLarge = () => new UpstreamFailure('too_large', `${targetName(target)} sent a reply larger than the gateway's limit of ${maxBytes} bytes`, safeOrigin(target.baseURL));
+  const tooLarge = () =>
+    new UpstreamFailure('too_large', `${targetName(target)} sent a reply larger than the gateway's limit of ${maxBytes} bytes`, safeOrigin(target.baseURL));
   const declared = Number(res.headers['content-length']);
   if (declared > maxBytes) {
     res.body.destroy();

@@ -11,7 +11,12 @@ export const sseDecoder: StreamDecoder<SseEvent> = readSse;
  * connection is dropped; after a clean finish the rest of the body is read, so the connection
  * can be reused. Transport errors and an oversized frame (SseEventTooLarge) propagate.
  */
-export async function* translateStream<F>(body: AsyncIterable<Buffer>, t: StreamTranslator<F>, maxEventBytes = Infinity, decoder: StreamDecoder<F> = sseDecoder as any): AsyncGenerator<StreamEvent[]> {
+export async function* translateStream<F>(
+  body: AsyncIterable<Buffer>,
+  t: StreamTranslator<F>,
+  maxEventBytes = Infinity,
+  decoder: StreamDecoder<F> = sseDecoder as any,
+): AsyncGenerator<StreamEvent[]> {
   for await (const frames of decoder(body, maxEventBytes)) {
     const out: StreamEvent[] = [];
     for (const f of frames) {

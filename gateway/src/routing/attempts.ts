@@ -75,7 +75,14 @@ export async function runAttempts(
           record({ outcome: 'failure', failure: 'aborted', retryable: false });
           throw new UpstreamFailure('aborted', 'client went away');
         }
-        deps.log?.warn('upstream attempt failed', { request_id: call.requestId, provider: target.provider, model: target.model, upstream: failure.origin, kind: failure.kind, message: failure.message });
+        deps.log?.warn('upstream attempt failed', {
+          request_id: call.requestId,
+          provider: target.provider,
+          model: target.model,
+          upstream: failure.origin,
+          kind: failure.kind,
+          message: failure.message,
+        });
         if (isFdExhaustion(failure)) {
           // The gateway's own fault, not the upstream's: no breaker strike, no retry (it would fail
           // the same way), and a 503 the client can retry, on another replica if there is one.

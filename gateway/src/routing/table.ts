@@ -60,5 +60,8 @@ export class RoutingTable implements TableView {
 }
 
 export function targetId(t: TargetSnapshot): string {
-  return createHash('sha256').update(`${t.provider}\n${t.baseURL}\n${t.model}\n${t.apiKey ?? ''}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${t.provider}\n${t.baseURL}\n${t.model}\n${t.apiKey ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
 }

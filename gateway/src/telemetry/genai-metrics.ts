@@ -92,5 +92,12 @@ export class GenAiMetrics implements Observer {
 function labels(call: CallContext): string[] {
   const target = finalTarget(call);
   const original = modelLabel(call, call.requestedModel);
-  return ['chat', genAiProvider(target?.provider), original, target ? modelLabel(call, target.model) : original, modelLabel(call, call.responseModel), routeLabel(call)];
+  return [
+    'chat',
+    genAiProvider(target?.provider),
+    original,
+    target ? modelLabel(call, target.model) : original,
+    modelLabel(call, call.responseModel),
+    routeLabel(call),
+  ];
 }

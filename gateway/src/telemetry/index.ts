@@ -45,8 +45,16 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
     t.tracing = createTracing(config, gateway.log);
     gateway.observers.add(t.tracing.observer);
     const tracing = t.tracing;
-    gateway.onClose(() => tracing.shutdown().catch((err) => gateway.log.warn('spans not exported at shutdown', { err: String((err as Error)?.message ?? err) })));
-    gateway.log.info('tracing on', { protocol: config.protocol, endpoint: withoutCredentials(config.url), sampler: config.sampler.kind, service: config.serviceName, captureContent: config.captureContent });
+    gateway.onClose(() =>
+      tracing.shutdown().catch((err) => gateway.log.warn('spans not exported at shutdown', { err: String((err as Error)?.message ?? err) })),
+    );
+    gateway.log.info('tracing on', {
+      protocol: config.protocol,
+      endpoint: withoutCredentials(config.url),
+      sampler: config.sampler.kind,
+      service: config.serviceName,
+      captureContent: config.captureContent,
+    });
   }
   const sink = opts.accessLogSink !== undefined ? opts.accessLogSink : accessLogSinkFromEnv(env.SWITCHYARD_ACCESS_LOG);
   if (sink) {

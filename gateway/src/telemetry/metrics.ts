@@ -63,7 +63,12 @@ export class SwitchyardMetrics implements Observer {
       TTFT_BUCKETS,
       registry,
     );
-    this.tokens = new FastCounter('switchyard_tokens_total', 'Tokens consumed by Messages requests, as the upstream reported them.', ['type', 'route', 'api_key'], registry);
+    this.tokens = new FastCounter(
+      'switchyard_tokens_total',
+      'Tokens consumed by Messages requests, as the upstream reported them.',
+      ['type', 'route', 'api_key'],
+      registry,
+    );
     this.attempts = new FastCounter(
       'switchyard_upstream_attempts_total',
       'Upstream attempts (retries and fallbacks included) by outcome: ok, 4xx, 429, 5xx, or a transport failure (connect, timeout, idle_timeout, network, aborted, too_large).',

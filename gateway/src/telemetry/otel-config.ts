@@ -74,7 +74,9 @@ export function parseKeyValues(raw: string | undefined): Record<string, string> 
 
 export function tracingEnabled(env: Env): boolean {
   if (bool(env, 'OTEL_SDK_DISABLED')) return false;
-  const exporters = str(env, 'OTEL_TRACES_EXPORTER')?.split(',').map((s) => s.trim().toLowerCase());
+  const exporters = str(env, 'OTEL_TRACES_EXPORTER')
+    ?.split(',')
+    .map((s) => s.trim().toLowerCase());
   if (exporters) return !exporters.includes('none') && exporters.includes('otlp');
   return !!(str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') || str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'));
 }

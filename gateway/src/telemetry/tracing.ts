@@ -1,4 +1,14 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, defaultTextMapGetter, defaultTextMapSetter, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -68,7 +78,11 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     requestStart(call) {
       if (isProbe(call)) return;
       const parent = call.http ? propagator.extract(ROOT_CONTEXT, call.http.headers, defaultTextMapGetter) : ROOT_CONTEXT;
-      const server = tracer.startSpan(`${call.http?.method ?? 'HTTP'} ${call.http?.path ?? ''}`.trim(), { kind: SpanKind.SERVER, startTime: wall(call, call.startedAt) }, parent);
+      const server = tracer.startSpan(
+        `${call.http?.method ?? 'HTTP'} ${call.http?.path ?? ''}`.trim(),
+        { kind: SpanKind.SERVER, startTime: wall(call, call.startedAt) },
+        parent,
+      );
       const sc = server.spanContext();
       setTraceIds(call, { traceId: sc.traceId, spanId: sc.spanId });
       const state: CallSpans = { server, ctx: trace.setSpan(ROOT_CONTEXT, server), attempts: new Map() };
@@ -88,7 +102,11 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
         propagator.inject(state.ctx, headers, defaultTextMapSetter);
         return headers;
       }
-      const span = tracer.startSpan(`chat ${target.model}`, { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n), startTime: wall(call, performance.now()) }, state.ctx);
+      const span = tracer.startSpan(
+        `chat ${target.model}`,
+        { kind: SpanKind.CLIENT, attributes: attemptAttributes(call, target, n), startTime: wall(call, performance.now()) },
+        state.ctx,
+      );
       state.attempts.set(n, span);
       propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
       return headers;
@@ -136,7 +154,8 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
       if (!server.isRecording()) return server.end(end);
 
       const limited = call.rateLimited;
-      if (limited) server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit }, end);
+      if (limited)
+        server.addEvent('switchyard.rate_limited', { 'switchyard.rate_limit.scope': limited.scope, 'switchyard.rate_limit.limit': limited.limit }, end);
       const budget = call.budgetExceeded;
       if (budget) server.addEvent('switchyard.budget_exceeded', { 'switchyard.budget.period': budget.period }, end);
       server.updateName(serverSpanName(call));

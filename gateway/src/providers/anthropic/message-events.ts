@@ -9,7 +9,10 @@ import type { StreamEvent } from '../../core/upstream';
 export function messageEvents(m: Record<string, any>): StreamEvent[] {
   const usage = m.usage && typeof m.usage === 'object' ? m.usage : {};
   const events: StreamEvent[] = [
-    { event: 'message_start', data: { type: 'message_start', message: { ...m, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 0 } } } },
+    {
+      event: 'message_start',
+      data: { type: 'message_start', message: { ...m, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 0 } } },
+    },
   ];
   (Array.isArray(m.content) ? m.content : []).forEach((b: any, index: number) => {
     const [start, deltas] = blockEvents(b);

@@ -17,7 +17,12 @@ const PATHS = { messages: '/v1/messages', count_tokens: '/v1/messages/count_toke
  */
 export const anthropicProvider: Provider = {
   request(call) {
-    return { url: joinUrl(call.target.baseURL, PATHS[call.endpoint]) + call.search, headers: upstreamHeaders(call), body: outgoingBody(call), state: undefined };
+    return {
+      url: joinUrl(call.target.baseURL, PATHS[call.endpoint]) + call.search,
+      headers: upstreamHeaders(call),
+      body: outgoingBody(call),
+      state: undefined,
+    };
   },
 
   auth(call, headers) {
@@ -29,9 +34,16 @@ export const anthropicProvider: Provider = {
   // A 2xx must be what the endpoint promises (a Message, a token count): anything else is the
   // upstream failing, a 502 `api_error` the core retries and the breaker counts.
   response(body, _state, call, res) {
-    if (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number') return { status: res.status, body, raw: res.raw };
-    const what = body.type === 'error' ? `an error: ${String(body.error?.message ?? body.error?.type)}` : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`;
-    return { status: 502, body: envelope('api_error', redact(`${targetName(call.target)} answered HTTP ${res.status} with ${what}`, secretsOf(call.target)).slice(0, 500), null) };
+    if (call.endpoint === 'messages' ? body.type === 'message' && Array.isArray(body.content) : typeof body.input_tokens === 'number')
+      return { status: res.status, body, raw: res.raw };
+    const what =
+      body.type === 'error'
+        ? `an error: ${String(body.error?.message ?? body.error?.type)}`
+        : `JSON that is not a ${call.endpoint === 'messages' ? 'Message' : 'token count'}`;
+    return {
+      status: 502,
+      body: envelope('api_error', redact(`${targetName(call.target)} answered HTTP ${res.status} with ${what}`, secretsOf(call.target)).slice(0, 500), null),
+    };
   },
 
   errorReply(status, headers, raw, call) {
@@ -143,7 +155,14 @@ function checkEvent(ev: SseEvent): string | undefined {
   const { event, data } = ev;
   if (event === 'ping') return undefined;
   // No string is built for the test: it runs on every event of every stream.
-  if (event && data.startsWith(TYPE_PREFIX) && data.startsWith(event, TYPE_PREFIX.length) && data.charCodeAt(TYPE_PREFIX.length + event.length) === 0x22 && data.charCodeAt(data.length - 1) === 0x7d) return undefined;
+  if (
+    event &&
+    data.startsWith(TYPE_PREFIX) &&
+    data.startsWith(event, TYPE_PREFIX.length) &&
+    data.charCodeAt(TYPE_PREFIX.length + event.length) === 0x22 &&
+    data.charCodeAt(data.length - 1) === 0x7d
+  )
+    return undefined;
   let parsed: any;
   try {
     parsed = JSON.parse(data);

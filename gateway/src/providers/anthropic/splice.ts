@@ -73,7 +73,10 @@ function skipValue(raw: Buffer, start: number): number {
   let i = start;
   while (i < raw.length) {
     const c = raw[i];
-    if (c === 0x22) { i = skipString(raw, i); continue; }
+    if (c === 0x22) {
+      i = skipString(raw, i);
+      continue;
+    }
     if (c === 0x7b || c === 0x5b) depth++;
     else if (c === 0x7d || c === 0x5d) {
       if (depth === 0) return i;

@@ -12,9 +12,7 @@ export { CredentialError } from '../credential-error';
  * identity, EKS Pod Identity, instance role).
  */
 export type AwsCredentialSource =
-  | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
-  | { kind: 'apiKey'; apiKey: string }
-  | { kind: 'chain' };
+  { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string } | { kind: 'apiKey'; apiKey: string } | { kind: 'chain' };
 
 /** Describes a source for messages and logs. */
 export function describeAwsSource(source: AwsCredentialSource): string {
@@ -78,7 +76,11 @@ export function bedrockAuth(source: AwsCredentialSource, region: string, chain?:
   }
   const provider =
     source.kind === 'static'
-      ? async () => ({ accessKeyId: source.accessKeyId, secretAccessKey: source.secretAccessKey, ...(source.sessionToken ? { sessionToken: source.sessionToken } : {}) })
+      ? async () => ({
+          accessKeyId: source.accessKeyId,
+          secretAccessKey: source.secretAccessKey,
+          ...(source.sessionToken ? { sessionToken: source.sessionToken } : {}),
+        })
       : cachedCredentials(chain ?? fromNodeProviderChain());
   const signer = new SignatureV4({ service: 'bedrock', region, credentials: provider, sha256: Sha256 });
   return {
@@ -94,17 +96,16 @@ export function bedrockAuth(source: AwsCredentialSource, region: string, chain?:
       const u = new URL(req.url);
       const query: Record<string, string> = {};
       u.searchParams.forEach((v, k) => (query[k] = v));
-      const signed = await signer.sign(
-        {
-          method: req.method,
-          protocol: u.protocol,
-          hostname: u.hostname,
-          port: u.port ? Number(u.port) : undefined,
-          path: u.pathname,
-          query,
-          headers: { ...lower(req.headers), host: u.host },
-          body: req.body,
-        },      );
+      const signed = await signer.sign({
+        method: req.method,
+        protocol: u.protocol,
+        hostname: u.hostname,
+        port: u.port ? Number(u.port) : undefined,
+        path: u.pathname,
+        query,
+        headers: { ...lower(req.headers), host: u.host },
+        body: req.body,
+      });
       return signed.headers;
     },
   };

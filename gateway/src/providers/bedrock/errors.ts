@@ -38,7 +38,13 @@ export function exceptionName(raw: string | undefined): string | undefined {
 }
 
 /** A Bedrock failure (HTTP reply or exception frame) as Anthropic's status, type and message. */
-export function mapBedrockError(httpStatus: number, errorType: string | undefined, body: unknown, secrets: readonly string[] = [], modelId?: string): MappedError {
+export function mapBedrockError(
+  httpStatus: number,
+  errorType: string | undefined,
+  body: unknown,
+  secrets: readonly string[] = [],
+  modelId?: string,
+): MappedError {
   const name = exceptionName(errorType ?? awsTypeInBody(body));
   const awsMessage = messageOf(body);
   const known = name ? BY_EXCEPTION[name] : undefined;
@@ -73,7 +79,6 @@ function messageOf(body: unknown): string | undefined {
   const m = b && typeof b === 'object' ? (b.message ?? b.Message) : undefined;
   return typeof m === 'string' && m ? m : undefined;
 }
-
 
 /** A non-2xx Bedrock reply as the Anthropic error body the client gets. */
 export function bedrockErrorReply(

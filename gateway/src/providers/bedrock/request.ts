@@ -39,7 +39,10 @@ export interface BedrockRequestOptions {
 export function filterBetas(header: string | readonly string[] | undefined, allow: readonly string[]): string[] {
   const raw = header === undefined ? [] : typeof header === 'string' ? [header] : header;
   const out: string[] = [];
-  for (const b of raw.flatMap((h) => h.split(',')).map((s) => s.trim()).filter(Boolean)) {
+  for (const b of raw
+    .flatMap((h) => h.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (!out.includes(b) && betaAllowed(b, allow)) out.push(b);
   }
   return out;

@@ -120,7 +120,10 @@ export class BedrockStreamDecoder {
       this.done = true;
       const e = (event.error ?? {}) as { type?: unknown; message?: unknown };
       const type = (typeof e.type === 'string' ? e.type : 'api_error') as MappedError['type'];
-      return { kind: 'error', error: { status: STATUS_BY_TYPE[type] ?? 500, type, message: typeof e.message === 'string' ? e.message : 'Bedrock stream error' } };
+      return {
+        kind: 'error',
+        error: { status: STATUS_BY_TYPE[type] ?? 500, type, message: typeof e.message === 'string' ? e.message : 'Bedrock stream error' },
+      };
     }
     const metrics = event['amazon-bedrock-invocationMetrics'];
     if (metrics && typeof metrics === 'object') {

@@ -154,12 +154,20 @@ function documentParts(b: any, path: string, names: Map<string, string>, ctx: Co
 }
 
 function unsupportedSource(source: any, path: string): TranslationError {
-  if (source.type === 'file') return new TranslationError(`${path}: Anthropic Files API sources (file_id) cannot be read by Gemini; send the content as base64 or a URL`);
+  if (source.type === 'file')
+    return new TranslationError(`${path}: Anthropic Files API sources (file_id) cannot be read by Gemini; send the content as base64 or a URL`);
   return new TranslationError(`${path}.type: '${source.type}' sources cannot be sent to a Gemini model`);
 }
 
 const EXTENSIONS: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', heic: 'image/heic', heif: 'image/heif', gif: 'image/gif', pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  heic: 'image/heic',
+  heif: 'image/heif',
+  gif: 'image/gif',
+  pdf: 'application/pdf',
 };
 
 function mimeFromUrl(url: string): string | undefined {

@@ -66,7 +66,12 @@ export function googleErrorOf(body: unknown): GoogleError | undefined {
 }
 
 /** A non-2xx Gemini reply as the JSON reply the core relays (and retries on 429/5xx). */
-export function errorReply(httpStatus: number, upstreamHeaders: Record<string, string>, raw: Buffer, secrets: readonly string[]): JsonAnswer & { headers: Record<string, string> } {
+export function errorReply(
+  httpStatus: number,
+  upstreamHeaders: Record<string, string>,
+  raw: Buffer,
+  secrets: readonly string[],
+): JsonAnswer & { headers: Record<string, string> } {
   const err = googleErrorOf(parseJson(raw));
   const mapped = err ? mapGoogleError(httpStatus, err) : fallback(httpStatus, raw);
   const headers: Record<string, string> = {};

@@ -13,8 +13,16 @@ export function toUsage(u: UsageMetadata | undefined) {
 }
 
 const REFUSALS = new Set([
-  'SAFETY', 'RECITATION', 'PROHIBITED_CONTENT', 'BLOCKLIST', 'SPII',
-  'IMAGE_SAFETY', 'IMAGE_PROHIBITED_CONTENT', 'IMAGE_RECITATION', 'MODEL_ARMOR', 'JAILBREAK',
+  'SAFETY',
+  'RECITATION',
+  'PROHIBITED_CONTENT',
+  'BLOCKLIST',
+  'SPII',
+  'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+  'IMAGE_RECITATION',
+  'MODEL_ARMOR',
+  'JAILBREAK',
 ]);
 
 export type Outcome = { stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'refusal' } | { failure: string };

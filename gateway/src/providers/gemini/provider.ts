@@ -43,7 +43,8 @@ export const geminiProvider: Provider<StreamContext> = {
     // A 200 that is no generateContent response (a proxy's health JSON) is the upstream failing,
     // not an empty answer; a refusal has promptFeedback and no candidates, so both are looked for.
     const isResponse = Array.isArray(body?.candidates) || (body?.promptFeedback && typeof body.promptFeedback === 'object');
-    if (!isResponse && !(streaming && Array.isArray(body))) return { status: 502, headers: {}, body: envelope('api_error', 'Gemini answered HTTP 200 with JSON that is not a generateContent response', null) };
+    if (!isResponse && !(streaming && Array.isArray(body)))
+      return { status: 502, headers: {}, body: envelope('api_error', 'Gemini answered HTTP 200 with JSON that is not a generateContent response', null) };
     // Without `alt=sse` (a proxy that drops the query) streamGenerateContent answers one JSON
     // array of the chunks it would have streamed: the same chunks, translated as one batch.
     if (streaming) return { events: translateAll(body, new StreamTranslator(state)) };
@@ -61,7 +62,9 @@ function translateAll(body: unknown, t: StreamTranslator): StreamEvent[] {
   const out: StreamEvent[] = [];
   for (const c of chunks) {
     if (t.done) break;
-    out.push(...t.chunk(c && typeof c === 'object' ? (c as any) : { error: { status: 'INTERNAL', message: 'Gemini sent a stream chunk that is not an object' } }));
+    out.push(
+      ...t.chunk(c && typeof c === 'object' ? (c as any) : { error: { status: 'INTERNAL', message: 'Gemini sent a stream chunk that is not an object' } }),
+    );
   }
   // One response object is complete by definition; an array may have been cut short like any stream.
   out.push(...t.end(!Array.isArray(body)));

@@ -190,7 +190,9 @@ function inlineRef(s: Json, ctx: Ctx): Json {
   const target = ctx.expanding.includes(ref) ? undefined : resolvePointer(ctx.root, ref);
   if (!target) {
     // A recursive (or unresolvable) reference cannot be inlined; the model gets a free-form value.
-    return pickDefined({ description: str(siblings.description) ?? (isObj(resolvePointer(ctx.root, ref)) ? 'Recursive structure (same shape as its parent).' : undefined) });
+    return pickDefined({
+      description: str(siblings.description) ?? (isObj(resolvePointer(ctx.root, ref)) ? 'Recursive structure (same shape as its parent).' : undefined),
+    });
   }
   ctx.expanding.push(ref);
   try {

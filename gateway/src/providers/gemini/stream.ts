@@ -131,7 +131,9 @@ export class StreamTranslator implements Translator {
       const kind = p.thought ? 'thinking' : 'text';
       this.openBlock(kind, out);
       const index = this.open!.index;
-      out.push(ev('content_block_delta', { index, delta: kind === 'text' ? { type: 'text_delta', text: p.text } : { type: 'thinking_delta', thinking: p.text } }));
+      out.push(
+        ev('content_block_delta', { index, delta: kind === 'text' ? { type: 'text_delta', text: p.text } : { type: 'thinking_delta', thinking: p.text } }),
+      );
     }
     if (signature) this.signature(signature, out);
   }

@@ -14,7 +14,9 @@ export function toTools(tools: unknown, opts: Pick<GeminiOptions, 'toolSchema'>)
   if (!Array.isArray(tools) || tools.length === 0) return {};
   const declarations = tools.map((tool: any, i): FunctionDeclaration => {
     if (tool.type !== undefined && tool.type !== 'custom') {
-      throw new TranslationError(`tools.${i}: '${tool.type}' (${tool.name}) is an Anthropic-defined tool that a Gemini model cannot run; only custom tools (name, description, input_schema) can be routed to Gemini`);
+      throw new TranslationError(
+        `tools.${i}: '${tool.type}' (${tool.name}) is an Anthropic-defined tool that a Gemini model cannot run; only custom tools (name, description, input_schema) can be routed to Gemini`,
+      );
     }
     const decl: FunctionDeclaration = { name: tool.name };
     if (typeof tool.description === 'string' && tool.description) decl.description = tool.description;

@@ -4,7 +4,11 @@ import { JsonTail } from './json-tail';
 
 type Kind = 'text' | 'thinking' | 'tool_use';
 
-const DELTA: Record<Kind, [string, string]> = { text: ['text_delta', 'text'], thinking: ['thinking_delta', 'thinking'], tool_use: ['input_json_delta', 'partial_json'] };
+const DELTA: Record<Kind, [string, string]> = {
+  text: ['text_delta', 'text'],
+  thinking: ['thinking_delta', 'thinking'],
+  tool_use: ['input_json_delta', 'partial_json'],
+};
 
 interface Slot {
   kind: Kind;
@@ -35,7 +39,10 @@ export class BlockSequencer {
   private readonly tools = new Map<number, Slot>();
   private closed = new Set<Slot>();
 
-  constructor(private readonly out: StreamEvent[], private readonly idSeed: string) {}
+  constructor(
+    private readonly out: StreamEvent[],
+    private readonly idSeed: string,
+  ) {}
 
   get sawToolCall(): boolean {
     return this.tools.size > 0;
@@ -115,7 +122,12 @@ export class BlockSequencer {
 
   private open(slot: Slot, andClose: boolean): void {
     const index = this.next++;
-    const block = slot.kind === 'text' ? { type: 'text', text: '' } : slot.kind === 'thinking' ? { type: 'thinking', thinking: '', signature: '' } : { type: 'tool_use', id: slot.id, name: slot.name, input: {} };
+    const block =
+      slot.kind === 'text'
+        ? { type: 'text', text: '' }
+        : slot.kind === 'thinking'
+          ? { type: 'thinking', thinking: '', signature: '' }
+          : { type: 'tool_use', id: slot.id, name: slot.name, input: {} };
     this.out.push({ event: 'content_block_start', data: { type: 'content_block_start', index, content_block: block } });
     this.active = slot;
     slot.index = index;

@@ -44,7 +44,9 @@ function imagePart(source: any, path: string, opts: OpenAIOptions): Part {
   if (!opts.images) throw new TranslationError(`${path}: this model's OpenAI-compatible target does not accept images`);
   if (source?.type === 'base64') return { type: 'image_url', image_url: { url: `data:${source.media_type};base64,${source.data}` } };
   if (source?.type === 'url') return { type: 'image_url', image_url: { url: source.url } };
-  throw new TranslationError(`${path}.source: image source '${source?.type}' (Anthropic Files API) cannot be sent to an OpenAI-compatible target; send the image as base64 or a URL`);
+  throw new TranslationError(
+    `${path}.source: image source '${source?.type}' (Anthropic Files API) cannot be sent to an OpenAI-compatible target; send the image as base64 or a URL`,
+  );
 }
 
 function documentParts(b: any, path: string, opts: OpenAIOptions): Part[] {
@@ -65,7 +67,13 @@ function documentParts(b: any, path: string, opts: OpenAIOptions): Part[] {
 }
 
 function pdfName(title: unknown): string {
-  const base = typeof title === 'string' ? title.replace(/[^\w .-]+/g, '').trim().slice(0, 100) : '';
+  const base =
+    typeof title === 'string'
+      ? title
+          .replace(/[^\w .-]+/g, '')
+          .trim()
+          .slice(0, 100)
+      : '';
   return `${base || 'document'}${base.toLowerCase().endsWith('.pdf') ? '' : '.pdf'}`;
 }
 

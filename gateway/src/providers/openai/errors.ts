@@ -18,8 +18,9 @@ export function errorReply(status: number, upstreamHeaders: Record<string, strin
   const parsed = parseJson(raw);
   const err = parsed?.error && typeof parsed.error === 'object' ? parsed.error : parsed;
   const code = typeof err?.code === 'string' ? err.code : undefined;
-  let message = firstString(err?.message, parsed?.message, parsed?.detail, typeof parsed?.error === 'string' ? parsed.error : undefined)
-    ?? `HTTP ${status}: ${raw.toString('utf8').replace(/\s+/g, ' ').slice(0, 200) || '(empty body)'}`;
+  let message =
+    firstString(err?.message, parsed?.message, parsed?.detail, typeof parsed?.error === 'string' ? parsed.error : undefined) ??
+    `HTTP ${status}: ${raw.toString('utf8').replace(/\s+/g, ' ').slice(0, 200) || '(empty body)'}`;
   message = redact(message, secrets);
   const [outStatus, type] = mapStatus(status, code);
   if (status === 401) message = `the upstream rejected the gateway's credentials for this target: ${message}`;
@@ -28,17 +29,28 @@ export function errorReply(status: number, upstreamHeaders: Record<string, strin
 
 function mapStatus(status: number, code: string | undefined): [number, ErrorType] {
   switch (status) {
-    case 400: case 422: return [400, 'invalid_request_error'];
-    case 401: return [401, 'authentication_error'];
-    case 402: return [402, 'billing_error'];
-    case 403: return [403, 'permission_error'];
-    case 404: return [404, 'not_found_error'];
-    case 413: return [413, 'request_too_large'];
+    case 400:
+    case 422:
+      return [400, 'invalid_request_error'];
+    case 401:
+      return [401, 'authentication_error'];
+    case 402:
+      return [402, 'billing_error'];
+    case 403:
+      return [403, 'permission_error'];
+    case 404:
+      return [404, 'not_found_error'];
+    case 413:
+      return [413, 'request_too_large'];
     // Quota exhaustion is billing, not a rate limit: retrying it only burns attempts.
-    case 429: return code === 'insufficient_quota' ? [402, 'billing_error'] : [429, 'rate_limit_error'];
-    case 503: return [529, 'overloaded_error'];
-    case 504: return [504, 'timeout_error'];
-    default: return [status, status >= 500 || status === 408 || status === 409 ? 'api_error' : 'invalid_request_error'];
+    case 429:
+      return code === 'insufficient_quota' ? [402, 'billing_error'] : [429, 'rate_limit_error'];
+    case 503:
+      return [529, 'overloaded_error'];
+    case 504:
+      return [504, 'timeout_error'];
+    default:
+      return [status, status >= 500 || status === 408 || status === 409 ? 'api_error' : 'invalid_request_error'];
   }
 }
 

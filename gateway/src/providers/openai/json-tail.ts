@@ -53,12 +53,14 @@ export class JsonTail {
     if (/\s/.test(c)) return;
     this.started = true;
     switch (c) {
-      case '{': case '[':
+      case '{':
+      case '[':
         this.stack.push(c);
         this.expect = c === '{' ? 'key' : 'value';
         this.last = c;
         return;
-      case '}': case ']':
+      case '}':
+      case ']':
         this.stack.pop();
         this.last = c;
         return this.valueDone();

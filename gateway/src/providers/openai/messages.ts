@@ -49,7 +49,10 @@ function mergeTurns(messages: any[]): Turn[] {
   messages.forEach((m, i) => {
     const path = `messages.${i}`;
     if (m.role === 'system') return void turns.push({ role: 'system', blocks: [], content: m.content, path });
-    const blocks = typeof m.content === 'string' ? [{ b: { type: 'text', text: m.content }, path: `${path}.content` }] : (m.content as any[]).map((b, j) => ({ b, path: `${path}.content.${j}` }));
+    const blocks =
+      typeof m.content === 'string'
+        ? [{ b: { type: 'text', text: m.content }, path: `${path}.content` }]
+        : (m.content as any[]).map((b, j) => ({ b, path: `${path}.content.${j}` }));
     const prev = turns[turns.length - 1];
     if (prev && prev.role === m.role) prev.blocks.push(...blocks);
     else turns.push({ role: m.role, blocks, path });
@@ -117,7 +120,11 @@ function assistantTurn(turn: Turn, opts: OpenAIOptions): ChatMessage {
       default:
         // Anthropic server-tool turns (server_tool_use, web_search_tool_result, …) ran on
         // Anthropic's side and have nothing a Chat Completions model could use.
-        if (typeof b?.type === 'string' && (b.type.startsWith('server_tool') || b.type.endsWith('_tool_result') || b.type.startsWith('mcp_') || b.type === 'container_upload')) break;
+        if (
+          typeof b?.type === 'string' &&
+          (b.type.startsWith('server_tool') || b.type.endsWith('_tool_result') || b.type.startsWith('mcp_') || b.type === 'container_upload')
+        )
+          break;
         throw new TranslationError(`${path}: content block type '${b?.type}' cannot be sent to an OpenAI-compatible target in an assistant turn`);
     }
   }

@@ -62,7 +62,8 @@ export const openaiProvider: Provider<State> = {
  * already ends in the version segment (`https://api.openai.com/v1`, `http://ollama:11434/v1`).
  */
 export function chatURL(baseURL: string, model: string, opts: OpenAIOptions): string {
-  if (opts.azureApiVersion) return `${joinUrl(baseURL, `/openai/deployments/${encodeURIComponent(model)}/chat/completions`)}?api-version=${encodeURIComponent(opts.azureApiVersion)}`;
+  if (opts.azureApiVersion)
+    return `${joinUrl(baseURL, `/openai/deployments/${encodeURIComponent(model)}/chat/completions`)}?api-version=${encodeURIComponent(opts.azureApiVersion)}`;
   if (opts.azure && !/\/openai\/v1\/?$/.test(baseURL)) return joinUrl(baseURL, '/openai/v1/chat/completions');
   return joinUrl(baseURL, '/chat/completions');
 }

@@ -89,9 +89,15 @@ export function toMessage(completion: ChatCompletion, ctx: ReplyContext): Record
     const id = typeof c.id === 'string' && c.id ? toAnthropicToolId(c.id) : inventToolId(String(completion?.id ?? ''), i);
     content.push({ type: 'tool_use', id, name: c.function.name, input: parseArguments(argumentsOf(c.function.arguments)) });
   });
-  const stop = textOf(m.refusal) && choice?.finish_reason === 'stop'
-    ? { stop_reason: 'refusal', stop_sequence: null }
-    : toStop(choice?.finish_reason, content.some((b) => b.type === 'tool_use'), choice?.stop_reason, ctx);
+  const stop =
+    textOf(m.refusal) && choice?.finish_reason === 'stop'
+      ? { stop_reason: 'refusal', stop_sequence: null }
+      : toStop(
+          choice?.finish_reason,
+          content.some((b) => b.type === 'tool_use'),
+          choice?.stop_reason,
+          ctx,
+        );
   return {
     id: messageId(completion?.id),
     type: 'message',

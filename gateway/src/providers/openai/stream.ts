@@ -25,7 +25,10 @@ export class StreamTranslator implements Translator {
   /** message_stop or error has been emitted; nothing more is. */
   ended = false;
 
-  constructor(private readonly ctx: ReplyContext, private readonly secrets: readonly string[] = []) {}
+  constructor(
+    private readonly ctx: ReplyContext,
+    private readonly secrets: readonly string[] = [],
+  ) {}
 
   get finished(): boolean {
     return this.ended;
@@ -66,7 +69,9 @@ export class StreamTranslator implements Translator {
         this.blocks.text(refusal);
       }
       if (Array.isArray(d.tool_calls)) {
-        d.tool_calls.forEach((tc: any, i: number) => this.blocks!.tool(typeof tc?.index === 'number' ? tc.index : i, tc?.id, tc?.function?.name, argumentsOf(tc?.function?.arguments)));
+        d.tool_calls.forEach((tc: any, i: number) =>
+          this.blocks!.tool(typeof tc?.index === 'number' ? tc.index : i, tc?.id, tc?.function?.name, argumentsOf(tc?.function?.arguments)),
+        );
       }
       if (choice.finish_reason) {
         if (isFailedFinish(choice.finish_reason)) return this.fail('api_error', `upstream stopped generating (finish_reason '${choice.finish_reason}')`);
@@ -83,9 +88,10 @@ export class StreamTranslator implements Translator {
     if (this.ended) return [];
     if (!this.blocks) this.start({});
     this.blocks!.finish();
-    const stop = this.refused && (this.finish === 'stop' || this.finish === null)
-      ? { stop_reason: 'refusal', stop_sequence: null }
-      : toStop(this.finish, this.blocks!.sawToolCall, this.matched, this.ctx);
+    const stop =
+      this.refused && (this.finish === 'stop' || this.finish === null)
+        ? { stop_reason: 'refusal', stop_sequence: null }
+        : toStop(this.finish, this.blocks!.sawToolCall, this.matched, this.ctx);
     this.out.push(
       { event: 'message_delta', data: { type: 'message_delta', delta: { ...stop, stop_details: null }, usage: toUsage(this.usage) } },
       { event: 'message_stop', data: { type: 'message_stop' } },
@@ -145,10 +151,30 @@ export class StreamTranslator implements Translator {
  * never carries a signature, and message_start reports zero usage as a Chat Completions stream does.
  */
 export function replayMessage(m: Record<string, any>): StreamEvent[] {
-  const events: StreamEvent[] = [{ event: 'message_start', data: { type: 'message_start', message: { ...m, content: [], stop_reason: null, stop_sequence: null, usage: { ...m.usage, input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } } }];
+  const events: StreamEvent[] = [
+    {
+      event: 'message_start',
+      data: {
+        type: 'message_start',
+        message: {
+          ...m,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { ...m.usage, input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+        },
+      },
+    },
+  ];
   (m.content as any[]).forEach((b, index) => {
-    const start = b.type === 'text' ? { type: 'text', text: '' } : b.type === 'thinking' ? { type: 'thinking', thinking: '', signature: '' } : { ...b, input: {} };
-    const delta = b.type === 'text' ? { type: 'text_delta', text: b.text } : b.type === 'thinking' ? { type: 'thinking_delta', thinking: b.thinking } : { type: 'input_json_delta', partial_json: JSON.stringify(b.input) };
+    const start =
+      b.type === 'text' ? { type: 'text', text: '' } : b.type === 'thinking' ? { type: 'thinking', thinking: '', signature: '' } : { ...b, input: {} };
+    const delta =
+      b.type === 'text'
+        ? { type: 'text_delta', text: b.text }
+        : b.type === 'thinking'
+          ? { type: 'thinking_delta', thinking: b.thinking }
+          : { type: 'input_json_delta', partial_json: JSON.stringify(b.input) };
     events.push(
       { event: 'content_block_start', data: { type: 'content_block_start', index, content_block: start } },
       { event: 'content_block_delta', data: { type: 'content_block_delta', index, delta } },
@@ -156,7 +182,10 @@ export function replayMessage(m: Record<string, any>): StreamEvent[] {
     );
   });
   events.push(
-    { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: m.stop_reason, stop_sequence: m.stop_sequence, stop_details: null }, usage: m.usage } },
+    {
+      event: 'message_delta',
+      data: { type: 'message_delta', delta: { stop_reason: m.stop_reason, stop_sequence: m.stop_sequence, stop_details: null }, usage: m.usage },
+    },
     { event: 'message_stop', data: { type: 'message_stop' } },
   );
   return events;

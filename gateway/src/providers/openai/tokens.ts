@@ -60,7 +60,10 @@ const TOKENS_PER_PDF_PAGE = 1000;
 
 function pdfTokens(dataUrl: string): number {
   const b64 = dataUrl.slice(dataUrl.indexOf(',') + 1);
-  const pages = Buffer.from(b64, 'base64').toString('latin1').match(/\/Type\s*\/Page(?!s)/g)?.length ?? 1;
+  const pages =
+    Buffer.from(b64, 'base64')
+      .toString('latin1')
+      .match(/\/Type\s*\/Page(?!s)/g)?.length ?? 1;
   return pages * TOKENS_PER_PDF_PAGE;
 }
 

@@ -6,10 +6,18 @@ export function toChatTools(tools: unknown, choice: any): Record<string, unknown
   const out: Record<string, unknown> = { tools: tools.map(toFunction) };
   if (!choice) return out;
   switch (choice.type) {
-    case 'auto': out.tool_choice = 'auto'; break;
-    case 'any': out.tool_choice = 'required'; break;
-    case 'tool': out.tool_choice = { type: 'function', function: { name: choice.name } }; break;
-    case 'none': out.tool_choice = 'none'; break;
+    case 'auto':
+      out.tool_choice = 'auto';
+      break;
+    case 'any':
+      out.tool_choice = 'required';
+      break;
+    case 'tool':
+      out.tool_choice = { type: 'function', function: { name: choice.name } };
+      break;
+    case 'none':
+      out.tool_choice = 'none';
+      break;
   }
   if (choice.disable_parallel_tool_use === true && choice.type !== 'none') out.parallel_tool_calls = false;
   return out;

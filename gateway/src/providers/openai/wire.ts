@@ -7,9 +7,7 @@
 
 /** A user content part. */
 export type ContentPart =
-  | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string } }
-  | { type: 'file'; file: { file_data: string; filename: string } };
+  { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } } | { type: 'file'; file: { file_data: string; filename: string } };
 
 export interface ToolCall {
   id: string;

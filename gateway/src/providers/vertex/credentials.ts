@@ -34,10 +34,11 @@ export function describeGoogleSource(source: GoogleCredentialSource): string {
 export function vertexAuth(source: GoogleCredentialSource, options: VertexAuthOptions = {}): VertexAuth {
   const label = describeGoogleSource(source);
   let clientPromise: Promise<AuthClient> | undefined;
-  const client = () => (clientPromise ??= makeClient(source, options).catch((err) => {
-    clientPromise = undefined;
-    throw err;
-  }));
+  const client = () =>
+    (clientPromise ??= makeClient(source, options).catch((err) => {
+      clientPromise = undefined;
+      throw err;
+    }));
   return {
     source: label,
     async headers() {

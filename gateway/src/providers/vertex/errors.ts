@@ -15,7 +15,7 @@ export function mapVertexError(httpStatus: number, raw: Buffer, secrets: readonl
     body = undefined;
   }
   const scrub = (m: string) => redact(m, secrets);
-  const anthropic = (body as { type?: unknown; error?: { type?: unknown; message?: unknown } } | undefined);
+  const anthropic = body as { type?: unknown; error?: { type?: unknown; message?: unknown } } | undefined;
   if (anthropic?.type === 'error' && typeof anthropic.error?.type === 'string') {
     const status = httpStatus === 503 ? 529 : httpStatus;
     const message = typeof anthropic.error.message === 'string' ? anthropic.error.message : `Vertex returned HTTP ${httpStatus}`;

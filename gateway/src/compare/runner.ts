@@ -1,21 +1,13 @@
-import { Interrupted, streamMessage, type Usage } from './stream-client';
+import { Interrupted, streamMessage, type Answer } from './stream-client';
 import { costOf, type Pricing } from './pricing';
 import type { PromptBody } from './prompts';
 
-export interface Result {
+/** One answer as the stream client read it, with where it belongs and what it cost. */
+export interface Result extends Answer {
   prompt: number;
   repeat: number;
   model: string;
-  ok: boolean;
-  status: number | null;
-  text: string;
-  usage: Usage;
-  stopReason: string | null;
-  latencyMs: number;
-  ttftMs: number | null;
   costUsd: number | null;
-  requestId: string | null;
-  error: { type: string; message: string } | null;
 }
 
 export interface RunOptions {

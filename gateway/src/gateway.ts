@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { trafficApp } from './api/app';
@@ -52,7 +53,16 @@ export class Gateway {
   readonly deps: GatewayDeps;
   private adminRoutes?: { router: Router; requireToken: Koa.Middleware };
   private closeHooks: Array<() => Promise<void>> = [];
-  private readonly shutdown = new AbortController();
+  /**
+   * Aborted when the drain runs out. Every request in flight listens on it (each removes its
+   * listener when it ends), so thousands at once are normal: no cap, and no
+   * MaxListenersExceededWarning at the 11th.
+   */
+  private readonly shutdown = (() => {
+    const ac = new AbortController();
+    setMaxListeners(0, ac.signal);
+    return ac;
+  })();
   private connections = 0;
   private readonly overCap = new WeakSet<Socket>();
 

@@ -33,7 +33,9 @@ import { parseSse } from './helpers/sse-client';
  */
 
 /** Not shaped like any known key, so only the exact-secret rule of the redaction policy can catch it. */
-const UPSTREAM_SECRET = 'upstream-secret-7f3a9c2e51';
+// Its last four characters are not hex: the check that they never reach the client must not
+// trip over a fake's random hex message id (`msg_…2e51` once did).
+const UPSTREAM_SECRET = 'upstream-secret-7f3a9cQzW8';
 const masked = (key: string) => `${key.slice(0, 4)}...${key.slice(-4)}`;
 
 interface Expect {

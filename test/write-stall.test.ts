@@ -6,6 +6,7 @@ import { CLIENT_KEY, adminURL, baseURL, simpleConfig, snapshotOf, startGateway }
 import { textMessage } from './helpers/fake-anthropic';
 import { recordRequest, startServer, waitFor, type TestServer } from './helpers/http-server';
 import { scrape } from './helpers/prom';
+import { drainedOrClosed } from './helpers/flood-upstream';
 
 /**
  * Issue 17: a client that stops reading must not hold a response (its upstream, its socket and
@@ -42,17 +43,7 @@ async function streamLots(res: ServerResponse, reply: Reply): Promise<void> {
   const delta = ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: PIECE } });
   while (reply.written < STREAM_TOTAL && !res.destroyed) {
     reply.written += delta.length;
-    if (!res.write(delta)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
+    if (!res.write(delta)) await drainedOrClosed(res);
   }
   if (!res.destroyed) res.end(ev('content_block_stop', { type: 'content_block_stop', index: 0 }) + ev('message_stop', { type: 'message_stop' }));
 }

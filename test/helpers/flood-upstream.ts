@@ -58,22 +58,25 @@ export async function startFloodUpstream(provider: Provider, opts: { floodBytes:
   return fake;
 }
 
+/** Resolves when the socket takes more again, or the reader has gone. */
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** Writes `head` then `total` bytes of 'x', honouring backpressure, until done or the reader hangs up. */
 export async function flood(res: ServerResponse, head: Buffer, total: number, reply: { written: number }): Promise<void> {
   res.write(head);
   while (reply.written < total && !res.destroyed) {
     reply.written += PIECE.length;
-    if (!res.write(PIECE)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
+    if (!res.write(PIECE)) await drainedOrClosed(res);
   }
   if (!res.destroyed) res.end('"}\n\n');
 }

@@ -6,6 +6,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const { mkdtempSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./proc');
 const { target } = require('./targets');
 
 const DIR = path.join(__dirname, '.peers');
@@ -28,17 +29,6 @@ function ensurePeers() {
   mkdirSync(DIR, { recursive: true });
   // Lifecycle scripts off: Portkey's postinstall is patch-package, a no-op outside its own repo.
   execFileSync('npm', ['install', '--prefix', DIR, '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', ...missing], { stdio: ['ignore', 2, 2] });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = require('node:net').createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Any HTTP answer means the server is up (neither peer has a readiness endpoint of ours). */

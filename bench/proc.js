@@ -33,4 +33,16 @@ function nofileHardLimit() {
   }
 }
 
-module.exports = { cpuMs, rssKiB, nofileHardLimit };
+/** A port the OS says is free on loopback (random ones collided when a group starts several servers). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+module.exports = { cpuMs, rssKiB, nofileHardLimit, freePort };

@@ -6,7 +6,7 @@ const { fork } = require('node:child_process');
 const { writeFileSync, mkdirSync } = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
-const { cpuMs } = require('./proc');
+const { cpuMs, freePort } = require('./proc');
 const { target, targetLines } = require('./targets');
 
 const DURATION = Number(process.env.BENCH_SECONDS || 8);
@@ -410,17 +410,6 @@ metadata: { name: bench }
 spec:
   secretRef: { name: keys, key: client }
 ${extra}`;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = require('node:net').createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** `execArgv` preloads a probe (lag-probe.js) into the unchanged built gateway. */

@@ -43,7 +43,7 @@ describe('admin API: probes and the configuration push', () => {
 
   test('an invalid snapshot is refused with the offending field', async () => {
     const snap: any = snapshotOf(simpleConfig(fake.url));
-    snap.routes[0].targets[0].provider = 'bedrock';
+    snap.routes[0].targets[0].provider = 'azure';
     const r = await fetch(`${adminURL(gw)}/admin/config`, { method: 'PUT', headers: auth, body: JSON.stringify(snap) });
     expect(r.status).toBe(400);
     expect(((await r.json()) as any).error.message).toContain('routes.0.targets.0.provider');

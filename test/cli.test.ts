@@ -59,8 +59,8 @@ describe('switchyard CLI', () => {
   test.each([
     [
       'a bad enum names file, document and field',
-      goodYaml('http://x').replace('provider: anthropic', 'provider: bedrock'),
-      /bad\.yaml: document 2 \(ModelRoute default\/main\): spec\.targets\.0\.provider: must be one of anthropic, openai, gemini/,
+      goodYaml('http://x').replace('provider: anthropic', 'provider: azure'),
+      /bad\.yaml: document 2 \(ModelRoute default\/main\): spec\.targets\.0\.provider: must be one of anthropic, openai, gemini, bedrock, vertex/,
     ],
     [
       'a missing Secret names the reference',

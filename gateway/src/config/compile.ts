@@ -1,14 +1,30 @@
 import { createHash } from 'node:crypto';
 import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from './snapshot';
 import { checkOpenAIOptions } from '../providers/openai/options';
+import { checkCloudOptions } from '../providers/cloud-options';
+import { defaultBedrockBaseURL } from '../providers/bedrock/request';
+import { vertexBaseURL } from '../providers/vertex/request';
 import { validateAndDefault, type Kind } from './crd-schema';
 import { objectKey, type K8sObject } from './k8s-object';
 
-export const DEFAULT_BASE_URLS: Record<ProviderName, string> = {
-  anthropic: 'https://api.anthropic.com',
-  openai: 'https://api.openai.com/v1',
-  gemini: 'https://generativelanguage.googleapis.com/v1beta',
+export const DEFAULT_BASE_URLS: Record<ProviderName, (region: string) => string> = {
+  anthropic: () => 'https://api.anthropic.com',
+  openai: () => 'https://api.openai.com/v1',
+  gemini: () => 'https://generativelanguage.googleapis.com/v1beta',
+  bedrock: defaultBedrockBaseURL,
+  vertex: vertexBaseURL,
 };
+
+/** The Secret key a credentialsRef reads when it names none. */
+const DEFAULT_SECRET_KEY: Record<ProviderName, string> = {
+  anthropic: 'apiKey',
+  openai: 'apiKey',
+  gemini: 'apiKey',
+  bedrock: 'apiKey',
+  vertex: 'service-account.json',
+};
+
+const CLOUDS = new Set<ProviderName>(['bedrock', 'vertex']);
 
 export interface CompileInput {
   routes: K8sObject[];
@@ -138,34 +154,7 @@ function checked(kind: Kind, obj: K8sObject): any {
 
 function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): RouteSnapshot {
   const ns = obj.metadata.namespace ?? 'default';
-  const targets: TargetSnapshot[] = spec.targets.map((t: any, i: number) => {
-    const target: TargetSnapshot = {
-      provider: t.provider,
-      model: t.model,
-      baseURL: t.baseURL ?? DEFAULT_BASE_URLS[t.provider as ProviderName],
-      weight: t.weight,
-      priority: t.priority,
-      connectTimeoutSeconds: t.connectTimeoutSeconds,
-      timeoutSeconds: t.timeoutSeconds,
-      idleTimeoutSeconds: t.idleTimeoutSeconds,
-    };
-    try {
-      new URL(target.baseURL);
-    } catch {
-      // The value is not echoed: a malformed URL may still carry credentials, and this message
-      // lands in status and Events.
-      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: not a valid URL`);
-    }
-    if (t.maxDurationSeconds !== undefined) target.maxDurationSeconds = t.maxDurationSeconds;
-    if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
-    if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
-    if (t.options && Object.keys(t.options).length) target.options = t.options;
-    // Provider options are free-form in the CRD; a misspelt one would otherwise do nothing, silently.
-    const bad = t.provider === 'openai' ? checkOpenAIOptions(t.options).map((e) => `spec.targets.${i}.options.${e}`) : [];
-    if (bad.length) throw new Rejection('InvalidTarget', bad.join('; '), bad);
-    if (t.pricing) target.pricing = t.pricing;
-    return target;
-  });
+  const targets: TargetSnapshot[] = spec.targets.map((t: any, i: number) => compileTarget(t, `spec.targets.${i}`, ns, secrets));
   const priorities = new Set(targets.map((t) => t.priority));
   for (const p of priorities) {
     if (targets.filter((t) => t.priority === p).every((t) => t.weight === 0)) {
@@ -186,6 +175,87 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
   if (spec.limits && Object.keys(spec.limits).length) route.limits = spec.limits;
   if (spec.pricing && Object.keys(spec.pricing).length) route.pricing = spec.pricing;
   return route;
+}
+
+/** One target (or a shadow's target): defaults per provider, the Secret resolved, options checked. `at` names it in messages. */
+export function compileTarget(t: any, at: string, ns: string, secrets: Map<string, K8sObject>): TargetSnapshot {
+  const provider = t.provider as ProviderName;
+  if (CLOUDS.has(provider) && !t.region) throw new Rejection('InvalidTarget', `${at}.region: required for provider ${provider}`);
+  if (t.project !== undefined && provider !== 'vertex') throw new Rejection('InvalidTarget', `${at}.project: only for provider vertex`);
+  if (t.region !== undefined && !CLOUDS.has(provider)) throw new Rejection('InvalidTarget', `${at}.region: only for providers bedrock and vertex`);
+  const target: TargetSnapshot = {
+    provider,
+    model: t.model,
+    baseURL: t.baseURL ?? DEFAULT_BASE_URLS[provider](t.region),
+    weight: t.weight,
+    priority: t.priority,
+    connectTimeoutSeconds: t.connectTimeoutSeconds,
+    timeoutSeconds: t.timeoutSeconds,
+    idleTimeoutSeconds: t.idleTimeoutSeconds,
+  };
+  try {
+    new URL(target.baseURL);
+  } catch {
+    // The value is not echoed: a malformed URL may still carry credentials, and this message
+    // lands in status and Events.
+    throw new Rejection('InvalidTarget', `${at}.baseURL: not a valid URL`);
+  }
+  if (t.region) target.region = t.region;
+  if (t.project) target.project = t.project;
+  if (t.maxDurationSeconds !== undefined) target.maxDurationSeconds = t.maxDurationSeconds;
+  if (t.credentialsRef) resolveCredentials(target, t.credentialsRef, `${at}.credentialsRef`, ns, secrets);
+  if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
+  if (t.options && Object.keys(t.options).length) target.options = t.options;
+  // Provider options are free-form in the CRD; a misspelt one would otherwise do nothing, silently.
+  const problems =
+    provider === 'openai' ? checkOpenAIOptions(t.options) : provider === 'bedrock' || provider === 'vertex' ? checkCloudOptions(provider, t.options) : [];
+  const bad = problems.map((e) => `${at}.options.${e}`);
+  if (bad.length) throw new Rejection('InvalidTarget', bad.join('; '), bad);
+  if (t.pricing) target.pricing = t.pricing;
+  return target;
+}
+
+/**
+ * The target's Secret. Bedrock: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN)
+ * when present, else a Bedrock API key under `key`. Vertex: a service-account JSON key. Others:
+ * the API key. Messages name Secret keys, never values.
+ */
+function resolveCredentials(target: TargetSnapshot, ref: { name: string; key?: string }, at: string, ns: string, secrets: Map<string, K8sObject>): void {
+  const key = ref.key ?? DEFAULT_SECRET_KEY[target.provider];
+  if (target.provider === 'bedrock' && !ref.key) {
+    const id = optionalSecretValue(secrets, ns, ref.name, 'AWS_ACCESS_KEY_ID', at);
+    if (id !== undefined) {
+      const secret = optionalSecretValue(secrets, ns, ref.name, 'AWS_SECRET_ACCESS_KEY', at);
+      if (!id || !secret) throw new Rejection('SecretKeyNotFound', `${at}: Secret ${ns}/${ref.name} has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY`);
+      const token = optionalSecretValue(secrets, ns, ref.name, 'AWS_SESSION_TOKEN', at);
+      target.aws = { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) };
+      return;
+    }
+  }
+  const value = secretValue(secrets, ns, { name: ref.name, key }, at);
+  if (target.provider !== 'vertex') {
+    target.apiKey = value;
+    return;
+  }
+  let parsed: any;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof parsed.type !== 'string')
+    throw new Rejection('InvalidTarget', `${at}: Secret ${ns}/${ref.name} key '${key}' is not a Google credentials JSON file (no "type")`);
+  if (parsed.type === 'service_account' && (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string'))
+    throw new Rejection('InvalidTarget', `${at}: Secret ${ns}/${ref.name} key '${key}' is a service-account key without client_email or private_key`);
+  target.googleServiceAccount = value;
+}
+
+function optionalSecretValue(secrets: Map<string, K8sObject>, ns: string, name: string, key: string, at: string): string | undefined {
+  const secret = secrets.get(`${ns}/${name}`);
+  if (!secret) throw new Rejection('SecretNotFound', `${at}: Secret ${ns}/${name} not found`);
+  if (secret.stringData && key in secret.stringData) return secret.stringData[key];
+  if (secret.data && key in secret.data) return Buffer.from(secret.data[key], 'base64').toString('utf8');
+  return undefined;
 }
 
 function compileKey(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): KeySnapshot {

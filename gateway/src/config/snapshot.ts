@@ -3,8 +3,8 @@
  * standalone CLI running the same compile()) and the gateway data plane. Everything a gateway pod
  * needs to serve traffic is in here, secrets resolved, and nothing else.
  */
-export type ProviderName = 'anthropic' | 'openai' | 'gemini';
-export const PROVIDERS: readonly ProviderName[] = ['anthropic', 'openai', 'gemini'];
+export type ProviderName = 'anthropic' | 'openai' | 'gemini' | 'bedrock' | 'vertex';
+export const PROVIDERS: readonly ProviderName[] = ['anthropic', 'openai', 'gemini', 'bedrock', 'vertex'];
 
 export type RetryCondition = '429' | '5xx' | 'timeout' | 'connect';
 
@@ -43,10 +43,24 @@ export interface TargetSnapshot {
   maxDurationSeconds?: number;
   /** Extra headers for the upstream (e.g. OpenAI-Organization). */
   headers?: Record<string, string>;
-  /** Provider-specific knobs (e.g. Azure `apiVersion`, OpenAI `maxTokensField`). */
-  options?: Record<string, string | number | boolean>;
+  /** Provider-specific knobs (e.g. Azure `apiVersion`, OpenAI `maxTokensField`, Bedrock `betas`). */
+  options?: Record<string, string | number | boolean | string[]>;
+  /** Cloud region: Bedrock (`us-east-1`) and Vertex AI (`us-east5`, `global`, `us`, `eu`). */
+  region?: string;
+  /** Vertex AI: the Google Cloud project; unset, the project of the credentials. */
+  project?: string;
+  /** Bedrock: static AWS keys from the target's Secret. Unset (and no apiKey): the pod's identity. Never logged. */
+  aws?: AwsKeys;
+  /** Vertex AI: a service-account JSON key from the target's Secret. Unset: Application Default Credentials. Never logged. */
+  googleServiceAccount?: string;
   /** Per-target pricing overrides the route's. */
   pricing?: Pricing;
+}
+
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
 }
 
 export interface RouteSnapshot {

@@ -24,6 +24,8 @@ const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]{4,}/gi;
 export interface SecretHolder {
   apiKey?: string;
   headers?: Record<string, string>;
+  aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  googleServiceAccount?: string;
 }
 
 // Targets are immutable once compiled into a table, so their secrets are worked out once.
@@ -43,12 +45,29 @@ function collect(target: SecretHolder): string[] {
     if (typeof s === 'string' && s.length >= MIN_SECRET) out.add(s);
   };
   add(target.apiKey);
+  add(target.aws?.accessKeyId);
+  add(target.aws?.secretAccessKey);
+  add(target.aws?.sessionToken);
+  for (const v of googleKeyParts(target.googleServiceAccount)) add(v);
   for (const v of Object.values(target.headers ?? {})) {
     add(v);
     for (const word of String(v).split(/\s+/)) add(word);
   }
   // Longest first, so a secret that contains another is replaced whole.
   return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** The secret parts of a service-account JSON key: the private key (whole and per PEM line), its id. */
+function googleKeyParts(json: string | undefined): string[] {
+  if (!json) return [];
+  try {
+    const key = JSON.parse(json);
+    const pem = typeof key.private_key === 'string' ? key.private_key : '';
+    const lines = pem.split(/\r?\n/).filter((l: string) => l && !l.startsWith('-----'));
+    return [pem, typeof key.private_key_id === 'string' ? key.private_key_id : '', ...lines];
+  } catch {
+    return [json];
+  }
 }
 
 /** `text` with every secret of `secrets` (see secretsOf), their masked forms and generic key shapes replaced. */

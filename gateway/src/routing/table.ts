@@ -61,7 +61,7 @@ export class RoutingTable implements TableView {
 
 export function targetId(t: TargetSnapshot): string {
   return createHash('sha256')
-    .update(`${t.provider}\n${t.baseURL}\n${t.model}\n${t.apiKey ?? ''}`)
+    .update(`${t.provider}\n${t.baseURL}\n${t.model}\n${t.apiKey ?? ''}\n${t.project ?? ''}\n${t.aws?.accessKeyId ?? ''}\n${t.googleServiceAccount ?? ''}`)
     .digest('hex')
     .slice(0, 16);
 }

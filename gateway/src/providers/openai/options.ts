@@ -30,7 +30,7 @@ export interface OpenAIOptions {
   tokenizer?: 'o200k_base' | 'cl100k_base';
 }
 
-type Raw = Record<string, string | number | boolean> | undefined;
+type Raw = Record<string, unknown> | undefined;
 
 const CHOICES = {
   maxTokensField: ['max_completion_tokens', 'max_tokens'],

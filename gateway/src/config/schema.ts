@@ -19,6 +19,7 @@ const pricing = {
     outputPerMTok: { type: 'number', minimum: 0 },
     cacheReadPerMTok: { type: 'number', minimum: 0 },
     cacheWritePerMTok: { type: 'number', minimum: 0 },
+    cacheWrite1hPerMTok: { type: 'number', minimum: 0 },
   },
 };
 

@@ -20,7 +20,10 @@ export interface Pricing {
   inputPerMTok?: number;
   outputPerMTok?: number;
   cacheReadPerMTok?: number;
+  /** Cache writes with the default 5-minute TTL. */
   cacheWritePerMTok?: number;
+  /** Cache writes with a 1-hour TTL (Anthropic charges them more); unset: cacheWritePerMTok. */
+  cacheWrite1hPerMTok?: number;
 }
 
 export interface TargetSnapshot {

@@ -10,6 +10,8 @@ export interface Usage {
   output_tokens: number;
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
+  /** Of cache_creation_input_tokens, those written with a 1-hour TTL (`usage.cache_creation.ephemeral_1h_input_tokens`). */
+  cache_creation_1h_input_tokens?: number;
 }
 
 export const zeroUsage = (): Usage => ({ input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
@@ -20,6 +22,8 @@ export function mergeUsage(into: Usage, u: any): void {
   for (const k of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
     if (typeof u[k] === 'number') into[k] = u[k];
   }
+  const hour = u.cache_creation?.ephemeral_1h_input_tokens;
+  if (typeof hour === 'number') into.cache_creation_1h_input_tokens = hour;
 }
 
 export interface AttemptRecord {

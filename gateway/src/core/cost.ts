@@ -34,7 +34,10 @@ export function priceUsage(pricing: Pricing | undefined, usage: Usage): Cost {
   const input = (usage.input_tokens * (pricing.inputPerMTok ?? 0)) / PER;
   const output = (usage.output_tokens * (pricing.outputPerMTok ?? 0)) / PER;
   const cacheRead = (usage.cache_read_input_tokens * (pricing.cacheReadPerMTok ?? 0)) / PER;
-  const cacheWrite = (usage.cache_creation_input_tokens * (pricing.cacheWritePerMTok ?? 0)) / PER;
+  // 1-hour writes are part of cache_creation_input_tokens; priced apart when a price is set for them.
+  const hour = Math.min(usage.cache_creation_1h_input_tokens ?? 0, usage.cache_creation_input_tokens);
+  const fiveMinute = usage.cache_creation_input_tokens - hour;
+  const cacheWrite = (fiveMinute * (pricing.cacheWritePerMTok ?? 0) + hour * (pricing.cacheWrite1hPerMTok ?? pricing.cacheWritePerMTok ?? 0)) / PER;
   return { input, output, cacheRead, cacheWrite, total: input + output + cacheRead + cacheWrite };
 }
 

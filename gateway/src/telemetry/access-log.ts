@@ -53,6 +53,7 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
     output_tokens: chat ? u.output_tokens : 0,
     cache_read_input_tokens: chat ? u.cache_read_input_tokens : 0,
     cache_creation_input_tokens: chat ? u.cache_creation_input_tokens : 0,
+    cache_creation_1h_input_tokens: chat ? (u.cache_creation_1h_input_tokens ?? 0) : 0,
     cost_usd: round(callCost(call).total, 8),
     duration_ms: round(call.durationMs, 1),
     ttft_ms: ttft === undefined ? null : round(ttft, 1),

@@ -127,6 +127,11 @@ describe('operator metrics and watched namespaces', () => {
       'an unchanged push',
     );
     expect(unchanged).toBeGreaterThan(0);
+
+    // A pod that leaves the Service takes its series with it: pod churn must not grow the label set forever.
+    kubelet.removeGateway('gw-dead');
+    await waitFor(async () => ((await scrape()).text.includes('pod="gw-dead"') ? undefined : true), 30_000, "the departed pod's push series removed");
+    expect((await scrape()).sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'applied' })).toBeGreaterThan(0);
   }, 90_000);
 
   test('a watch that fails is restarted and counted per resource', async () => {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type PushOutcome = 'applied' | 'unchanged' | 'failed';
+const OUTCOMES: readonly PushOutcome[] = ['applied', 'unchanged', 'failed'];
 
 /**
  * The operator's own metrics, on its health server's /metrics. A registry of its own (not
@@ -56,6 +57,11 @@ export class OperatorMetrics {
   pushed(pod: string, outcome: PushOutcome): void {
     this.pushes.inc({ pod, outcome });
     if (outcome !== 'failed') this.lastPush.set(this.now() / 1000);
+  }
+
+  /** A pod left the gateway Service: its series go, so the `pod` label does not grow with every pod ever run. */
+  podGone(pod: string): void {
+    for (const outcome of OUTCOMES) this.pushes.remove({ pod, outcome });
   }
 
   informerRestarted(resource: string): void {

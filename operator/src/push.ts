@@ -88,6 +88,8 @@ export class Pusher {
       if (seen.has(id)) continue;
       s.pushing?.abort.abort();
       this.pods.delete(id);
+      // Another endpoint of the same pod (a second slice) keeps its series.
+      if (![...this.pods.values()].some((o) => podLabel(o) === podLabel(s))) this.o.metrics?.podGone(podLabel(s));
     }
   }
 

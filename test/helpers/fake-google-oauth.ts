@@ -1,4 +1,4 @@
-import { createPublicKey, createVerify } from 'node:crypto';
+import { createPublicKey, createVerify, generateKeyPairSync } from 'node:crypto';
 import { readRequestBody, startServer, type TestServer } from './http-server';
 
 /**
@@ -38,4 +38,20 @@ export async function startFakeGoogleOAuth(opts: {
     );
   });
   return { ...server, grants };
+}
+
+/** A fresh service-account key: `json(tokenURI)` is the key file (as in the Secret) with that `token_uri`; the public half is for the fake. */
+export function serviceAccountKey(project: string, clientEmail = `switchyard@${project}.iam.gserviceaccount.com`) {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const json = (tokenURI: string) =>
+    JSON.stringify({
+      type: 'service_account',
+      project_id: project,
+      private_key_id: 'kid-0123456789abcdef',
+      private_key: privateKeyPem,
+      client_email: clientEmail,
+      token_uri: tokenURI,
+    });
+  return { json, privateKeyPem, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), clientEmail };
 }

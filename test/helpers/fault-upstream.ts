@@ -13,8 +13,8 @@ import { FLOOD_HEAD, flood as floodBytes } from './flood-upstream';
  * credential the gateway sent (so echoes are the real thing). It plays on every request until
  * changed, so retries meet the same fault.
  */
-export type Provider = 'anthropic' | 'openai' | 'gemini';
-export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini'];
+export type Provider = 'anthropic' | 'openai' | 'gemini' | 'vertex';
+export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini', 'vertex'];
 
 export interface FaultRequest extends RecordedRequest {
   provider: Provider;
@@ -134,6 +134,9 @@ function wireFor(provider: Provider, key: string): Wire {
         malformedEvent: () => 'data: {"choices":[{"index":0,"delta":{"content":"lo\n\n',
       };
     }
+    // Claude on Vertex speaks Anthropic's JSON, SSE and error envelopes; only the URL and the bearer differ.
+    case 'vertex':
+      return { ...wireFor('anthropic', key), provider };
     case 'gemini': {
       const chunks = textChunks('Hello', { model: MODEL });
       return {
@@ -161,6 +164,9 @@ function classify(req: RecordedRequest): { provider: Provider; stream: boolean; 
   if (req.path.includes(':generateContent') || req.path.includes(':streamGenerateContent')) {
     return { provider: 'gemini', stream: req.path.includes(':streamGenerateContent'), key: String(h['x-goog-api-key'] ?? '') };
   }
+  if (/:(rawPredict|streamRawPredict)$/.test(req.path)) {
+    return { provider: 'vertex', stream: req.path.endsWith(':streamRawPredict'), key: String(h.authorization ?? '').replace(/^Bearer /, '') };
+  }
   if (req.path.includes('/chat/completions')) {
     return { provider: 'openai', stream: req.body?.stream === true, key: String(h.authorization ?? '').replace(/^Bearer /, '') };
   }
@@ -184,6 +190,6 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     await up.fault(fr, res, wireFor(provider, key));
   });
   return Object.assign(up, srv, {
-    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
+    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' || p === 'vertex' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
   });
 }

@@ -89,7 +89,7 @@ describe('vertex through Workload Identity (metadata server, built gateway proce
       const r = await post(gw, true);
       expect(r.status).toBe(502);
       expect(r.headers.get('request-id')).toMatch(/^req_/);
-      const body = await r.json();
+      const body = (await r.json()) as any;
       expect(body.error.type).toBe('api_error');
       expect(body.error.message).toMatch(
         /^vertex: could not obtain credentials from Application Default Credentials \(Workload Identity \/ metadata server\): /,

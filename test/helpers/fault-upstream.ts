@@ -68,7 +68,9 @@ export const reset = (res: ServerResponse) => void res.socket?.resetAndDestroy()
  * whose string never ends. `bytes` of filler follow the head.
  */
 export const flood = {
-  event: (res: ServerResponse, w: Wire, bytes: number) => floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider]), bytes, { written: 0 }),
+  // Claude on Vertex streams Anthropic's events.
+  event: (res: ServerResponse, w: Wire, bytes: number) =>
+    floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider === 'vertex' ? 'anthropic' : w.provider]), bytes, { written: 0 }),
   json: (res: ServerResponse, bytes: number) => floodBytes(res, Buffer.from('{"id":"x","text":"'), bytes, { written: 0 }),
 };
 

@@ -31,7 +31,6 @@ export const FLOOD_HEAD: Record<Provider, string> = {
   anthropic: 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"',
   openai: 'data: {"id":"chatcmpl-flood","object":"chat.completion.chunk","created":1700000000,"model":"gpt-test","choices":[{"index":0,"delta":{"content":"',
   gemini: 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"',
-  vertex: 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"',
 };
 
 const PIECE = Buffer.alloc(64 * 1024, 'x');

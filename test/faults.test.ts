@@ -307,10 +307,16 @@ afterAll(() => Promise.all([up.close(), google.close()]));
 
 /** What a cloud target needs beyond the table's fields: vertex's region, project and service-account key (exchanged at the fake OAuth). */
 function cloud(provider: Provider): { secrets: K8sObject[]; fields: Record<string, unknown> } {
-  if (provider !== 'vertex') return { secrets: [], fields: {} };
+  if (provider !== 'vertex' && provider !== 'vertex-gemini') return { secrets: [], fields: {} };
   return {
     secrets: [secret('upstream-vertex', { 'service-account.json': saKey.json(`${google.url}/token`) })],
-    fields: { region: 'us-east5', project: 'fault-project', credentialsRef: { name: 'upstream-vertex' } },
+    fields: {
+      provider: 'vertex',
+      region: 'us-east5',
+      project: 'fault-project',
+      credentialsRef: { name: 'upstream-vertex' },
+      ...(provider === 'vertex-gemini' ? { options: { publisher: 'google' } } : {}),
+    },
   };
 }
 

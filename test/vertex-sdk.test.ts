@@ -184,6 +184,33 @@ describe('Vertex AI targets through the gateway with the official SDK', () => {
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
   });
 
+  test("images, PDFs and thinking go through as sent; another provider's thinking blocks are dropped, as for anthropic", async () => {
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+    const content = [
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' } },
+      { type: 'text', text: 'Describe both.' },
+    ];
+    const request = { max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content }] };
+    await client.messages.create({ model: 'vertex-claude', ...request } as any);
+    const { anthropic_version, ...sent } = vertex.calls.at(-1)!.body;
+    expect(anthropic_version).toBe('vertex-2023-10-16');
+    expect(sent).toEqual(request);
+
+    const foreign = { type: 'thinking', thinking: 'from Gemini', signature: 'gemini1.abc' };
+    const own = { type: 'thinking', thinking: 'from Claude', signature: 'EqQBCkgIARABGAIiQ' };
+    await client.messages.create(
+      ask('vertex-claude', {
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: [foreign, own, { type: 'text', text: 'Hello' }] },
+          { role: 'user', content: 'Again' },
+        ],
+      }),
+    );
+    expect(vertex.calls.at(-1)!.body.messages[1].content).toEqual([own, { type: 'text', text: 'Hello' }]);
+  });
+
   test('a URL document source is refused with 400 before anything is sent', async () => {
     const before = vertex.calls.length;
     const err = await client.messages

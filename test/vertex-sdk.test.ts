@@ -76,6 +76,12 @@ describe('Vertex AI targets through the gateway with the official SDK', () => {
         modelRoute('rotating', { model: 'vertex-rotating', targets: [target(CLAUDE, { credentialsRef: { name: 'gcp-rotating' } })], retry: once }),
         modelRoute('wrong', { model: 'vertex-wrong', targets: [target(CLAUDE, { credentialsRef: { name: 'gcp-wrong' } })], retry: once }),
         modelRoute('gemini', { model: 'vertex-gemini', targets: [target('gemini-2.5-pro')], retry: once }),
+        // A credential failure is a 5xx like any other: the route falls back to its next target.
+        modelRoute('fallback', {
+          model: 'vertex-fallback',
+          targets: [target(CLAUDE, { credentialsRef: { name: 'gcp-wrong' } }), target('gemini-2.5-pro', { priority: 1 })],
+          retry: once,
+        }),
         apiKey('team', { secretRef: { name: 'client' } }),
       ]),
     );
@@ -284,6 +290,12 @@ describe('Vertex AI targets through the gateway with the official SDK', () => {
       message: expect.stringMatching(/^vertex: could not obtain credentials from service-account key \(Secret\): /),
     });
     expect(vertex.calls.length).toBe(before);
+  });
+
+  test('a credential failure falls back to the next target of the route', async () => {
+    const msg = await client.messages.create(ask('vertex-fallback'));
+    expect(msg.content[0]).toMatchObject({ type: 'text', text: 'Hello from Gemini on Vertex' });
+    expect(vertex.calls.at(-1)!.publisher).toBe('google');
   });
 
   test('Gemini on Vertex: the SDK streams text and a tool call, the tool result goes back as a functionResponse', async () => {

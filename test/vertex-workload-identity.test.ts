@@ -15,6 +15,7 @@ import { waitFor } from './helpers/http-server';
 const PROJECT = 'wi-project';
 const REGION = 'global';
 const TOKEN = 'ya29.workload-identity-token-42';
+// Each test starts a gateway process: generous on a loaded 2-core box.
 
 describe('vertex through Workload Identity (metadata server, built gateway process)', () => {
   let vertex: FakeVertex;
@@ -75,12 +76,12 @@ describe('vertex through Workload Identity (metadata server, built gateway proce
       expect(metadata.tokenRequests).toBe(1);
 
       const metrics = await (await fetch(`${gw.adminURL}/metrics`)).text();
-      const access = await waitFor(() => (gw.logs.filter((l) => l.request_id && l.status === 200).length >= 2 ? gw.logs : undefined), 5000, 'access log');
+      const access = await waitFor(() => (gw.logs.filter((l) => l.request_id && l.status === 200).length >= 2 ? gw.logs : undefined), 15_000, 'access log');
       for (const text of [body, streamed, metrics, JSON.stringify(access)]) expect(text).not.toContain(TOKEN);
     } finally {
       await gw.stop();
     }
-  });
+  }, 90_000);
 
   test('a pod whose identity is refused: 502 naming vertex and ADC, nothing sent to Vertex, the gateway still serving', async () => {
     const gw = await gatewayWith(refusing);
@@ -100,5 +101,5 @@ describe('vertex through Workload Identity (metadata server, built gateway proce
     } finally {
       await gw.stop();
     }
-  });
+  }, 90_000);
 });

@@ -16,6 +16,8 @@ import {
 } from './helpers/fault-upstream';
 import { CLIENT_KEY, adminURL, apiKey, baseURL, modelRoute, secret, snapshotOf, startGateway } from './helpers/gateway';
 import { textChunks } from './helpers/fake-gemini';
+import { startFakeGoogleOAuth, serviceAccountKey, type FakeGoogleOAuth } from './helpers/fake-google-oauth';
+import type { K8sObject } from '../gateway/src/config/k8s-object';
 import { sleep, waitFor } from './helpers/http-server';
 import { scrape } from './helpers/prom';
 import { parseSse } from './helpers/sse-client';
@@ -292,12 +294,31 @@ const FAULTS: FaultRow[] = [
 ];
 
 let up: FaultUpstream;
+let google: FakeGoogleOAuth;
+const saKey = serviceAccountKey('fault-project');
 beforeAll(async () => {
   up = await startFaultUpstream();
+  // Vertex's bearer token is the credential the faults echo: it carries UPSTREAM_SECRET.
+  google = await startFakeGoogleOAuth({ publicKeyPem: saKey.publicKeyPem, clientEmail: saKey.clientEmail, token: `ya29.${UPSTREAM_SECRET}` });
   // Like many real upstreams: idle connections are kept for a minute (so one the gateway leaves shows).
   up.server.keepAliveTimeout = 65_000;
 });
-afterAll(() => up.close());
+afterAll(() => Promise.all([up.close(), google.close()]));
+
+/** What a cloud target needs beyond the table's fields: vertex's region, project and service-account key (exchanged at the fake OAuth). */
+function cloud(provider: Provider): { secrets: K8sObject[]; fields: Record<string, unknown> } {
+  if (provider !== 'vertex' && provider !== 'vertex-gemini') return { secrets: [], fields: {} };
+  return {
+    secrets: [secret('upstream-vertex', { 'service-account.json': saKey.json(`${google.url}/token`) })],
+    fields: {
+      provider: 'vertex',
+      region: 'us-east5',
+      project: 'fault-project',
+      credentialsRef: { name: 'upstream-vertex' },
+      ...(provider === 'vertex-gemini' ? { options: { publisher: 'google' } } : {}),
+    },
+  };
+}
 
 const cases = FAULTS.flatMap((row) => PROVIDERS.filter((p) => !row.skip?.includes(p)).map((p): [string, Provider, FaultRow] => [row.name, p, row]));
 
@@ -314,6 +335,7 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
       snapshotOf([
         secret('upstream', { apiKey: UPSTREAM_SECRET }),
         secret('client', { key: CLIENT_KEY }),
+        ...cloud(provider).secrets,
         modelRoute('faulty', {
           model: 'claude-test',
           targets: [
@@ -324,6 +346,7 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
               credentialsRef: { name: 'upstream' },
               timeoutSeconds: 1,
               idleTimeoutSeconds: 1,
+              ...cloud(provider).fields,
               ...row.target,
             },
           ],
@@ -610,11 +633,20 @@ describe.each(clientCases)('%s — %s', (_name, provider, row) => {
       snapshotOf([
         secret('upstream', { apiKey: UPSTREAM_SECRET }),
         secret('client', { key: CLIENT_KEY }),
+        ...cloud(provider).secrets,
         // Generous upstream timeouts: the row's own event, not a timeout, must end the request.
         modelRoute('faulty', {
           model: 'claude-test',
           targets: [
-            { provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, timeoutSeconds: 30, idleTimeoutSeconds: 30 },
+            {
+              provider,
+              model: MODEL,
+              baseURL: up.baseURL(provider),
+              credentialsRef: { name: 'upstream' },
+              timeoutSeconds: 30,
+              idleTimeoutSeconds: 30,
+              ...cloud(provider).fields,
+            },
           ],
         }),
         apiKey('team-a', { secretRef: { name: 'client' } }),

@@ -1,4 +1,4 @@
-import { redact, redactJson, secretsOf } from '../gateway/src/providers/redact';
+import { redact, redactJson, rememberSecret, secretsOf } from '../gateway/src/providers/redact';
 
 /** The one redaction policy (gateway/src/providers/redact.ts) every provider and path uses. */
 describe('redaction policy', () => {
@@ -22,6 +22,7 @@ describe('redaction policy', () => {
     ['an Anthropic key of anyone', 'leaked sk-ant-api03-AbC123', 'leaked [redacted]'],
     ['a Google key', 'key AIzaSyD-abcdefghijklmnop not valid', 'key [redacted] not valid'],
     ['a Bearer token', 'Authorization: Bearer eyJhbGciOi.x-y_z', 'Authorization: Bearer [redacted]'],
+    ['a Google OAuth access token', 'token ya29.a0AfB_byC-xyz123 expired', 'token [redacted] expired'],
   ])('%s', (_what, input, output) => {
     expect(redact(input, secrets)).toBe(output);
   });
@@ -37,5 +38,17 @@ describe('redaction policy', () => {
     expect(JSON.parse(redactJson(raw, secrets).toString()).error.message).toBe('bad key [redacted] ([redacted])');
     const clean = Buffer.from('{"type":"error","error":{"type":"api_error","message":"boom"}}');
     expect(redactJson(clean, secrets)).toBe(clean);
+  });
+
+  test('a credential fetched at run time joins the target’s secrets (whole and masked); the last few are kept', () => {
+    const target = { googleServiceAccount: undefined };
+    expect(secretsOf(target)).toEqual([]);
+    rememberSecret(target, 'tok-fetched-0001-abcdef');
+    expect(redact('sent tok-fetched-0001-abcdef, i.e. tok-...cdef', secretsOf(target))).toBe('sent [redacted], i.e. [redacted]');
+    for (let i = 2; i <= 5; i++) rememberSecret(target, `tok-fetched-000${i}-abcdef`);
+    expect(secretsOf(target)).toHaveLength(4);
+    expect(secretsOf(target)).not.toContain('tok-fetched-0001-abcdef');
+    rememberSecret(target, 'short');
+    expect(secretsOf(target)).not.toContain('short');
   });
 });

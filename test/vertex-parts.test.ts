@@ -142,7 +142,7 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
       expect(((await r.json()) as any).id).toBe('msg_vrtx_01');
 
       const s = await post(await auth.headers(), claudeURL(target(), 'claude-sonnet-4-5@20250929', true), toVertexBody({ ...request, stream: true }));
-      expect(s.headers.get('content-type')).toBe('text/event-stream');
+      expect(s.headers.get('content-type')).toMatch(/^text\/event-stream/);
       expect(await s.text()).toMatch(/^event: message_start\n[\s\S]*event: message_stop\n/);
 
       const c = await post(await auth.headers(), claudeCountTokensURL(target()), toVertexCountTokensBody(request, 'claude-sonnet-4-5@20250929'));
@@ -151,7 +151,7 @@ describe('Vertex credentials against fake Google endpoints (real HTTP)', () => {
       const gem = await post(await auth.headers(), geminiURL(target(), 'gemini-2.5-pro', 'streamGenerateContent'), {
         contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
       });
-      expect(await gem.text()).toMatch(/^data: .*Hello from Gemini on Vertex/);
+      expect(await gem.text()).toMatch(/^data: .*Hello from Gem[\s\S]*data: .*ini on Vertex/);
       expect(vertex.calls.at(-1)).toMatchObject({ publisher: 'google', model: 'gemini-2.5-pro', method: 'streamGenerateContent' });
 
       expect(md.tokenRequests).toBe(1);

@@ -138,7 +138,8 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function play(s: Script, rec: Received, res: ServerResponse, requestId: string): Promise<void> {
+/** Writes one scripted reply in Anthropic's wire format (fake-vertex.ts plays Claude's replies with it too). */
+export async function play(s: Script, rec: Received, res: ServerResponse, requestId: string): Promise<void> {
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', 'request-id': requestId, ...headers });
     res.end(JSON.stringify(body));

@@ -155,7 +155,8 @@ function remember(chunks: GChunk[], issued: Set<string>): void {
   for (const c of chunks) for (const p of c.candidates?.[0]?.content?.parts ?? []) if (p.thoughtSignature) issued.add(p.thoughtSignature);
 }
 
-async function play(s: GScript, rec: GReceived, res: ServerResponse, issued: Set<string>): Promise<void> {
+/** Writes one scripted reply in Gemini's wire format (fake-vertex.ts plays Gemini-on-Vertex replies with it too). */
+export async function play(s: GScript, rec: GReceived, res: ServerResponse, issued: Set<string>): Promise<void> {
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
     res.end(JSON.stringify(body));

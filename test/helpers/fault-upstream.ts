@@ -13,8 +13,9 @@ import { FLOOD_HEAD, flood as floodBytes } from './flood-upstream';
  * credential the gateway sent (so echoes are the real thing). It plays on every request until
  * changed, so retries meet the same fault.
  */
-export type Provider = 'anthropic' | 'openai' | 'gemini';
-export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini'];
+/** `vertex` is Claude on Vertex AI; `vertex-gemini` a vertex target serving a Gemini model (publisher google). */
+export type Provider = 'anthropic' | 'openai' | 'gemini' | 'vertex' | 'vertex-gemini';
+export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini', 'vertex', 'vertex-gemini'];
 
 export interface FaultRequest extends RecordedRequest {
   provider: Provider;
@@ -68,7 +69,11 @@ export const reset = (res: ServerResponse) => void res.socket?.resetAndDestroy()
  * whose string never ends. `bytes` of filler follow the head.
  */
 export const flood = {
-  event: (res: ServerResponse, w: Wire, bytes: number) => floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider]), bytes, { written: 0 }),
+  // Vertex streams its publisher's events.
+  event: (res: ServerResponse, w: Wire, bytes: number) =>
+    floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider === 'vertex' ? 'anthropic' : w.provider === 'vertex-gemini' ? 'gemini' : w.provider]), bytes, {
+      written: 0,
+    }),
   json: (res: ServerResponse, bytes: number) => floodBytes(res, Buffer.from('{"id":"x","text":"'), bytes, { written: 0 }),
 };
 
@@ -134,6 +139,11 @@ function wireFor(provider: Provider, key: string): Wire {
         malformedEvent: () => 'data: {"choices":[{"index":0,"delta":{"content":"lo\n\n',
       };
     }
+    // Claude on Vertex speaks Anthropic's JSON, SSE and error envelopes; only the URL and the bearer differ.
+    case 'vertex':
+      return { ...wireFor('anthropic', key), provider };
+    case 'vertex-gemini':
+      return { ...wireFor('gemini', key), provider };
     case 'gemini': {
       const chunks = textChunks('Hello', { model: MODEL });
       return {
@@ -161,6 +171,12 @@ function classify(req: RecordedRequest): { provider: Provider; stream: boolean; 
   if (req.path.includes(':generateContent') || req.path.includes(':streamGenerateContent')) {
     return { provider: 'gemini', stream: req.path.includes(':streamGenerateContent'), key: String(h['x-goog-api-key'] ?? '') };
   }
+  if (/\/publishers\/google\/models\/[^/:]+:(generateContent|streamGenerateContent)/.test(req.path)) {
+    return { provider: 'vertex-gemini', stream: req.path.includes(':streamGenerateContent'), key: String(h.authorization ?? '').replace(/^Bearer /, '') };
+  }
+  if (/:(rawPredict|streamRawPredict)$/.test(req.path)) {
+    return { provider: 'vertex', stream: req.path.endsWith(':streamRawPredict'), key: String(h.authorization ?? '').replace(/^Bearer /, '') };
+  }
   if (req.path.includes('/chat/completions')) {
     return { provider: 'openai', stream: req.body?.stream === true, key: String(h.authorization ?? '').replace(/^Bearer /, '') };
   }
@@ -184,6 +200,6 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     await up.fault(fr, res, wireFor(provider, key));
   });
   return Object.assign(up, srv, {
-    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
+    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' || p === 'vertex' || p === 'vertex-gemini' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
   });
 }

@@ -4,6 +4,7 @@ import { httpAdapter } from './adapter';
 import { anthropicProvider } from './anthropic/provider';
 import { geminiProvider } from './gemini/provider';
 import { openaiProvider } from './openai/provider';
+import { vertexAdapter } from './vertex/provider';
 import type { UpstreamPools } from './http';
 import type { ProviderAdapter, UpstreamReply } from '../core/upstream';
 import { envelope } from '../core/errors';
@@ -14,6 +15,7 @@ export function createAdapters(pools: UpstreamPools): (target: Target) => Provid
     anthropic: httpAdapter(pools, anthropicProvider),
     gemini: httpAdapter(pools, geminiProvider),
     openai: httpAdapter(pools, openaiProvider),
+    vertex: vertexAdapter(pools),
   };
   return (target) => adapters[target.provider] ?? unsupported(target.provider);
 }

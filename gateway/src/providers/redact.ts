@@ -11,14 +11,15 @@
  * - masked forms of those secrets: a word with a mask run (`**`, `...`, `…`) whose visible head
  *   (4+ characters) starts a secret or whose visible tail (4+ characters) ends one;
  * - generic credential shapes, whoever's they are: `sk-…` (OpenAI, `sk-ant-…` Anthropic),
- *   `AIza…` (Google API keys), and the token after `Bearer`.
+ *   `AIza…` (Google API keys), `ya29.…` (Google OAuth access tokens), and the token after `Bearer`;
+ * - credentials fetched at run time for the target (rememberSecret).
  */
 const MIN_SECRET = 8;
 const MIN_VISIBLE = 4;
 const REDACTED = '[redacted]';
 
 const MASKED = /([A-Za-z0-9_-]*)(?:\*{2,}|\.{3,}|…)+([A-Za-z0-9_-]*)/g;
-const GENERIC = /\bsk-[A-Za-z0-9_*.-]{3,}|\bAIza[0-9A-Za-z_-]{10,}/g;
+const GENERIC = /\bsk-[A-Za-z0-9_*.-]{3,}|\bAIza[0-9A-Za-z_-]{10,}|\bya29\.[A-Za-z0-9_.-]{10,}/g;
 const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]{4,}/gi;
 
 export interface SecretHolder {
@@ -37,6 +38,25 @@ export function secretsOf(target: SecretHolder | undefined): readonly string[] {
   let known = cache.get(target);
   if (!known) cache.set(target, (known = collect(target)));
   return known;
+}
+
+// Credentials fetched at run time (OAuth access tokens), per target, newest first.
+const live = new WeakMap<SecretHolder, string[]>();
+const MAX_LIVE = 4;
+
+/**
+ * A credential the gateway fetched for a target at run time (a Google OAuth access token), so an
+ * upstream echoing it is redacted like a configured one. The last few are kept: a request sent
+ * with the previous token may be answered after the next one was fetched.
+ */
+export function rememberSecret(target: SecretHolder, value: string): void {
+  if (value.length < MIN_SECRET || secretsOf(target).includes(value)) return;
+  const tokens = [value, ...(live.get(target) ?? [])].slice(0, MAX_LIVE);
+  live.set(target, tokens);
+  cache.set(
+    target,
+    [...new Set([...collect(target), ...tokens])].sort((a, b) => b.length - a.length),
+  );
 }
 
 function collect(target: SecretHolder): string[] {

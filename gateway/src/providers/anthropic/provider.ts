@@ -79,7 +79,8 @@ function upstreamHeaders(call: UpstreamCall): Record<string, string> {
   return h;
 }
 
-function relayed(headers: Record<string, string>): Record<string, string> {
+/** The response headers relayed to the client (retry hints, the upstream's request id); Vertex's Claude path shares them. */
+export function relayed(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of RELAYED_HEADERS) if (headers[k] !== undefined) out[k] = headers[k];
   if (headers['request-id']) out['upstream-request-id'] = headers['request-id'];
@@ -110,7 +111,7 @@ function errorBody(call: UpstreamCall, status: number, raw: Buffer): { status: n
  * parse only for anything else. A broken event ends the stream with an UpstreamFailure, which
  * the relay turns into an `error` event. `error` events are parsed and redacted (../redact).
  */
-async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall, maxEventBytes: number): AsyncGenerator<EventBatch> {
+export async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCall, maxEventBytes: number): AsyncGenerator<EventBatch> {
   const decoder = new TextDecoder();
   const parser = new SseParser(maxEventBytes);
   const secrets = secretsOf(call.target);

@@ -14,7 +14,9 @@ export type GoogleCredentialSource = { kind: 'serviceAccount'; json: string } | 
 export interface VertexAuthOptions {
   /**
    * Where a service-account key's signed JWT is exchanged for a token, instead of
-   * oauth2.googleapis.com (a Private Service Connect endpoint; a fake in tests).
+   * oauth2.googleapis.com (a Private Service Connect endpoint; a fake in tests). Unset: the key's
+   * own `token_uri` (google-auth-library ignores it and always posts to oauth2.googleapis.com,
+   * unlike gcloud and the Python library, so it is honoured here).
    */
   tokenURL?: string;
 }
@@ -74,8 +76,10 @@ async function makeClient(source: GoogleCredentialSource, options: VertexAuthOpt
     throw new Error('the key is not a service-account key (type, client_email, private_key)');
   }
   const client = new GoogleAuth({ credentials: json, scopes: CLOUD_PLATFORM_SCOPE }).fromJSON(json);
-  if (options.tokenURL) {
-    const target = options.tokenURL;
+  const keyTokenURL = typeof json.token_uri === 'string' && json.token_uri !== GOOGLE_TOKEN_URL ? json.token_uri : undefined;
+  const tokenURL = options.tokenURL ?? keyTokenURL;
+  if (tokenURL) {
+    const target = tokenURL;
     client.transporter.interceptors.request.add({
       resolved: async (config) => {
         if (String(config.url) === GOOGLE_TOKEN_URL) config.url = new URL(target);

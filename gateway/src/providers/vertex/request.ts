@@ -7,8 +7,33 @@ import { dropFields } from '../drop-fields';
 
 export const VERTEX_ANTHROPIC_VERSION = 'vertex-2023-10-16';
 
-/** Fields Vertex refuses with "Extra inputs are not permitted" (dot paths, `[]` walks an array). */
-export const DEFAULT_VERTEX_DROP_FIELDS: readonly string[] = [];
+/**
+ * Fields Vertex refuses with "Extra inputs are not permitted" (dot paths, `[]` walks an array).
+ * `cache_control.scope` rides with the prompt-caching-scope beta, which Vertex does not know (and
+ * the default beta list drops); `eager_input_streaming` is the GA form of fine-grained tool
+ * streaming, which Vertex does not offer. Neither changes what the model answers.
+ */
+export const DEFAULT_VERTEX_DROP_FIELDS: readonly string[] = [
+  'system[].cache_control.scope',
+  'messages[].content[].cache_control.scope',
+  'tools[].cache_control.scope',
+  'tools[].eager_input_streaming',
+];
+
+/**
+ * Betas Vertex accepts in the `anthropic-beta` header. It answers 400 "Unexpected value(s) … for
+ * the `anthropic-beta` header" to any other (Claude Code sends claude-code-*, prompt-caching-scope-*,
+ * effort-*, which Vertex refuses), so only these are forwarded unless a target configures its own
+ * list. An entry ending in `*` is a prefix.
+ */
+export const DEFAULT_VERTEX_BETAS: readonly string[] = [
+  'interleaved-thinking-2025-05-14',
+  'context-management-2025-06-27',
+  'context-1m-2025-08-07',
+  'computer-use-*',
+  'tool-search-tool-2025-10-19',
+  'web-search-2025-03-05',
+];
 
 /** Host and `v1` root per location, as the Vertex SDK chooses them. */
 export function vertexBaseURL(region: string): string {
@@ -66,8 +91,12 @@ export function toVertexBody(body: Record<string, unknown>, fields: readonly str
 }
 
 /** count-tokens:rawPredict keeps `model` in the body (the URL names no model). */
-export function toVertexCountTokensBody(body: Record<string, unknown>, model: string): Record<string, unknown> {
-  const out = toVertexBody(body);
+export function toVertexCountTokensBody(
+  body: Record<string, unknown>,
+  model: string,
+  fields: readonly string[] = DEFAULT_VERTEX_DROP_FIELDS,
+): Record<string, unknown> {
+  const out = toVertexBody(body, fields);
   out.model = model.replace(/@latest$/, '');
   return out;
 }

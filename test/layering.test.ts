@@ -37,10 +37,10 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 /**
- * Files every layer may import: the snapshot's data types, the logger, and the OpenAI options
- * checker the compiler shares with the adapter. Each imports nothing of ours, so they sit below core.
+ * Files every layer may import: the snapshot's data types, the logger, and the OpenAI and cloud
+ * options checkers the compiler shares with the adapters. Each imports nothing of ours, so they sit below core.
  */
-const LEAVES = ['gateway/src/config/snapshot.ts', 'gateway/src/log.ts', 'gateway/src/providers/openai/options.ts'];
+const LEAVES = ['gateway/src/config/snapshot.ts', 'gateway/src/log.ts', 'gateway/src/providers/openai/options.ts', 'gateway/src/providers/cloud-options.ts'];
 
 /**
  * The feature installers plug a feature into the Gateway they are given: they name its type (the

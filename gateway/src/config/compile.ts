@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from './snapshot';
 import { checkOpenAIOptions } from '../providers/openai/options';
 import { checkCloudOptions } from '../providers/cloud-options';
-import { defaultBedrockBaseURL } from '../providers/bedrock/request';
-import { vertexBaseURL } from '../providers/vertex/request';
+import { bedrockBaseURL, vertexBaseURL } from './cloud-endpoints';
 import { validateAndDefault, type Kind } from './crd-schema';
 import { objectKey, type K8sObject } from './k8s-object';
 
@@ -11,7 +10,7 @@ export const DEFAULT_BASE_URLS: Record<ProviderName, (region: string) => string>
   anthropic: () => 'https://api.anthropic.com',
   openai: () => 'https://api.openai.com/v1',
   gemini: () => 'https://generativelanguage.googleapis.com/v1beta',
-  bedrock: defaultBedrockBaseURL,
+  bedrock: bedrockBaseURL,
   vertex: vertexBaseURL,
 };
 

@@ -1,4 +1,5 @@
 import { dropFields } from '../drop-fields';
+import { vertexBaseURL } from '../../config/cloud-endpoints';
 
 /**
  * Anthropic Messages body → Vertex AI rawPredict body and URLs (Claude on publisher `anthropic`),
@@ -35,18 +36,7 @@ export const DEFAULT_VERTEX_BETAS: readonly string[] = [
   'web-search-2025-03-05',
 ];
 
-/** Host and `v1` root per location, as the Vertex SDK chooses them. */
-export function vertexBaseURL(region: string): string {
-  switch (region) {
-    case 'global':
-      return 'https://aiplatform.googleapis.com/v1';
-    case 'us':
-    case 'eu':
-      return `https://aiplatform.${region}.rep.googleapis.com/v1`;
-    default:
-      return `https://${region}-aiplatform.googleapis.com/v1`;
-  }
-}
+export { vertexBaseURL };
 
 export interface VertexTarget {
   project: string;

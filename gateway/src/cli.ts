@@ -280,10 +280,10 @@ async function runGateway(argv: string[]): Promise<number | void> {
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      log.info('draining', { signal, inflight: gateway.inflightRequests });
+      log.info('draining', { signal, inflight: gateway.inflightRequests, shadows: gateway.shadows.inflight });
       clearInterval(jwksTimer);
-      const { forced } = await gateway.drain();
-      log.info('stopped', { forced });
+      const { forced, shadowsAborted } = await gateway.drain();
+      log.info('stopped', { forced, shadows_aborted: shadowsAborted });
       resolve();
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from './snapshot';
+import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, ShadowSnapshot, TargetSnapshot } from './snapshot';
 import { checkOpenAIOptions } from '../providers/openai/options';
 import { validateAndDefault, type Kind } from './crd-schema';
 import { objectKey, type K8sObject } from './k8s-object';
@@ -35,6 +35,8 @@ export interface ObjectResult {
   errors: string[];
   /** ModelRoute only: whether every target has a price (budgets and cost metrics need one). */
   priced?: boolean;
+  /** ModelRoute only: its shadows as compiled (status counts are per revision). */
+  shadows?: Array<{ name: string; revision: string }>;
 }
 
 export interface CompileResult {
@@ -83,9 +85,10 @@ export function compile(input: CompileInput): CompileResult {
         generation: obj.metadata.generation,
         accepted: true,
         reason: 'Accepted',
-        message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)`,
+        message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)${route.shadows ? ` and ${route.shadows.length} shadow(s)` : ''}`,
         errors: [],
         priced,
+        ...(route.shadows && { shadows: route.shadows.map((s) => ({ name: s.name, revision: s.revision })) }),
       });
     } catch (err) {
       results.push(rejected('ModelRoute', obj, err));
@@ -138,34 +141,7 @@ function checked(kind: Kind, obj: K8sObject): any {
 
 function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): RouteSnapshot {
   const ns = obj.metadata.namespace ?? 'default';
-  const targets: TargetSnapshot[] = spec.targets.map((t: any, i: number) => {
-    const target: TargetSnapshot = {
-      provider: t.provider,
-      model: t.model,
-      baseURL: t.baseURL ?? DEFAULT_BASE_URLS[t.provider as ProviderName],
-      weight: t.weight,
-      priority: t.priority,
-      connectTimeoutSeconds: t.connectTimeoutSeconds,
-      timeoutSeconds: t.timeoutSeconds,
-      idleTimeoutSeconds: t.idleTimeoutSeconds,
-    };
-    try {
-      new URL(target.baseURL);
-    } catch {
-      // The value is not echoed: a malformed URL may still carry credentials, and this message
-      // lands in status and Events.
-      throw new Rejection('InvalidTarget', `spec.targets.${i}.baseURL: not a valid URL`);
-    }
-    if (t.maxDurationSeconds !== undefined) target.maxDurationSeconds = t.maxDurationSeconds;
-    if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `spec.targets.${i}.credentialsRef`);
-    if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
-    if (t.options && Object.keys(t.options).length) target.options = t.options;
-    // Provider options are free-form in the CRD; a misspelt one would otherwise do nothing, silently.
-    const bad = t.provider === 'openai' ? checkOpenAIOptions(t.options).map((e) => `spec.targets.${i}.options.${e}`) : [];
-    if (bad.length) throw new Rejection('InvalidTarget', bad.join('; '), bad);
-    if (t.pricing) target.pricing = t.pricing;
-    return target;
-  });
+  const targets: TargetSnapshot[] = spec.targets.map((t: any, i: number) => compileTarget(t, `spec.targets.${i}`, ns, secrets));
   const priorities = new Set(targets.map((t) => t.priority));
   for (const p of priorities) {
     if (targets.filter((t) => t.priority === p).every((t) => t.weight === 0)) {
@@ -185,7 +161,55 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
   if (obj.metadata.creationTimestamp) route.createdAt = obj.metadata.creationTimestamp;
   if (spec.limits && Object.keys(spec.limits).length) route.limits = spec.limits;
   if (spec.pricing && Object.keys(spec.pricing).length) route.pricing = spec.pricing;
+  if (spec.shadows?.length) route.shadows = compileShadows(spec.shadows, ns, secrets);
   return route;
+}
+
+function compileShadows(list: any[], ns: string, secrets: Map<string, K8sObject>): ShadowSnapshot[] {
+  const names = new Set<string>();
+  return list.map((s: any, i: number) => {
+    // The CRD's CEL rule says the same to kubectl; a standalone file has no API server to ask.
+    if (names.has(s.name)) throw new Rejection('InvalidSpec', `spec.shadows.${i}.name: '${s.name}' is already the name of another shadow`);
+    names.add(s.name);
+    const target = compileTarget(s.target, `spec.shadows.${i}.target`, ns, secrets);
+    const settings = { name: s.name, percent: s.percent, sampleBy: s.sampleBy, timeoutSeconds: s.timeoutSeconds, maxConcurrent: s.maxConcurrent };
+    // Credentials and headers (which may carry one) stay out of the revision, which status shows.
+    const { apiKey: _key, headers: _headers, ...visible } = target;
+    const revision = createHash('sha256')
+      .update(JSON.stringify({ ...settings, target: visible }))
+      .digest('hex')
+      .slice(0, 12);
+    return { ...settings, target, revision };
+  });
+}
+
+function compileTarget(t: any, at: string, ns: string, secrets: Map<string, K8sObject>): TargetSnapshot {
+  const target: TargetSnapshot = {
+    provider: t.provider,
+    model: t.model,
+    baseURL: t.baseURL ?? DEFAULT_BASE_URLS[t.provider as ProviderName],
+    weight: t.weight,
+    priority: t.priority,
+    connectTimeoutSeconds: t.connectTimeoutSeconds,
+    timeoutSeconds: t.timeoutSeconds,
+    idleTimeoutSeconds: t.idleTimeoutSeconds,
+  };
+  try {
+    new URL(target.baseURL);
+  } catch {
+    // The value is not echoed: a malformed URL may still carry credentials, and this message
+    // lands in status and Events.
+    throw new Rejection('InvalidTarget', `${at}.baseURL: not a valid URL`);
+  }
+  if (t.maxDurationSeconds !== undefined) target.maxDurationSeconds = t.maxDurationSeconds;
+  if (t.credentialsRef) target.apiKey = secretValue(secrets, ns, t.credentialsRef, `${at}.credentialsRef`);
+  if (t.headers && Object.keys(t.headers).length) target.headers = t.headers;
+  if (t.options && Object.keys(t.options).length) target.options = t.options;
+  // Provider options are free-form in the CRD; a misspelt one would otherwise do nothing, silently.
+  const bad = t.provider === 'openai' ? checkOpenAIOptions(t.options).map((e) => `${at}.options.${e}`) : [];
+  if (bad.length) throw new Rejection('InvalidTarget', bad.join('; '), bad);
+  if (t.pricing) target.pricing = t.pricing;
+  return target;
 }
 
 function compileKey(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>): KeySnapshot {

@@ -105,11 +105,8 @@ describe('shadow traffic', () => {
     expect(res.status).toBe(200);
     return ((await res.json()) as { shadows: ShadowUsage[] }).shadows;
   };
-  const isOpen = (r: Received) => {
-    let closed = false;
-    void r.closed.then(() => (closed = true));
-    return () => !closed;
-  };
+  /** Whether the upstream request is still open: its `closed` settles in a microtask if it has already closed, before setImmediate fires. */
+  const isOpen = (r: Received) => Promise.race([r.closed.then(() => false), new Promise<boolean>((resolve) => setImmediate(() => resolve(true)))]);
   const post = (body: object, key = CLIENT_KEY, init: RequestInit = {}) =>
     fetch(`${baseURL(gw!)}/v1/messages`, {
       method: 'POST',
@@ -260,9 +257,8 @@ describe('shadow traffic', () => {
       const body = await res.json();
       expect(body).toMatchObject({ type: 'message', model: 'claude-upstream-1', content: [{ type: 'text' }] });
       const sent = await waitFor(() => shadowUp.received[0], 5000, 'the shadow request');
-      const open = isOpen(sent);
       // The client's response is complete and the shadow is still waiting on its upstream.
-      expect(open()).toBe(true);
+      expect(await isOpen(sent)).toBe(true);
       expect(sent.headers['x-api-key']).toBe(SHADOW_KEY);
       expect(sent.body.model).toBe('claude-shadow');
       const line = await waitFor(() => shadowLines()[0], 10_000, 'the shadow timing out');
@@ -280,7 +276,7 @@ describe('shadow traffic', () => {
       expect(events.at(-1)!.event).toBe('message_stop');
       expect(events.filter((e) => e.event === 'error')).toEqual([]);
       const sent = await waitFor(() => shadowUp.received[0], 5000, 'the shadow request');
-      expect(isOpen(sent)()).toBe(true);
+      expect(await isOpen(sent)).toBe(true);
       const line = await waitFor(() => shadowLines()[0], 10_000, 'the shadow timing out');
       expect(line).toMatchObject({ outcome: 'timeout', stream: true, status: 200 });
       expect(line.ttft_ms).not.toBeNull(); // one delta came before it hung

@@ -355,6 +355,12 @@ describe('shadow traffic', () => {
       for (let i = 0; i < 5; i++) expect((await postMessage(baseURL(gw!))).status).toBe(200);
       await waitFor(() => shadowUp.received.length === 2, 5000, 'two shadows in flight');
       expect(await usage()).toEqual([expect.objectContaining({ sampled: 5, skipped: 3, inflight: 2, completed: 0, failed: 0 })]);
+      // GET /admin/config shows the shadow without its credential.
+      const config = await (await fetch(`${adminURL(gw!)}/admin/config`, { headers: { authorization: 'Bearer admin-token' } })).text();
+      expect(JSON.parse(config).routes[0].shadows).toEqual([
+        expect.objectContaining({ name: 'capped', provider: 'anthropic', model: 'claude-shadow', hasCredentials: true, percent: 100, maxConcurrent: 2 }),
+      ]);
+      expect(config).not.toContain(SHADOW_KEY);
       const m = await scrape(adminURL(gw!));
       expect(m.samples.get(seriesKey('switchyard_shadow_skipped_total', { route: 'default/main', shadow: 'capped', reason: 'max_concurrent' }))).toBe(3);
       expect(shadowUp.received.length).toBe(2);

@@ -186,7 +186,9 @@ async function runValidate(argv: string[]): Promise<number> {
     );
     for (const r of snapshot.routes) {
       process.stdout.write(
-        `  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}\n`,
+        `  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}${
+          r.shadows ? `; shadows: ${r.shadows.map((s) => `${s.name} ${s.percent}% by ${s.sampleBy} → ${s.target.provider}:${s.target.model}`).join(', ')}` : ''
+        }\n`,
       );
     }
     return 0;

@@ -134,6 +134,9 @@ export class ShadowRunner {
       ac.abort(new UpstreamFailure('timeout', `shadow '${shadow.name}' did not finish within ${shadow.timeoutSeconds}s`));
     }, shadow.timeoutSeconds * 1000);
     timer.unref();
+    // Timed from here, when it is sent, not from when it was sampled a turn earlier.
+    run.startTime = new Date(this.o.now());
+    run.startedAt = performance.now();
     const extraHeaders: Record<string, string> = {};
     let events: StreamEvent[] | undefined;
     for (const r of this.recorders) {
@@ -143,7 +146,6 @@ export class ShadowRunner {
         if (s?.content) events ??= [];
       });
     }
-    run.startedAt = performance.now();
     try {
       const reply = await this.o.adapter(shadow.target).send({
         endpoint: 'messages',

@@ -35,7 +35,8 @@ const ALLOWED: Record<string, string[]> = {
   compare: ['cli-spec'],
   commands: ['cli-spec', 'operator', 'compare'],
   cli: ['commands', 'cli-spec', 'features', 'gateway', 'core', 'config'],
-  operator: ['config', 'budget', 'cli-spec'],
+  // budget and shadow: the types of the /admin/usage report it reads from the gateways.
+  operator: ['config', 'budget', 'shadow', 'cli-spec'],
 };
 
 /**

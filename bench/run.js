@@ -498,6 +498,7 @@ Object.assign(groups, {
   fixedrate: require('./fixed-rate').group,
   peers: require('./peers').group,
   livestreams: require('./live-streams').group,
+  shadow: require('./shadow').group,
 });
 
 module.exports = { groups };

@@ -5,6 +5,7 @@ import { openAccount } from '../gateway/src/budget/account';
 import { installBudgets } from '../gateway/src/budget/install';
 import type { Gateway } from '../gateway/src/gateway';
 import { installLimits } from '../gateway/src/limits/install';
+import { installShadowRecords } from '../gateway/src/shadow/install';
 import { installTelemetry } from '../gateway/src/telemetry';
 import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic';
 import { CLIENT_KEY, adminURL, baseURL, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
@@ -46,16 +47,21 @@ describe('Grafana dashboard', () => {
   beforeAll(async () => {
     fake = await startFakeAnthropic();
     redis = await startRedis();
-    gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { budget: { usd: 5, period: 'month' } } })));
+    // A shadow on the route, so the comparison row's series are exported too.
+    const shadows = [
+      { name: 'trial', percent: 100, target: { provider: 'anthropic', model: 'claude-shadow', baseURL: fake.url, credentialsRef: { name: 'upstream' } } },
+    ];
+    gw = await startGateway(snapshotOf(simpleConfig(fake.url, { keySpec: { budget: { usd: 5, period: 'month' } }, routeSpec: { shadows } })));
     const lines: string[] = [];
     const telemetry = installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
+    installShadowRecords(gw, telemetry);
     installBudgets(gw, await installLimits(gw, { SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: 'dashboard:' }, openAccount), telemetry.metrics);
     const client = new Anthropic({ baseURL: baseURL(gw), apiKey: CLIENT_KEY, maxRetries: 0 });
     await client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
     await client.messages.stream({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();
     fake.queue.push({ kind: 'error', status: 500, type: 'api_error', message: 'x', headers: { 'x-should-retry': 'false' } });
     await client.messages.create({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }).catch(() => undefined);
-    await waitFor(() => lines.length === 3);
+    await waitFor(() => lines.length === 6); // three requests, three shadows
     live = await scrape(adminURL(gw));
   });
   afterAll(async () => {
@@ -96,6 +102,12 @@ describe('Grafana dashboard', () => {
       'switchyard_limit_store_degraded',
       'switchyard_limit_store_duration_seconds_bucket',
       'switchyard_upstream_breaker_open',
+      'switchyard_shadow_requests_total',
+      'switchyard_shadow_request_duration_seconds_bucket',
+      'switchyard_shadow_time_to_first_token_seconds_bucket',
+      'switchyard_shadow_tokens_total',
+      'switchyard_shadow_cost_usd_total',
+      'switchyard_shadow_skipped_total',
     ]) {
       expect(used).toContain(n);
     }
@@ -167,6 +179,8 @@ describe('Grafana dashboard', () => {
       'switchyard_tokens_total',
       'switchyard_budget_remaining_usd',
       'switchyard_upstream_breaker_open',
+      'switchyard_shadow_requests_total',
+      'switchyard_shadow_request_duration_seconds_bucket',
     ])
       expect(checked).toContain(n);
   });

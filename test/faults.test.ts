@@ -588,7 +588,7 @@ const CLIENT_ROWS: ClientRow[] = [
         event: 'error',
         data: { type: 'error', error: { type: 'overloaded_error', message: 'gateway shutting down' }, request_id: res.headers.get('request-id') },
       });
-      expect(await drained).toEqual({ forced: 1 });
+      expect(await drained).toEqual({ forced: 1, shadowsAborted: 0 });
       expect(await line()).toMatchObject({ stream: true, status: 200, error_type: 'overloaded_error', client_aborted: false });
     },
   },
@@ -610,7 +610,7 @@ const CLIENT_ROWS: ClientRow[] = [
         error: { type: 'overloaded_error', message: 'gateway shutting down' },
         request_id: res.headers.get('request-id'),
       });
-      expect(await drained).toEqual({ forced: 1 });
+      expect(await drained).toEqual({ forced: 1, shadowsAborted: 0 });
       expect(await line()).toMatchObject({ stream: false, status: 503, error_type: 'overloaded_error', client_aborted: false });
     },
   },

@@ -25,15 +25,18 @@ const ALLOWED: Record<string, string[]> = {
   budget: ['limits', 'telemetry', 'core', 'config'],
   telemetry: ['routing', 'core', 'config'],
   api: ['routing', 'providers', 'limits', 'core', 'config'],
+  // Shadow traffic records through the telemetry building blocks (series, spans, the access-log sink).
+  shadow: ['telemetry', 'core', 'config'],
   admin: ['api', 'routing', 'core', 'config'],
-  gateway: ['admin', 'api', 'routing', 'providers', 'limits', 'telemetry', 'core', 'config'],
-  features: ['gateway', 'telemetry', 'limits', 'budget', 'core', 'config'],
+  gateway: ['admin', 'api', 'routing', 'providers', 'limits', 'telemetry', 'shadow', 'core', 'config'],
+  features: ['gateway', 'telemetry', 'limits', 'budget', 'shadow', 'core', 'config'],
   'cli-spec': ['config'],
   // `switchyard compare` is a client of the gateway over HTTP: it shares only the CLI's table type.
   compare: ['cli-spec'],
   commands: ['cli-spec', 'operator', 'compare'],
   cli: ['commands', 'cli-spec', 'features', 'gateway', 'core', 'config'],
-  operator: ['config', 'budget', 'cli-spec'],
+  // budget and shadow: the types of the /admin/usage report it reads from the gateways.
+  operator: ['config', 'budget', 'shadow', 'cli-spec'],
 };
 
 /**
@@ -46,7 +49,7 @@ const LEAVES = ['gateway/src/config/snapshot.ts', 'gateway/src/log.ts', 'gateway
  * The feature installers plug a feature into the Gateway they are given: they name its type (the
  * composition root), the one upward edge the table allows, type-only.
  */
-const INSTALLERS = ['gateway/src/limits/install.ts', 'gateway/src/budget/install.ts', 'gateway/src/telemetry/index.ts'];
+const INSTALLERS = ['gateway/src/limits/install.ts', 'gateway/src/budget/install.ts', 'gateway/src/telemetry/index.ts', 'gateway/src/shadow/install.ts'];
 
 /**
  * Upward edges that remain, each with its reason. Listed by file so no new one slips in beside

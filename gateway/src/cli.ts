@@ -186,7 +186,9 @@ async function runValidate(argv: string[]): Promise<number> {
     );
     for (const r of snapshot.routes) {
       process.stdout.write(
-        `  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}\n`,
+        `  ${r.model}${r.aliases.length ? ` (aliases: ${r.aliases.join(', ')})` : ''} → ${r.targets.map((t) => `${t.provider}:${t.model}`).join(', ')}${
+          r.shadows ? `; shadows: ${r.shadows.map((s) => `${s.name} ${s.percent}% by ${s.sampleBy} → ${s.target.provider}:${s.target.model}`).join(', ')}` : ''
+        }\n`,
       );
     }
     return 0;
@@ -280,10 +282,10 @@ async function runGateway(argv: string[]): Promise<number | void> {
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      log.info('draining', { signal, inflight: gateway.inflightRequests });
+      log.info('draining', { signal, inflight: gateway.inflightRequests, shadows: gateway.shadows.inflight });
       clearInterval(jwksTimer);
-      const { forced } = await gateway.drain();
-      log.info('stopped', { forced });
+      const { forced, shadowsAborted } = await gateway.drain();
+      log.info('stopped', { forced, shadows_aborted: shadowsAborted });
       resolve();
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -2,6 +2,7 @@ import { openAccount } from './budget/account';
 import { installBudgets } from './budget/install';
 import type { Gateway } from './gateway';
 import { installLimits } from './limits/install';
+import { installShadowRecords } from './shadow/install';
 import { installTelemetry } from './telemetry';
 
 /**
@@ -11,6 +12,7 @@ import { installTelemetry } from './telemetry';
  */
 export async function installFeatures(gateway: Gateway, env: NodeJS.ProcessEnv): Promise<void> {
   const telemetry = installTelemetry(gateway, env);
+  installShadowRecords(gateway, telemetry);
   const store = await installLimits(gateway, env, openAccount);
   installBudgets(gateway, store, telemetry.metrics);
 }

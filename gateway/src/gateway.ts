@@ -16,6 +16,7 @@ import { createAdapters } from './providers';
 import { CircuitBreakers } from './routing/breaker';
 import { RoutingTable } from './routing/table';
 import { createRegistry } from './telemetry/registry';
+import { ShadowRunner } from './shadow/runner';
 import type Router from '@koa/router';
 import type Koa from 'koa';
 
@@ -43,6 +44,8 @@ export class Gateway {
   readonly log: Logger;
   readonly breakers: CircuitBreakers;
   readonly pools: UpstreamPools;
+  /** Shadow traffic: runs the shadows of sampled requests and keeps their counts. */
+  readonly shadows: ShadowRunner;
   private current?: RoutingTable;
   private draining = false;
   private inflight = 0;
@@ -76,6 +79,7 @@ export class Gateway {
     this.pools = new UpstreamPools({ maxEventBytes: options.maxEventBytes, maxResponseBytes: options.maxUpstreamBodyBytes });
     const adapter = createAdapters(this.pools);
     this.breakers = new CircuitBreakers(options.breakerThreshold, options.breakerCooldownMs);
+    this.shadows = new ShadowRunner({ adapter, log: this.log, now: cfg.now ?? Date.now });
     this.deps = {
       table: () => this.current,
       adapter,
@@ -87,6 +91,7 @@ export class Gateway {
       log: this.log,
       shutdown: this.shutdown.signal,
       overCapacity: (socket) => this.overCap.has(socket),
+      shadows: this.shadows,
       reportFdExhaustion: exhaustionLogger(this.log),
     };
     // Node checks headersTimeout only every connectionsCheckingInterval (30 s by default), which
@@ -210,8 +215,10 @@ export class Gateway {
    * Graceful shutdown: turn not-ready, stop accepting, let in-flight requests and streams finish
    * (up to the drain timeout), then close everything.
    */
-  async drain(timeoutMs = (this.cfg.drainSeconds ?? 30) * 1000): Promise<{ forced: number }> {
+  async drain(timeoutMs = (this.cfg.drainSeconds ?? 30) * 1000): Promise<{ forced: number; shadowsAborted: number }> {
     this.draining = true;
+    // Shadows have the same drain time as requests (none start from here on), then are cut and recorded.
+    const shadowsDrained = this.shadows.drain(performance.now() + timeoutMs);
     this.traffic.close();
     this.traffic.closeIdleConnections();
     const sweep = setInterval(() => this.traffic.closeIdleConnections(), 250);
@@ -224,8 +231,9 @@ export class Gateway {
       await this.idleWithin(2000);
     }
     clearInterval(sweep);
+    const shadowsAborted = await shadowsDrained;
     await this.close();
-    return { forced };
+    return { forced, shadowsAborted };
   }
 
   private async idleWithin(ms: number): Promise<'idle' | 'timeout'> {
@@ -242,6 +250,7 @@ export class Gateway {
     this.traffic.closeAllConnections();
     this.admin.closeAllConnections();
     await Promise.all([closeServer(this.traffic), closeServer(this.admin)]);
+    await this.shadows.abortAll();
     await this.pools.close();
     const hooks = this.closeHooks.splice(0);
     await Promise.all(hooks.map((f) => f().catch((err) => this.log.error('close hook failed', { err: String(err) }))));

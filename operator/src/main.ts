@@ -118,7 +118,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     identity: opts.identity,
     debounceMs: opts.debounceMs,
     pushWaitMs: opts.pushWaitMs,
-    usage: { get: (key) => usage.get(key), refreshMs: usageRefreshMs },
+    usage: { get: (key) => usage.get(key), shadow: (route, name, revision) => usage.shadow(route, name, revision), refreshMs: usageRefreshMs },
     metrics,
     serviceAccountAuth: () => issuerKeys.current(),
   });

@@ -12,6 +12,7 @@ import { budgetEvent, crossings, type BudgetSpec, type StatusUsage } from './bud
 import { acceptedCondition, desiredStatus, statusDiffers, type SyncView } from './status';
 import { objectKey, type K8sObject } from '../../gateway/src/config/k8s-object';
 import type { FleetUsage } from './usage';
+import type { ShadowCountsOf } from './status';
 import type { OperatorMetrics } from './metrics';
 
 /** What the reconciler reads: the informers' caches. */
@@ -44,7 +45,7 @@ export interface ReconcilerOptions {
   /** How long a reconcile waits for first push answers before writing status (saves a Pending→True flip). */
   pushWaitMs: number;
   /** The fleet's usage per ApiKey (`namespace/name`), read from the gateways; refreshMs: cadence of usage.updatedAt. */
-  usage?: { get(key: string): FleetUsage | undefined; refreshMs: number };
+  usage?: { get(key: string): FleetUsage | undefined; shadow?: ShadowCountsOf; refreshMs: number };
   metrics?: OperatorMetrics;
   /** The cluster's ServiceAccount issuer and keys, when known; they ride in every snapshot. */
   serviceAccountAuth?: () => ServiceAccountAuth | undefined;
@@ -197,7 +198,11 @@ export class Reconciler {
         if (digest && p.running && this.entries.get(p.running)?.get(id) === digest) sync.synced++;
         else if (p.failure) sync.failures.push(`pod ${p.pod ?? p.url}: ${p.failure}`);
       }
-      const view = r.kind === 'ApiKey' && this.o.usage ? { usage: this.o.usage.get(r.key), refreshMs: this.o.usage.refreshMs } : undefined;
+      const view = !this.o.usage
+        ? undefined
+        : r.kind === 'ApiKey'
+          ? { usage: this.o.usage.get(r.key), refreshMs: this.o.usage.refreshMs }
+          : { shadow: this.o.usage.shadow, refreshMs: this.o.usage.refreshMs };
       const status = desiredStatus(obj, r, sync, this.now(), view);
       if (!statusDiffers(obj.status, status)) {
         this.written.delete(id);

@@ -2,7 +2,7 @@ import { budgetCondition, usageStatus, type StatusUsage } from './budget';
 import type { ObjectResult } from '../../gateway/src/config/compile';
 import type { Kind } from '../../gateway/src/config/crd-schema';
 import type { K8sObject } from '../../gateway/src/config/k8s-object';
-import type { FleetUsage } from './usage';
+import type { FleetShadowCounts, FleetUsage } from './usage';
 
 /**
  * The status the operator wants on each ModelRoute and ApiKey, as pure functions of what it
@@ -32,14 +32,18 @@ export interface SyncView {
 }
 
 /** The fields of `status` this operator owns (usage: ApiKeys only); anything else belongs to someone else. */
-export const OWNED_FIELDS = ['observedGeneration', 'gateways', 'targets', 'usage', 'conditions'] as const;
+export const OWNED_FIELDS = ['observedGeneration', 'gateways', 'targets', 'activeShadows', 'shadows', 'usage', 'conditions'] as const;
 const OWN_CONDITIONS: Record<Kind, string[]> = { ModelRoute: ['Accepted', 'Programmed', 'Priced'], ApiKey: ['Accepted', 'Programmed', 'BudgetExceeded'] };
 
 /** ApiKeys: the fleet's usage as last read from the gateways, and how often to refresh `usage.updatedAt`. */
 export interface UsageView {
   usage?: FleetUsage;
+  /** ModelRoutes: the fleet's counts of one shadow revision, as read from the gateways. */
+  shadow?: ShadowCountsOf;
   refreshMs: number;
 }
+
+export type ShadowCountsOf = (route: string, name: string, revision: string) => FleetShadowCounts | undefined;
 
 /** Condition messages are for humans and bounded (metav1 allows 32 KiB; kubectl shows far less). */
 const MAX_MESSAGE = 4096;
@@ -104,10 +108,26 @@ export function desiredStatus(obj: K8sObject, result: ObjectResult, sync: SyncVi
 
   const status: Record<string, unknown> = { observedGeneration: generation, gateways: `${result.accepted ? sync.synced : 0}/${sync.total}` };
   if (generation === undefined) delete status.observedGeneration;
-  if (result.kind === 'ModelRoute') status.targets = targetsSummary(obj.spec?.targets);
+  if (result.kind === 'ModelRoute') {
+    status.targets = targetsSummary(obj.spec?.targets);
+    Object.assign(status, shadowsStatus(obj, result, view));
+  }
   if (usage) status.usage = usage;
   status.conditions = conditions;
   return status;
+}
+
+/**
+ * `activeShadows` (the printer column) and per shadow its counts since its settings last changed.
+ * A route that is not accepted runs no shadow; its last counts stay as they were. A route that
+ * drops its shadows drops the list (null deletes it in the merge patch).
+ */
+function shadowsStatus(obj: K8sObject, result: ObjectResult, view: UsageView | undefined): Record<string, unknown> {
+  if (!result.accepted) return { activeShadows: 0, ...(obj.status?.shadows ? { shadows: obj.status.shadows } : {}) };
+  const list = result.shadows ?? [];
+  if (!list.length) return { activeShadows: 0, ...(obj.status?.shadows ? { shadows: null } : {}) };
+  const shadows = list.map((s) => ({ name: s.name, sampled: 0, completed: 0, failed: 0, skipped: 0, ...view?.shadow?.(result.key, s.name, s.revision) }));
+  return { activeShadows: list.length, shadows };
 }
 
 function programmed(result: ObjectResult, sync: SyncView): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> {

@@ -1,4 +1,5 @@
 import type { KeyUsage, UsageReport } from '../../gateway/src/budget/usage';
+import type { ShadowUsage } from '../../gateway/src/shadow/stats';
 import type { Logger } from '../../gateway/src/log';
 
 /** One ApiKey's consumption in its current period across the fleet. */
@@ -36,6 +37,37 @@ export function aggregateUsage(reports: UsageReport[]): Map<string, FleetUsage> 
     }
   }
   for (const u of out.values()) u.spentUSD = Math.round(u.spentUSD * 1e6) / 1e6;
+  return out;
+}
+
+/** A shadow's counts over the fleet: what `ModelRoute.status.shadows` shows. */
+export interface FleetShadowCounts {
+  sampled: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+}
+
+export const shadowId = (route: string, name: string, revision: string) => `${route}\n${name}\n${revision}`;
+
+/**
+ * Shadows are counted in each pod's memory, so the fleet's figure is always the sum over pods, per
+ * revision: a pod still running the previous settings adds to the previous revision's entry,
+ * which the status (asking for the current one) does not read.
+ */
+export function aggregateShadows(reports: Array<UsageReport & { shadows?: ShadowUsage[] }>): Map<string, FleetShadowCounts> {
+  const out = new Map<string, FleetShadowCounts>();
+  for (const r of reports) {
+    for (const s of r.shadows ?? []) {
+      const id = shadowId(s.route, s.name, s.revision);
+      const cur = out.get(id) ?? { sampled: 0, completed: 0, failed: 0, skipped: 0 };
+      cur.sampled += s.sampled;
+      cur.completed += s.completed;
+      cur.failed += s.failed;
+      cur.skipped += s.skipped;
+      out.set(id, cur);
+    }
+  }
   return out;
 }
 
@@ -98,6 +130,7 @@ export class UsagePoller {
   private reports = new Map<string, PodReport>();
   private failures = new Map<string, string>();
   private usage = new Map<string, FleetUsage>();
+  private shadows = new Map<string, FleetShadowCounts>();
   private lastJson = '';
   private lastNudge = 0;
 
@@ -120,6 +153,11 @@ export class UsagePoller {
     return this.usage.get(key);
   }
 
+  /** The fleet's counts of one shadow revision of a ModelRoute (`namespace/name`), if any gateway reported it. */
+  shadow(route: string, name: string, revision: string): FleetShadowCounts | undefined {
+    return this.shadows.get(shadowId(route, name, revision));
+  }
+
   /** One round: every pod in parallel, then aggregate. */
   async poll(): Promise<void> {
     if (this.polling) return;
@@ -132,10 +170,13 @@ export class UsagePoller {
       for (const [id, r] of this.reports) if (!live.has(id) || now - r.at > 3 * this.o.intervalMs + this.o.timeoutMs) this.reports.delete(id);
       for (const id of this.failures.keys()) if (!live.has(id)) this.failures.delete(id);
       if (!this.timer) return; // stopped meanwhile: leadership lost
-      const usage = aggregateUsage([...this.reports.values()].map((r) => r.report));
-      const json = JSON.stringify([...usage].sort(([a], [b]) => a.localeCompare(b)));
+      const reports = [...this.reports.values()].map((r) => r.report);
+      const usage = aggregateUsage(reports);
+      const shadows = aggregateShadows(reports);
+      const json = JSON.stringify([[...usage].sort(([a], [b]) => a.localeCompare(b)), [...shadows].sort(([a], [b]) => a.localeCompare(b))]);
       if (json !== this.lastJson || now - this.lastNudge >= this.o.refreshMs) {
         this.usage = usage;
+        this.shadows = shadows;
         this.lastJson = json;
         this.lastNudge = now;
         this.o.onChange();

@@ -14,6 +14,7 @@ export interface ExportedSpan {
   kind: number;
   attributes: Record<string, unknown>;
   events: Array<{ name: string; attributes: Record<string, unknown> }>;
+  links: Array<{ traceId: string; spanId: string }>;
   status: { code?: number; message?: string };
   startNs: bigint;
   endNs: bigint;
@@ -72,6 +73,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               kind: s.kind,
               attributes: attrs(s.attributes),
               events: (s.events ?? []).map((e: any) => ({ name: e.name, attributes: attrs(e.attributes) })),
+              links: (s.links ?? []).map((l: any) => ({ traceId: l.traceId, spanId: l.spanId })),
               status: s.status ?? {},
               startNs: BigInt(s.startTimeUnixNano),
               endNs: BigInt(s.endTimeUnixNano),

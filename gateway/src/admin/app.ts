@@ -104,6 +104,20 @@ export function summary(s: ConfigSnapshot) {
         priority: t.priority,
         hasCredentials: !!t.apiKey,
       })),
+      ...(r.shadows && {
+        shadows: r.shadows.map((s) => ({
+          name: s.name,
+          provider: s.target.provider,
+          model: s.target.model,
+          baseURL: withoutCredentials(s.target.baseURL),
+          hasCredentials: !!s.target.apiKey,
+          percent: s.percent,
+          sampleBy: s.sampleBy,
+          timeoutSeconds: s.timeoutSeconds,
+          maxConcurrent: s.maxConcurrent,
+          revision: s.revision,
+        })),
+      }),
     })),
     keys: s.keys.map((k) => ({
       name: k.name,

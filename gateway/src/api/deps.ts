@@ -5,6 +5,8 @@ import type { Limiter } from '../core/limits';
 import type { Observers } from '../core/observers';
 import type { Logger } from '../log';
 import type { Socket } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CallContext } from '../core/call';
 
 export interface GatewayOptions {
   maxBodyBytes: number;
@@ -60,6 +62,8 @@ export interface GatewayDeps {
   shutdown: AbortSignal;
   /** Whether this connection was accepted beyond the connection cap (its requests get a 503). */
   overCapacity(socket: Socket): boolean;
+  /** Shadow traffic: called once an admitted request's route has shadows; never throws, never awaited. */
+  shadows: { offer(call: CallContext, req: { raw: Buffer; search: string; clientHeaders: IncomingHttpHeaders }): void };
   /** Logs running out of file descriptors (rate-limited). */
   reportFdExhaustion(what: string, fields: Record<string, unknown>): void;
 }

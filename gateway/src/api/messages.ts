@@ -33,6 +33,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     const admission = await deps.limiter.admit(call);
     call.admission = admission;
     ctx.set(admission.headers);
+    if (call.route!.shadows) deps.shadows.offer(call, { raw, search: ctx.search, clientHeaders: ctx.req.headers });
 
     const client = new AbortController();
     const onClose = () => {

@@ -9,7 +9,8 @@ import { readUsage } from './usage';
  * (budgets are enforced through account.ts, in the limiter's admission with the rate limits):
  *  - `GET /admin/usage` (admin token): every configured key's period, spend, requests and
  *    tokens, and whether the store's counts are global (Redis) or this pod's; the operator
- *    polls it to write `ApiKey.status.usage`;
+ *    polls it to write `ApiKey.status.usage`; its `shadows` section (the shadows' counts on
+ *    this pod since they last changed) is what it writes to `ModelRoute.status.shadows`;
  *  - `switchyard_budget_remaining_usd{api_key}`, read from the store at scrape time.
  */
 export function installBudgets(gateway: Gateway, store: LimitStore, metrics?: SwitchyardMetrics): void {
@@ -17,7 +18,7 @@ export function installBudgets(gateway: Gateway, store: LimitStore, metrics?: Sw
   gateway.extendAdmin((router, requireToken) => {
     router.get('/admin/usage', requireToken, async (ctx) => {
       try {
-        ctx.body = await read();
+        ctx.body = { ...(await read()), shadows: gateway.shadows.stats.report(gateway.table) };
       } catch (err) {
         if (err instanceof StoreUnavailable) throw new GatewayError(503, 'overloaded_error', `usage cannot be read: ${err.message}`, { 'retry-after': '1' });
         throw err;

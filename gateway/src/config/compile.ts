@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, TargetSnapshot } from './snapshot';
+import type { ConfigSnapshot, KeySnapshot, ProviderName, RouteSnapshot, ShadowSnapshot, TargetSnapshot } from './snapshot';
 import { checkOpenAIOptions } from '../providers/openai/options';
 import { checkCloudOptions } from '../providers/cloud-options';
 import { bedrockBaseURL, vertexBaseURL } from './cloud-endpoints';
@@ -50,6 +50,8 @@ export interface ObjectResult {
   errors: string[];
   /** ModelRoute only: whether every target has a price (budgets and cost metrics need one). */
   priced?: boolean;
+  /** ModelRoute only: its shadows as compiled (status counts are per revision). */
+  shadows?: Array<{ name: string; revision: string }>;
 }
 
 export interface CompileResult {
@@ -98,9 +100,10 @@ export function compile(input: CompileInput): CompileResult {
         generation: obj.metadata.generation,
         accepted: true,
         reason: 'Accepted',
-        message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)`,
+        message: `serves ${[route.model, ...route.aliases].join(', ')} with ${route.targets.length} target(s)${route.shadows ? ` and ${route.shadows.length} shadow(s)` : ''}`,
         errors: [],
         priced,
+        ...(route.shadows && { shadows: route.shadows.map((s) => ({ name: s.name, revision: s.revision })) }),
       });
     } catch (err) {
       results.push(rejected('ModelRoute', obj, err));
@@ -173,7 +176,26 @@ function compileRoute(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>
   if (obj.metadata.creationTimestamp) route.createdAt = obj.metadata.creationTimestamp;
   if (spec.limits && Object.keys(spec.limits).length) route.limits = spec.limits;
   if (spec.pricing && Object.keys(spec.pricing).length) route.pricing = spec.pricing;
+  if (spec.shadows?.length) route.shadows = compileShadows(spec.shadows, ns, secrets);
   return route;
+}
+
+function compileShadows(list: any[], ns: string, secrets: Map<string, K8sObject>): ShadowSnapshot[] {
+  const names = new Set<string>();
+  return list.map((s: any, i: number) => {
+    // The CRD's CEL rule says the same to kubectl; a standalone file has no API server to ask.
+    if (names.has(s.name)) throw new Rejection('InvalidSpec', `spec.shadows.${i}.name: '${s.name}' is already the name of another shadow`);
+    names.add(s.name);
+    const target = compileTarget(s.target, `spec.shadows.${i}.target`, ns, secrets);
+    const settings = { name: s.name, percent: s.percent, sampleBy: s.sampleBy, timeoutSeconds: s.timeoutSeconds, maxConcurrent: s.maxConcurrent };
+    // Credentials and headers (which may carry one) stay out of the revision, which status shows.
+    const { apiKey: _key, headers: _headers, aws: _aws, googleServiceAccount: _google, ...visible } = target;
+    const revision = createHash('sha256')
+      .update(JSON.stringify({ ...settings, target: visible }))
+      .digest('hex')
+      .slice(0, 12);
+    return { ...settings, target, revision };
+  });
 }
 
 /** One target (or a shadow's target): defaults per provider, the Secret resolved, options checked. `at` names it in messages. */

@@ -89,6 +89,24 @@ export const snapshotSchema = {
           },
           limits,
           pricing,
+          shadows: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'target', 'percent', 'sampleBy', 'timeoutSeconds', 'maxConcurrent', 'revision'],
+              additionalProperties: false,
+              properties: {
+                name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+                // The same shape as a route's target, whatever fields targets gain.
+                target: { $ref: '#/properties/routes/items/properties/targets/items' },
+                percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+                sampleBy: { enum: ['request', 'apiKey'] },
+                timeoutSeconds: { type: 'number', exclusiveMinimum: 0 },
+                maxConcurrent: { type: 'integer', minimum: 1 },
+                revision: { type: 'string', minLength: 1 },
+              },
+            },
+          },
         },
       },
     },

@@ -77,6 +77,25 @@ export interface RouteSnapshot {
   retry: { attempts: number; on: RetryCondition[] };
   limits?: Limits;
   pricing?: Pricing;
+  /** Targets that get a copy of a sample of the route's requests; absent when the route has none. */
+  shadows?: ShadowSnapshot[];
+}
+
+/** A shadow: a sample of the route's requests also sent to another target, its answers recorded and discarded. */
+export interface ShadowSnapshot {
+  /** Label-safe, unique in the route: names the shadow in metrics, logs, traces and status. */
+  name: string;
+  target: TargetSnapshot;
+  /** Share of the route's requests, 0 < percent <= 100. */
+  percent: number;
+  /** `request`: each request drawn at random; `apiKey`: a stable subset of callers (hash of the key's name). */
+  sampleBy: 'request' | 'apiKey';
+  /** The whole shadow exchange, stream included. */
+  timeoutSeconds: number;
+  /** Shadows in flight per gateway pod beyond which more are skipped (counted), never queued. */
+  maxConcurrent: number;
+  /** Hash of the shadow's settings (its credential left out): its counts restart when it changes. */
+  revision: string;
 }
 
 export interface Budget {

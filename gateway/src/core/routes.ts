@@ -1,12 +1,17 @@
-import type { ConfigSnapshot, KeySnapshot, RouteSnapshot, TargetSnapshot } from '../config/snapshot';
+import type { ConfigSnapshot, KeySnapshot, RouteSnapshot, ShadowSnapshot, TargetSnapshot } from '../config/snapshot';
 
 export interface Target extends TargetSnapshot {
   /** Stable identity across snapshots, for circuit breakers and connection pools. */
   id: string;
 }
 
-export interface Route extends Omit<RouteSnapshot, 'targets'> {
+export interface Route extends Omit<RouteSnapshot, 'targets' | 'shadows'> {
   targets: Target[];
+  shadows?: Shadow[];
+}
+
+export interface Shadow extends Omit<ShadowSnapshot, 'target'> {
+  target: Target;
 }
 
 export interface ApiKey extends KeySnapshot {

@@ -20,7 +20,8 @@ export class RoutingTable implements TableView {
     this.version = snapshot.version;
     this.serial = snapshot.serial;
     for (const r of snapshot.routes) {
-      const route: Route = { ...r, targets: r.targets.map((t) => ({ ...t, id: targetId(t) })) };
+      const route: Route = { ...r, targets: r.targets.map((t) => ({ ...t, id: targetId(t) })), shadows: undefined };
+      if (r.shadows?.length) route.shadows = r.shadows.map((s) => ({ ...s, target: { ...s.target, id: targetId(s.target) } }));
       for (const name of [r.model, ...r.aliases]) {
         if (this.byModel.has(name)) continue; // the compiler rejects clashes; first wins if one slips through
         this.byModel.set(name, route);

@@ -18,6 +18,8 @@ export interface Telemetry {
   /** Present only when tracing is on. */
   tracing?: Tracing;
   accessLog?: AccessLog;
+  /** Where the access log writes (shadow traffic adds its own lines). */
+  accessSink?: LineSink;
 }
 
 /**
@@ -59,6 +61,7 @@ export function installTelemetry(gateway: Gateway, env: NodeJS.ProcessEnv, opts:
   const sink = opts.accessLogSink !== undefined ? opts.accessLogSink : accessLogSinkFromEnv(env.SWITCHYARD_ACCESS_LOG);
   if (sink) {
     t.accessLog = new AccessLog(sink);
+    t.accessSink = sink;
     gateway.observers.add(t.accessLog);
   }
   if (t.metrics || t.tracing || t.accessLog) gateway.observers.add(targetTracker);

@@ -2,6 +2,7 @@ import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   trace,
   defaultTextMapGetter,
   defaultTextMapSetter,
@@ -31,7 +32,7 @@ import { callCost } from '../core/cost';
 import { inputMessages, outputFromEvents, outputFromMessage, systemInstructions } from './genai-content';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, isProbe, modelLabel, NO_KEY } from './labels';
 import type { SamplerConfig, TracingConfig } from './otel-config';
-import { setTraceIds } from './trace-ids';
+import { setTraceIds, type TraceIds } from './trace-ids';
 
 /**
  * OpenTelemetry traces for one gateway: a SERVER span per request and a CLIENT span per upstream
@@ -45,8 +46,22 @@ import { setTraceIds } from './trace-ids';
  */
 export interface Tracing {
   observer: Observer;
+  /** Whether prompts and completions may be recorded (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT). */
+  captureContent: boolean;
+  /**
+   * A CLIENT span that roots a trace of its own, linked to `link` (the request it was derived
+   * from): shadow traffic, which must not sit inside the primary's trace timing. Undefined when
+   * the sampler drops it.
+   */
+  linkedClientSpan(name: string, link: TraceIds | undefined, attributes: Attributes, startTime: number): LinkedSpan | undefined;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
+}
+
+export interface LinkedSpan {
+  /** W3C trace context naming this span, for the upstream request. */
+  headers: Record<string, string>;
+  end(attributes: Attributes, error: string | undefined, endTime: number): void;
 }
 
 interface CallSpans {
@@ -175,8 +190,32 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
     },
   };
 
+  const linkedClientSpan = (name: string, link: TraceIds | undefined, attributes: Attributes, startTime: number): LinkedSpan | undefined => {
+    const links = link?.spanId ? [{ context: { traceId: link.traceId, spanId: link.spanId, traceFlags: TraceFlags.SAMPLED } }] : [];
+    const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes, links, startTime, root: true }, ROOT_CONTEXT);
+    if (!span.isRecording()) {
+      span.end();
+      return undefined;
+    }
+    const headers: Record<string, string> = {};
+    propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
+    return {
+      headers,
+      end(attrs, error, endTime) {
+        span.setAttributes(attrs);
+        if (error) {
+          span.setAttribute('error.type', error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+        }
+        span.end(endTime);
+      },
+    };
+  };
+
   return {
     observer,
+    captureContent: capture,
+    linkedClientSpan,
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };

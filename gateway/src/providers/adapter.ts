@@ -1,5 +1,6 @@
 import { envelope } from '../core/errors';
 import { messageEvents } from './anthropic/message-events';
+import { CredentialError } from './credential-error';
 import { httpSend, readAll, targetName, toFailure, type UpstreamPools } from './http';
 import { parseJson } from './json';
 import { redact, secretsOf } from './redact';
@@ -29,9 +30,16 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       const req: OutgoingRequest<S> = out;
       const { target } = call;
       Object.assign(req.headers, target.headers, call.extraHeaders);
-      const pending = provider.auth(call, req.headers, req.state);
-      if (pending) await pending;
-      if (provider.sign) await provider.sign(req, call);
+      try {
+        const pending = provider.auth(call, req.headers, req.state);
+        if (pending) await pending;
+        if (provider.sign) await provider.sign(req, call);
+      } catch (err) {
+        // No credential, no request: a 502 naming the provider and the source (never the secret),
+        // which the core retries and the breaker counts like any upstream failure.
+        if (err instanceof CredentialError) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', err.message, null) };
+        throw err;
+      }
       const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.signal });
 
       const ok = res.status >= 200 && res.status < 300;

@@ -1,7 +1,7 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import type { Message } from '@smithy/types';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { formatEvent } from '../../core/sse';
+import { formatEvent, SseEventTooLarge } from '../../core/sse';
 import { mapBedrockError, type MappedError } from './errors';
 
 /**
@@ -54,15 +54,21 @@ export class BedrockStreamDecoder {
     private readonly secrets: readonly string[] = [],
   ) {}
 
-  /** Bytes as they arrive → the complete items they finish. */
+  /** Bytes as they arrive → the complete items they finish. Throws SseEventTooLarge for a frame longer than maxFrameBytes. */
   push(chunk: Uint8Array): BedrockStreamItem[] {
     if (this.done) return [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
     const out: BedrockStreamItem[] = [];
     while (!this.done && this.buf.length >= PRELUDE) {
       const total = this.buf.readUInt32BE(0);
-      if (total < MIN_FRAME || total > this.maxFrameBytes) {
-        out.push(this.fail(`frame length ${total} outside [${MIN_FRAME}, ${this.maxFrameBytes}]`));
+      // Past the gateway's cap, as an SSE event past maxEventBytes: a too_large failure, not
+      // retried (the next try would be as large), and the connection dropped unread.
+      if (total > this.maxFrameBytes) {
+        this.done = true;
+        throw new SseEventTooLarge(this.maxFrameBytes);
+      }
+      if (total < MIN_FRAME) {
+        out.push(this.fail(`frame length ${total} is below the minimum of ${MIN_FRAME}`));
         break;
       }
       if (this.buf.length < total) break;

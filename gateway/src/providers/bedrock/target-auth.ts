@@ -1,0 +1,32 @@
+import type { Target } from '../../core/routes';
+import { bedrockAuth, type AwsCredentialSource, type BedrockAuth } from './credentials';
+
+/**
+ * One authenticator per target, kept across requests and configuration reloads: the default
+ * chain's credentials (an STS exchange under IRSA) are cached inside it, so building one per
+ * request would call STS per request. Keyed by the target's stable id, and rebuilt when what it
+ * signs with changes (the id does not cover the secret key or the region).
+ */
+const cache = new Map<string, { fingerprint: string; auth: BedrockAuth }>();
+/** Targets come and go with configuration; past this many the oldest entry goes. */
+const MAX_ENTRIES = 256;
+
+export function authFor(target: Target): BedrockAuth {
+  const source = sourceOf(target);
+  const region = target.region ?? 'us-east-1';
+  const fingerprint = JSON.stringify([source, region]);
+  const hit = cache.get(target.id);
+  if (hit && hit.fingerprint === fingerprint) return hit.auth;
+  const auth = bedrockAuth(source, region);
+  cache.delete(target.id);
+  cache.set(target.id, { fingerprint, auth });
+  if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+  return auth;
+}
+
+/** Static keys from the Secret, else a Bedrock API key from it, else the pod's own identity. */
+export function sourceOf(target: Target): AwsCredentialSource {
+  if (target.aws) return { kind: 'static', ...target.aws };
+  if (target.apiKey) return { kind: 'apiKey', apiKey: target.apiKey };
+  return { kind: 'chain' };
+}

@@ -155,7 +155,9 @@ describe('bedrock provider through the gateway', () => {
           .filter((d) => d.type !== 'ping'),
       );
     };
-    const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'weather', input_schema: { type: 'object', properties: { location: { type: 'string' } } } }];
+    const tools: Anthropic.Tool[] = [
+      { name: 'get_weather', description: 'weather', input_schema: { type: 'object', properties: { location: { type: 'string' } } } },
+    ];
     const first = await client.messages
       .stream({ model: 'claude-test', max_tokens: 100, tools, messages: [{ role: 'user', content: 'Weather in Paris?' }] })
       .finalMessage();
@@ -222,7 +224,8 @@ describe('bedrock provider through the gateway', () => {
   });
 
   test('an exception frame mid-stream ends the stream with the mapped error event', async () => {
-    reply = (_rec, res) => eventStream(res, streamEvents().slice(0, 3), exceptionFrame('throttlingException', 'Too many tokens, please wait before trying again.'));
+    reply = (_rec, res) =>
+      eventStream(res, streamEvents().slice(0, 3), exceptionFrame('throttlingException', 'Too many tokens, please wait before trying again.'));
     const res = await post({ stream: true });
     expect(res.status).toBe(200);
     const events = parseSse(await res.text()).filter((e) => e.event !== 'ping');
@@ -266,7 +269,8 @@ describe('bedrock provider through the gateway', () => {
   });
 
   test("Claude Code's betas are filtered to Bedrock's (the fake refuses the others), moved into the body", async () => {
-    const betas = 'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
+    const betas =
+      'claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,prompt-caching-scope-2026-01-05';
     const res = await post({}, { 'anthropic-beta': betas });
     expect(res.status).toBe(200);
     const up = fake.requests.at(-1)!;

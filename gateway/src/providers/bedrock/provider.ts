@@ -48,7 +48,10 @@ export const bedrockProvider: Provider<undefined, BedrockFrame> = {
       return { status: res.status, body };
     }
     const what = call.endpoint === 'count_tokens' ? 'a token count' : 'a Message';
-    return { status: 502, body: envelope('api_error', redact(`${targetName(call.target)} answered HTTP ${res.status} with JSON that is not ${what}`, secretsOf(call.target)), null) };
+    return {
+      status: 502,
+      body: envelope('api_error', redact(`${targetName(call.target)} answered HTTP ${res.status} with JSON that is not ${what}`, secretsOf(call.target)), null),
+    };
   },
 
   errorReply(status, headers, raw, call) {

@@ -167,7 +167,16 @@ describe('Bedrock event-stream decoding', () => {
     const decoder = new BedrockStreamDecoder(1000);
     const big = chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(2000) } });
     expect(() => decoder.push(big.subarray(0, 12))).toThrow(SseEventTooLarge);
-    expect(decoder.push(big.subarray(12))).toEqual([]);
+    expect(() => decoder.push(big.subarray(12))).toThrow(SseEventTooLarge);
+  });
+
+  test('events before an oversized frame in the same chunk are delivered first; then it throws', () => {
+    const decoder = new BedrockStreamDecoder(1000);
+    const big = chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(2000) } });
+    const items = decoder.push(Buffer.concat([chunkFrame(events[0]), big.subarray(0, 20)]));
+    expect(items.map((i) => i.kind === 'event' && i.type)).toEqual(['message_start']);
+    expect(decoder.tooLarge).toBe(true);
+    expect(() => decoder.end()).toThrow(SseEventTooLarge);
   });
 
   test('a frame length below the minimum is a corrupt stream', () => {

@@ -23,6 +23,8 @@ export const bedrockDecoder: StreamDecoder<BedrockFrame> = async function* (body
     const stop = items.findIndex((i) => i.kind === 'event' && i.type === 'message_stop');
     if (stop >= 0 && d.metrics) items[stop] = { ...items[stop], metrics: d.metrics };
     yield items;
+    // The frame after these is past the cap: fail now rather than wait for more of it.
+    if (d.tooLarge) d.end();
   }
   const tail = d.end();
   if (tail.length) yield tail;

@@ -47,6 +47,8 @@ export class BedrockStreamDecoder {
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
+  /** A frame past maxFrameBytes was announced: everything from here on throws SseEventTooLarge. */
+  tooLarge = false;
   metrics: InvocationMetrics | undefined;
 
   constructor(
@@ -56,6 +58,7 @@ export class BedrockStreamDecoder {
 
   /** Bytes as they arrive → the complete items they finish. Throws SseEventTooLarge for a frame longer than maxFrameBytes. */
   push(chunk: Uint8Array): BedrockStreamItem[] {
+    if (this.tooLarge) throw new SseEventTooLarge(this.maxFrameBytes);
     if (this.done) return [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
     const out: BedrockStreamItem[] = [];
@@ -65,6 +68,9 @@ export class BedrockStreamDecoder {
       // retried (the next try would be as large), and the connection dropped unread.
       if (total > this.maxFrameBytes) {
         this.done = true;
+        this.tooLarge = true;
+        // The events before it in this chunk are still delivered; the next push or end throws.
+        if (out.length) return out;
         throw new SseEventTooLarge(this.maxFrameBytes);
       }
       if (total < MIN_FRAME) {
@@ -89,6 +95,7 @@ export class BedrockStreamDecoder {
 
   /** The upstream closed: bytes of an unfinished frame mean it was cut. */
   end(): BedrockStreamItem[] {
+    if (this.tooLarge) throw new SseEventTooLarge(this.maxFrameBytes);
     if (this.done || this.buf.length === 0) return [];
     return [this.fail(`stream ended inside a frame (${this.buf.length} bytes left)`)];
   }

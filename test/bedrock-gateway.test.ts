@@ -55,7 +55,12 @@ describe('bedrock provider through the gateway', () => {
         secret('aws', KEYS),
         secret('bedrock-api-key', { apiKey: BEDROCK_API_KEY }),
         secret('client', { key: CLIENT_KEY }),
-        modelRoute('bedrock', { model: 'claude-test', targets: [target()], retry: { attempts: 1, on: ['5xx'] } }),
+        modelRoute('bedrock', {
+          model: 'claude-test',
+          targets: [target()],
+          retry: { attempts: 1, on: ['5xx'] },
+          pricing: { inputPerMTok: 3, outputPerMTok: 15, cacheReadPerMTok: 0.3, cacheWritePerMTok: 3.75 },
+        }),
         modelRoute('bedrock-retry', { model: 'claude-retry', targets: [target()], retry: { attempts: 2, on: ['429', '5xx'] } }),
         modelRoute('bedrock-api-key', { model: 'claude-api-key', targets: [target({ credentialsRef: { name: 'bedrock-api-key' } })] }),
         modelRoute('bedrock-no-drop', { model: 'claude-no-drop', targets: [target({ options: { dropFields: [] } })] }),
@@ -124,8 +129,12 @@ describe('bedrock provider through the gateway', () => {
       cache_read_input_tokens: 7,
       cache_creation_input_tokens: 3,
     });
+    // Priced with the cache counts the metrics supplied: 12×3 + 5×15 + 7×0.3 + 3×3.75 per million.
+    expect(line.cost_usd).toBeCloseTo((12 * 3 + 5 * 15 + 7 * 0.3 + 3 * 3.75) / 1e6, 10);
     const metrics = await scrape(adminURL(gw));
     expect(metrics.sum('switchyard_tokens_total', { type: 'cache_read' })).toBeGreaterThanOrEqual(7);
+    // OpenTelemetry's well-known provider name for Bedrock.
+    expect(metrics.sum('gen_ai_client_token_usage_sum', { gen_ai_provider_name: 'aws.bedrock', gen_ai_token_type: 'output' })).toBeGreaterThanOrEqual(5);
   });
 
   test('usage the events already report is kept, not overwritten by the metrics', async () => {

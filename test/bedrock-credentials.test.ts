@@ -98,6 +98,9 @@ describe('bedrock with the pod identity (AWS default chain) in a gateway process
       expect(r.headers['x-amz-security-token']).toBe(FIRST.sessionToken);
     }
     expect(sts.calls).toEqual([{ roleArn: ROLE_ARN, token: WEB_TOKEN, sessionName: 'switchyard-gateway' }]);
+    const metrics = await (await fetch(`${gw.adminURL}/metrics`)).text();
+    for (const s of SECRETS) expect(JSON.stringify(gw.logs) + metrics).not.toContain(s);
+    expect(gw.logs.filter((l) => l.status === 200)).toHaveLength(3);
   });
 
   test('short-lived credentials are refreshed before they expire: the next request signs with new keys', async () => {

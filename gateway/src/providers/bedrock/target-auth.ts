@@ -13,7 +13,7 @@ const MAX_ENTRIES = 256;
 
 export function authFor(target: Target): BedrockAuth {
   const source = sourceOf(target);
-  const region = target.region ?? 'us-east-1';
+  const region = target.region ?? regionOf(target.baseURL);
   const fingerprint = JSON.stringify([source, region]);
   const hit = cache.get(target.id);
   if (hit && hit.fingerprint === fingerprint) return hit.auth;
@@ -29,4 +29,12 @@ export function sourceOf(target: Target): AwsCredentialSource {
   if (target.aws) return { kind: 'static', ...target.aws };
   if (target.apiKey) return { kind: 'apiKey', apiKey: target.apiKey };
   return { kind: 'chain' };
+}
+
+/**
+ * compile() requires `region`; a snapshot written by hand may leave it out, and then the endpoint
+ * names it (`bedrock-runtime.<region>.amazonaws.com`). AWS's own default region is the last resort.
+ */
+function regionOf(baseURL: string): string {
+  return /\bbedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(baseURL)?.[1] ?? 'us-east-1';
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Target } from '../../core/routes';
 import { bedrockAuth, type AwsCredentialSource, type BedrockAuth } from './credentials';
 
@@ -11,16 +12,29 @@ const cache = new Map<string, { fingerprint: string; auth: BedrockAuth }>();
 /** Targets come and go with configuration; past this many the oldest entry goes. */
 const MAX_ENTRIES = 256;
 
+/** Targets are immutable within a snapshot: after the first request, one lookup by object. */
+const byTarget = new WeakMap<Target, BedrockAuth>();
+
 export function authFor(target: Target): BedrockAuth {
+  const known = byTarget.get(target);
+  if (known) return known;
   const source = sourceOf(target);
   const region = target.region ?? regionOf(target.baseURL);
-  const fingerprint = JSON.stringify([source, region]);
+  // Hashed, so the map does not keep a second copy of the secret key around.
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([source, region]))
+    .digest('hex');
   const hit = cache.get(target.id);
-  if (hit && hit.fingerprint === fingerprint) return hit.auth;
-  const auth = bedrockAuth(source, region);
-  cache.delete(target.id);
-  cache.set(target.id, { fingerprint, auth });
-  if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+  let auth: BedrockAuth;
+  if (hit && hit.fingerprint === fingerprint) {
+    auth = hit.auth;
+  } else {
+    auth = bedrockAuth(source, region);
+    cache.delete(target.id);
+    cache.set(target.id, { fingerprint, auth });
+    if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+  }
+  byTarget.set(target, auth);
   return auth;
 }
 

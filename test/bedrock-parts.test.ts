@@ -10,6 +10,7 @@ import {
   type BedrockAuth,
 } from '../gateway/src/providers/bedrock/credentials';
 import { BedrockStreamDecoder, toSse, type BedrockStreamItem } from '../gateway/src/providers/bedrock/stream';
+import { SseEventTooLarge } from '../gateway/src/core/sse';
 import { bedrockErrorReply, mapBedrockError } from '../gateway/src/providers/bedrock/errors';
 import {
   countTokensPath,
@@ -162,12 +163,28 @@ describe('Bedrock event-stream decoding', () => {
     expect((items[1] as any).error.message).toMatch(/Bedrock event stream is corrupt: .*checksum/);
   });
 
-  test('an oversized frame length is refused before buffering it', () => {
+  test('an oversized frame length is refused before buffering it (the too-large failure an SSE event past the cap is)', () => {
     const decoder = new BedrockStreamDecoder(1000);
     const big = chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(2000) } });
-    const items = decoder.push(big.subarray(0, 12));
-    expect(items).toEqual([{ kind: 'error', error: expect.objectContaining({ status: 502, message: expect.stringContaining('frame length') }) }]);
-    expect(decoder.push(big.subarray(12))).toEqual([]);
+    expect(() => decoder.push(big.subarray(0, 12))).toThrow(SseEventTooLarge);
+    expect(() => decoder.push(big.subarray(12))).toThrow(SseEventTooLarge);
+  });
+
+  test('events before an oversized frame in the same chunk are delivered first; then it throws', () => {
+    const decoder = new BedrockStreamDecoder(1000);
+    const big = chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(2000) } });
+    const items = decoder.push(Buffer.concat([chunkFrame(events[0]), big.subarray(0, 20)]));
+    expect(items.map((i) => i.kind === 'event' && i.type)).toEqual(['message_start']);
+    expect(decoder.tooLarge).toBe(true);
+    expect(() => decoder.end()).toThrow(SseEventTooLarge);
+  });
+
+  test('a frame length below the minimum is a corrupt stream', () => {
+    const bad = Buffer.alloc(12);
+    bad.writeUInt32BE(8, 0);
+    expect(new BedrockStreamDecoder().push(bad)).toEqual([
+      { kind: 'error', error: expect.objectContaining({ status: 502, message: expect.stringContaining('below the minimum') }) },
+    ]);
   });
 
   test('a stream cut inside a frame ends with an error, not silently', () => {

@@ -9,6 +9,8 @@ import {
   sse,
   startFaultUpstream,
   trickle,
+  keepalives,
+  targetFields,
   MODEL,
   type Fault,
   type FaultUpstream,
@@ -71,9 +73,9 @@ const hang = () => new Promise<void>(() => undefined);
 const MAX_EVENT_BYTES = 64 * 1024;
 const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
 const FLOOD = 16 * 1024 * 1024;
-/** A comment line: bytes that reset the upstream idle timer and carry no event. */
-const KEEPALIVE = Array.from({ length: 100 }, () => ':\n\n');
-const KEEPALIVE_LONG = Array.from({ length: 2000 }, () => ':\n\n');
+/** Keep-alive pieces (an SSE comment line, or the wire's equivalent): bytes that reset the upstream idle timer and carry no event. */
+const KEEPALIVE = 100;
+const KEEPALIVE_LONG = 2000;
 const TIMED_OUT = { outcome: 'failure', error_type: 'timeout_error' };
 
 const FAULTS: FaultRow[] = [
@@ -257,7 +259,7 @@ const FAULTS: FaultRow[] = [
     fault: async (_q, res, w) => {
       sse.head(res);
       await send(res, w.streamHead());
-      await trickle(res, KEEPALIVE, 300);
+      await trickle(res, keepalives(w, KEEPALIVE), 300);
     },
     expect: { status: 200, type: 'timeout_error', attempts: 1, dropped: true },
   },
@@ -344,6 +346,7 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
               model: MODEL,
               baseURL: up.baseURL(provider),
               credentialsRef: { name: 'upstream' },
+              ...targetFields(provider),
               timeoutSeconds: 1,
               idleTimeoutSeconds: 1,
               ...cloud(provider).fields,
@@ -544,7 +547,7 @@ const CLIENT_ROWS: ClientRow[] = [
       await send(res, w.streamHead());
       started();
       // Bytes keep arriving: undici's reconnect follows an abort with a read in progress.
-      await trickle(res, KEEPALIVE_LONG, 50);
+      await trickle(res, keepalives(w, KEEPALIVE_LONG), 50);
     },
     run: async ({ post, lines }) => {
       const ABORTED = 10;
@@ -643,6 +646,7 @@ describe.each(clientCases)('%s — %s', (_name, provider, row) => {
               model: MODEL,
               baseURL: up.baseURL(provider),
               credentialsRef: { name: 'upstream' },
+              ...targetFields(provider),
               timeoutSeconds: 30,
               idleTimeoutSeconds: 30,
               ...cloud(provider).fields,

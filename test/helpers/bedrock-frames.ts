@@ -8,7 +8,12 @@ const str = (value: string) => ({ type: 'string' as const, value });
 
 /** A `chunk` frame carrying one Anthropic stream event, as Bedrock wraps it (base64 + padding). */
 export function chunkFrame(event: Record<string, unknown>): Buffer {
-  const payload = JSON.stringify({ bytes: Buffer.from(JSON.stringify(event)).toString('base64'), p: 'abcdefghij' });
+  return chunkFrameOf(JSON.stringify(event));
+}
+
+/** A `chunk` frame around any text, well-formed or not (a cut-off event, for the fault table). */
+export function chunkFrameOf(eventText: string): Buffer {
+  const payload = JSON.stringify({ bytes: Buffer.from(eventText).toString('base64'), p: 'abcdefghij' });
   return Buffer.from(
     codec.encode({
       headers: { ':event-type': str('chunk'), ':content-type': str('application/json'), ':message-type': str('event') },

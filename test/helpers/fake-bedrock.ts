@@ -70,10 +70,71 @@ export async function startFakeBedrock(opts: FakeBedrockOptions): Promise<FakeBe
     }
     const rec: RecordedRequest = { method: req.method!, path: req.url!, headers: req.headers, body, json, ...authn };
     requests.push(rec);
+    const invalid = validate(rec);
+    if (invalid) {
+      rejected.push(invalid);
+      awsError(res, 400, 'ValidationException', invalid);
+      return;
+    }
     if (opts.reply) return opts.reply(rec, res);
     defaultReply(rec, res);
   });
   return { ...server, requests, rejected };
+}
+
+/**
+ * The betas Bedrock knows (AWS's Claude parameter docs); any other value of `anthropic_beta` is a
+ * 400, as on Bedrock. Written out here, not taken from the gateway, so the gateway's filter is
+ * tested against the cloud's list rather than against itself.
+ */
+const BEDROCK_KNOWN_BETAS = new Set([
+  'computer-use-2024-10-22',
+  'computer-use-2025-01-24',
+  'computer-use-2025-11-24',
+  'token-efficient-tools-2025-02-19',
+  'interleaved-thinking-2025-05-14',
+  'output-128k-2025-02-19',
+  'dev-full-thinking-2025-05-14',
+  'context-1m-2025-08-07',
+  'context-management-2025-06-27',
+  'effort-2025-11-24',
+  'tool-search-tool-2025-10-19',
+  'tool-examples-2025-10-29',
+  'fine-grained-tool-streaming-2025-05-14',
+]);
+
+/**
+ * What Bedrock refuses with a ValidationException before invoking the model: a body that is not
+ * InvokeModel's (the Messages API's `model`/`stream`, no `anthropic_version`), an unknown beta, and
+ * the newer fields it does not take (`tools[].eager_input_streaming`: "Extra inputs are not
+ * permitted"). count-tokens checks the InvokeModel body it wraps.
+ */
+function validate(rec: RecordedRequest): string | undefined {
+  if (!rec.json || typeof rec.json !== 'object') return 'Malformed input request, please reformat your input and try again.';
+  let body = rec.json;
+  if (rec.path.endsWith('/count-tokens')) {
+    try {
+      body = JSON.parse(Buffer.from(rec.json.input.invokeModel.body, 'base64').toString('utf8'));
+    } catch {
+      return 'input.invokeModel.body: not a base64 JSON InvokeModel body';
+    }
+  }
+  if (body.anthropic_version !== 'bedrock-2023-05-31') return `anthropic_version: expected bedrock-2023-05-31, got ${body.anthropic_version}`;
+  for (const k of ['model', 'stream']) if (k in body) return `${k}: Extra inputs are not permitted`;
+  if (typeof body.max_tokens !== 'number') return 'max_tokens: Field required';
+  for (const b of body.anthropic_beta ?? []) if (!BEDROCK_KNOWN_BETAS.has(b)) return `invalid beta flag: ${b}`;
+  const tools: any[] = Array.isArray(body.tools) ? body.tools : [];
+  const extra = tools.findIndex((t) => t && 'eager_input_streaming' in t);
+  if (extra >= 0) return `tools.${extra}.custom.eager_input_streaming: Extra inputs are not permitted`;
+  return undefined;
+}
+
+/** Writes Anthropic stream events as Bedrock does: chunk frames, sent in uneven slices so frames straddle TCP chunks. */
+export function eventStream(res: ServerResponse, events: Record<string, unknown>[], tail?: Buffer): void {
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': 'aws-req-1' });
+  const wire = Buffer.concat([...events.map(chunkFrame), ...(tail ? [tail] : [])]);
+  for (let i = 0; i < wire.length; i += 37) res.write(wire.subarray(i, i + 37));
+  res.end();
 }
 
 /** Bedrock's answers: JSON for invoke, event-stream frames for the stream, inputTokens for count-tokens. */

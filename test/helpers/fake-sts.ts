@@ -8,10 +8,18 @@ export interface FakeSts extends TestServer {
   calls: Array<{ roleArn: string; token: string; sessionName: string }>;
 }
 
+export interface Issued {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+}
+
 export async function startFakeSts(opts: {
   roleArn: string;
   token: string;
-  issue: { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date };
+  /** The temporary keys to issue, or a function of the call number (1, 2, …) for keys that change on refresh. */
+  issue: Issued | ((n: number) => Issued);
 }): Promise<FakeSts> {
   const calls: FakeSts['calls'] = [];
   const server = await startServer(async (req, res) => {
@@ -28,7 +36,7 @@ export async function startFakeSts(opts: {
       res.end(errorXml('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity'));
       return;
     }
-    const c = opts.issue;
+    const c = typeof opts.issue === 'function' ? opts.issue(calls.length) : opts.issue;
     res.writeHead(200, { 'content-type': 'text/xml' });
     res.end(`<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>

@@ -4,6 +4,7 @@ import { chunksOf, completionOf } from './fake-openai';
 import { googleError, mergeChunks, textChunks } from './fake-gemini';
 import { recordRequest, sleep, startServer, type RecordedRequest, type TestServer } from './http-server';
 import { FLOOD_HEAD, flood as floodBytes } from './flood-upstream';
+import { chunkFrame, chunkFrameOf, exceptionFrame } from './bedrock-frames';
 
 /**
  * One fault-injecting upstream that speaks every provider's wire format (Anthropic Messages,
@@ -14,8 +15,8 @@ import { FLOOD_HEAD, flood as floodBytes } from './flood-upstream';
  * changed, so retries meet the same fault.
  */
 /** `vertex` is Claude on Vertex AI; `vertex-gemini` a vertex target serving a Gemini model (publisher google). */
-export type Provider = 'anthropic' | 'openai' | 'gemini' | 'vertex' | 'vertex-gemini';
-export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini', 'vertex', 'vertex-gemini'];
+export type Provider = 'anthropic' | 'openai' | 'gemini' | 'bedrock' | 'vertex' | 'vertex-gemini';
+export const PROVIDERS: Provider[] = ['anthropic', 'openai', 'gemini', 'bedrock', 'vertex', 'vertex-gemini'];
 
 export interface FaultRequest extends RecordedRequest {
   provider: Provider;
@@ -38,6 +39,8 @@ export interface Wire {
   streamError(message: string): string;
   /** An event that cannot be parsed (its JSON cut off), as SSE bytes. */
   malformedEvent(): string;
+  /** Bytes that keep the stream alive and end nothing; unset: an SSE comment line. */
+  keepalive?(): string;
 }
 
 export type Fault = (req: FaultRequest, res: ServerResponse, wire: Wire) => void | Promise<void>;
@@ -71,9 +74,14 @@ export const reset = (res: ServerResponse) => void res.socket?.resetAndDestroy()
 export const flood = {
   // Vertex streams its publisher's events.
   event: (res: ServerResponse, w: Wire, bytes: number) =>
-    floodBytes(res, Buffer.from(FLOOD_HEAD[w.provider === 'vertex' ? 'anthropic' : w.provider === 'vertex-gemini' ? 'gemini' : w.provider]), bytes, {
-      written: 0,
-    }),
+    floodBytes(
+      res,
+      w.provider === 'bedrock'
+        ? BEDROCK_FLOOD_HEAD
+        : Buffer.from(FLOOD_HEAD[w.provider === 'vertex' ? 'anthropic' : w.provider === 'vertex-gemini' ? 'gemini' : w.provider]),
+      bytes,
+      { written: 0 },
+    ),
   json: (res: ServerResponse, bytes: number) => floodBytes(res, Buffer.from('{"id":"x","text":"'), bytes, { written: 0 }),
 };
 
@@ -91,6 +99,40 @@ export async function trickle(res: ServerResponse, pieces: string[], everyMs: nu
 export const send = (res: ServerResponse, text: string) => new Promise<void>((resolve) => res.write(text, () => resolve()));
 
 export const MODEL = 'upstream-model';
+
+/** `n` pieces of keep-alive in the wire's own spelling (each resets an idle timer, none ends the stream). */
+export const keepalives = (w: Wire, n: number) => Array.from({ length: n }, () => w.keepalive?.() ?? ':\n\n');
+
+/** Target fields a provider requires besides the table's own (the cloud providers' region). */
+export const targetFields = (p: Provider): Record<string, unknown> => (p === 'bedrock' ? { region: 'us-east-1' } : {});
+
+/**
+ * Bedrock's wire is binary (AWS event-stream frames), the table's rows write text: the bedrock
+ * Wire spells frames as latin1 strings, and a bedrock reply writes every string back as those
+ * bytes, with Bedrock's stream content type where a row asked for SSE.
+ */
+const binary = (frames: Buffer[]) => Buffer.concat(frames).toString('latin1');
+
+/** A frame prelude announcing a frame of ~2 GB (bytes below 0x80, so it survives any text encoding); the filler follows. */
+const BEDROCK_FLOOD_HEAD = Buffer.from([0x7f, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0]);
+
+function speakEventStream(res: ServerResponse): void {
+  const writeHead = res.writeHead.bind(res) as (...a: any[]) => ServerResponse;
+  res.writeHead = ((status: number, ...rest: any[]) =>
+    writeHead(
+      status,
+      ...rest.map((h) =>
+        h && typeof h === 'object' && String(h['content-type']).startsWith('text/event-stream')
+          ? { ...h, 'content-type': 'application/vnd.amazon.eventstream' }
+          : h,
+      ),
+    )) as any;
+  const bytes = (c: unknown) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+  const write = res.write.bind(res) as (...a: any[]) => boolean;
+  res.write = ((c: unknown, ...rest: any[]) => write(bytes(c), ...rest)) as any;
+  const end = res.end.bind(res) as (...a: any[]) => ServerResponse;
+  res.end = ((c?: unknown, ...rest: any[]) => (c === undefined || typeof c === 'function' ? end(c, ...rest) : end(bytes(c), ...rest))) as any;
+}
 
 function wireFor(provider: Provider, key: string): Wire {
   const ev = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -144,6 +186,29 @@ function wireFor(provider: Provider, key: string): Wire {
       return { ...wireFor('anthropic', key), provider };
     case 'vertex-gemini':
       return { ...wireFor('gemini', key), provider };
+    case 'bedrock': {
+      const events = textStream(MODEL, ['Hel', 'lo'])
+        .map(([, d]) => d as Record<string, unknown>)
+        .filter((d) => d.type !== 'ping');
+      const headEnd = events.findIndex((d) => d.type === 'content_block_delta') + 1;
+      const last = events.length - 1;
+      events[last] = {
+        ...events[last],
+        'amazon-bedrock-invocationMetrics': { inputTokenCount: 12, outputTokenCount: 6, invocationLatency: 10, firstByteLatency: 5 },
+      };
+      return {
+        provider,
+        key,
+        streamHead: () => binary(events.slice(0, headEnd).map(chunkFrame)),
+        streamTail: () => binary(events.slice(headEnd).map(chunkFrame)),
+        answer: () => JSON.stringify(textMessage(MODEL, 'Hello')),
+        errorBody: (_status, message) => JSON.stringify({ message }),
+        streamError: (message) => binary([exceptionFrame('internalServerException', message)]),
+        malformedEvent: () => binary([chunkFrameOf('{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo')]),
+        // The event stream has no comments: an empty text delta is what carries nothing.
+        keepalive: () => binary([chunkFrame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '' } })]),
+      };
+    }
     case 'gemini': {
       const chunks = textChunks('Hello', { model: MODEL });
       return {
@@ -177,6 +242,9 @@ function classify(req: RecordedRequest): { provider: Provider; stream: boolean; 
   if (/:(rawPredict|streamRawPredict)$/.test(req.path)) {
     return { provider: 'vertex', stream: req.path.endsWith(':streamRawPredict'), key: String(h.authorization ?? '').replace(/^Bearer /, '') };
   }
+  if (req.path.startsWith('/model/')) {
+    return { provider: 'bedrock', stream: req.path.endsWith('/invoke-with-response-stream'), key: String(h.authorization ?? '').replace(/^Bearer /, '') };
+  }
   if (req.path.includes('/chat/completions')) {
     return { provider: 'openai', stream: req.body?.stream === true, key: String(h.authorization ?? '').replace(/^Bearer /, '') };
   }
@@ -197,9 +265,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     const { provider, stream, key } = classify(rec);
     const fr: FaultRequest = { ...rec, provider, stream };
     up.received.push(fr);
+    if (provider === 'bedrock') speakEventStream(res);
     await up.fault(fr, res, wireFor(provider, key));
   });
   return Object.assign(up, srv, {
-    baseURL: (p: Provider) => (p === 'anthropic' ? srv.url : p === 'openai' || p === 'vertex' || p === 'vertex-gemini' ? `${srv.url}/v1` : `${srv.url}/v1beta`),
+    baseURL: (p: Provider) =>
+      p === 'anthropic' || p === 'bedrock' ? srv.url : p === 'openai' || p === 'vertex' || p === 'vertex-gemini' ? `${srv.url}/v1` : `${srv.url}/v1beta`,
   });
 }

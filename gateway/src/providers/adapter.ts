@@ -35,7 +35,8 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
         if (pending) await pending;
         if (provider.sign) await provider.sign(req, call);
       } catch (err) {
-        // Its message names the provider and the credential source, never a secret: safe to show.
+        // No credential, no request: a 502 naming the provider and the source (never the secret),
+        // which the core retries and the breaker counts like any upstream failure.
         if (err instanceof CredentialError) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', err.message, null) };
         throw err;
       }

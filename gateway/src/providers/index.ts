@@ -2,6 +2,7 @@ import type { ProviderName } from '../config/snapshot';
 import type { Target } from '../core/routes';
 import { httpAdapter } from './adapter';
 import { anthropicProvider } from './anthropic/provider';
+import { bedrockProvider } from './bedrock/provider';
 import { geminiProvider } from './gemini/provider';
 import { openaiProvider } from './openai/provider';
 import { vertexAdapter } from './vertex/provider';
@@ -13,6 +14,7 @@ import { envelope } from '../core/errors';
 export function createAdapters(pools: UpstreamPools): (target: Target) => ProviderAdapter {
   const adapters: Partial<Record<ProviderName, ProviderAdapter>> = {
     anthropic: httpAdapter(pools, anthropicProvider),
+    bedrock: httpAdapter(pools, bedrockProvider),
     gemini: httpAdapter(pools, geminiProvider),
     openai: httpAdapter(pools, openaiProvider),
     vertex: vertexAdapter(pools),

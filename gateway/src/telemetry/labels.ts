@@ -120,6 +120,8 @@ export function genAiProvider(provider: string | undefined): string {
       return 'openai';
     case 'gemini':
       return 'gcp.gemini';
+    case 'bedrock':
+      return 'aws.bedrock';
     default:
       return provider ?? NONE;
   }

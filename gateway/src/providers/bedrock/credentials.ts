@@ -31,7 +31,9 @@ export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 
 /**
  * Caches what `inner` resolves until REFRESH_MARGIN_MS before its expiration; concurrent callers
- * share one refresh. A failure is not cached: the next request tries again.
+ * share one refresh. A failure is not cached: the next request tries again. A refresh asks for
+ * `forceRefresh`: the SDK's default chain otherwise answers a credential inside its own 5-minute
+ * window with the old one and refreshes in the background, so new keys would arrive a request late.
  */
 export function cachedCredentials(inner: AwsCredentialIdentityProvider, now: () => number = Date.now): AwsCredentialIdentityProvider {
   let current: AwsCredentialIdentity | undefined;
@@ -41,7 +43,7 @@ export function cachedCredentials(inner: AwsCredentialIdentityProvider, now: () 
     if (current && fresh(current)) return current;
     pending ??= (async () => {
       try {
-        current = await inner();
+        current = await inner(current ? { forceRefresh: true } : undefined);
         return current;
       } finally {
         pending = undefined;

@@ -108,7 +108,3 @@ export function fromCountTokensResponse(body: unknown): { input_tokens: number }
   const n = (body as { inputTokens?: unknown } | null)?.inputTokens;
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? { input_tokens: n } : undefined;
 }
-
-export function defaultBedrockBaseURL(region: string): string {
-  return `https://bedrock-runtime.${region}.amazonaws.com`;
-}

@@ -1,7 +1,7 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import type { Message } from '@smithy/types';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { formatEvent } from '../../core/sse';
+import { formatEvent, SseEventTooLarge } from '../../core/sse';
 import { mapBedrockError, type MappedError } from './errors';
 
 /**
@@ -47,6 +47,8 @@ export class BedrockStreamDecoder {
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
+  /** A frame past maxFrameBytes was announced: everything from here on throws SseEventTooLarge. */
+  tooLarge = false;
   metrics: InvocationMetrics | undefined;
 
   constructor(
@@ -54,15 +56,25 @@ export class BedrockStreamDecoder {
     private readonly secrets: readonly string[] = [],
   ) {}
 
-  /** Bytes as they arrive → the complete items they finish. */
+  /** Bytes as they arrive → the complete items they finish. Throws SseEventTooLarge for a frame longer than maxFrameBytes. */
   push(chunk: Uint8Array): BedrockStreamItem[] {
+    if (this.tooLarge) throw new SseEventTooLarge(this.maxFrameBytes);
     if (this.done) return [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
     const out: BedrockStreamItem[] = [];
     while (!this.done && this.buf.length >= PRELUDE) {
       const total = this.buf.readUInt32BE(0);
-      if (total < MIN_FRAME || total > this.maxFrameBytes) {
-        out.push(this.fail(`frame length ${total} outside [${MIN_FRAME}, ${this.maxFrameBytes}]`));
+      // Past the gateway's cap, as an SSE event past maxEventBytes: a too_large failure, not
+      // retried (the next try would be as large), and the connection dropped unread.
+      if (total > this.maxFrameBytes) {
+        this.done = true;
+        this.tooLarge = true;
+        // The events before it in this chunk are still delivered; the next push or end throws.
+        if (out.length) return out;
+        throw new SseEventTooLarge(this.maxFrameBytes);
+      }
+      if (total < MIN_FRAME) {
+        out.push(this.fail(`frame length ${total} is below the minimum of ${MIN_FRAME}`));
         break;
       }
       if (this.buf.length < total) break;
@@ -83,6 +95,7 @@ export class BedrockStreamDecoder {
 
   /** The upstream closed: bytes of an unfinished frame mean it was cut. */
   end(): BedrockStreamItem[] {
+    if (this.tooLarge) throw new SseEventTooLarge(this.maxFrameBytes);
     if (this.done || this.buf.length === 0) return [];
     return [this.fail(`stream ended inside a frame (${this.buf.length} bytes left)`)];
   }

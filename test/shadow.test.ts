@@ -10,7 +10,10 @@ import { keyPlace } from '../gateway/src/shadow/sampler';
 import type { ShadowUsage } from '../gateway/src/shadow/stats';
 import { installTelemetry } from '../gateway/src/telemetry';
 import { startFakeAnthropic, textStream, type FakeAnthropic, type Received } from './helpers/fake-anthropic';
+import { startFakeBedrock, type FakeBedrock } from './helpers/fake-bedrock';
 import { startFakeGemini, type FakeGemini } from './helpers/fake-gemini';
+import { startFakeGoogleOAuth, serviceAccountKey, type FakeGoogleOAuth } from './helpers/fake-google-oauth';
+import { startFakeVertex, type FakeVertex } from './helpers/fake-vertex';
 import { startFakeOpenAI, type FakeOpenAI } from './helpers/fake-openai';
 import {
   CLIENT_KEY,
@@ -434,6 +437,66 @@ describe('shadow traffic', () => {
         expect(l.ttft_ms === null).toBe(!stream);
         expect(JSON.stringify(l)).not.toMatch(/Hello|colour|Be brief/); // never text in the log
       }
+    });
+  });
+
+  describe('translation to the clouds', () => {
+    const KEYS = { AWS_ACCESS_KEY_ID: 'AKIASHADOWTEST000042', AWS_SECRET_ACCESS_KEY: 'shadowSecretKey000000000000000000000000Sh4' };
+    const PROJECT = 'shadow-proj';
+    const saKey = serviceAccountKey(PROJECT);
+    let bedrock: FakeBedrock;
+    let vertex: FakeVertex;
+    let oauth: FakeGoogleOAuth;
+    beforeAll(async () => {
+      bedrock = await startFakeBedrock({ region: 'us-east-1', keys: { [KEYS.AWS_ACCESS_KEY_ID]: KEYS.AWS_SECRET_ACCESS_KEY } });
+      vertex = await startFakeVertex({ tokens: ['ya29.shadow-token-01'], project: PROJECT, region: 'us-east5' });
+      oauth = await startFakeGoogleOAuth({ publicKeyPem: saKey.publicKeyPem, clientEmail: saKey.clientEmail, token: 'ya29.shadow-token-01' });
+    });
+    afterAll(async () => {
+      await Promise.all([bedrock?.close(), vertex?.close(), oauth?.close()]);
+    });
+
+    test.each([false, true])('bedrock (SigV4, event stream) and vertex (OAuth bearer, rawPredict) shadows (stream: %s)', async (stream) => {
+      const targets = [
+        shadow('bedrock', {
+          provider: 'bedrock',
+          model: 'anthropic.claude-haiku-4-5-20251001-v1:0',
+          region: 'us-east-1',
+          baseURL: bedrock.url,
+          credentialsRef: { name: 'aws' },
+        }),
+        shadow('vertex', {
+          provider: 'vertex',
+          model: 'claude-haiku-4-5@20251001',
+          region: 'us-east5',
+          project: PROJECT,
+          baseURL: `${vertex.url}/v1`,
+          credentialsRef: { name: 'gcp' },
+        }),
+      ];
+      await start([...world(targets), secret('aws', KEYS), secret('gcp', { 'service-account.json': saKey.json(`${oauth.url}/token`) })]);
+      const bedrockBefore = bedrock.requests.length;
+      const vertexBefore = vertex.calls.length;
+      const res = await post({ stream, messages: [{ role: 'user', content: 'Name a colour.' }] });
+      expect(res.status).toBe(200);
+      await res.text();
+      await waitFor(() => shadowLines().length === 2, 10_000, 'two shadow records');
+
+      const b = bedrock.requests[bedrockBefore];
+      expect(b.auth).toBe('sigv4');
+      expect(b.path).toMatch(stream ? /\/invoke-with-response-stream$/ : /\/invoke$/);
+      expect(b.json).toMatchObject({ anthropic_version: 'bedrock-2023-05-31', messages: [{ role: 'user', content: 'Name a colour.' }] });
+      expect(b.json.model).toBeUndefined();
+      const v = vertex.calls[vertexBefore];
+      expect(v.path).toMatch(stream ? /:streamRawPredict$/ : /:rawPredict$/);
+      expect(v.headers.authorization).toBe('Bearer ya29.shadow-token-01');
+
+      const by = Object.fromEntries(shadowLines().map((l) => [l.shadow, l]));
+      expect(by.bedrock).toMatchObject({ provider: 'bedrock', outcome: 'ok', status: 200, stop_reason: 'end_turn', stream });
+      expect(by.vertex).toMatchObject({ provider: 'vertex', outcome: 'ok', status: 200, stop_reason: 'end_turn', stream });
+      expect(by.bedrock.output_tokens).toBeGreaterThan(0);
+      expect(by.vertex.output_tokens).toBeGreaterThan(0);
+      expect(JSON.stringify(lines)).not.toContain(KEYS.AWS_SECRET_ACCESS_KEY);
     });
   });
 

@@ -89,7 +89,11 @@ export class SseRelay {
       this.abortUpstream();
       void this.upstream.return?.().catch(() => undefined);
     };
-    res.flushHeaders();
+    // The headers leave with the first batch, in the same write: a routed stream was primed, so that
+    // batch is already in hand. One still awaited gets its headers alone, on the next tick.
+    process.nextTick(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
     if (this.pingIntervalMs > 0) track(this);
     if (this.shutdown?.aborted) onShutdown();
     else this.shutdown?.addEventListener('abort', onShutdown, { once: true });
@@ -103,9 +107,19 @@ export class SseRelay {
         }
         const batch = next.value;
         let ended = false;
+        const stopped = this.sawStop;
         for (const ev of batch) {
           this.observe(ev);
           if (ev.event === 'error') ended = true;
+        }
+        if (this.sawStop && !stopped) {
+          // The upstream's end follows message_stop: held back until then, the last events and the
+          // response's end go out in one write (end() uncorks). An upstream slow to end gets them
+          // released after this turn of the event loop.
+          res.cork();
+          setImmediate(() => {
+            if (!res.writableEnded) res.uncork();
+          });
         }
         // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
         const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');

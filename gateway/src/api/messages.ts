@@ -10,6 +10,7 @@ import { runAttempts } from '../routing/attempts';
 import { redactHeaders, secretsOf } from '../providers/redact';
 import { UpstreamFailure, type UpstreamReply } from '../core/upstream';
 import type { Admission } from '../core/limits';
+import { Cancellation } from '../core/cancellation';
 
 type Endpoint = 'messages' | 'count_tokens';
 
@@ -34,7 +35,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
     call.admission = admission;
     ctx.set(admission.headers);
 
-    const client = new AbortController();
+    const client = new Cancellation();
     const onClose = () => {
       if (!ctx.res.writableFinished) client.abort();
       deps.shutdown.removeEventListener('abort', onShutdown);
@@ -61,7 +62,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
         },
         call,
         { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
-        client.signal,
+        client,
       );
     } catch (err) {
       if (shuttingDown) {

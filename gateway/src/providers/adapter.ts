@@ -32,7 +32,7 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       const pending = provider.auth(call, req.headers, req.state);
       if (pending) await pending;
       if (provider.sign) await provider.sign(req, call);
-      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.signal });
+      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.cancellation ?? call.signal });
 
       const ok = res.status >= 200 && res.status < 300;
       const wantsStream = call.endpoint === 'messages' && call.body.stream === true;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Cancellation } from '../core/cancellation';
 import { UpstreamFailure } from '../core/upstream';
 
 /** When a target sets no `maxDurationSeconds`: generous enough for the longest streamed answers. */
@@ -35,7 +36,7 @@ export interface Deadline {
  * the failure itself, so whatever undici throws (before headers, or while the body is read) is
  * already classified as a timeout.
  */
-export function exchangeDeadline(client: AbortSignal, seconds: number, describe: () => string): Deadline {
+export function exchangeDeadline(client: AbortSignal | Cancellation, seconds: number, describe: () => string): Deadline {
   const ac = new ExchangeSignal();
   const onClientAbort = () => ac.abort(client.reason);
   const timer = setTimeout(
@@ -44,12 +45,14 @@ export function exchangeDeadline(client: AbortSignal, seconds: number, describe:
   );
   timer.unref();
   if (client.aborted) onClientAbort();
+  else if (client instanceof Cancellation) client.once('abort', onClientAbort);
   else client.addEventListener('abort', onClientAbort, { once: true });
   return {
     signal: ac,
     clear() {
       clearTimeout(timer);
-      client.removeEventListener('abort', onClientAbort);
+      if (client instanceof Cancellation) client.removeListener('abort', onClientAbort);
+      else client.removeEventListener('abort', onClientAbort);
     },
   };
 }

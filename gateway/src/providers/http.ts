@@ -6,6 +6,7 @@ import { UpstreamFailure, type FailureKind } from '../core/upstream';
 import { SseEventTooLarge } from '../core/sse';
 import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
 import { reapingConnector } from './connector';
+import type { Cancellation } from '../core/cancellation';
 
 export interface HttpResponse {
   status: number;
@@ -52,7 +53,7 @@ export interface SendOptions {
   method?: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: Buffer | string;
-  signal: AbortSignal;
+  signal: AbortSignal | Cancellation;
 }
 
 /**

@@ -38,6 +38,21 @@ function untrack(s: SseRelay): void {
 }
 
 /**
+ * What runs when each shutdown signal fires, for the streams open then: one EventTarget listener per
+ * signal rather than one per stream (adding and removing one costs microseconds).
+ */
+const onShutdowns = new WeakMap<AbortSignal, Set<() => void>>();
+function shutdownHooks(signal: AbortSignal): Set<() => void> {
+  let hooks = onShutdowns.get(signal);
+  if (!hooks) {
+    const set = (hooks = new Set());
+    onShutdowns.set(signal, set);
+    signal.addEventListener('abort', () => set.forEach((f) => f()), { once: true });
+  }
+  return hooks;
+}
+
+/**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
  * stream). Pulls event batches from the upstream only as fast as the client reads (waits for
@@ -95,8 +110,9 @@ export class SseRelay {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
     });
     if (this.pingIntervalMs > 0) track(this);
+    const hooks = this.shutdown && shutdownHooks(this.shutdown);
     if (this.shutdown?.aborted) onShutdown();
-    else this.shutdown?.addEventListener('abort', onShutdown, { once: true });
+    else hooks?.add(onShutdown);
     try {
       for (;;) {
         const next = await this.upstream.next();
@@ -148,7 +164,7 @@ export class SseRelay {
         f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`,
       );
     } finally {
-      this.shutdown?.removeEventListener('abort', onShutdown);
+      hooks?.delete(onShutdown);
       if (!this.finished) {
         this.finished = true;
         untrack(this);

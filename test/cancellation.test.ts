@@ -1,5 +1,11 @@
 import { Cancellation } from '../gateway/src/core/cancellation';
+import { CallContext } from '../gateway/src/core/call';
+import { Observers } from '../gateway/src/core/observers';
+import type { Route, Target } from '../gateway/src/core/routes';
+import type { UpstreamCall } from '../gateway/src/core/upstream';
 import { exchangeDeadline } from '../gateway/src/providers/deadline';
+import { CircuitBreakers } from '../gateway/src/routing/breaker';
+import { runAttempts } from '../gateway/src/routing/attempts';
 
 /**
  * Issue 15: a request's cancellation is an EventEmitter, and the AbortSignal a provider may ask
@@ -49,4 +55,37 @@ describe('Cancellation', () => {
     d.clear();
     expect(c.listenerCount('abort')).toBe(0);
   });
+});
+
+test("an attempt's call.signal, read by a provider, is an AbortSignal that aborts when the client leaves", async () => {
+  const target = { id: 't1', provider: 'anthropic', model: 'm', baseURL: 'http://127.0.0.1:9', priority: 0, weight: 1 } as unknown as Target;
+  const call = new CallContext(Date.now());
+  call.route = { name: 'default/r', targets: [target], retry: { attempts: 1, on: [] } } as unknown as Route;
+  const client = new Cancellation();
+  let seen: AbortSignal | undefined;
+  const attempt = runAttempts(
+    {
+      // A provider adapter that, like one fetching credentials, hands call.signal to an abortable wait.
+      adapter: () => ({
+        send: (c: UpstreamCall) =>
+          new Promise((_, reject) => {
+            seen = c.signal;
+            c.signal.addEventListener('abort', () => reject(c.signal.reason));
+          }),
+      }),
+      breakers: new CircuitBreakers(),
+      observers: new Observers(),
+      maxRetryWaitMs: 0,
+      baseBackoffMs: 1,
+    },
+    call,
+    { endpoint: 'messages', body: {}, raw: Buffer.from('{}'), search: '', clientHeaders: {}, requestId: call.requestId },
+    client,
+  );
+  await new Promise((r) => setImmediate(r));
+  expect(seen).toBeInstanceOf(AbortSignal);
+  expect(seen!.aborted).toBe(false);
+  client.abort();
+  await expect(attempt).rejects.toMatchObject({ kind: 'aborted' });
+  expect(seen!.aborted).toBe(true);
 });

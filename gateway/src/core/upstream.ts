@@ -13,7 +13,10 @@ export interface UpstreamCall {
   search: string;
   clientHeaders: IncomingHttpHeaders;
   target: Target;
-  /** Aborted when the client goes away or the gateway gives up on the attempt. */
+  /**
+   * Aborted when the client goes away or the gateway gives up on the attempt. On the core's calls
+   * it is inherited, made on first read: a copy by spread (`{ ...call }`) does not carry it.
+   */
   signal: AbortSignal;
   /** The same, without the cost of an AbortSignal (which `signal` makes on first use) when the core set it. */
   cancellation?: Cancellation;

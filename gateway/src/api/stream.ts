@@ -38,6 +38,21 @@ function untrack(s: SseRelay): void {
 }
 
 /**
+ * What runs when each shutdown signal fires, for the streams open then: one EventTarget listener per
+ * signal rather than one per stream (adding and removing one costs microseconds).
+ */
+const onShutdowns = new WeakMap<AbortSignal, Set<() => void>>();
+function shutdownHooks(signal: AbortSignal): Set<() => void> {
+  let hooks = onShutdowns.get(signal);
+  if (!hooks) {
+    const set = (hooks = new Set());
+    onShutdowns.set(signal, set);
+    signal.addEventListener('abort', () => set.forEach((f) => f()), { once: true });
+  }
+  return hooks;
+}
+
+/**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
  * stream). Pulls event batches from the upstream only as fast as the client reads (waits for
@@ -89,10 +104,15 @@ export class SseRelay {
       this.abortUpstream();
       void this.upstream.return?.().catch(() => undefined);
     };
-    res.flushHeaders();
+    // The headers leave with the first batch, in the same write: a routed stream was primed, so that
+    // batch is already in hand. One still awaited gets its headers alone, on the next tick.
+    process.nextTick(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
     if (this.pingIntervalMs > 0) track(this);
+    const hooks = this.shutdown && shutdownHooks(this.shutdown);
     if (this.shutdown?.aborted) onShutdown();
-    else this.shutdown?.addEventListener('abort', onShutdown, { once: true });
+    else hooks?.add(onShutdown);
     try {
       for (;;) {
         const next = await this.upstream.next();
@@ -103,9 +123,19 @@ export class SseRelay {
         }
         const batch = next.value;
         let ended = false;
+        const stopped = this.sawStop;
         for (const ev of batch) {
           this.observe(ev);
           if (ev.event === 'error') ended = true;
+        }
+        if (this.sawStop && !stopped) {
+          // The upstream's end follows message_stop: held back until then, the last events and the
+          // response's end go out in one write (end() uncorks). An upstream slow to end gets them
+          // released after this turn of the event loop.
+          res.cork();
+          setImmediate(() => {
+            if (!res.writableEnded) res.uncork();
+          });
         }
         // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
         const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');
@@ -134,7 +164,7 @@ export class SseRelay {
         f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`,
       );
     } finally {
-      this.shutdown?.removeEventListener('abort', onShutdown);
+      hooks?.delete(onShutdown);
       if (!this.finished) {
         this.finished = true;
         untrack(this);

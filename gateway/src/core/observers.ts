@@ -22,33 +22,58 @@ export class Observers implements Required<Observer> {
     this.list.push(o);
   }
 
+  // A try per observer, written out rather than through a closure per call: these run several
+  // times per request for every observer.
   requestStart(call: CallContext): void {
-    for (const o of this.list) this.safe(() => o.requestStart?.(call));
+    for (const o of this.list) {
+      try {
+        o.requestStart?.(call);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
   }
 
   attemptStart(call: CallContext, target: Target, n: number): Record<string, string> {
     const headers: Record<string, string> = {};
-    for (const o of this.list) this.safe(() => Object.assign(headers, o.attemptStart?.(call, target, n) ?? {}));
+    for (const o of this.list) {
+      try {
+        const h = o.attemptStart?.(call, target, n);
+        if (h) Object.assign(headers, h);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
     return headers;
   }
 
   attemptEnd(call: CallContext, attempt: AttemptRecord): void {
-    for (const o of this.list) this.safe(() => o.attemptEnd?.(call, attempt));
+    for (const o of this.list) {
+      try {
+        o.attemptEnd?.(call, attempt);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
   }
 
   firstToken(call: CallContext): void {
-    for (const o of this.list) this.safe(() => o.firstToken?.(call));
+    for (const o of this.list) {
+      try {
+        o.firstToken?.(call);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
   }
 
   requestEnd(call: CallContext): void {
-    for (const o of this.list) this.safe(() => o.requestEnd?.(call));
-  }
-
-  private safe(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.onError(err);
+    for (const o of this.list) {
+      try {
+        o.requestEnd?.(call);
+      } catch (err) {
+        this.onError(err);
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Cancellation } from './cancellation';
 import type { Target } from './routes';
 
 /** What the core hands a provider adapter for one upstream attempt. */
@@ -12,8 +13,13 @@ export interface UpstreamCall {
   search: string;
   clientHeaders: IncomingHttpHeaders;
   target: Target;
-  /** Aborted when the client goes away or the gateway gives up on the attempt. */
+  /**
+   * Aborted when the client goes away or the gateway gives up on the attempt. On the core's calls
+   * it is inherited, made on first read: a copy by spread (`{ ...call }`) does not carry it.
+   */
   signal: AbortSignal;
+  /** The same, without the cost of an AbortSignal (which `signal` makes on first use) when the core set it. */
+  cancellation?: Cancellation;
   requestId: string;
   /** Headers the gateway adds to every upstream request (W3C trace context). */
   extraHeaders: Record<string, string>;

@@ -40,7 +40,7 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
         if (err instanceof CredentialError) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', err.message, null) };
         throw err;
       }
-      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.signal });
+      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.cancellation ?? call.signal });
 
       const ok = res.status >= 200 && res.status < 300;
       const wantsStream = call.endpoint === 'messages' && call.body.stream === true;

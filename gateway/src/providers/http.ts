@@ -6,6 +6,7 @@ import { UpstreamFailure, type FailureKind } from '../core/upstream';
 import { SseEventTooLarge } from '../core/sse';
 import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
 import { reapingConnector } from './connector';
+import type { Cancellation } from '../core/cancellation';
 
 export interface HttpResponse {
   status: number;
@@ -52,7 +53,7 @@ export interface SendOptions {
   method?: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: Buffer | string;
-  signal: AbortSignal;
+  signal: AbortSignal | Cancellation;
 }
 
 /**
@@ -132,27 +133,46 @@ export function safeOrigin(url: string): string {
  * Collects a non-streamed response body, at most `maxBytes` of it: past that the body is
  * destroyed (the connection is dropped, not drained) and the attempt fails as `too_large`.
  */
-export async function readAll(res: HttpResponse, target: Target, maxBytes: number): Promise<Buffer> {
+export function readAll(res: HttpResponse, target: Target, maxBytes: number): Promise<Buffer> {
   const tooLarge = () =>
     new UpstreamFailure('too_large', `${targetName(target)} sent a reply larger than the gateway's limit of ${maxBytes} bytes`, safeOrigin(target.baseURL));
   const declared = Number(res.headers['content-length']);
+  const body = res.body;
   if (declared > maxBytes) {
-    res.body.destroy();
-    throw tooLarge();
+    body.destroy();
+    return Promise.reject(tooLarge());
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const c of res.body) {
+  // Listeners rather than `for await`: an async iterator per reply (and its end-of-stream
+  // watcher) cost more than the rest of reading a small body.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    const onData = (c: Buffer) => {
       size += c.length;
-      // Leaving the loop by throwing destroys the body.
-      if (size > maxBytes) throw tooLarge();
+      if (size > maxBytes) {
+        done();
+        // The connection is dropped, not drained; undici reports the destroy as an error nobody needs.
+        body.on('error', () => undefined).destroy();
+        reject(tooLarge());
+        return;
+      }
       chunks.push(c);
-    }
-  } catch (err) {
-    throw toFailure(err, target);
-  }
-  return Buffer.concat(chunks);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: unknown) => {
+      done();
+      reject(toFailure(err, target));
+    };
+    // Closed with neither an end nor an error: what `for await` reports as a premature close.
+    const onClose = () => onError(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
 /** Joins a base URL and a path without doubling or dropping slashes. */

@@ -1,0 +1,95 @@
+import { CallContext, type AttemptRecord } from '../gateway/src/core/call';
+import type { ApiKey, Route, Target } from '../gateway/src/core/routes';
+import { accessLine, accessRecord } from '../gateway/src/telemetry/access-log';
+
+/**
+ * The access log writes its line field by field (accessLine) instead of JSON.stringify of the
+ * record object: the two must give the same bytes for every value a record can hold, including
+ * the ones JSON escapes or writes specially.
+ */
+const TRICKY = [
+  'plain',
+  ' !#$%&()*+,-./09:;<=>?@AZ[]^_`az{|}~', // every printable ASCII class written as is
+  'edge \u001f\u007f\u0080 ~"', // just outside it
+  'with "quotes" and \\backslashes\\',
+  'C:\\only\\backslashes',
+  'only "quotes"',
+  'tab\tnewline\nreturn\r nul\u0000 bell\u0007 del\u007f',
+  'unicode é ü 日本語 🚀 \u2028\u2029',
+  'lone surrogates \ud800 and \udfff',
+  '',
+  '</script><!--',
+  'x'.repeat(300), // over the 256-character cap for client-chosen strings
+  'é'.repeat(255) + '🚀🚀', // the cap falls inside a surrogate pair
+];
+
+function target(provider: string, model: string, pricing?: Target['pricing']): Target {
+  return { provider, model, pricing } as unknown as Target;
+}
+
+function call(s: string, i: number): CallContext {
+  const c = new CallContext(Date.UTC(2026, 2, 31, 23, 59, 59, 999));
+  c.endpoint = i % 3 === 0 ? 'count_tokens' : 'messages';
+  c.http = { method: i % 2 ? 'POST' : s, path: '/v1/messages' + s, headers: i % 2 ? { traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01` } : {} };
+  c.key = i % 4 === 3 ? undefined : ({ name: 'default/' + s } as unknown as ApiKey);
+  c.serviceAccount = i % 2 ? 'ns/' + s : undefined;
+  c.route = i % 5 === 4 ? undefined : ({ name: s, pricing: { inputPerMTok: 3, outputPerMTok: 15, cacheReadPerMTok: 0.3 } } as unknown as Route);
+  c.requestedModel = s;
+  c.stream = i % 2 === 0;
+  const t = target('anthropic', s, i % 3 === 1 ? { inputPerMTok: 1 / 3, cacheWritePerMTok: 3.75 } : undefined);
+  c.target = i % 4 === 2 ? undefined : t;
+  c.responseModel = i % 2 ? s : undefined;
+  const attempts: AttemptRecord[] = [
+    { target: target('openai', s), n: 1, startedAt: 0, retryable: true, durationMs: 12.3456, outcome: 'error', status: 429, errorType: s },
+    { target: t, n: 2, startedAt: 1, retryable: true, durationMs: 0.05, outcome: 'failure', failure: 'idle_timeout' },
+    { target: t, n: 3, startedAt: 2, retryable: false, durationMs: 1e21, outcome: 'ok', status: 200 },
+  ];
+  c.attempts = attempts.slice(0, i % 4);
+  c.fallbacks = i % 3;
+  c.usage = {
+    input_tokens: 123456789 * i,
+    output_tokens: 7,
+    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: 99,
+    ...(i % 2 ? { cache_creation_1h_input_tokens: 33 } : {}),
+  };
+  c.stopReason = i % 2 ? s : undefined;
+  c.status = [200, 0, 429, 529, 403][i % 5];
+  c.errorType = i % 3 === 2 ? s : undefined;
+  c.clientAborted = i % 4 === 1;
+  c.rateLimited = i % 5 === 2 ? { scope: 'route', limit: 'requestsPerMinute' as never } : undefined;
+  c.budgetExceeded = i % 5 === 4 ? { period: '2026-03', budget_usd: 0.01, spent_usd: 0.018000000000000002 } : undefined;
+  c.trace = i % 6 === 5 ? { traceId: s, spanId: i % 4 ? s : undefined } : undefined;
+  c.firstTokenAt = i % 2 ? c.startedAt + 3.14159 : undefined;
+  c.endedAt = c.startedAt + 1234.56789 * i;
+  return c;
+}
+
+describe('access-log line', () => {
+  test('is byte for byte JSON.stringify of the access record, for quotes, control characters, unicode, nulls, absent fields and numbers', () => {
+    let n = 0;
+    for (const [i, s] of TRICKY.entries()) {
+      // Every value of i mod 2..6 meets every string, so each optional field is seen both set and unset.
+      for (let k = 0; k < 60; k++) {
+        const c = call(s, i + k);
+        const line = accessLine(c);
+        expect(line).toBe(JSON.stringify(accessRecord(c)));
+        expect(JSON.parse(line)).toEqual(accessRecord(c));
+        n++;
+      }
+    }
+    expect(n).toBe(TRICKY.length * 60);
+  });
+
+  test('non-finite numbers are written as null, as JSON.stringify writes them', () => {
+    const c = call('m', 1);
+    c.status = NaN;
+    c.fallbacks = Infinity;
+    c.usage.output_tokens = -Infinity;
+    c.attempts = [{ target: target('anthropic', 'm'), n: 1, startedAt: 0, retryable: false, durationMs: NaN, outcome: 'error', status: NaN }];
+    const line = accessLine(c);
+    expect(line).toBe(JSON.stringify(accessRecord(c)));
+    expect(line).toContain('"status":null');
+    expect(line).toContain('"fallbacks":null');
+  });
+});

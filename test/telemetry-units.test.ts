@@ -135,6 +135,28 @@ describe('observers on a CallContext refused by the gateway rate limiter', () =>
     expect(s.sum('switchyard_requests_total', { code: '429', route: 'default/main', provider: 'none' })).toBe(3);
   });
 
+  test('series a request updates are resolved once per label combination, and a registry reset starts them afresh', async () => {
+    const registry = new Registry();
+    const m = new SwitchyardMetrics(registry, () => 0);
+    const ok = refused('key');
+    ok.rateLimited = undefined;
+    ok.status = 200;
+    ok.errorType = undefined;
+    m.requestEnd(refused('key'));
+    m.requestEnd(ok);
+    m.requestEnd(ok);
+    let s = parseProm(await registry.metrics());
+    expect(s.sum('switchyard_requests_total', { code: '429', route: 'default/main' })).toBe(1);
+    expect(s.sum('switchyard_requests_total', { code: '200', route: 'default/main' })).toBe(2);
+    expect(s.sum('switchyard_request_duration_seconds_count', { route: 'default/main' })).toBe(3);
+    registry.resetMetrics();
+    m.requestEnd(ok);
+    s = parseProm(await registry.metrics());
+    expect(s.sum('switchyard_requests_total', { code: '429', route: 'default/main' })).toBe(0);
+    expect(s.sum('switchyard_requests_total', { code: '200', route: 'default/main' })).toBe(1);
+    expect(s.sum('switchyard_request_duration_seconds_count', { route: 'default/main' })).toBe(1);
+  });
+
   test('the SERVER span gets a rate-limit event and error.type', async () => {
     const exporter = new InMemorySpanExporter();
     const { config } = tracingConfig({ OTEL_TRACES_EXPORTER: 'otlp' });

@@ -9,6 +9,10 @@ import type { Registry } from 'prom-client';
  */
 type LabelValues = ReadonlyArray<string | undefined>;
 
+let resets = 0;
+/** Bumped by every family's reset(): a cache of series objects taken before it is stale. */
+export const seriesResets = (): number => resets;
+
 interface MetricValue {
   labels: Record<string, string>;
   value: number;
@@ -53,6 +57,7 @@ abstract class Family<S> {
 
   reset(): void {
     this.series.clear();
+    resets++;
   }
 
   protected abstract collect(): MetricValue[];
@@ -80,6 +85,18 @@ export interface HistogramSeries {
   count: number;
 }
 
+/** Records one observation in a series of a histogram with these buckets. */
+export function observeIn(s: HistogramSeries, buckets: readonly number[], v: number): void {
+  s.sum += v;
+  s.count++;
+  for (let i = 0; i < buckets.length; i++) {
+    if (v <= buckets[i]) {
+      s.counts[i]++;
+      break;
+    }
+  }
+}
+
 export class FastHistogram extends Family<HistogramSeries> {
   readonly type = 'histogram';
 
@@ -87,7 +104,7 @@ export class FastHistogram extends Family<HistogramSeries> {
     name: string,
     help: string,
     labelNames: readonly string[],
-    private readonly buckets: readonly number[],
+    readonly buckets: readonly number[],
     registry: Registry,
   ) {
     super(name, help, labelNames, registry);
@@ -98,16 +115,7 @@ export class FastHistogram extends Family<HistogramSeries> {
   }
 
   observe(values: LabelValues, v: number): void {
-    const s = this.at(values);
-    s.sum += v;
-    s.count++;
-    const b = this.buckets;
-    for (let i = 0; i < b.length; i++) {
-      if (v <= b[i]) {
-        s.counts[i]++;
-        break;
-      }
-    }
+    observeIn(this.at(values), this.buckets, v);
   }
 
   protected collect(): MetricValue[] {

@@ -2,7 +2,8 @@
 // measures its event-loop delay and answers over the IPC channel the bench forked it with.
 // { lagProbe: 'reset' } starts a new window; { lagProbe: 'report' } gets its percentiles in ms;
 // { lagProbe: 'gc' } runs a full collection first when the server runs with --expose-gc, so RSS
-// samples compare live memory rather than garbage not yet collected.
+// samples compare live memory rather than garbage not yet collected. { lagProbe: 'snapshot', file }
+// writes a V8 heap snapshot there (BENCH_HEAP_SNAPSHOTS in live-streams.js), to see what a stream holds.
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 
 const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -13,6 +14,8 @@ if (process.send) {
     else if (m?.lagProbe === 'gc') {
       globalThis.gc?.();
       process.send({ lagProbe: { gc: typeof globalThis.gc === 'function' } });
+    } else if (m?.lagProbe === 'snapshot') {
+      process.send({ lagProbe: { file: require('node:v8').writeHeapSnapshot(m.file) } });
     } else if (m?.lagProbe === 'report') {
       // No sample at all means the loop never turned in the window: no number rather than zero.
       const ms = (ns) => (histogram.count > 0 ? ns / 1e6 : NaN);

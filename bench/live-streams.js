@@ -18,6 +18,8 @@ const REQUESTED = Number(process.env.BENCH_STREAMS || 10_000);
 const RAMP = Number(process.env.BENCH_STREAM_RAMP || 1000);
 const PER_CLIENT = 2500;
 // --expose-gc only lets the probe collect garbage before an RSS sample; the server is unchanged.
+// A folder: a heap snapshot of each server at the RSS sample goes there (bench/heap-per-stream.js reads them).
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
 const PROBED = ['--expose-gc', '--require', path.join(__dirname, 'lag-probe.js')];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,6 +60,8 @@ async function run(ctx, name, server, streams, upstream) {
   await sleep(500);
   await ask(child, { lagProbe: 'gc' }, 'lagProbe');
   const idle = rssKiB(child.pid);
+  if (SNAPSHOTS)
+    await ask(child, { lagProbe: 'snapshot', file: path.join(SNAPSHOTS, `${name.split(',')[0].replace(/ /g, '-')}-idle.heapsnapshot`) }, 'lagProbe');
   const clients = [];
   const counts = [];
   for (let i = 0, left = streams; left > 0; i++, left -= PER_CLIENT) {
@@ -95,6 +99,10 @@ async function run(ctx, name, server, streams, upstream) {
   }
   const live = samples.sort((a, b) => a - b)[1];
   const stillOpen = sum('live');
+  if (SNAPSHOTS) {
+    const file = path.join(SNAPSHOTS, `${name.split(',')[0].replace(/ /g, '-')}-${stillOpen}.heapsnapshot`);
+    process.stderr.write(`bench: ${name}: heap snapshot ${(await ask(child, { lagProbe: 'snapshot', file }, 'lagProbe')).file}\n`);
+  }
   upstream.child.send({ trickle: 'end' });
   await Promise.all(clients);
   const delivered = sum('completed');

@@ -18,6 +18,8 @@ const REQUESTED = Number(process.env.BENCH_STREAMS || 10_000);
 const RAMP = Number(process.env.BENCH_STREAM_RAMP || 1000);
 const PER_CLIENT = 2500;
 // --expose-gc only lets the probe collect garbage before an RSS sample; the server is unchanged.
+// A folder: a heap snapshot of each server at the RSS sample goes there (bench/heap-per-stream.js reads them).
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
 const PROBED = ['--expose-gc', '--require', path.join(__dirname, 'lag-probe.js')];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -56,8 +58,10 @@ async function run(ctx, name, server, streams, upstream) {
   // Warm up with short JSON requests (the JIT, the upstream pool), then measure the idle heap.
   await ctx.measure('warm-up', `${server.url}/v1/messages`, { stream: false, seconds: 1 });
   await sleep(500);
-  await ask(child, { lagProbe: 'gc' }, 'lagProbe');
+  const idleMemory = (await ask(child, { lagProbe: 'gc' }, 'lagProbe')).memory;
   const idle = rssKiB(child.pid);
+  if (SNAPSHOTS)
+    await ask(child, { lagProbe: 'snapshot', file: path.join(SNAPSHOTS, `${name.split(',')[0].replace(/ /g, '-')}-idle.heapsnapshot`) }, 'lagProbe');
   const clients = [];
   const counts = [];
   for (let i = 0, left = streams; left > 0; i++, left -= PER_CLIENT) {
@@ -87,7 +91,7 @@ async function run(ctx, name, server, streams, upstream) {
   await sleep(SECONDS * 1000);
   // IPC carries JSON: the probe's NaN (no sample) arrives as null.
   const lag = Object.fromEntries(Object.entries(await ask(child, { lagProbe: 'report' }, 'lagProbe')).map(([k, v]) => [k, v ?? NaN]));
-  await ask(child, { lagProbe: 'gc' }, 'lagProbe');
+  const liveMemory = (await ask(child, { lagProbe: 'gc' }, 'lagProbe')).memory;
   const samples = [];
   for (let i = 0; i < 3; i++) {
     samples.push(rssKiB(child.pid));
@@ -95,6 +99,10 @@ async function run(ctx, name, server, streams, upstream) {
   }
   const live = samples.sort((a, b) => a - b)[1];
   const stillOpen = sum('live');
+  if (SNAPSHOTS) {
+    const file = path.join(SNAPSHOTS, `${name.split(',')[0].replace(/ /g, '-')}-${stillOpen}.heapsnapshot`);
+    process.stderr.write(`bench: ${name}: heap snapshot ${(await ask(child, { lagProbe: 'snapshot', file }, 'lagProbe')).file}\n`);
+  }
   upstream.child.send({ trickle: 'end' });
   await Promise.all(clients);
   const delivered = sum('completed');
@@ -106,6 +114,9 @@ async function run(ctx, name, server, streams, upstream) {
       return all;
     }, {});
   const statuses = tally('statuses');
+  process.stderr.write(
+    `bench: ${name}: memory KiB (spaces: [used, committed]) idle ${JSON.stringify(idleMemory)}\nbench: ${name}: live ${JSON.stringify(liveMemory)}\n`,
+  );
   process.stderr.write(
     `bench: ${name}: ${sum('opened') + sum('failed') < streams ? 'gave up opening' : 'all opened or failed'} after ${openSeconds.toFixed(1)} s, ${allOpen} open then, ${stillOpen} at the RSS sample; statuses ${JSON.stringify(statuses)}, failures ${JSON.stringify(tally('errors'))}; RSS idle ${idle} KiB, live ${live} KiB; lag p50 ${lag.p50.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms\n`,
   );

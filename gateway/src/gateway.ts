@@ -104,11 +104,11 @@ export class Gateway {
     const cap = options.maxConnections === undefined ? connectionCapFromFdLimit() : options.maxConnections || Infinity;
     this.traffic.on('connection', (socket: Socket) => {
       if (++this.connections > cap) this.overCap.add(socket);
-      socket.once('close', () => this.connections--);
+      socket.on('close', () => this.connections--);
     });
     this.traffic.on('request', (_req, res) => {
       this.inflight++;
-      res.once('close', () => {
+      res.on('close', () => {
         this.inflight--;
         if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });

@@ -26,7 +26,7 @@ export function guardClientErrors(server: Server, report: ReportClientError): vo
   server.on('request', (req, res) => {
     const socket = req.socket;
     owed.set(socket, (owed.get(socket) ?? 0) + 1);
-    res.once('close', () => {
+    res.on('close', () => {
       const n = (owed.get(socket) ?? 1) - 1;
       owed.set(socket, n);
       if (n === 0) whenSettled.get(socket)?.();

@@ -32,14 +32,16 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
     // A response sent before the body was read (401, 404…) leaves Node reading and discarding the
     // rest with no deadline of its own (requestTimeout is off for streams): a trickling client
     // would hold the connection for ever. The body deadline applies here too.
-    ctx.res.once('finish', () => {
+    ctx.res.on('finish', () => {
       if (ctx.req.complete || deps.options.bodyTimeoutMs <= 0) return;
       const left = Math.max(0, deps.options.bodyTimeoutMs - (performance.now() - call.startedAt));
       const timer = setTimeout(() => ctx.req.socket.destroy(), left).unref();
       ctx.req.once('end', () => clearTimeout(timer));
-      ctx.req.socket.once('close', () => clearTimeout(timer));
+      ctx.req.socket.on('close', () => clearTimeout(timer));
     });
-    ctx.res.once('close', () => {
+    // `on`, not `once`: these events fire once anyway, and a `once` wrapper is three more objects
+    // per listener held for the response's life (thousands of live streams hold thousands).
+    ctx.res.on('close', () => {
       call.endedAt = performance.now();
       if (!ctx.res.writableFinished && !call.cutByGateway && !call.clientStalled) call.clientAborted = true;
       call.status = call.clientAborted && !ctx.res.headersSent ? 499 : ctx.res.statusCode;

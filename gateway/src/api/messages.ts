@@ -50,7 +50,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
       shuttingDown = true;
       client.abort();
     };
-    ctx.res.once('close', onClose);
+    ctx.res.on('close', onClose);
     onShutdowns.add(onShutdown);
 
     let reply: UpstreamReply;

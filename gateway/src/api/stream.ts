@@ -91,7 +91,7 @@ export class SseRelay {
       this.abortUpstream();
       void this.upstream.return?.().catch(() => undefined);
     };
-    res.once('close', onClose);
+    res.on('close', onClose);
     // Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut.
     const onShutdown = () => {
       if (this.finished) return;

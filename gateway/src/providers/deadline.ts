@@ -45,7 +45,7 @@ export function exchangeDeadline(client: AbortSignal | Cancellation, seconds: nu
   );
   timer.unref();
   if (client.aborted) onClientAbort();
-  else if (client instanceof Cancellation) client.once('abort', onClientAbort);
+  else if (client instanceof Cancellation) client.on('abort', onClientAbort);
   else client.addEventListener('abort', onClientAbort, { once: true });
   return {
     signal: ac,

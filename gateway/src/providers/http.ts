@@ -75,7 +75,7 @@ export async function httpSend(pools: UpstreamPools, target: Target, opts: SendO
     });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    res.body.once('close', deadline.clear);
+    res.body.on('close', deadline.clear);
     return { status: res.statusCode, headers, body: res.body as any };
   } catch (err) {
     deadline.clear();

@@ -211,7 +211,7 @@ function sleep(ms: number, signal: Cancellation): Promise<void> {
  */
 async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Promise<UpstreamReply> {
   const it = reply.events[Symbol.asyncIterator]();
-  const first = await it.next();
+  let first: IteratorResult<EventBatch> | undefined = await it.next();
   const head = first.done ? undefined : first.value.find((e) => e.event !== 'ping');
   if (head?.event === 'error') {
     const body = payload(head) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
@@ -228,7 +228,11 @@ async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Prom
     next() {
       if (!replayed) {
         replayed = true;
-        return Promise.resolve(first);
+        // Let go of it once replayed: this wrapper lives as long as the stream, and the first batch
+        // (message_start, its chunk's bytes, the decoded text its strings are slices of) would too.
+        const replay = first!;
+        first = undefined;
+        return Promise.resolve(replay);
       }
       return it.next();
     },

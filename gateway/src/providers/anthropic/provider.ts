@@ -131,14 +131,21 @@ export async function* passThrough(body: AsyncIterable<Buffer>, call: UpstreamCa
     return batch;
   };
   const fail = () => new UpstreamFailure('network', `${targetName(call.target)} sent a malformed stream event: ${redact(broken!, secrets)}`);
+  const batchFor = (chunk: Buffer): EventBatch => {
+    const aligned = parser.idle;
+    const events = parser.push(decoder.decode(chunk, { stream: true }));
+    const batch = batchOf(events);
+    // A chunk that starts and ends on event boundaries is exactly its events: relay its bytes.
+    if (aligned && parser.idle && !broken && batch.length === events.length && batch.every((e) => e.data === undefined)) batch.bytes = chunk;
+    return batch;
+  };
   try {
     for await (const chunk of body) {
-      const aligned = parser.idle;
-      const events = parser.push(decoder.decode(chunk, { stream: true }));
-      const batch = batchOf(events);
-      // A chunk that starts and ends on event boundaries is exactly its events: relay its bytes.
-      if (aligned && parser.idle && !broken && batch.length === events.length && batch.every((e) => e.data === undefined)) batch.bytes = chunk;
+      let batch: EventBatch | undefined = batchFor(chunk);
       if (batch.length) yield batch;
+      // A live stream waits here until its next chunk: the generator's frame would keep the batch
+      // it has relayed (events, strings, bytes) for that long, for every stream.
+      batch = undefined;
       if (broken) throw fail();
     }
     const tail = batchOf([...parser.push(decoder.decode()), ...parser.flush()]);

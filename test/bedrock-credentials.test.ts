@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeBedrock, type FakeBedrock } from './helpers/fake-bedrock';
 import { startFakeSts, type FakeSts, type Issued } from './helpers/fake-sts';
-import { CLIENT_KEY, apiKey, modelRoute, secret } from './helpers/gateway';
-import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
+import { spawnBedrockGateway } from './helpers/bedrock-process';
+import { postMessage } from './helpers/gateway';
+import { assertBuilt, type GatewayProcess } from './helpers/gateway-process';
 import { sleep, waitFor } from './helpers/http-server';
 
 /**
@@ -55,36 +56,15 @@ describe('bedrock with the pod identity (AWS default chain) in a gateway process
   });
   afterAll(() => bedrock.close());
 
-  /** A gateway whose only AWS settings are IRSA's (no keys, no config files, no instance metadata). */
-  const start = async (stsURL: string) => {
-    const none = join(tmpdir(), 'switchyard-no-aws-config');
-    const file = writeConfig([
-      secret('client', { key: CLIENT_KEY }),
-      modelRoute('bedrock', { model: 'claude-test', targets: [{ provider: 'bedrock', model: MODEL, region: REGION, baseURL: bedrock.url }] }),
-      apiKey('team-a', { secretRef: { name: 'client' } }),
-    ]);
-    return spawnGateway(file, {
-      AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
-      AWS_ROLE_ARN: ROLE_ARN,
-      AWS_ROLE_SESSION_NAME: 'switchyard-gateway',
-      AWS_ENDPOINT_URL_STS: stsURL,
-      AWS_REGION: REGION,
-      AWS_CONFIG_FILE: none,
-      AWS_SHARED_CREDENTIALS_FILE: none,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ACCESS_KEY_ID: '',
-      AWS_SECRET_ACCESS_KEY: '',
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-      SWITCHYARD_ACCESS_LOG: 'stderr',
+  /** A gateway whose only AWS settings are IRSA's. */
+  const start = (stsURL: string) =>
+    spawnBedrockGateway({
+      bedrockURL: bedrock.url,
+      model: MODEL,
+      region: REGION,
+      identity: { AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_ROLE_ARN: ROLE_ARN, AWS_ROLE_SESSION_NAME: 'switchyard-gateway', AWS_ENDPOINT_URL_STS: stsURL },
     });
-  };
-  const post = (url: string) =>
-    fetch(`${url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
-      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
-    });
+  const post = (url: string) => postMessage(url);
 
   test('web identity (IRSA): one STS exchange, its temporary keys and session token sign every request', async () => {
     sts = await startFakeSts({ roleArn: ROLE_ARN, token: WEB_TOKEN, issue: { ...FIRST, expiration: new Date(Date.now() + 3600_000) } });
@@ -155,26 +135,7 @@ describe('bedrock with the pod identity (AWS default chain) in a gateway process
   });
 
   test('no credentials at all (no keys, no web identity, no instance role): the same 502, not a crash', async () => {
-    const none = join(tmpdir(), 'switchyard-no-aws-config');
-    gw = await spawnGateway(
-      writeConfig([
-        secret('client', { key: CLIENT_KEY }),
-        modelRoute('bedrock', { model: 'claude-test', targets: [{ provider: 'bedrock', model: MODEL, region: REGION, baseURL: bedrock.url }] }),
-        apiKey('team-a', { secretRef: { name: 'client' } }),
-      ]),
-      {
-        AWS_REGION: REGION,
-        AWS_CONFIG_FILE: none,
-        AWS_SHARED_CREDENTIALS_FILE: none,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_ACCESS_KEY_ID: '',
-        AWS_SECRET_ACCESS_KEY: '',
-        AWS_WEB_IDENTITY_TOKEN_FILE: '',
-        AWS_CONTAINER_CREDENTIALS_FULL_URI: '',
-        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '',
-        AWS_PROFILE: '',
-      },
-    );
+    gw = await spawnBedrockGateway({ bedrockURL: bedrock.url, model: MODEL, region: REGION, identity: {} });
     const res = await post(gw.url);
     expect(res.status).toBe(502);
     expect(((await res.json()) as any).error.message).toMatch(/^bedrock: could not obtain credentials from AWS default credential chain/);

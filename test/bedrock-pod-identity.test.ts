@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeBedrock, type FakeBedrock } from './helpers/fake-bedrock';
-import { CLIENT_KEY, apiKey, modelRoute, secret } from './helpers/gateway';
-import { assertBuilt, spawnGateway, writeConfig, type GatewayProcess } from './helpers/gateway-process';
+import { spawnBedrockGateway } from './helpers/bedrock-process';
+import { postMessage } from './helpers/gateway';
+import { assertBuilt, type GatewayProcess } from './helpers/gateway-process';
 import { startServer, type TestServer } from './helpers/http-server';
 
 /**
@@ -56,38 +57,17 @@ describe('bedrock with EKS Pod Identity in a gateway process', () => {
     await agent?.close();
   });
 
-  const start = async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pod-identity-'));
-    const tokenFile = join(dir, 'eks-pod-identity-token');
+  const start = () => {
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'pod-identity-')), 'eks-pod-identity-token');
     writeFileSync(tokenFile, AGENT_TOKEN);
-    const none = join(dir, 'no-aws-config');
-    const file = writeConfig([
-      secret('client', { key: CLIENT_KEY }),
-      modelRoute('bedrock', { model: 'claude-test', targets: [{ provider: 'bedrock', model: MODEL, region: REGION, baseURL: bedrock.url }] }),
-      apiKey('team-a', { secretRef: { name: 'client' } }),
-    ]);
-    return spawnGateway(file, {
-      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${agent.url}/v1/credentials`,
-      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile,
-      AWS_REGION: REGION,
-      AWS_CONFIG_FILE: none,
-      AWS_SHARED_CREDENTIALS_FILE: none,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_WEB_IDENTITY_TOKEN_FILE: '',
-      AWS_ROLE_ARN: '',
-      AWS_ACCESS_KEY_ID: '',
-      AWS_SECRET_ACCESS_KEY: '',
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-      SWITCHYARD_ACCESS_LOG: 'stderr',
+    return spawnBedrockGateway({
+      bedrockURL: bedrock.url,
+      model: MODEL,
+      region: REGION,
+      identity: { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${agent.url}/v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile },
     });
   };
-  const post = (url: string) =>
-    fetch(`${url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
-      body: JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
-    });
+  const post = (url: string) => postMessage(url);
 
   test('the agent is asked once with the pod token; its keys and session token sign every request; nothing secret is logged', async () => {
     refuse = false;

@@ -10,7 +10,6 @@ import {
   startFaultUpstream,
   trickle,
   keepalives,
-  targetFields,
   MODEL,
   type Fault,
   type FaultUpstream,
@@ -307,8 +306,12 @@ beforeAll(async () => {
 });
 afterAll(() => Promise.all([up.close(), google.close()]));
 
-/** What a cloud target needs beyond the table's fields: vertex's region, project and service-account key (exchanged at the fake OAuth). */
+/**
+ * What a provider's column needs beyond the table's fields: bedrock's region; vertex's region,
+ * project and service-account key (exchanged at the fake OAuth).
+ */
 function cloud(provider: Provider): { secrets: K8sObject[]; fields: Record<string, unknown> } {
+  if (provider === 'bedrock') return { secrets: [], fields: { region: 'us-east-1' } };
   if (provider !== 'vertex' && provider !== 'vertex-gemini') return { secrets: [], fields: {} };
   return {
     secrets: [secret('upstream-vertex', { 'service-account.json': saKey.json(`${google.url}/token`) })],
@@ -320,6 +323,22 @@ function cloud(provider: Provider): { secrets: K8sObject[]; fields: Record<strin
       ...(provider === 'vertex-gemini' ? { options: { publisher: 'google' } } : {}),
     },
   };
+}
+
+/** One key and one route `claude-test` → `provider`'s target on the fault upstream, with `target` and `route` fields on top. */
+function faultConfig(provider: Provider, target: Record<string, unknown>, route: Record<string, unknown> = {}): K8sObject[] {
+  const { secrets, fields } = cloud(provider);
+  return [
+    secret('upstream', { apiKey: UPSTREAM_SECRET }),
+    secret('client', { key: CLIENT_KEY }),
+    ...secrets,
+    modelRoute('faulty', {
+      model: 'claude-test',
+      targets: [{ provider, model: MODEL, baseURL: up.baseURL(provider), credentialsRef: { name: 'upstream' }, ...fields, ...target }],
+      ...route,
+    }),
+    apiKey('team-a', { secretRef: { name: 'client' } }),
+  ];
 }
 
 const cases = FAULTS.flatMap((row) => PROVIDERS.filter((p) => !row.skip?.includes(p)).map((p): [string, Provider, FaultRow] => [row.name, p, row]));
@@ -334,29 +353,9 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
     up.received.length = 0;
     up.fault = row.fault;
     gw = await startGateway(
-      snapshotOf([
-        secret('upstream', { apiKey: UPSTREAM_SECRET }),
-        secret('client', { key: CLIENT_KEY }),
-        ...cloud(provider).secrets,
-        modelRoute('faulty', {
-          model: 'claude-test',
-          targets: [
-            {
-              provider,
-              model: MODEL,
-              baseURL: up.baseURL(provider),
-              credentialsRef: { name: 'upstream' },
-              ...targetFields(provider),
-              timeoutSeconds: 1,
-              idleTimeoutSeconds: 1,
-              ...cloud(provider).fields,
-              ...row.target,
-            },
-          ],
-          retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] },
-        }),
-        apiKey('team-a', { secretRef: { name: 'client' } }),
-      ]),
+      snapshotOf(
+        faultConfig(provider, { timeoutSeconds: 1, idleTimeoutSeconds: 1, ...row.target }, { retry: { attempts: 2, on: ['5xx', 'connect', 'timeout'] } }),
+      ),
       {
         log: createLogger('gateway', 'debug', (l) => logged.push(l)),
         options: { maxEventBytes: MAX_EVENT_BYTES, maxUpstreamBodyBytes: MAX_UPSTREAM_BODY_BYTES },
@@ -633,28 +632,8 @@ describe.each(clientCases)('%s — %s', (_name, provider, row) => {
     beganP = new Promise<void>((resolve) => (began = resolve));
     up.fault = row.fault(() => began());
     gw = await startGateway(
-      snapshotOf([
-        secret('upstream', { apiKey: UPSTREAM_SECRET }),
-        secret('client', { key: CLIENT_KEY }),
-        ...cloud(provider).secrets,
-        // Generous upstream timeouts: the row's own event, not a timeout, must end the request.
-        modelRoute('faulty', {
-          model: 'claude-test',
-          targets: [
-            {
-              provider,
-              model: MODEL,
-              baseURL: up.baseURL(provider),
-              credentialsRef: { name: 'upstream' },
-              ...targetFields(provider),
-              timeoutSeconds: 30,
-              idleTimeoutSeconds: 30,
-              ...cloud(provider).fields,
-            },
-          ],
-        }),
-        apiKey('team-a', { secretRef: { name: 'client' } }),
-      ]),
+      // Generous upstream timeouts: the row's own event, not a timeout, must end the request.
+      snapshotOf(faultConfig(provider, { timeoutSeconds: 30, idleTimeoutSeconds: 30 })),
     );
     installTelemetry(gw, {}, { accessLogSink: (l) => lines.push(l) });
     const drain = gw.drain.bind(gw);

@@ -104,8 +104,6 @@ export const MODEL = 'upstream-model';
 export const keepalives = (w: Wire, n: number) => Array.from({ length: n }, () => w.keepalive?.() ?? ':\n\n');
 
 /** Target fields a provider requires besides the table's own (the cloud providers' region). */
-export const targetFields = (p: Provider): Record<string, unknown> => (p === 'bedrock' ? { region: 'us-east-1' } : {});
-
 /**
  * Bedrock's wire is binary (AWS event-stream frames), the table's rows write text: the bedrock
  * Wire spells frames as latin1 strings, and a bedrock reply writes every string back as those

@@ -271,6 +271,7 @@ function resolveCredentials(target: TargetSnapshot, ref: { name: string; key?: s
   target.googleServiceAccount = value;
 }
 
+/** A Secret's value under `key`, undefined when it has no such key; a missing Secret is refused. */
 function optionalSecretValue(secrets: Map<string, K8sObject>, ns: string, name: string, key: string, at: string): string | undefined {
   const secret = secrets.get(`${ns}/${name}`);
   if (!secret) throw new Rejection('SecretNotFound', `${at}: Secret ${ns}/${name} not found`);
@@ -304,11 +305,9 @@ function compileKey(obj: K8sObject, spec: any, secrets: Map<string, K8sObject>):
 }
 
 function secretValue(secrets: Map<string, K8sObject>, ns: string, ref: { name: string; key: string }, field: string): string {
-  const secret = secrets.get(`${ns}/${ref.name}`);
-  if (!secret) throw new Rejection('SecretNotFound', `${field}: Secret ${ns}/${ref.name} not found`);
-  if (secret.stringData && ref.key in secret.stringData) return secret.stringData[ref.key];
-  if (secret.data && ref.key in secret.data) return Buffer.from(secret.data[ref.key], 'base64').toString('utf8');
-  throw new Rejection('SecretKeyNotFound', `${field}: Secret ${ns}/${ref.name} has no key '${ref.key}'`);
+  const value = optionalSecretValue(secrets, ns, ref.name, ref.key, field);
+  if (value === undefined) throw new Rejection('SecretKeyNotFound', `${field}: Secret ${ns}/${ref.name} has no key '${ref.key}'`);
+  return value;
 }
 
 function rejected(kind: Kind, obj: K8sObject, err: unknown): ObjectResult {

@@ -501,7 +501,7 @@ Object.assign(groups, {
   shadow: require('./shadow').group,
 });
 
-module.exports = { groups };
+module.exports = { groups, start, startGateway, gatewayConfig, measure, body, CLIENT_KEY };
 if (require.main === module)
   main().catch((err) => {
     console.error(err);

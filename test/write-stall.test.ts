@@ -105,6 +105,37 @@ describe('write-stall deadline', () => {
     }
   }, 60_000);
 
+  test('with no stall limit, a stream to a client that is not reading holds the upstream back, and flows again once it reads', async () => {
+    const patient = await startGateway(snapshotOf(simpleConfig(up.url)), { options: { streamStallMs: 0 } });
+    const client = nonReadingClient(patient.trafficPort, true);
+    try {
+      const reply = await waitFor(() => replies[0], 10_000, 'the upstream request');
+      // Held back: the upstream's writes stop once the socket buffers between it and the client are
+      // full (some MiB on loopback), instead of the gateway reading on into memory.
+      let last = -1;
+      await waitFor(
+        async () => {
+          await new Promise((r) => setTimeout(r, 300));
+          const still = reply.written > 0 && reply.written === last;
+          last = reply.written;
+          return still;
+        },
+        30_000,
+        'the upstream to be held back',
+      );
+      const held = reply.written;
+      expect(held).toBeLessThan(96 * 1024 * 1024);
+      let received = 0;
+      client.on('data', (d: Buffer) => (received += d.length));
+      client.resume();
+      await waitFor(() => received > held + 64 * 1024 * 1024, 30_000, 'the stream to flow again');
+      expect(reply.written).toBeGreaterThan(held + 64 * 1024 * 1024);
+    } finally {
+      client.destroy();
+      await patient.close();
+    }
+  }, 90_000);
+
   test('a large JSON reply to a client that stopped reading is cut the same way', async () => {
     const client = nonReadingClient(gw.trafficPort, false);
     try {

@@ -107,13 +107,14 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
       {
         firstToken: () => deps.observers.firstToken(call),
         usage: () => admission.usage?.(call, call.usage),
+        unexpected: (err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String((err as Error)?.stack ?? err) }),
       },
       abortUpstream,
       deps.options.pingIntervalMs,
       deps.shutdown,
       deps.options.streamStallMs,
     );
-    void relay.run().catch((err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String(err) }));
+    relay.run();
     return;
   }
   call.responseBody = reply.body;

@@ -3,12 +3,15 @@ import { mergeUsage, type CallContext } from '../core/call';
 import { envelope } from '../core/errors';
 import { formatEvent } from '../core/sse';
 import { payload } from '../core/payload';
+import type { BatchSink, BatchStream } from '../core/batch-stream';
 import { UpstreamFailure, type EventBatch, type StreamEvent } from '../core/upstream';
 import { CLIENT_STALLED, drained } from './write-stall';
 
 export interface StreamHooks {
   firstToken(): void;
   usage(): void;
+  /** A failure that is not the upstream's (a bug): the client still gets its `error` event. */
+  unexpected(err: unknown): void;
 }
 
 const PING = formatEvent('ping', { type: 'ping' });
@@ -55,123 +58,140 @@ function shutdownHooks(signal: AbortSignal): Set<() => void> {
 /**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
- * stream). Pulls event batches from the upstream only as fast as the client reads (waits for
- * `drain`), keeps usage and first-token time on the call, sends `ping` during long silences, and
+ * stream). Fed each batch as it arrives (BatchStream's push side: no promise per event, nothing
+ * per event held until the next), it holds the upstream back while the client is not reading
+ * (`drain`), keeps usage and first-token time on the call, sends `ping` during long silences, and
  * never ends a stream silently: a stream that breaks or stops short gets a final `error` event.
  */
-export class SseRelay {
+export class SseRelay implements BatchSink {
   private finished = false;
   private lastPush = Date.now();
   private sawStop = false;
   private sawError = false;
-  private readonly upstream: AsyncIterator<EventBatch>;
+  private hooks: Set<() => void> | undefined;
 
   constructor(
     private readonly res: ServerResponse,
-    events: AsyncIterable<EventBatch>,
+    private readonly upstream: BatchStream,
     private readonly call: CallContext,
-    private readonly hooks: StreamHooks,
+    private readonly on: StreamHooks,
     private readonly abortUpstream: () => void,
     private readonly pingIntervalMs: number,
     private readonly shutdown?: AbortSignal,
     /** How long to wait for a client that stopped reading before cutting it off (0: for ever). */
     private readonly stallMs = 0,
-  ) {
-    this.upstream = events[Symbol.asyncIterator]();
-  }
+  ) {}
 
-  /** Sends the stream; resolves when it has ended or the client has gone. */
-  async run(): Promise<void> {
+  /** Starts sending the stream; it goes on from the upstream's and the client's events. */
+  run(): void {
     const { res } = this;
-    const onClose = () => {
-      if (this.finished) return;
-      // The client went away mid-stream: stop the upstream.
-      this.finished = true;
-      untrack(this);
-      this.abortUpstream();
-      void this.upstream.return?.().catch(() => undefined);
-    };
-    res.on('close', onClose);
-    // Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut.
-    const onShutdown = () => {
-      if (this.finished) return;
-      this.finished = true;
-      untrack(this);
-      res.off('close', onClose);
-      this.call.cutByGateway = true;
-      this.fail('overloaded_error', 'gateway shutting down');
-      res.end();
-      this.abortUpstream();
-      void this.upstream.return?.().catch(() => undefined);
-    };
+    res.on('close', this.onClose);
     // The headers leave with the first batch, in the same write: a routed stream was primed, so that
     // batch is already in hand. One still awaited gets its headers alone, on the next tick.
     process.nextTick(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
     });
     if (this.pingIntervalMs > 0) track(this);
-    const hooks = this.shutdown && shutdownHooks(this.shutdown);
-    if (this.shutdown?.aborted) onShutdown();
-    else hooks?.add(onShutdown);
-    try {
-      for (;;) {
-        const next = await this.upstream.next();
+    // Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut.
+    if (this.shutdown?.aborted) return this.onShutdown();
+    if (this.shutdown) (this.hooks = shutdownHooks(this.shutdown)).add(this.onShutdown);
+    this.upstream.consume(this);
+  }
+
+  batch(batch: EventBatch): void {
+    if (this.finished) return;
+    const { res } = this;
+    let ended = false;
+    const stopped = this.sawStop;
+    for (const ev of batch) {
+      this.observe(ev);
+      if (ev.event === 'error') ended = true;
+    }
+    if (this.sawStop && !stopped) {
+      // The upstream's end follows message_stop: held back until then, the last events and the
+      // response's end go out in one write (end() uncorks). An upstream slow to end gets them
+      // released after this turn of the event loop.
+      res.cork();
+      setImmediate(() => {
+        if (!res.writableEnded) res.uncork();
+      });
+    }
+    // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
+    const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');
+    if (ended) {
+      // An error event is the stream's last: nothing after it is read.
+      this.write(out);
+      this.upstream.cancel();
+      return this.finish();
+    }
+    if (!this.write(out)) {
+      this.upstream.pause();
+      void drained(res, this.stallMs).then((how) => {
         if (this.finished) return;
-        if (next.done) {
-          if (!this.sawStop && !this.sawError) this.fail('api_error', 'upstream stream ended before message_stop');
-          return;
-        }
-        const batch = next.value;
-        let ended = false;
-        const stopped = this.sawStop;
-        for (const ev of batch) {
-          this.observe(ev);
-          if (ev.event === 'error') ended = true;
-        }
-        if (this.sawStop && !stopped) {
-          // The upstream's end follows message_stop: held back until then, the last events and the
-          // response's end go out in one write (end() uncorks). An upstream slow to end gets them
-          // released after this turn of the event loop.
-          res.cork();
-          setImmediate(() => {
-            if (!res.writableEnded) res.uncork();
-          });
-        }
-        // The upstream's own bytes, when the batch has them, go out without a decode/encode round trip.
-        const out = batch.bytes ?? batch.map((e) => e.raw ?? formatEvent(e.event, e.data)).join('');
-        if (!this.write(out) && (await drained(res, this.stallMs)) === 'stalled' && !this.finished) {
-          // The client stopped reading: its socket, the upstream and the bytes queued for it would
-          // otherwise stay for as long as it keeps the connection open.
-          this.finished = true;
-          untrack(this);
-          res.off('close', onClose);
-          this.call.clientStalled = true;
-          this.call.errorType = CLIENT_STALLED;
-          this.call.errorMessage = `client read nothing for ${this.stallMs / 1000} s`;
-          this.abortUpstream();
-          void this.upstream.return?.().catch(() => undefined);
-          res.destroy();
-          return;
-        }
-        if (ended) return;
-      }
-    } catch (err) {
-      if (this.finished) return;
-      const f = err instanceof UpstreamFailure ? err : undefined;
-      if (f?.kind === 'aborted') return;
+        if (how === 'stalled') return this.stalled();
+        this.upstream.resume();
+      });
+    }
+  }
+
+  end(): void {
+    if (this.finished) return;
+    if (!this.sawStop && !this.sawError) this.fail('api_error', 'upstream stream ended before message_stop');
+    this.finish();
+  }
+
+  error(err: unknown): void {
+    if (this.finished) return;
+    const f = err instanceof UpstreamFailure ? err : undefined;
+    if (!f) this.on.unexpected(err);
+    if (f?.kind !== 'aborted')
       this.fail(
         f?.kind === 'idle_timeout' || f?.kind === 'timeout' ? 'timeout_error' : 'api_error',
         f?.message ?? `stream failed: ${(err as Error)?.message ?? err}`,
       );
-    } finally {
-      hooks?.delete(onShutdown);
-      if (!this.finished) {
-        this.finished = true;
-        untrack(this);
-        res.off('close', onClose);
-        res.end();
-      }
-    }
+    this.finish();
+  }
+
+  /** The client went away mid-stream: stop the upstream. */
+  private readonly onClose = (): void => {
+    if (this.finished) return;
+    this.settle();
+    this.abortUpstream();
+    this.upstream.cancel();
+  };
+
+  private readonly onShutdown = (): void => {
+    if (this.finished) return;
+    this.call.cutByGateway = true;
+    this.fail('overloaded_error', 'gateway shutting down');
+    this.finish();
+    this.abortUpstream();
+    this.upstream.cancel();
+  };
+
+  /** The client stopped reading: its socket, the upstream and the bytes queued for it would otherwise stay for as long as it keeps the connection open. */
+  private stalled(): void {
+    this.settle();
+    this.call.clientStalled = true;
+    this.call.errorType = CLIENT_STALLED;
+    this.call.errorMessage = `client read nothing for ${this.stallMs / 1000} s`;
+    this.abortUpstream();
+    this.upstream.cancel();
+    this.res.destroy();
+  }
+
+  /** Ends the response (once), after whatever was last written. */
+  private finish(): void {
+    if (this.finished) return;
+    this.settle();
+    this.res.end();
+  }
+
+  private settle(): void {
+    this.finished = true;
+    untrack(this);
+    this.hooks?.delete(this.onShutdown);
+    this.res.off('close', this.onClose);
   }
 
   pingIfIdle(now: number): void {
@@ -196,7 +216,7 @@ export class SseRelay {
       case 'content_block_delta':
         if (this.call.firstTokenAt === undefined) {
           this.call.firstTokenAt = performance.now();
-          this.hooks.firstToken();
+          this.on.firstToken();
         }
         return;
       case 'message_start': {
@@ -204,7 +224,7 @@ export class SseRelay {
         if (d?.message) {
           mergeUsage(this.call.usage, d.message.usage);
           if (typeof d.message.model === 'string') this.call.responseModel = d.message.model;
-          this.hooks.usage();
+          this.on.usage();
         }
         return;
       }
@@ -212,7 +232,7 @@ export class SseRelay {
         const d = payload(ev);
         mergeUsage(this.call.usage, d?.usage);
         if (typeof d?.delta?.stop_reason === 'string') this.call.stopReason = d.delta.stop_reason;
-        this.hooks.usage();
+        this.on.usage();
         return;
       }
       case 'message_stop':

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { BatchStream } from './batch-stream';
 import type { Cancellation } from './cancellation';
 import type { Target } from './routes';
 
@@ -48,7 +49,7 @@ export type UpstreamReply =
    * A stream of Anthropic SSE events, in batches: one batch per upstream chunk, so a burst of
    * events costs one write to the client rather than one per event. Status is always 200 here.
    */
-  | { kind: 'sse'; status: number; headers: Record<string, string>; events: AsyncIterable<EventBatch> };
+  | { kind: 'sse'; status: number; headers: Record<string, string>; events: BatchStream };
 
 export interface ProviderAdapter {
   /** Sends one attempt. Throws UpstreamFailure for transport failures (connect, timeout). */

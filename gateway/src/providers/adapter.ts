@@ -1,3 +1,4 @@
+import { BatchStream } from '../core/batch-stream';
 import { envelope } from '../core/errors';
 import { messageEvents } from './anthropic/message-events';
 import { CredentialError } from './credential-error';
@@ -7,7 +8,7 @@ import { redact, secretsOf } from './redact';
 import { translateStream } from './stream-loop';
 import { TranslationError } from './translation-error';
 import type { OutgoingRequest, Provider } from './translator';
-import type { EventBatch, ProviderAdapter, StreamEvent, UpstreamCall, UpstreamReply } from '../core/upstream';
+import type { EventBatch, ProviderAdapter, UpstreamCall, UpstreamReply } from '../core/upstream';
 
 /**
  * Runs any Provider over HTTP, the one place that does what every provider needs alike:
@@ -47,7 +48,9 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       if (ok && wantsStream && (res.headers['content-type'] ?? '').startsWith(streamType)) {
         const events = provider.relay
           ? provider.relay(res.body, call, pools.limits.maxEventBytes)
-          : guarded(translateStream(res.body, provider.streamTranslator!(req.state, call), pools.limits.maxEventBytes, provider.decoder), call);
+          : BatchStream.from(
+              guarded(translateStream(res.body, provider.streamTranslator!(req.state, call), pools.limits.maxEventBytes, provider.decoder), call),
+            );
         return { kind: 'sse', status: 200, headers: provider.responseHeaders(res.headers), events };
       }
       const raw = await readAll(res, target, pools.limits.maxResponseBytes);
@@ -66,16 +69,12 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       }
       const answer = provider.response(body, req.state, call, { status: res.status, raw });
       const headers = provider.responseHeaders(res.headers);
-      if ('events' in answer) return { kind: 'sse', status: 200, headers, events: once(answer.events) };
+      if ('events' in answer) return { kind: 'sse', status: 200, headers, events: BatchStream.of(answer.events) };
       // An upstream that ignored `stream: true` still gets the client the stream it asked for.
-      if (wantsStream && answer.status === 200) return { kind: 'sse', status: 200, headers, events: once(messageEvents(answer.body)) };
+      if (wantsStream && answer.status === 200) return { kind: 'sse', status: 200, headers, events: BatchStream.of(messageEvents(answer.body)) };
       return { kind: 'json', ...answer, headers: answer.headers ?? headers };
     },
   };
-}
-
-async function* once(events: StreamEvent[]): AsyncGenerator<EventBatch> {
-  yield events;
 }
 
 /** Transport errors while reading a stream become UpstreamFailure, which the core turns into an `error` event. */

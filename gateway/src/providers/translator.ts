@@ -1,5 +1,7 @@
+import type { Readable } from 'node:stream';
+import type { BatchStream } from '../core/batch-stream';
 import type { SseEvent } from '../core/sse';
-import type { EventBatch, StreamEvent, UpstreamCall } from '../core/upstream';
+import type { StreamEvent, UpstreamCall } from '../core/upstream';
 
 /**
  * The shape every provider fills in: one object per (Anthropic Messages in → upstream schema)
@@ -56,7 +58,7 @@ export interface Provider<S = undefined, F = SseEvent> {
    * (Anthropic's byte-for-byte pass-through). It turns transport errors into UpstreamFailure
    * itself (toFailure), so the hot path carries no extra generator layer.
    */
-  relay?(body: AsyncIterable<Buffer>, call: UpstreamCall, maxEventBytes: number): AsyncIterable<EventBatch>;
+  relay?(body: Readable, call: UpstreamCall, maxEventBytes: number): BatchStream;
 }
 
 export interface UpstreamRequest {

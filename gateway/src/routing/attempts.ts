@@ -5,7 +5,7 @@ import type { Observers } from '../core/observers';
 import { payload } from '../core/payload';
 import type { RetryCondition } from '../config/snapshot';
 import type { Logger } from '../log';
-import { UpstreamFailure, type ProviderAdapter, type EventBatch, type UpstreamCall, type UpstreamReply } from '../core/upstream';
+import { UpstreamFailure, type ProviderAdapter, type UpstreamCall, type UpstreamReply } from '../core/upstream';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
 import type { Target } from '../core/routes';
@@ -210,36 +210,17 @@ function sleep(ms: number, signal: Cancellation): Promise<void> {
  * request and then immediately reports `overloaded_error` can still be retried elsewhere.
  */
 async function primeStream(reply: Extract<UpstreamReply, { kind: 'sse' }>): Promise<UpstreamReply> {
-  const it = reply.events[Symbol.asyncIterator]();
-  let first: IteratorResult<EventBatch> | undefined = await it.next();
+  const stream = reply.events;
+  const first = await stream.next();
   const head = first.done ? undefined : first.value.find((e) => e.event !== 'ping');
   if (head?.event === 'error') {
     const body = payload(head) ?? { type: 'error', error: { type: 'api_error', message: 'upstream stream error' } };
-    void it.return?.();
+    stream.cancel();
     // The status the error type stands for, so the client (and the retry and breaker verdicts)
     // treat it as if the upstream had answered with it: an auth failure is a 401, not a 500.
     return { kind: 'json', status: statusForErrorType(body?.error?.type), headers: reply.headers, body };
   }
-  let replayed = first.done;
-  const events: AsyncIterableIterator<EventBatch> = {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    next() {
-      if (!replayed) {
-        replayed = true;
-        // Let go of it once replayed: this wrapper lives as long as the stream, and the first batch
-        // (message_start, its chunk's bytes, the decoded text its strings are slices of) would too.
-        const replay = first!;
-        first = undefined;
-        return Promise.resolve(replay);
-      }
-      return it.next();
-    },
-    async return(v?: any) {
-      await it.return?.(v);
-      return { done: true, value: v };
-    },
-  };
-  return { ...reply, events };
+  // Back in front, for the relay to send first (with the headers, in one write).
+  if (!first.done) stream.unshift(first.value);
+  return reply;
 }

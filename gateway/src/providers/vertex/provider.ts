@@ -1,7 +1,8 @@
 import type { Target } from '../../core/routes';
 import type { ProviderAdapter, UpstreamCall } from '../../core/upstream';
 import { withoutForeignThinking } from '../anthropic/foreign-thinking';
-import { anthropicProvider, passThrough, relayed } from '../anthropic/provider';
+import { anthropicProvider, relayed } from '../anthropic/provider';
+import { passThrough } from '../anthropic/pass-through';
 import { httpAdapter } from '../adapter';
 import { filterBetas } from '../bedrock/request';
 import { readCloudOptions, vertexPublisher } from '../cloud-options';

@@ -1,0 +1,154 @@
+import type { Readable } from 'node:stream';
+import { BatchStream, type BatchProducer } from '../../core/batch-stream';
+import { envelope } from '../../core/errors';
+import { SseParser, type SseEvent } from '../../core/sse';
+import { UpstreamFailure, type EventBatch, type StreamEvent, type UpstreamCall } from '../../core/upstream';
+import { targetName, toFailure } from '../http';
+import { redact, secretsOf } from '../redact';
+
+/**
+ * The upstream's events, byte for byte when they are well formed. Each event is checked just
+ * enough to keep a broken one from reaching the client's SDK (which would throw a parse error
+ * and leave the gateway counting a success): its data must be a JSON object whose `type` is the
+ * event's name. The check is a prefix test for the `{"type":"<event>"…}` Anthropic writes, and a
+ * parse only for anything else. A broken event ends the stream with an UpstreamFailure, which
+ * the relay turns into an `error` event. `error` events are parsed and redacted (../redact).
+ */
+export function passThrough(body: Readable, call: UpstreamCall, maxEventBytes: number): BatchStream {
+  return new PassThrough(body, call, maxEventBytes).stream;
+}
+
+const PREMATURE_CLOSE = 'ERR_STREAM_PREMATURE_CLOSE';
+
+/**
+ * Reads the body in flowing mode ('data' events), the way `pipe` does: each chunk becomes a batch
+ * handed straight to the stream's consumer, paused when the consumer is behind.
+ */
+class PassThrough implements BatchProducer {
+  readonly stream = new BatchStream(this);
+  private readonly decoder = new TextDecoder();
+  private readonly parser: SseParser;
+  private readonly secrets: readonly string[];
+  private broken: string | undefined;
+  private reading = false;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly call: UpstreamCall,
+    maxEventBytes: number,
+  ) {
+    this.parser = new SseParser(maxEventBytes);
+    this.secrets = secretsOf(call.target);
+  }
+
+  resume(): void {
+    if (this.reading) {
+      this.body.resume();
+      return;
+    }
+    this.reading = true;
+    const { body, stream } = this;
+    body.on('data', (chunk: Buffer) => this.chunk(chunk));
+    body.on('end', () => this.end());
+    body.on('error', (err) => stream.fail(toFailure(err, this.call.target)));
+    // Destroyed without an error (and without its end): cut short, as `for await` would report it.
+    body.on('close', () => stream.fail(toFailure(Object.assign(new Error('Premature close'), { code: PREMATURE_CLOSE }), this.call.target)));
+  }
+
+  pause(): void {
+    this.body.pause();
+  }
+
+  cancel(): void {
+    this.body.destroy();
+  }
+
+  private chunk(chunk: Buffer): void {
+    let batch: EventBatch;
+    try {
+      const aligned = this.parser.idle;
+      const events = this.parser.push(this.decoder.decode(chunk, { stream: true }));
+      batch = this.batchOf(events);
+      // A chunk that starts and ends on event boundaries is exactly its events: relay its bytes.
+      if (aligned && this.parser.idle && !this.broken && batch.length === events.length && batch.every((e) => e.data === undefined)) batch.bytes = chunk;
+    } catch (err) {
+      // An event past maxEventBytes: the stream cannot go on, and the connection is dropped.
+      return this.failAndDrop(toFailure(err, this.call.target));
+    }
+    if (batch.length) this.stream.push(batch);
+    if (this.broken) this.failAndDrop(this.malformed());
+  }
+
+  private end(): void {
+    let tail: EventBatch;
+    try {
+      tail = this.batchOf([...this.parser.push(this.decoder.decode()), ...this.parser.flush()]);
+    } catch (err) {
+      return this.stream.fail(toFailure(err, this.call.target));
+    }
+    if (tail.length) this.stream.push(tail);
+    if (this.broken) this.stream.fail(this.malformed());
+    else this.stream.end();
+  }
+
+  private failAndDrop(failure: UpstreamFailure): void {
+    this.stream.fail(failure);
+    this.body.destroy();
+  }
+
+  private malformed(): UpstreamFailure {
+    return new UpstreamFailure('network', `${targetName(this.call.target)} sent a malformed stream event: ${redact(this.broken!, this.secrets)}`);
+  }
+
+  private batchOf(events: SseEvent[]): EventBatch {
+    const batch: EventBatch = [];
+    for (const ev of events) {
+      // Comment-only keep-alives are dropped: the gateway sends its own pings.
+      if (ev.event === '' && ev.data === '') continue;
+      const problem = checkEvent(ev);
+      if (problem) {
+        this.broken = problem;
+        break;
+      }
+      batch.push(ev.event === 'error' ? errorEvent(ev, this.secrets) : { event: ev.event, raw: ev.raw });
+    }
+    return batch;
+  }
+}
+
+const TYPE_PREFIX = '{"type":"';
+
+/** Why an event is not one a client can parse, or undefined. */
+function checkEvent(ev: SseEvent): string | undefined {
+  const { event, data } = ev;
+  if (event === 'ping') return undefined;
+  // No string is built for the test: it runs on every event of every stream.
+  if (
+    event &&
+    data.startsWith(TYPE_PREFIX) &&
+    data.startsWith(event, TYPE_PREFIX.length) &&
+    data.charCodeAt(TYPE_PREFIX.length + event.length) === 0x22 &&
+    data.charCodeAt(data.length - 1) === 0x7d
+  )
+    return undefined;
+  let parsed: any;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return `${event || '(unnamed)'} event whose data is not JSON: ${data.slice(0, 100)}`;
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof parsed.type !== 'string') return `${event || '(unnamed)'} event whose data has no type`;
+  if (event && parsed.type !== event) return `${event} event whose data has type ${parsed.type.slice(0, 50)}`;
+  return undefined;
+}
+
+/** An upstream `error` event (already checked to be a JSON object), with any credential it quotes redacted. */
+function errorEvent(ev: SseEvent, secrets: readonly string[]): StreamEvent {
+  const clean = redact(ev.data, secrets);
+  if (clean === ev.data) return { event: 'error', raw: ev.raw };
+  try {
+    return { event: 'error', data: JSON.parse(clean) };
+  } catch {
+    return { event: 'error', data: envelope('api_error', clean.slice(0, 500), null) };
+  }
+}

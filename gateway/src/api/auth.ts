@@ -75,15 +75,32 @@ function serviceAccountTokens(deps: GatewayDeps): (table: RoutingTable) => Servi
 }
 
 function presentedKey(ctx: Koa.Context): string {
-  const xKey = ctx.req.headersDistinct['x-api-key'];
-  if (xKey && xKey.length > 1) throw invalidRequest('x-api-key header was sent more than once');
-  if (xKey && xKey[0] !== '') return xKey[0];
-  const auth = ctx.req.headersDistinct['authorization'];
-  if (auth && auth.length > 1) throw invalidRequest('authorization header was sent more than once');
-  if (auth) {
-    const m = /^Bearer\s+(\S.*)$/i.exec(auth[0].trim());
+  const [xKey, xKeys] = headerOnce(ctx.req.rawHeaders, 'x-api-key');
+  if (xKeys > 1) throw invalidRequest('x-api-key header was sent more than once');
+  if (xKey) return xKey;
+  const [auth, auths] = headerOnce(ctx.req.rawHeaders, 'authorization');
+  if (auths > 1) throw invalidRequest('authorization header was sent more than once');
+  if (auths) {
+    const m = /^Bearer\s+(\S.*)$/i.exec(auth!.trim());
     if (!m) throw unauthorized('authorization header must be "Bearer <key>"');
     return m[1];
   }
   throw unauthorized('x-api-key header is required');
+}
+
+/**
+ * A header's value and how many times it was sent, from the raw list: `headersDistinct` would do,
+ * but it builds (and keeps on the request, for its whole life) an array for every header.
+ */
+function headerOnce(raw: string[], name: string): [string | undefined, number] {
+  let value: string | undefined;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i];
+    if (k.length === name.length && k.toLowerCase() === name) {
+      value ??= raw[i + 1];
+      n++;
+    }
+  }
+  return [value, n];
 }

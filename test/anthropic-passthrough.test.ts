@@ -5,7 +5,7 @@ import { startFakeAnthropic, textStream, toolStream, type FakeAnthropic } from '
 import { CLIENT_KEY, baseURL, simpleConfig, snapshotOf, startGateway } from './helpers/gateway';
 import { grammarViolations } from './helpers/grammar';
 import { parseSse, postSse } from './helpers/sse-client';
-import { waitFor } from './helpers/http-server';
+import { startServer, waitFor } from './helpers/http-server';
 
 const fixture = JSON.parse(readFileSync(require.resolve('./fixtures/claude-code-request.json'), 'utf8'));
 const fixtureBody = fixture.body;
@@ -95,6 +95,38 @@ describe('Anthropic pass-through fidelity', () => {
     expect(r.headers.get('request-id')).toMatch(/^req_/);
     const expected = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
     expect(r.text).toBe(expected);
+  });
+
+  test('characters split across upstream chunks reach the client intact', async () => {
+    const events = textStream('claude-upstream-1', ['€ and 🚀', ' — done']);
+    const text = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+    // Cut inside the euro sign (3 bytes) and inside the rocket (4 bytes).
+    const cuts = [bytes.indexOf(Buffer.from('€')) + 1, bytes.indexOf(Buffer.from('🚀')) + 2, bytes.length];
+    const up = await startServer(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let from = 0;
+      for (const to of cuts) {
+        res.write(bytes.subarray(from, to));
+        from = to;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      res.end();
+    });
+    const split = await startGateway(snapshotOf(simpleConfig(up.url)));
+    try {
+      const r = await postSse(`${baseURL(split)}/v1/messages`, headers, {
+        model: 'claude-test',
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: 'user', content: 'x' }],
+      });
+      expect(r.text).toBe(text);
+      expect(grammarViolations(parseSse(r.text))).toEqual([]);
+    } finally {
+      await split.close();
+      await up.close();
+    }
   });
 
   test('upstream error bodies and statuses pass through with retry-after', async () => {

@@ -172,46 +172,7 @@ describe('BatchStream, pull side (priming, shadows)', () => {
   });
 });
 
-describe('BatchStream.from and .of', () => {
-  test('from() pumps an async generator only as fast as the consumer takes, and cancel returns it', async () => {
-    let produced = 0;
-    let returned = false;
-    async function* gen() {
-      try {
-        for (;;) {
-          produced++;
-          yield batch(`e${produced}`);
-        }
-      } finally {
-        returned = true;
-      }
-    }
-    const stream = BatchStream.from(gen());
-    const { sink, seen } = recorder((b) => {
-      if (b[0].event === 'e3') stream.pause();
-    });
-    stream.consume(sink);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(seen).toEqual(['e1', 'e2', 'e3']);
-    // At most one more read ahead of the pause, queued, not delivered.
-    expect(produced).toBeLessThanOrEqual(4);
-    stream.cancel();
-    await new Promise((r) => setImmediate(r));
-    expect(returned).toBe(true);
-  });
-
-  test('from() turns a generator failure into the sink error, after the batches before it', async () => {
-    async function* gen() {
-      yield batch('a');
-      throw new Error('translator broke');
-    }
-    const stream = BatchStream.from(gen());
-    const { sink, seen } = recorder();
-    stream.consume(sink);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(seen).toEqual(['a', 'ERROR translator broke']);
-  });
-
+describe('BatchStream.of', () => {
   test('of() replays known batches and ends', async () => {
     const all: string[] = [];
     for await (const b of BatchStream.of(batch('a', 'b'), batch('c'))) all.push(b.map((e) => e.event).join('+'));

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatEvent } from '../gateway/src/core/sse';
 import { StreamTranslator } from '../gateway/src/providers/openai/stream';
+import { Readable } from 'node:stream';
+import type { Target } from '../gateway/src/core/routes';
 import { translateStream } from '../gateway/src/providers/stream-loop';
 import type { StreamEvent } from '../gateway/src/core/upstream';
 import { assemble } from './helpers/assemble';
@@ -10,16 +12,22 @@ import { grammarViolations } from './helpers/grammar';
 /** OpenAI SSE fixtures (shaped like the providers' documented streams) through the stream translator. */
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures/openai', name), 'utf8');
 
-async function* bytes(text: string, size: number): AsyncGenerator<Buffer> {
-  const buf = Buffer.from(text, 'utf8');
-  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+/** Whom failures are reported against (toFailure names the target). */
+const TARGET = { id: 't', provider: 'openai', model: 'target-model', baseURL: 'http://127.0.0.1:9' } as unknown as Target;
+
+/** The text as an upstream body arriving in `size`-byte chunks. */
+function bytes(text: string, size: number): Readable {
+  const all = Buffer.from(text);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < all.length; i += size) chunks.push(all.subarray(i, i + size));
+  return Readable.from(chunks, { objectMode: false });
 }
 
 /** Translates a fixture delivered whole and in 7-byte pieces (splitting UTF-8 and lines); both must agree. */
 async function translate(name: string, stops: string[] = []) {
   const run = async (size: number) => {
     const batches: StreamEvent[][] = [];
-    for await (const b of translateStream(bytes(fixture(name), size), new StreamTranslator({ model: 'target-model', stops }))) batches.push(b);
+    for await (const b of translateStream(bytes(fixture(name), size), new StreamTranslator({ model: 'target-model', stops }), TARGET)) batches.push(b);
     return batches;
   };
   const whole = await run(1 << 20);
@@ -163,7 +171,7 @@ describe('OpenAI stream → Anthropic events', () => {
   test('an error before any content is the first batch alone (so the core can still retry it)', async () => {
     const text = 'data: {"error":{"message":"overloaded","type":"server_error","code":503}}\n\n';
     const batches: StreamEvent[][] = [];
-    for await (const b of translateStream(bytes(text, 1000), new StreamTranslator({ model: 'm', stops: [] }))) batches.push(b);
+    for await (const b of translateStream(bytes(text, 1000), new StreamTranslator({ model: 'm', stops: [] }), TARGET)) batches.push(b);
     expect(batches).toHaveLength(1);
     expect(batches[0].map((e) => e.event)).toEqual(['error']);
   });

@@ -30,20 +30,23 @@ const signature = (url: string, authorization: string, body: Buffer | string) =>
   createHmac('sha256', SIGNING_KEY).update(`${url}\n${authorization}\n`).update(body).digest('hex');
 
 /** 4-byte big-endian length, then that many bytes of JSON. */
-const lengthPrefixed: StreamDecoder<any> = async function* (body, maxEventBytes) {
+const lengthPrefixed: StreamDecoder<any> = (maxEventBytes) => {
   let buf = Buffer.alloc(0);
-  for await (const chunk of body) {
-    buf = Buffer.concat([buf, chunk]);
-    const frames: unknown[] = [];
-    while (buf.length >= 4) {
-      const len = buf.readUInt32BE(0);
-      if (len > maxEventBytes) throw new Error(`frame of ${len} bytes`);
-      if (buf.length < 4 + len) break;
-      frames.push(parseJson(buf.subarray(4, 4 + len)));
-      buf = buf.subarray(4 + len);
-    }
-    if (frames.length) yield frames;
-  }
+  return {
+    push(chunk) {
+      buf = Buffer.concat([buf, chunk]);
+      const frames: unknown[] = [];
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (len > maxEventBytes) throw new Error(`frame of ${len} bytes`);
+        if (buf.length < 4 + len) break;
+        frames.push(parseJson(buf.subarray(4, 4 + len)));
+        buf = buf.subarray(4 + len);
+      }
+      return frames;
+    },
+    end: () => [],
+  };
 };
 
 class FrameTranslator implements StreamTranslator<any> {

@@ -53,44 +53,6 @@ export class BatchStream implements AsyncIterableIterator<EventBatch> {
     return s;
   }
 
-  /** Batches pulled from an async iterable (a translator's generator), as fast as they are taken. */
-  static from(source: AsyncIterable<EventBatch>): BatchStream {
-    const it = source[Symbol.asyncIterator]();
-    let running = false;
-    let go = false;
-    let cancelled = false;
-    const pump = async () => {
-      if (running) return;
-      running = true;
-      try {
-        while (go && !cancelled) {
-          const r = await it.next();
-          if (cancelled) return;
-          if (r.done) return s.end();
-          s.push(r.value);
-        }
-      } catch (err) {
-        if (!cancelled) s.fail(err);
-      } finally {
-        running = false;
-      }
-    };
-    const s = new BatchStream({
-      resume() {
-        go = true;
-        void pump();
-      },
-      pause() {
-        go = false;
-      },
-      cancel() {
-        cancelled = true;
-        void it.return?.()?.catch(() => undefined);
-      },
-    });
-    return s;
-  }
-
   // The producer's side.
 
   push(batch: EventBatch): void {

@@ -156,16 +156,3 @@ export class SseParser {
     return { raw, event: onlyComments ? '' : event, data: data.join('\n') };
   }
 }
-
-/** Reads a byte stream as SSE events, one batch (possibly empty) per chunk received. */
-export async function* readSse(body: AsyncIterable<Uint8Array | string>, maxEventChars = Infinity): AsyncGenerator<SseEvent[]> {
-  const decoder = new TextDecoder();
-  const parser = new SseParser(maxEventChars);
-  for await (const chunk of body) {
-    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    const batch = parser.push(text);
-    if (batch.length) yield batch;
-  }
-  const tail = [...parser.push(decoder.decode()), ...parser.flush()];
-  if (tail.length) yield tail;
-}

@@ -2,13 +2,13 @@ import { BatchStream } from '../core/batch-stream';
 import { envelope } from '../core/errors';
 import { messageEvents } from './anthropic/message-events';
 import { CredentialError } from './credential-error';
-import { httpSend, readAll, targetName, toFailure, type UpstreamPools } from './http';
+import { httpSend, readAll, targetName, type UpstreamPools } from './http';
 import { parseJson } from './json';
 import { redact, secretsOf } from './redact';
 import { translateStream } from './stream-loop';
 import { TranslationError } from './translation-error';
 import type { OutgoingRequest, Provider } from './translator';
-import type { EventBatch, ProviderAdapter, UpstreamCall, UpstreamReply } from '../core/upstream';
+import type { ProviderAdapter, UpstreamCall, UpstreamReply } from '../core/upstream';
 
 /**
  * Runs any Provider over HTTP, the one place that does what every provider needs alike:
@@ -48,9 +48,7 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       if (ok && wantsStream && (res.headers['content-type'] ?? '').startsWith(streamType)) {
         const events = provider.relay
           ? provider.relay(res.body, call, pools.limits.maxEventBytes)
-          : BatchStream.from(
-              guarded(translateStream(res.body, provider.streamTranslator!(req.state, call), pools.limits.maxEventBytes, provider.decoder), call),
-            );
+          : translateStream(res.body, provider.streamTranslator!(req.state, call), target, pools.limits.maxEventBytes, provider.decoder);
         return { kind: 'sse', status: 200, headers: provider.responseHeaders(res.headers), events };
       }
       const raw = await readAll(res, target, pools.limits.maxResponseBytes);
@@ -75,13 +73,4 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       return { kind: 'json', ...answer, headers: answer.headers ?? headers };
     },
   };
-}
-
-/** Transport errors while reading a stream become UpstreamFailure, which the core turns into an `error` event. */
-async function* guarded(events: AsyncIterable<EventBatch>, call: UpstreamCall): AsyncGenerator<EventBatch> {
-  try {
-    yield* events;
-  } catch (err) {
-    throw toFailure(err, call.target);
-  }
 }

@@ -83,8 +83,21 @@ export interface JsonAnswer {
   raw?: Buffer;
 }
 
-/** Upstream body → batches of frames; one batch per chunk received, so a burst costs one client write. */
-export type StreamDecoder<F> = (body: AsyncIterable<Buffer>, maxEventBytes: number) => AsyncIterable<F[]>;
+/**
+ * Makes a stream's frame decoder: upstream bytes → frames, chunk by chunk as they arrive, so a
+ * burst costs one client write. `push` may throw (an oversized frame: SseEventTooLarge); frames it
+ * returned are translated and sent before `failure`, when set, ends the stream.
+ */
+export type StreamDecoder<F> = (maxEventBytes: number) => FrameDecoder<F>;
+
+export interface FrameDecoder<F> {
+  /** The frames this chunk completes. */
+  push(chunk: Buffer): F[];
+  /** The body ended: what was left (or an error frame, for a frame cut short). */
+  end(): F[];
+  /** Set when the stream cannot go on after the frames `push` returned (thrown after they are sent). */
+  readonly failure?: unknown;
+}
 
 /**
  * One streamed attempt's translation, frame by frame, into Anthropic events. Per request, never

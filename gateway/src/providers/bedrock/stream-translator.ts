@@ -1,8 +1,9 @@
 import { envelope } from '../../core/errors';
+import { SseEventTooLarge } from '../../core/sse';
 import type { StreamEvent } from '../../core/upstream';
 import { redact } from '../redact';
 import type { StreamDecoder, StreamTranslator } from '../translator';
-import { BedrockStreamDecoder, type BedrockStreamItem, type InvocationMetrics } from './stream';
+import { BedrockStreamDecoder, DEFAULT_MAX_FRAME_BYTES, type BedrockStreamItem, type InvocationMetrics } from './stream';
 
 /** A decoded event-stream item; `message_stop` carries the invocation metrics stripped from it. */
 export type BedrockFrame = BedrockStreamItem & { metrics?: InvocationMetrics };
@@ -14,20 +15,23 @@ export type BedrockFrame = BedrockStreamItem & { metrics?: InvocationMetrics };
 const FRAME_OVERHEAD = 4096;
 export const frameLimit = (maxEventBytes: number) => (Number.isFinite(maxEventBytes) ? Math.ceil(maxEventBytes / 3) * 4 + FRAME_OVERHEAD : undefined);
 
-/** Bedrock's binary event stream → items, one batch per chunk received; a frame cut by the end of the body is an error item. */
-export const bedrockDecoder: StreamDecoder<BedrockFrame> = async function* (body, maxEventBytes) {
-  const d = new BedrockStreamDecoder(frameLimit(maxEventBytes));
-  for await (const chunk of body) {
-    const items: BedrockFrame[] = d.push(chunk);
-    if (items.length === 0) continue;
-    const stop = items.findIndex((i) => i.kind === 'event' && i.type === 'message_stop');
-    if (stop >= 0 && d.metrics) items[stop] = { ...items[stop], metrics: d.metrics };
-    yield items;
-    // The frame after these is past the cap: fail now rather than wait for more of it.
-    if (d.tooLarge) d.end();
-  }
-  const tail = d.end();
-  if (tail.length) yield tail;
+/** Bedrock's binary event stream → items, chunk by chunk; a frame cut by the end of the body is an error item. */
+export const bedrockDecoder: StreamDecoder<BedrockFrame> = (maxEventBytes) => {
+  const limit = frameLimit(maxEventBytes) ?? DEFAULT_MAX_FRAME_BYTES;
+  const d = new BedrockStreamDecoder(limit);
+  return {
+    push(chunk) {
+      const items: BedrockFrame[] = d.push(chunk);
+      const stop = items.findIndex((i) => i.kind === 'event' && i.type === 'message_stop');
+      if (stop >= 0 && d.metrics) items[stop] = { ...items[stop], metrics: d.metrics };
+      return items;
+    },
+    end: () => d.end(),
+    // The frame after the ones returned is past the cap: fail once they are sent rather than wait for more of it.
+    get failure() {
+      return d.tooLarge ? new SseEventTooLarge(limit) : undefined;
+    },
+  };
 };
 
 const COUNTS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;

@@ -1,7 +1,7 @@
 // Live streams: BENCH_STREAMS (default 10,000) streams held open at once through one proxy process,
 // the fake upstream sending a delta every 500 ms; once all are open they flow for
-// BENCH_STREAM_SECONDS (default 10) before the upstream ends them. For the bare proxy and the
-// gateway in turn: how many were delivered complete (ending in message_stop), the RSS each live
+// BENCH_STREAM_SECONDS (default 10) before the upstream ends them. For the bare proxy, the stack
+// floor and the gateway in turn: how many were delivered complete (ending in message_stop), the RSS each live
 // stream costs (RSS with all open minus idle RSS, both after a full GC, ÷ streams open), and the
 // event-loop delay while they flow, from lag-probe.js preloaded into the unchanged server.
 const { fork } = require('node:child_process');
@@ -147,6 +147,11 @@ async function group(ctx, children) {
     children.push(bare.child);
     const b = await run(ctx, `bare proxy, ${streams} live`, bare, streams, up);
     await stop(bare.child);
+    // The design card's stack alone (Koa, undici, the body reader): how much of the gateway's cost is the stack's.
+    const floor = await startProbed(path.join(__dirname, 'stack-floor.js'), ['0', upstream, ctx.CLIENT_KEY]);
+    children.push(floor.child);
+    const f = await run(ctx, `stack floor, ${streams} live`, floor, streams, up);
+    await stop(floor.child);
     const gw = await ctx.startGateway(ctx.gatewayConfig(upstream), {}, { execArgv: PROBED });
     children.push(gw.child);
     const g = await run(ctx, `gateway, ${streams} live`, gw, streams, up);
@@ -157,7 +162,7 @@ async function group(ctx, children) {
       target('live streams: gateway ÷ bare proxy, RSS per live stream', g.perStream / b.perStream, '≤', 1.3),
       target('live streams: gateway event-loop lag p99', g.lag.p99, '<', 50, 'ms'),
     );
-    return [b.row, g.row];
+    return [b.row, f.row, g.row];
   } finally {
     await stop(up.child);
   }

@@ -2,6 +2,7 @@ import type Koa from 'koa';
 import { CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
 import { GatewayError, envelope } from '../core/errors';
+import { setHeader } from './set-headers';
 
 /**
  * First in the chain: gives the request its id and CallContext, and calls the end-of-request
@@ -11,7 +12,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
   return async (ctx, next) => {
     const call = new CallContext(deps.now());
     ctx.state.call = call;
-    ctx.set('request-id', call.requestId);
+    setHeader(ctx.res, 'request-id', call.requestId);
     call.http = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     deps.observers.requestStart(call);
     let handled = false;

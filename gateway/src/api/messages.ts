@@ -11,6 +11,7 @@ import { redactHeaders, secretsOf } from '../providers/redact';
 import { UpstreamFailure, type UpstreamReply } from '../core/upstream';
 import type { Admission } from '../core/limits';
 import { Cancellation } from '../core/cancellation';
+import { setHeader, setHeaders } from './set-headers';
 
 type Endpoint = 'messages' | 'count_tokens';
 
@@ -37,7 +38,7 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
 
     const admission = await deps.limiter.admit(call);
     call.admission = admission;
-    ctx.set(admission.headers);
+    setHeaders(ctx.res, admission.headers);
     if (call.route!.shadows) deps.shadows.offer(call, { raw, search: ctx.search, clientHeaders: ctx.req.headers });
 
     const client = new Cancellation();
@@ -94,11 +95,13 @@ function resolveRoute(call: CallContext): void {
   call.route = route;
 }
 
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
 function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, abortUpstream: () => void): void {
-  ctx.set(redactHeaders(reply.headers, secretsOf(call.target)));
+  setHeaders(ctx.res, redactHeaders(reply.headers, secretsOf(call.target)));
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
-    ctx.set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    setHeaders(ctx.res, SSE_HEADERS);
     ctx.respond = false;
     const relay = new SseRelay(
       ctx.res,
@@ -131,7 +134,8 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     call.errorType = CLIENT_STALLED;
     call.errorMessage = `client read nothing for ${deps.options.streamStallMs / 1000} s`;
   });
-  ctx.type = 'application/json';
+  // What `ctx.type = 'application/json'` sets, without Koa's type lookup and its ctx.set().
+  setHeader(ctx.res, 'content-type', 'application/json; charset=utf-8');
   ctx.body =
     reply.raw ??
     Buffer.from(

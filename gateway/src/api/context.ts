@@ -50,6 +50,7 @@ export function requestContext(deps: GatewayDeps): Koa.Middleware {
       // upstream attempt it aborted is recorded on the way out, and the record must include it.
       if (handled) end();
       else safety = setTimeout(end, 10_000).unref();
+      call.responseWatcher?.responseClosed(ctx.res.writableFinished);
     });
     try {
       await next();

@@ -20,7 +20,7 @@ export interface AttemptDeps {
   baseBackoffMs: number;
   random?: () => number;
   /** Told when an attempt failed because the gateway itself ran out of file descriptors. */
-  onFdExhaustion?: (message: string) => void;
+  onFdExhaustion?: (message: string, call: CallContext) => void;
   /** Where a failed attempt's upstream address goes (client-facing messages leave it out). */
   log?: Logger;
 }
@@ -100,7 +100,7 @@ export async function runAttempts(
           // The gateway's own fault, not the upstream's: no breaker strike, no retry (it would fail
           // the same way), and a 503 the client can retry, on another replica if there is one.
           record({ outcome: 'failure', failure: failure.kind, retryable: false, errorType: 'overloaded_error' });
-          deps.onFdExhaustion?.(failure.message);
+          deps.onFdExhaustion?.(failure.message, call);
           throw new GatewayError(503, 'overloaded_error', 'the gateway is out of file descriptors; retry shortly', { 'retry-after': '1' });
         }
         const verdict = judgeFailure(failure);

@@ -129,6 +129,21 @@ describe('Anthropic pass-through fidelity', () => {
     }
   });
 
+  test('a JSON reply carries the headers the gateway sets: JSON content type and length, request ids', async () => {
+    const res = await fetch(`${baseURL(gw)}/v1/messages`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('request-id')).toMatch(/^req_/);
+    expect(res.headers.get('upstream-request-id')).toMatch(/^req_fake/);
+    const text = await res.text();
+    expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    expect(JSON.parse(text)).toMatchObject({ type: 'message', model: 'claude-upstream-1' });
+  });
+
   test('upstream error bodies and statuses pass through with retry-after', async () => {
     fake.queue.push({ kind: 'error', status: 429, type: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '30' } });
     // 30 s exceeds the gateway's longest retry wait, so it is not retried and reaches the client.

@@ -60,8 +60,16 @@ describe('model splice keeps every other byte', () => {
     ['{"messages":[{"content":"\\"model\\": \\"a\\""}],"model":"a\\u00e9"}', '{"messages":[{"content":"\\"model\\": \\"a\\""}],"model":"B"}'],
     ['{"n":1.50,"model":"a","big":12345678901234567890}', '{"n":1.50,"model":"B","big":12345678901234567890}'],
     ['{"x":"no model here"}', '{"x":"no model here"}'],
+    ['{"model":"first","x":[1,{"model":"deep"}],"model":"second"}', '{"model":"B","x":[1,{"model":"deep"}],"model":"B"}'],
+    ['{"model":"a-much-longer-model-name-than-the-new-one","é":"ü"}', '{"model":"B","é":"ü"}'],
   ])('%s', (input, expected) => {
     expect(replaceTopLevelString(Buffer.from(input), 'model', 'B').toString()).toBe(expected);
+  });
+
+  test('a value longer than the one it replaces, and one JSON must escape', () => {
+    const input = Buffer.from('{"a":1,"model":"x","z":"é"}');
+    expect(replaceTopLevelString(input, 'model', 'claude-"quoted"-\\-é').toString()).toBe('{"a":1,"model":"claude-\\"quoted\\"-\\\\-é","z":"é"}');
+    expect(input.toString()).toBe('{"a":1,"model":"x","z":"é"}');
   });
 });
 

@@ -9,6 +9,7 @@ import { accessLogSinkFromEnv } from '../gateway/src/telemetry/access-log';
 import { callCost, effectivePricing, priceUsage } from '../gateway/src/core/cost';
 import { modelLabel } from '../gateway/src/telemetry/labels';
 import { SwitchyardMetrics } from '../gateway/src/telemetry/metrics';
+import { GenAiMetrics } from '../gateway/src/telemetry/genai-metrics';
 import { parseKeyValues, tracingConfig, tracingEnabled } from '../gateway/src/telemetry/otel-config';
 import { createTracing } from '../gateway/src/telemetry/tracing';
 import { startFakeAnthropic, textStream, type FakeAnthropic } from './helpers/fake-anthropic';
@@ -155,6 +156,37 @@ describe('observers on a CallContext refused by the gateway rate limiter', () =>
     expect(s.sum('switchyard_requests_total', { code: '429', route: 'default/main' })).toBe(0);
     expect(s.sum('switchyard_requests_total', { code: '200', route: 'default/main' })).toBe(1);
     expect(s.sum('switchyard_request_duration_seconds_count', { route: 'default/main' })).toBe(1);
+  });
+
+  test('GenAI series are resolved once per label combination, appear only once observed, and a registry reset starts them afresh', async () => {
+    const registry = new Registry();
+    const m = new GenAiMetrics(registry);
+    const ok = refused('key');
+    ok.rateLimited = undefined;
+    ok.status = 200;
+    ok.errorType = undefined;
+    ok.usage.input_tokens = 10;
+    ok.usage.output_tokens = 3;
+    const labels = { gen_ai_original_model: 'claude-test', route: 'default/main' };
+    m.requestEnd(refused('key'));
+    let s = parseProm(await registry.metrics());
+    expect(s.sum('gen_ai_server_request_duration_seconds_count', { ...labels, error_type: 'rate_limit_error' })).toBe(1);
+    // A refused request has no tokens: no token series yet, not even zero-count ones.
+    expect([...s.samples.keys()].filter((k) => k.startsWith('gen_ai_client_token_usage'))).toEqual([]);
+    m.requestEnd(ok);
+    m.requestEnd(ok);
+    s = parseProm(await registry.metrics());
+    expect(s.sum('gen_ai_server_request_duration_seconds_count', { ...labels, error_type: 'rate_limit_error' })).toBe(1);
+    expect(s.sum('gen_ai_server_request_duration_seconds_count', labels)).toBe(3);
+    expect(s.sum('gen_ai_client_token_usage_sum', { ...labels, gen_ai_token_type: 'input' })).toBe(20);
+    expect(s.sum('gen_ai_client_token_usage_sum', { ...labels, gen_ai_token_type: 'output' })).toBe(6);
+    expect([...s.samples.keys()].filter((k) => k.includes('gen_ai_token_type="cached_input"'))).toEqual([]);
+    registry.resetMetrics();
+    m.requestEnd(ok);
+    s = parseProm(await registry.metrics());
+    expect(s.sum('gen_ai_server_request_duration_seconds_count', labels)).toBe(1);
+    expect([...s.samples.keys()].filter((k) => k.includes('error_type="rate_limit_error"'))).toEqual([]);
+    expect(s.sum('gen_ai_client_token_usage_sum', { ...labels, gen_ai_token_type: 'input' })).toBe(10);
   });
 
   test('the SERVER span gets a rate-limit event and error.type', async () => {

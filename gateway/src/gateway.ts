@@ -106,12 +106,14 @@ export class Gateway {
       if (++this.connections > cap) this.overCap.add(socket);
       socket.on('close', () => this.connections--);
     });
+    // One close listener shared by every response, not a closure per request.
+    const responseClosed = () => {
+      this.inflight--;
+      if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
     this.traffic.on('request', (_req, res) => {
       this.inflight++;
-      res.on('close', () => {
-        this.inflight--;
-        if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
+      res.on('close', responseClosed);
     });
     guardClientErrors(this.traffic, (status, type, message) => {
       // Malformed HTTP never reaches Koa; it is reported like any request so metrics and the access log count it.

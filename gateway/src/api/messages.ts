@@ -6,11 +6,12 @@ import { parseJsonObject, readBody } from './body';
 import { SseRelay } from './stream';
 import { CLIENT_STALLED, guardWriteStall } from './write-stall';
 import { validateRequest } from './validate';
-import { runAttempts } from '../routing/attempts';
+import { runAttempts, type AttemptDeps } from '../routing/attempts';
 import { redactHeaders, secretsOf } from '../providers/redact';
 import { UpstreamFailure, type UpstreamReply } from '../core/upstream';
 import type { Admission } from '../core/limits';
 import { Cancellation } from '../core/cancellation';
+import { setHeader, setHeaders } from './set-headers';
 
 type Endpoint = 'messages' | 'count_tokens';
 
@@ -18,16 +19,23 @@ type Endpoint = 'messages' | 'count_tokens';
 export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Middleware {
   // One listener on the shutdown signal for every request in flight rather than one each: an
   // EventTarget listener costs microseconds to add and remove, a Set entry next to nothing.
-  const onShutdowns = new Set<() => void>();
-  deps.shutdown.addEventListener('abort', () => onShutdowns.forEach((f) => f()), { once: true });
+  const inFlight = new Set<RequestCancellation>();
+  deps.shutdown.addEventListener('abort', () => inFlight.forEach((c) => c.shutdown()), { once: true });
+  // Built once per handler rather than as literals (and a closure) per request.
+  const bodyLimits = { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs, totalTimeoutMs: deps.options.bodyTimeoutMs };
+  const attemptDeps: AttemptDeps = {
+    adapter: deps.adapter,
+    breakers: deps.breakers,
+    observers: deps.observers,
+    maxRetryWaitMs: deps.options.maxRetryWaitMs,
+    baseBackoffMs: deps.options.baseBackoffMs,
+    log: deps.log,
+    onFdExhaustion: (message, call) => deps.reportFdExhaustion('out of file descriptors connecting upstream', { request_id: call.requestId, err: message }),
+  };
   return async (ctx) => {
     const call: CallContext = ctx.state.call;
     call.endpoint = endpoint;
-    const raw = await readBody(ctx.req, {
-      maxBytes: deps.options.maxBodyBytes,
-      idleTimeoutMs: deps.options.bodyIdleTimeoutMs,
-      totalTimeoutMs: deps.options.bodyTimeoutMs,
-    });
+    const raw = await readBody(ctx.req, bodyLimits);
     const body = parseJsonObject(raw, ctx.get('content-type') || undefined);
     validateRequest(endpoint, body);
     call.body = body;
@@ -37,40 +45,24 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
 
     const admission = await deps.limiter.admit(call);
     call.admission = admission;
-    ctx.set(admission.headers);
+    setHeaders(ctx.res, admission.headers);
     if (call.route!.shadows) deps.shadows.offer(call, { raw, search: ctx.search, clientHeaders: ctx.req.headers });
 
-    const client = new Cancellation();
-    const onClose = () => {
-      if (!ctx.res.writableFinished) client.abort();
-      onShutdowns.delete(onShutdown);
-    };
-    let shuttingDown = false;
-    const onShutdown = () => {
-      shuttingDown = true;
-      client.abort();
-    };
-    ctx.res.on('close', onClose);
-    onShutdowns.add(onShutdown);
+    // Aborted when the response closes unfinished (the request context reports the close) or
+    // when a drain runs out of time.
+    const client = new RequestCancellation(inFlight);
+    call.responseWatcher = client;
 
     let reply: UpstreamReply;
     try {
       reply = await runAttempts(
-        {
-          adapter: deps.adapter,
-          breakers: deps.breakers,
-          observers: deps.observers,
-          maxRetryWaitMs: deps.options.maxRetryWaitMs,
-          baseBackoffMs: deps.options.baseBackoffMs,
-          log: deps.log,
-          onFdExhaustion: (message) => deps.reportFdExhaustion('out of file descriptors connecting upstream', { request_id: call.requestId, err: message }),
-        },
+        attemptDeps,
         call,
         { endpoint, body, raw, search: ctx.search, clientHeaders: ctx.req.headers, requestId: call.requestId },
         client,
       );
     } catch (err) {
-      if (shuttingDown) {
+      if (client.shuttingDown) {
         // Drain time ran out while the upstream had not answered: a retryable refusal, not a silent close.
         call.cutByGateway = true;
         throw new GatewayError(503, 'overloaded_error', 'gateway shutting down', { connection: 'close' });
@@ -82,8 +74,31 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
       }
       throw err;
     }
-    relay(ctx, call, reply, deps, admission, () => client.abort());
+    relay(ctx, call, reply, deps, admission, client);
   };
+}
+
+/**
+ * A request's cancellation, known to the handler's shutdown set until its response closes. Its
+ * methods stand in for a closure per listener per request.
+ */
+class RequestCancellation extends Cancellation {
+  shuttingDown = false;
+
+  constructor(private readonly inFlight: Set<RequestCancellation>) {
+    super();
+    inFlight.add(this);
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    this.abort();
+  }
+
+  responseClosed(finished: boolean): void {
+    if (!finished) this.abort();
+    this.inFlight.delete(this);
+  }
 }
 
 function resolveRoute(call: CallContext): void {
@@ -94,11 +109,13 @@ function resolveRoute(call: CallContext): void {
   call.route = route;
 }
 
-function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, abortUpstream: () => void): void {
-  ctx.set(redactHeaders(reply.headers, secretsOf(call.target)));
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
+function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, client: Cancellation): void {
+  setHeaders(ctx.res, redactHeaders(reply.headers, secretsOf(call.target)));
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
-    ctx.set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    setHeaders(ctx.res, SSE_HEADERS);
     ctx.respond = false;
     const relay = new SseRelay(
       ctx.res,
@@ -109,7 +126,7 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
         usage: () => admission.usage?.(call, call.usage),
         unexpected: (err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String((err as Error)?.stack ?? err) }),
       },
-      abortUpstream,
+      () => client.abort(),
       deps.options.pingIntervalMs,
       deps.shutdown,
       deps.options.streamStallMs,
@@ -132,7 +149,8 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     call.errorType = CLIENT_STALLED;
     call.errorMessage = `client read nothing for ${deps.options.streamStallMs / 1000} s`;
   });
-  ctx.type = 'application/json';
+  // What `ctx.type = 'application/json'` sets, without Koa's type lookup and its ctx.set().
+  setHeader(ctx.res, 'content-type', 'application/json; charset=utf-8');
   ctx.body =
     reply.raw ??
     Buffer.from(

@@ -14,8 +14,15 @@ import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from './led
  * bucket must still fit before the request goes upstream.
  */
 export function openAccount(key: ApiKey, now: () => number): SpendAccount {
-  return new Account(ledgerOf(key, now()), now);
+  const t = now();
+  let ledger = ledgers.get(key);
+  if (!ledger || t < ledger.period.start || t >= ledger.period.end) ledgers.set(key, (ledger = ledgerOf(key, t)));
+  return new Account(ledger, now);
 }
+
+// A key's ledger for its current period, made once per period rather than per request (its ids are
+// four template strings). Keys are immutable once compiled into a table: a new snapshot brings new ones.
+const ledgers = new WeakMap<ApiKey, Ledger>();
 
 class Account implements SpendAccount {
   readonly check?: Check;
@@ -47,26 +54,25 @@ class Account implements SpendAccount {
    * request that ends without usage (an error, or a client gone before the first usage event)
    * costs nothing. The request itself counts once, at the end.
    */
-  debits(call: CallContext, final: boolean): Debit[] {
+  debit(into: Debit[], call: CallContext, final: boolean): void {
     const l = this.ledger;
     const u = call.usage;
     const spent = callCost(call).total * MICROS;
     const tokensIn = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
     const tokensOut = u.output_tokens;
     const ttlMs = retainMs(l, this.now());
-    const debits: Debit[] = [];
-    const add = (id: string, amount: number) => {
-      if (amount > 0) debits.push({ id, perMs: 0, amount, ttlMs });
-    };
-    add(l.spend, spent - this.spent);
-    add(l.input, tokensIn - this.tokensIn);
-    add(l.output, tokensOut - this.tokensOut);
-    if (final) add(l.requests, 1);
+    add(into, l.spend, spent - this.spent, ttlMs);
+    add(into, l.input, tokensIn - this.tokensIn, ttlMs);
+    add(into, l.output, tokensOut - this.tokensOut, ttlMs);
+    if (final) add(into, l.requests, 1, ttlMs);
     this.spent = Math.max(this.spent, spent);
     this.tokensIn = Math.max(this.tokensIn, tokensIn);
     this.tokensOut = Math.max(this.tokensOut, tokensOut);
-    return debits;
   }
+}
+
+function add(into: Debit[], id: string, amount: number, ttlMs: number): void {
+  if (amount > 0) into.push({ id, perMs: 0, amount, ttlMs });
 }
 
 /** The spend bucket of a key's budget: fits while spend is below the budget (cost 0; the price is debited later). */

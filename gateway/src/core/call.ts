@@ -97,6 +97,8 @@ export class CallContext {
   /** The gateway cut the client off because it stopped reading (write-stall deadline): the client's doing, but not a departure. */
   clientStalled = false;
   endedAt?: number;
+  /** Told when the response closes, whether it finished (the messages handler's cancellation). */
+  responseWatcher?: { responseClosed(finished: boolean): void };
   /** What the limiter let through; released exactly once when the request ends. */
   admission?: Admission;
   /** Set by the limiter when a rate limit refused the request (metrics, traces, access log). */

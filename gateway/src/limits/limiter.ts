@@ -36,7 +36,16 @@ interface Plan {
   all: Entry[];
   /** Without token limits, for count_tokens (which consumes no tokens). */
   untokened: Entry[];
+  /** Store ids of the concurrency slots a request holds until it ends (in both lists alike). */
+  slots: string[];
+  /** Whether a Messages request needs an input-token estimate. */
+  estimates: boolean;
 }
+
+// What a request with no limit to check holds: shared, never written.
+const NO_ENTRIES: Entry[] = [];
+const NO_HEADERS: Record<string, string> = {};
+const NO_SLOTS: string[] = [];
 
 const NONE: Admission = { headers: {}, release() {} };
 
@@ -79,9 +88,9 @@ export class StoreLimiter implements Limiter {
     const budget = account?.check;
     if (!entries.length && !budget) {
       // Nothing to check: only the usage counters, debited after the fact.
-      return account ? new Held(this.store, [], {}, gateways, 0, true, call.requestId, account) : NONE;
+      return account ? new Held(this.store, NO_ENTRIES, NO_SLOTS, NO_HEADERS, gateways, 0, true, call.requestId, account) : NONE;
     }
-    const estimate = tokens && entries.some((e) => e.metric === 'itpm') ? estimateInputTokens(call.body) : 0;
+    const estimate = tokens && plan.estimates ? estimateInputTokens(call.body) : 0;
     const checks = entries.map((e) => toCheck(e, estimate));
     if (budget) checks.push(budget);
 
@@ -105,7 +114,7 @@ export class StoreLimiter implements Limiter {
       throw refusal(call, entries, checks, res.states, estimate, headers);
     }
 
-    const held = new Held(res.store, entries, headers, gateways, estimate, tokens, call.requestId, account);
+    const held = new Held(res.store, entries, plan.slots, headers, gateways, estimate, tokens, call.requestId, account);
     if (call.endedAt !== undefined) {
       // The client left while the store answered: the response's close hook has already run, so
       // nobody else will release what was just taken. Give it back and go no further.
@@ -121,7 +130,12 @@ export class StoreLimiter implements Limiter {
     let plan = byRoute.get(route);
     if (!plan) {
       const all = [...entriesOf('key', 'ApiKey', key.name, key.limits), ...entriesOf('route', 'ModelRoute', route.name, route.limits)];
-      plan = { all, untokened: all.filter((e) => e.metric === 'rpm' || e.metric === 'conc') };
+      plan = {
+        all,
+        untokened: all.filter((e) => e.metric === 'rpm' || e.metric === 'conc'),
+        slots: all.filter((e) => e.metric === 'conc').map((e) => e.id),
+        estimates: all.some((e) => e.metric === 'itpm'),
+      };
       byRoute.set(route, plan);
     }
     return plan;
@@ -200,6 +214,7 @@ class Held implements Admission {
   constructor(
     private readonly store: LimitStore,
     private readonly entries: Entry[],
+    private readonly slots: string[],
     readonly headers: Record<string, string>,
     private readonly gateways: number,
     estimate: number,
@@ -213,7 +228,7 @@ class Held implements Admission {
   usage(call: CallContext, u: Usage): void {
     if (!this.tokens || this.done) return;
     this.sawUsage = true;
-    this.sync(inputOf(u), u.output_tokens, [], call, false);
+    this.sync(inputOf(u), u.output_tokens, NO_SLOTS, call, false);
   }
 
   release(call: CallContext): void {
@@ -233,13 +248,7 @@ class Held implements Admission {
       // Otherwise (the client left, or the stream broke, before any usage came back) the upstream
       // may well have read the prompt: the estimate stays debited.
     }
-    this.sync(
-      input,
-      output,
-      this.entries.filter((e) => e.metric === 'conc').map((e) => e.id),
-      call,
-      true,
-    );
+    this.sync(input, output, this.slots, call, true);
   }
 
   private sync(input: number, output: number, release: string[], call: CallContext, final: boolean): void {
@@ -252,7 +261,7 @@ class Held implements Admission {
       const amount = e.metric === 'itpm' ? dIn : e.metric === 'otpm' ? dOut : 0;
       if (amount !== 0) debits.push({ id: e.id, perMs: perMinute(e.limit), amount });
     }
-    if (this.account) debits.push(...this.account.debits(call, final));
+    if (this.account) this.account.debit(debits, call, final);
     if (debits.length || release.length) this.store.settle({ holder: this.holder, gateways: this.gateways, debits, release });
   }
 }

@@ -45,7 +45,13 @@ export class LocalStore implements LimitStore {
         const s = states[i];
         if (c.kind === 'rate') {
           s.used += c.cost;
-          this.buckets.set(c.id, { used: s.used, at: now, expiresAt: c.ttlMs ? now + c.ttlMs : undefined });
+          const expiresAt = c.ttlMs ? now + c.ttlMs : undefined;
+          const b = this.buckets.get(c.id);
+          if (b) {
+            b.used = s.used;
+            b.at = now;
+            b.expiresAt = expiresAt;
+          } else this.buckets.set(c.id, { used: s.used, at: now, expiresAt });
         } else {
           s.used += 1;
           this.slots.set(c.id, s.used);
@@ -62,7 +68,12 @@ export class LocalStore implements LimitStore {
       const b = this.current(d.id, d.perMs / g, now);
       const used = Math.max(0, b + d.amount);
       const prev = this.buckets.get(d.id);
-      this.buckets.set(d.id, { used, at: now, expiresAt: d.ttlMs ? now + d.ttlMs : prev?.expiresAt });
+      // Updated in place: a settle per request would otherwise make a bucket object per debit.
+      if (prev) {
+        prev.used = used;
+        prev.at = now;
+        if (d.ttlMs) prev.expiresAt = now + d.ttlMs;
+      } else this.buckets.set(d.id, { used, at: now, expiresAt: d.ttlMs ? now + d.ttlMs : undefined });
     }
     for (const id of s.release) {
       const n = (this.slots.get(id) ?? 0) - 1;

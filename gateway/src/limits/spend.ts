@@ -13,8 +13,8 @@ export interface SpendAccount {
   readonly check?: Check;
   /** The refusal when that check did not fit. */
   refusal(call: CallContext, state: CheckState, headers: Record<string, string>): GatewayError;
-  /** Debits for the usage reported since the last call; `final` once, when the request is over. */
-  debits(call: CallContext, final: boolean): Debit[];
+  /** Adds to `into` the debits for the usage reported since the last call; `final` once, when the request is over. */
+  debit(into: Debit[], call: CallContext, final: boolean): void;
 }
 
 /** Opens a key's account for one request. */

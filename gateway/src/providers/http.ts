@@ -73,14 +73,30 @@ export async function httpSend(pools: UpstreamPools, target: Target, opts: SendO
       headersTimeout: target.timeoutSeconds * 1000,
       bodyTimeout: target.idleTimeoutSeconds * 1000,
     });
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     res.body.on('close', deadline.clear);
-    return { status: res.statusCode, headers, body: res.body as any };
+    return { status: res.statusCode, headers: singleValued(res.headers), body: res.body as any };
   } catch (err) {
     deadline.clear();
     throw toFailure(err, target);
   }
+}
+
+/**
+ * Response headers with one string per name (a repeated header's values joined with ", "). Most
+ * replies repeat none, and then undici's own object is that already: no copy is made.
+ */
+function singleValued(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  for (const k in headers) {
+    const v = headers[k];
+    if (typeof v === 'string') continue;
+    const out: Record<string, string> = {};
+    for (const name in headers) {
+      const value = headers[name];
+      if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return out;
+  }
+  return headers as Record<string, string>;
 }
 
 /**

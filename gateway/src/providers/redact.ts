@@ -112,7 +112,8 @@ export function redactJson(raw: Buffer, secrets: readonly string[]): Buffer {
 /** Upstream header values relayed to the client (an upstream request id can be anything the upstream chose), redacted likewise. */
 export function redactHeaders(headers: Record<string, string>, secrets: readonly string[]): Record<string, string> {
   let out: Record<string, string> | undefined;
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     const clean = redact(v, secrets);
     if (clean !== v) (out ??= { ...headers })[k] = clean;
   }

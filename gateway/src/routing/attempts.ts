@@ -5,7 +5,7 @@ import type { Observers } from '../core/observers';
 import { payload } from '../core/payload';
 import type { RetryCondition } from '../config/snapshot';
 import type { Logger } from '../log';
-import { UpstreamFailure, type ProviderAdapter, type UpstreamCall, type UpstreamReply } from '../core/upstream';
+import { UpstreamFailure, type FailureKind, type ProviderAdapter, type UpstreamCall, type UpstreamReply } from '../core/upstream';
 import type { CircuitBreakers } from './breaker';
 import { planGroups } from './plan';
 import type { Target } from '../core/routes';
@@ -20,23 +20,51 @@ export interface AttemptDeps {
   baseBackoffMs: number;
   random?: () => number;
   /** Told when an attempt failed because the gateway itself ran out of file descriptors. */
-  onFdExhaustion?: (message: string) => void;
+  onFdExhaustion?: (message: string, call: CallContext) => void;
   /** Where a failed attempt's upstream address goes (client-facing messages leave it out). */
   log?: Logger;
 }
 
+type AttemptBase = Omit<UpstreamCall, 'target' | 'signal' | 'cancellation' | 'extraHeaders'>;
+
 /**
- * What every attempt's UpstreamCall inherits: `signal`, an AbortSignal made only if a provider
- * reads it. Built on this prototype rather than as a spread literal with a getter, which V8 makes
- * slowly, once per attempt.
+ * One attempt's UpstreamCall: the request's fields, the target, and `signal`, an AbortSignal made
+ * only if a provider reads it. A class rather than a spread literal with a getter (which V8 makes
+ * slowly) or properties copied onto an object (a map transition per property, and a property
+ * store), once per attempt.
  */
-const ATTEMPT_CALL = {
+class AttemptCall implements UpstreamCall {
+  readonly endpoint: UpstreamCall['endpoint'];
+  readonly body: Record<string, any>;
+  readonly raw: Buffer;
+  readonly search: string;
+  readonly clientHeaders: UpstreamCall['clientHeaders'];
+  readonly requestId: string;
+
+  constructor(
+    base: AttemptBase,
+    readonly target: Target,
+    readonly cancellation: Cancellation,
+    readonly extraHeaders: Record<string, string>,
+  ) {
+    this.endpoint = base.endpoint;
+    this.body = base.body;
+    this.raw = base.raw;
+    this.search = base.search;
+    this.clientHeaders = base.clientHeaders;
+    this.requestId = base.requestId;
+  }
+
   get signal(): AbortSignal {
-    return (this as unknown as UpstreamCall).cancellation!.signal;
-  },
-};
+    return this.cancellation.signal;
+  }
+}
 
 type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?: boolean };
+// The verdicts without a wait, shared (every successful reply is judged).
+const NO_RETRY: Verdict = { retry: null };
+const RETRY_CONNECT: Verdict = { retry: 'connect' };
+const RETRY_TIMEOUT: Verdict = { retry: 'timeout' };
 
 /**
  * Runs a request against its route: priority groups in order, up to `retry.attempts` tries per
@@ -44,12 +72,7 @@ type Verdict = { retry: RetryCondition | null; retryAfterMs?: number; nextGroup?
  * gone to the client, which holds here because a reply is only returned, never relayed, by this
  * function. Returns the reply the client should get, or throws 502/504 when no upstream answered.
  */
-export async function runAttempts(
-  deps: AttemptDeps,
-  call: CallContext,
-  base: Omit<UpstreamCall, 'target' | 'signal' | 'cancellation' | 'extraHeaders'>,
-  clientSignal: Cancellation,
-): Promise<UpstreamReply> {
+export async function runAttempts(deps: AttemptDeps, call: CallContext, base: AttemptBase, clientSignal: Cancellation): Promise<UpstreamReply> {
   const route = call.route!;
   const groups = planGroups(route, deps.breakers, deps.random);
   let last: { reply?: UpstreamReply; failure?: UpstreamFailure } = {};
@@ -70,22 +93,17 @@ export async function runAttempts(
       n++;
       const started = performance.now();
       const extraHeaders = deps.observers.attemptStart(call, target, n);
-      const record = (r: Omit<AttemptRecord, 'target' | 'n' | 'startedAt' | 'durationMs'>) => {
-        const rec: AttemptRecord = { target, n, startedAt: started, durationMs: performance.now() - started, ...r };
-        call.attempts.push(rec);
-        deps.observers.attemptEnd(call, rec);
-      };
       let reply: UpstreamReply;
       try {
         // The client's signal is the attempt's: a failed attempt has already ended by the time we
         // retry, and the one that answers must stop when the client leaves.
-        const attempt: UpstreamCall = Object.assign(Object.create(ATTEMPT_CALL), base, { target, cancellation: clientSignal, extraHeaders });
+        const attempt = new AttemptCall(base, target, clientSignal, extraHeaders);
         reply = await deps.adapter(target).send(attempt);
         if (reply.kind === 'sse') reply = await primeStream(reply);
       } catch (err) {
         const failure = err instanceof UpstreamFailure ? err : new UpstreamFailure('network', (err as Error)?.message ?? String(err));
         if (failure.kind === 'aborted' || clientSignal.aborted) {
-          record({ outcome: 'failure', failure: 'aborted', retryable: false });
+          record(deps, call, target, n, started, 'failure', undefined, undefined, 'aborted', false);
           throw new UpstreamFailure('aborted', 'client went away');
         }
         deps.log?.warn('upstream attempt failed', {
@@ -99,14 +117,14 @@ export async function runAttempts(
         if (isFdExhaustion(failure)) {
           // The gateway's own fault, not the upstream's: no breaker strike, no retry (it would fail
           // the same way), and a 503 the client can retry, on another replica if there is one.
-          record({ outcome: 'failure', failure: failure.kind, retryable: false, errorType: 'overloaded_error' });
-          deps.onFdExhaustion?.(failure.message);
+          record(deps, call, target, n, started, 'failure', undefined, 'overloaded_error', failure.kind, false);
+          deps.onFdExhaustion?.(failure.message, call);
           throw new GatewayError(503, 'overloaded_error', 'the gateway is out of file descriptors; retry shortly', { 'retry-after': '1' });
         }
         const verdict = judgeFailure(failure);
         const retryable = verdict.retry !== null && route.retry.on.includes(verdict.retry);
         const timedOut = failure.kind === 'timeout' || failure.kind === 'idle_timeout';
-        record({ outcome: 'failure', failure: failure.kind, retryable, errorType: timedOut ? 'timeout_error' : 'api_error' });
+        record(deps, call, target, n, started, 'failure', undefined, timedOut ? 'timeout_error' : 'api_error', failure.kind, retryable);
         deps.breakers.failure(target.id);
         last = { failure };
         if (!retryable) break;
@@ -117,7 +135,7 @@ export async function runAttempts(
       if (reply.status >= 500) deps.breakers.failure(target.id);
       else deps.breakers.success(target.id);
       const errorType = reply.kind === 'json' && reply.status >= 400 ? reply.body?.error?.type : undefined;
-      record({ outcome: reply.status < 400 ? 'ok' : 'error', status: reply.status, errorType, retryable });
+      record(deps, call, target, n, started, reply.status < 400 ? 'ok' : 'error', reply.status, errorType, undefined, retryable);
       if (!retryable) {
         call.target = target;
         return reply;
@@ -140,6 +158,25 @@ export async function runAttempts(
   );
 }
 
+/** Records an attempt and tells the observers: a function, not a closure made for every attempt. */
+function record(
+  deps: AttemptDeps,
+  call: CallContext,
+  target: Target,
+  n: number,
+  startedAt: number,
+  outcome: AttemptRecord['outcome'],
+  status: number | undefined,
+  errorType: string | undefined,
+  failure: FailureKind | undefined,
+  retryable: boolean,
+): void {
+  // Every field in every record (undefined when an outcome has none): one shape for all of them.
+  const rec: AttemptRecord = { target, n, startedAt, durationMs: performance.now() - startedAt, outcome, status, errorType, failure, retryable };
+  call.attempts.push(rec);
+  deps.observers.attemptEnd(call, rec);
+}
+
 function pick(group: Target[], i: number, breakers: CircuitBreakers): Target {
   for (let k = 0; k < group.length; k++) {
     const t = group[(i + k) % group.length];
@@ -152,17 +189,17 @@ function judgeFailure(f: UpstreamFailure): Verdict {
   switch (f.kind) {
     case 'connect':
     case 'network':
-      return { retry: 'connect' };
+      return RETRY_CONNECT;
     case 'timeout':
     case 'idle_timeout':
-      return { retry: 'timeout' };
+      return RETRY_TIMEOUT;
     default:
-      return { retry: null };
+      return NO_RETRY;
   }
 }
 
 function judgeReply(r: UpstreamReply): Verdict {
-  if (r.headers['x-should-retry'] === 'false') return { retry: null };
+  if (r.headers['x-should-retry'] === 'false') return NO_RETRY;
   const retryAfterMs = parseRetryAfter(r.headers);
   if (r.status === 429) return { retry: '429', retryAfterMs };
   // Out of credit or quota (Anthropic billing_error, OpenAI insufficient_quota): the quota family
@@ -170,7 +207,7 @@ function judgeReply(r: UpstreamReply): Verdict {
   if (r.status === 402) return { retry: '429', nextGroup: true };
   if (r.status >= 500) return { retry: '5xx', retryAfterMs };
   if (r.status === 408) return { retry: 'timeout', retryAfterMs };
-  return { retry: null };
+  return NO_RETRY;
 }
 
 export function parseRetryAfter(h: Record<string, string>): number | undefined {

@@ -188,7 +188,10 @@ export function batchedWriter(stream: NodeJS.WritableStream): LineSink {
   const flush = () => {
     const lines = pending;
     pending = [];
-    stream.write(lines.join('\n') + '\n');
+    // The final newline joined in rather than appended: `+ '\n'` makes a ConsString that the
+    // write flattens, a second copy of the whole batch.
+    lines.push('');
+    stream.write(lines.join('\n'));
   };
   return (line) => {
     if (pending.push(line) === 1) setImmediate(flush);

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { CallContext } from '../core/call';
 import type { Observer } from '../core/observers';
-import { FastHistogram } from './series';
+import { FastHistogram, observeIn, seriesResets, type HistogramSeries } from './series';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel, routeLabel } from './labels';
 
 /**
@@ -62,42 +62,76 @@ export class GenAiMetrics implements Observer {
     );
   }
 
+  private readonly childrenCache = new Map<string, Children>();
+  private childrenEpoch = seriesResets();
+
   firstToken(call: CallContext): void {
     if (!isChat(call) || call.ttftMs === undefined) return;
-    this.ttft.observe(labels(call), call.ttftMs / 1000);
+    const c = this.children(call);
+    observeIn((c.ttft ??= this.ttft.at(c.values)), this.ttft.buckets, call.ttftMs / 1000);
   }
 
   requestEnd(call: CallContext): void {
     if (!isChat(call)) return;
-    const base = labels(call);
+    const c = this.children(call);
+    const base = c.values;
     const error = errorTypeOf(call);
-    this.duration.observe([...base, error], call.durationMs / 1000);
+    const errorKey = error ?? '';
+    let duration = c.duration.get(errorKey);
+    if (!duration) c.duration.set(errorKey, (duration = this.duration.at([...base, error])));
+    observeIn(duration, this.duration.buckets, call.durationMs / 1000);
     const u = call.usage;
+    const tokens = this.tokenUsage.buckets;
     if (call.status < 300 || u.input_tokens > 0 || u.output_tokens > 0) {
-      this.tokenUsage.observe([...base, 'input'], u.input_tokens);
-      this.tokenUsage.observe([...base, 'output'], u.output_tokens);
+      observeIn((c.input ??= this.tokenUsage.at([...base, 'input'])), tokens, u.input_tokens);
+      observeIn((c.output ??= this.tokenUsage.at([...base, 'output'])), tokens, u.output_tokens);
       // Cache kinds only when used, as Envoy AI Gateway reports them only when the usage has them.
-      if (u.cache_read_input_tokens) this.tokenUsage.observe([...base, 'cached_input'], u.cache_read_input_tokens);
-      if (u.cache_creation_input_tokens) this.tokenUsage.observe([...base, 'cache_creation_input'], u.cache_creation_input_tokens);
+      if (u.cache_read_input_tokens) observeIn((c.cachedInput ??= this.tokenUsage.at([...base, 'cached_input'])), tokens, u.cache_read_input_tokens);
+      if (u.cache_creation_input_tokens)
+        observeIn((c.cacheCreation ??= this.tokenUsage.at([...base, 'cache_creation_input'])), tokens, u.cache_creation_input_tokens);
     }
     // (duration - ttft) / (output tokens - 1), for successful streams, as the semconv defines it.
     const ttft = call.ttftMs;
     if (call.stream && !error && ttft !== undefined && u.output_tokens > 1) {
-      this.tpot.observe(base, (call.durationMs - ttft) / 1000 / (u.output_tokens - 1));
+      observeIn((c.tpot ??= this.tpot.at(base)), this.tpot.buckets, (call.durationMs - ttft) / 1000 / (u.output_tokens - 1));
     }
+  }
+
+  /**
+   * The series of one label combination, looked up once per combination rather than by joining
+   * the label values for each of three or four series on every request. Each series is taken
+   * from its family the first time it is observed, so none appears before it has a value.
+   */
+  private children(call: CallContext): Children {
+    if (this.childrenEpoch !== seriesResets()) {
+      this.childrenCache.clear();
+      this.childrenEpoch = seriesResets();
+    }
+    const target = finalTarget(call);
+    const provider = genAiProvider(target?.provider);
+    const original = modelLabel(call, call.requestedModel);
+    const request = target ? modelLabel(call, target.model) : original;
+    const response = modelLabel(call, call.responseModel);
+    const route = routeLabel(call);
+    const id = provider + '\u0001' + original + '\u0001' + request + '\u0001' + response + '\u0001' + route;
+    let c = this.childrenCache.get(id);
+    if (!c) {
+      // Label values in LABELS order.
+      c = { values: ['chat', provider, original, request, response, route], duration: new Map() };
+      this.childrenCache.set(id, c);
+    }
+    return c;
   }
 }
 
-/** Label values in LABELS order. */
-function labels(call: CallContext): string[] {
-  const target = finalTarget(call);
-  const original = modelLabel(call, call.requestedModel);
-  return [
-    'chat',
-    genAiProvider(target?.provider),
-    original,
-    target ? modelLabel(call, target.model) : original,
-    modelLabel(call, call.responseModel),
-    routeLabel(call),
-  ];
+interface Children {
+  values: readonly string[];
+  /** By error type ('' when the request succeeded). */
+  duration: Map<string, HistogramSeries>;
+  input?: HistogramSeries;
+  output?: HistogramSeries;
+  cachedInput?: HistogramSeries;
+  cacheCreation?: HistogramSeries;
+  ttft?: HistogramSeries;
+  tpot?: HistogramSeries;
 }

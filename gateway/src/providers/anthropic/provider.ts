@@ -71,7 +71,8 @@ function upstreamHeaders(call: UpstreamCall): Record<string, string> {
     'anthropic-version': '2023-06-01',
   };
   // Every anthropic-* header (version, beta, and whatever Anthropic adds next) goes through as sent.
-  for (const [k, v] of Object.entries(call.clientHeaders)) {
+  for (const k in call.clientHeaders) {
+    const v = call.clientHeaders[k];
     if (k.startsWith('anthropic-') && typeof v === 'string') h[k] = v;
   }
   const ua = call.clientHeaders['user-agent'];

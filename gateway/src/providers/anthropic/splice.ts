@@ -4,23 +4,48 @@
  * would be slower on 30 MB bodies and would not be the body the client sent.
  */
 export function replaceTopLevelString(raw: Buffer, key: string, value: string): Buffer {
-  const spans = findTopLevelValues(raw, key);
+  const spans = scan(raw, quoted(key));
   if (spans.length === 0) return raw;
-  const encoded = Buffer.from(JSON.stringify(value));
-  const parts: Buffer[] = [];
+  const encoded = quoted(value);
+  let size = raw.length;
+  for (let i = 0; i < spans.length; i += 2) size += encoded.length - (spans[i + 1] - spans[i]);
+  // Copied straight into the result: no subarray per piece and no list of pieces for a concat.
+  const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const [start, end] of spans) {
-    parts.push(raw.subarray(at, start), encoded);
-    at = end;
+  let to = 0;
+  for (let i = 0; i < spans.length; i += 2) {
+    to += raw.copy(out, to, at, spans[i]);
+    to += encoded.copy(out, to);
+    at = spans[i + 1];
   }
-  parts.push(raw.subarray(at));
-  return Buffer.concat(parts);
+  raw.copy(out, to, at);
+  return out;
 }
 
 /** [start, end) byte spans of every value whose key at depth 1 equals `key`. */
 export function findTopLevelValues(raw: Buffer, key: string): Array<[number, number]> {
+  const flat = scan(raw, quoted(key));
   const spans: Array<[number, number]> = [];
-  const quotedKey = Buffer.from(JSON.stringify(key));
+  for (let i = 0; i < flat.length; i += 2) spans.push([flat[i], flat[i + 1]]);
+  return spans;
+}
+
+// JSON-quoted bytes of the few strings spliced (the key `model`, the configured target models),
+// made once each; read only, never written. Bounded in case a caller splices arbitrary values.
+const quotedCache = new Map<string, Buffer>();
+
+function quoted(s: string): Buffer {
+  let b = quotedCache.get(s);
+  if (!b) {
+    if (quotedCache.size >= 1024) quotedCache.clear();
+    quotedCache.set(s, (b = Buffer.from(JSON.stringify(s))));
+  }
+  return b;
+}
+
+/** The spans as a flat list: start, end, start, end… */
+function scan(raw: Buffer, quotedKey: Buffer): number[] {
+  const spans: number[] = [];
   let depth = 0;
   let i = 0;
   const n = raw.length;
@@ -30,14 +55,14 @@ export function findTopLevelValues(raw: Buffer, key: string): Array<[number, num
     if (c === 0x22 /* " */) {
       const end = skipString(raw, i);
       if (depth === 1 && expectKey) {
-        const isKey = end - i === quotedKey.length && raw.subarray(i, end).equals(quotedKey);
+        const isKey = end - i === quotedKey.length && raw.compare(quotedKey, 0, quotedKey.length, i, end) === 0;
         i = end;
         while (i < n && raw[i] !== 0x3a /* : */) i++;
         i++;
         while (i < n && (raw[i] === 0x20 || raw[i] === 0x0a || raw[i] === 0x0d || raw[i] === 0x09)) i++;
         if (isKey) {
           const vEnd = skipValue(raw, i);
-          spans.push([i, vEnd]);
+          spans.push(i, vEnd);
           i = vEnd;
         }
         expectKey = false;

@@ -79,7 +79,7 @@ export class IdlePool extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     // Graceful: each client finishes the requests it carries, then closes.
-    this.closing ??= this.destroying ?? Promise.all([...this.members.keys()].map((c) => c.close())).then(() => undefined);
+    this.closing ??= this.destroying ?? Promise.all([...this.members.keys()].map((c) => c.close().catch(() => undefined))).then(() => undefined);
     if (!callback) return this.closing;
     this.closing.then(
       () => callback(),
@@ -97,7 +97,7 @@ export class IdlePool extends Dispatcher {
       errOrCallback = null;
     }
     const err = errOrCallback ?? null;
-    this.destroying ??= Promise.all([...this.members.keys()].map((c) => c.destroy(err))).then(() => undefined);
+    this.destroying ??= Promise.all([...this.members.keys()].map((c) => c.destroy(err).catch(() => undefined))).then(() => undefined);
     if (!callback) return this.destroying;
     const cb = callback;
     this.destroying.then(
@@ -175,9 +175,9 @@ export class IdlePool extends Dispatcher {
   };
 
   private readonly onConnectionError = (origin: URL, targets: Targets, err: UndiciError) => {
-    // As undici's Pool does since nodejs/undici#3895: a client that failed to connect is dropped,
-    // not closed (its queued requests have been failed; closing it in this state can hang), and
-    // never reused.
+    // As undici's Pool does since nodejs/undici#3895: a client that failed to connect (its queued
+    // requests have been failed) is dropped and never reused, but not closed, which undici's Pool
+    // notes the client cannot be in this state.
     const m = this.members.get(targets[0] as Client);
     if (m) {
       m.connected = false;

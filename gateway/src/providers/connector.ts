@@ -16,16 +16,34 @@ export const UNUSED_CONNECTION_MS = 1000;
 export function reapingConnector(connectTimeoutMs: number): buildConnector.connector {
   const connect = buildConnector({ timeout: connectTimeoutMs });
   return (options, callback) =>
-    connect(options, (...args: buildConnector.CallbackArgs) => {
-      if (args[0] === null) reapIfUnused(args[1]);
-      callback(...args);
+    connect(options, (err: Error | null, socket: Socket | null) => {
+      if (err === null) watch(socket!);
+      (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
     });
 }
 
-function reapIfUnused(socket: Socket): void {
-  const timer = setTimeout(() => {
+/**
+ * New connections by the time they opened, oldest first (a Map keeps insertion order), checked by
+ * one shared sweep: a timer and a 'close' listener per connection cost more than the check, and
+ * live-stream bursts open a thousand connections a second.
+ */
+const fresh = new Map<Socket, number>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function watch(socket: Socket): void {
+  fresh.set(socket, Date.now());
+  sweeper ??= setInterval(sweep, UNUSED_CONNECTION_MS / 2).unref();
+}
+
+function sweep(): void {
+  const due = Date.now() - UNUSED_CONNECTION_MS;
+  for (const [socket, openedAt] of fresh) {
+    if (openedAt > due) break;
+    fresh.delete(socket);
     if (socket.bytesWritten === 0 && !socket.destroyed) socket.destroy();
-  }, UNUSED_CONNECTION_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
+  }
+  if (fresh.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
 }

@@ -6,6 +6,7 @@ import { UpstreamFailure, type FailureKind } from '../core/upstream';
 import { SseEventTooLarge } from '../core/sse';
 import { DEFAULT_MAX_DURATION_SECONDS, exchangeDeadline } from './deadline';
 import { reapingConnector } from './connector';
+import { IdlePool } from './idle-pool';
 import type { Cancellation } from '../core/cancellation';
 
 export interface HttpResponse {
@@ -25,8 +26,9 @@ export interface UpstreamLimits {
 export const defaultUpstreamLimits: UpstreamLimits = { maxEventBytes: 4 * 1024 * 1024, maxResponseBytes: 32 * 1024 * 1024 };
 
 /**
- * Keep-alive connection pools for upstreams. undici's Agent keeps one pool per origin; we keep one
- * Agent per connect timeout so each target gets the connect timeout it asked for.
+ * Keep-alive connection pools for upstreams. undici's Agent keeps one pool per origin (an
+ * `IdlePool`: a free connection found in O(1), where undici's Pool scans every connection of the
+ * origin); we keep one Agent per connect timeout so each target gets the connect timeout it asked for.
  */
 export class UpstreamPools {
   private readonly agents = new Map<number, Agent>();
@@ -36,7 +38,8 @@ export class UpstreamPools {
   agent(connectTimeoutMs: number): Agent {
     let a = this.agents.get(connectTimeoutMs);
     if (!a) {
-      a = new Agent({ connect: reapingConnector(connectTimeoutMs), keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+      const clientOptions = { connect: reapingConnector(connectTimeoutMs), keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1 };
+      a = new Agent({ factory: (origin) => new IdlePool(origin, clientOptions) });
       this.agents.set(connectTimeoutMs, a);
     }
     return a;

@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { BatchStream, type BatchProducer } from '../core/batch-stream';
+import type { BatchStream } from '../core/batch-stream';
 import type { Target } from '../core/routes';
 import { SseParser, type SseEvent } from '../core/sse';
 import type { StreamEvent } from '../core/upstream';
-import { toFailure } from './http';
+import { BodyReader } from './body-reader';
 import type { FrameDecoder, StreamDecoder, StreamTranslator } from './translator';
 
 /** The default framing: SSE events, each capped at maxEventBytes. */
@@ -51,42 +51,17 @@ export function translateStream<F>(
   return new Translation(body, t, decoder(maxEventBytes), target).stream;
 }
 
-class Translation<F> implements BatchProducer {
-  readonly stream = new BatchStream(this);
-  private reading = false;
-  private done = false;
-
+class Translation<F> extends BodyReader {
   constructor(
-    private readonly body: Readable,
+    body: Readable,
     private readonly t: StreamTranslator<F>,
     private readonly frames: FrameDecoder<F>,
-    private readonly target: Target,
-  ) {}
-
-  resume(): void {
-    if (this.reading) {
-      this.body.resume();
-      return;
-    }
-    this.reading = true;
-    const { body } = this;
-    body.on('data', (chunk: Buffer) => this.chunk(chunk));
-    body.on('end', () => this.end());
-    body.on('error', (err) => this.fail(err));
-    // Destroyed without an error (and without its end): cut short, as `for await` would report it.
-    body.on('close', () => this.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+    target: Target,
+  ) {
+    super(body, target);
   }
 
-  pause(): void {
-    this.body.pause();
-  }
-
-  cancel(): void {
-    this.done = true;
-    this.body.destroy();
-  }
-
-  private chunk(chunk: Buffer): void {
+  protected chunk(chunk: Buffer): void {
     if (this.done) return;
     if (this.t.finished) return; // finished cleanly: the rest is read for the connection's sake
     try {
@@ -100,12 +75,11 @@ class Translation<F> implements BatchProducer {
       }
       if (this.frames.failure !== undefined) throw this.frames.failure;
     } catch (err) {
-      this.fail(err);
-      this.body.destroy();
+      this.failAndDrop(err);
     }
   }
 
-  private end(): void {
+  protected end(): void {
     if (this.done) return;
     try {
       const out = this.t.finished ? [] : this.translate(this.frames.end());
@@ -125,11 +99,5 @@ class Translation<F> implements BatchProducer {
       for (const e of this.t.frame(f)) out.push(e);
     }
     return out;
-  }
-
-  private fail(err: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.stream.fail(toFailure(err, this.target));
   }
 }

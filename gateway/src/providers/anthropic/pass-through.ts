@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { BatchStream, type BatchProducer } from '../../core/batch-stream';
+import type { BatchStream } from '../../core/batch-stream';
 import { envelope } from '../../core/errors';
 import { SseParser, type SseEvent } from '../../core/sse';
 import { UpstreamFailure, type EventBatch, type StreamEvent, type UpstreamCall } from '../../core/upstream';
-import { targetName, toFailure } from '../http';
+import { BodyReader } from '../body-reader';
+import { targetName } from '../http';
 import { redact, secretsOf } from '../redact';
 
 /**
@@ -19,64 +20,27 @@ export function passThrough(body: Readable, call: UpstreamCall, maxEventBytes: n
   return new PassThrough(body, call, maxEventBytes).stream;
 }
 
-const PREMATURE_CLOSE = 'ERR_STREAM_PREMATURE_CLOSE';
-
-/**
- * Reads the body in flowing mode ('data' events), the way `pipe` does: each chunk becomes a batch
- * handed straight to the stream's consumer, paused when the consumer is behind.
- */
-class PassThrough implements BatchProducer {
-  readonly stream = new BatchStream(this);
+/** Each chunk of the body becomes a batch: its events checked, its bytes relayed as they are when they are exactly those events. */
+class PassThrough extends BodyReader {
   // StringDecoder, not TextDecoder: each TextDecoder opens an ICU converter, ~10 µs per stream.
   private readonly decoder = new StringDecoder('utf8');
   private first = true;
-  /** Ended, failed or cut: a 'close' after that is no news (and an Error costs a stack trace). */
-  private done = false;
   private readonly parser: SseParser;
   private readonly secrets: readonly string[];
   private broken: string | undefined;
-  private reading = false;
 
   constructor(
-    private readonly body: Readable,
+    body: Readable,
     private readonly call: UpstreamCall,
     maxEventBytes: number,
   ) {
+    super(body, call.target);
     this.parser = new SseParser(maxEventBytes);
     this.secrets = secretsOf(call.target);
   }
 
-  resume(): void {
-    if (this.reading) {
-      this.body.resume();
-      return;
-    }
-    this.reading = true;
-    const { body, stream } = this;
-    body.on('data', (chunk: Buffer) => this.chunk(chunk));
-    body.on('end', () => this.end());
-    body.on('error', (err) => {
-      this.done = true;
-      stream.fail(toFailure(err, this.call.target));
-    });
-    // Destroyed without an error (and without its end): cut short, as `for await` would report it.
-    body.on('close', () => {
-      if (this.done) return;
-      this.done = true;
-      stream.fail(toFailure(Object.assign(new Error('Premature close'), { code: PREMATURE_CLOSE }), this.call.target));
-    });
-  }
-
-  pause(): void {
-    this.body.pause();
-  }
-
-  cancel(): void {
-    this.done = true;
-    this.body.destroy();
-  }
-
-  private chunk(chunk: Buffer): void {
+  protected chunk(chunk: Buffer): void {
+    if (this.done) return;
     let batch: EventBatch;
     try {
       const aligned = this.parser.idle;
@@ -86,7 +50,7 @@ class PassThrough implements BatchProducer {
       if (aligned && this.parser.idle && !this.broken && batch.length === events.length && batch.every((e) => e.data === undefined)) batch.bytes = chunk;
     } catch (err) {
       // An event past maxEventBytes: the stream cannot go on, and the connection is dropped.
-      return this.failAndDrop(toFailure(err, this.call.target));
+      return this.failAndDrop(err);
     }
     if (batch.length) this.stream.push(batch);
     if (this.broken) this.failAndDrop(this.malformed());
@@ -100,23 +64,18 @@ class PassThrough implements BatchProducer {
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   }
 
-  private end(): void {
-    this.done = true;
+  protected end(): void {
+    if (this.done) return;
     let tail: EventBatch;
     try {
       tail = this.batchOf([...this.parser.push(this.decoder.end()), ...this.parser.flush()]);
     } catch (err) {
-      return this.stream.fail(toFailure(err, this.call.target));
+      return this.fail(err);
     }
     if (tail.length) this.stream.push(tail);
-    if (this.broken) this.stream.fail(this.malformed());
-    else this.stream.end();
-  }
-
-  private failAndDrop(failure: UpstreamFailure): void {
+    if (this.broken) return this.fail(this.malformed());
     this.done = true;
-    this.stream.fail(failure);
-    this.body.destroy();
+    this.stream.end();
   }
 
   private malformed(): UpstreamFailure {

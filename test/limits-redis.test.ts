@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import type Redis from 'ioredis';
 import { installFeatures } from '../gateway/src/features';
@@ -262,6 +263,30 @@ describe('rate limits (Redis store)', () => {
       await ask(c);
       await ask(c);
       expect(await ask(c).catch((e) => e)).toBeInstanceOf(Anthropic.RateLimitError);
+    });
+
+    test('a client that leaves while Redis holds up its admission is never sent upstream, and counts as 499', async () => {
+      const gw = await gateway('t9:', { requestsPerMinute: 1000 }, undefined, { SWITCHYARD_REDIS_TIMEOUT_MS: '1500' });
+      await ask(sdk(gw));
+      const sent = fake.received.length;
+      const ended = async (match?: Record<string, string>) => (await scrape(adminURL(gw))).sum('switchyard_requests_total', match);
+      redis.pause();
+      try {
+        const body = JSON.stringify({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] });
+        const socket = connect(gw.trafficPort, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.write(
+          `POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-api-key: ${CLIENT_KEY}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        // Admission waits on the stopped Redis (up to the 1.5 s command timeout, then the local store admits).
+        await new Promise((r) => setTimeout(r, 500));
+        socket.destroy();
+        await waitFor(async () => (await ended()) === 2, 15_000, 'the departed request to end');
+      } finally {
+        redis.resume();
+      }
+      expect(fake.received.length).toBe(sent);
+      expect(await ended({ code: '499' })).toBe(1);
     });
 
     test('a hung Redis costs a request at most the command timeout; then requests skip it until it answers again', async () => {

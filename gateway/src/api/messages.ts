@@ -12,15 +12,13 @@ import { UpstreamFailure, type UpstreamReply } from '../core/upstream';
 import type { Admission } from '../core/limits';
 import { Cancellation } from '../core/cancellation';
 import { setHeader, setHeaders } from './set-headers';
+import { shutdownSet, type Shutdownable } from './shutdown-set';
 
 type Endpoint = 'messages' | 'count_tokens';
 
 /** POST /v1/messages and /v1/messages/count_tokens: read, validate, route, admit, forward, relay. */
 export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Middleware {
-  // One listener on the shutdown signal for every request in flight rather than one each: an
-  // EventTarget listener costs microseconds to add and remove, a Set entry next to nothing.
-  const inFlight = new Set<RequestCancellation>();
-  deps.shutdown.addEventListener('abort', () => inFlight.forEach((c) => c.shutdown()), { once: true });
+  const inFlight = shutdownSet(deps.shutdown);
   // Built once per handler rather than as literals (and a closure) per request.
   const bodyLimits = { maxBytes: deps.options.maxBodyBytes, idleTimeoutMs: deps.options.bodyIdleTimeoutMs, totalTimeoutMs: deps.options.bodyTimeoutMs };
   const attemptDeps: AttemptDeps = {
@@ -82,10 +80,10 @@ export function messagesHandler(deps: GatewayDeps, endpoint: Endpoint): Koa.Midd
  * A request's cancellation, known to the handler's shutdown set until its response closes. Its
  * methods stand in for a closure per listener per request.
  */
-class RequestCancellation extends Cancellation {
+class RequestCancellation extends Cancellation implements Shutdownable {
   shuttingDown = false;
 
-  constructor(private readonly inFlight: Set<RequestCancellation>) {
+  constructor(private readonly inFlight: Set<Shutdownable>) {
     super();
     inFlight.add(this);
   }

@@ -6,6 +6,7 @@ import { payload } from '../core/payload';
 import type { BatchSink, BatchStream } from '../core/batch-stream';
 import { UpstreamFailure, type EventBatch, type StreamEvent } from '../core/upstream';
 import { CLIENT_STALLED, drained } from './write-stall';
+import { shutdownSet, type Shutdownable } from './shutdown-set';
 
 export interface StreamHooks {
   firstToken(): void;
@@ -41,21 +42,6 @@ function untrack(s: SseRelay): void {
 }
 
 /**
- * What runs when each shutdown signal fires, for the streams open then: one EventTarget listener per
- * signal rather than one per stream (adding and removing one costs microseconds).
- */
-const onShutdowns = new WeakMap<AbortSignal, Set<() => void>>();
-function shutdownHooks(signal: AbortSignal): Set<() => void> {
-  let hooks = onShutdowns.get(signal);
-  if (!hooks) {
-    const set = (hooks = new Set());
-    onShutdowns.set(signal, set);
-    signal.addEventListener('abort', () => set.forEach((f) => f()), { once: true });
-  }
-  return hooks;
-}
-
-/**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
  * stream). Fed each batch as it arrives (BatchStream's push side: no promise per event, nothing
@@ -63,12 +49,12 @@ function shutdownHooks(signal: AbortSignal): Set<() => void> {
  * (`drain`), keeps usage and first-token time on the call, sends `ping` during long silences, and
  * never ends a stream silently: a stream that breaks or stops short gets a final `error` event.
  */
-export class SseRelay implements BatchSink {
+export class SseRelay implements BatchSink, Shutdownable {
   private finished = false;
   private lastPush = Date.now();
   private sawStop = false;
   private sawError = false;
-  private hooks: Set<() => void> | undefined;
+  private inFlight: Set<Shutdownable> | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -77,7 +63,8 @@ export class SseRelay implements BatchSink {
     private readonly on: StreamHooks,
     private readonly abortUpstream: () => void,
     private readonly pingIntervalMs: number,
-    private readonly shutdown?: AbortSignal,
+    /** Aborted when a drain runs out of time. */
+    private readonly drainSignal?: AbortSignal,
     /** How long to wait for a client that stopped reading before cutting it off (0: for ever). */
     private readonly stallMs = 0,
   ) {}
@@ -92,9 +79,8 @@ export class SseRelay implements BatchSink {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
     });
     if (this.pingIntervalMs > 0) track(this);
-    // Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut.
-    if (this.shutdown?.aborted) return this.onShutdown();
-    if (this.shutdown) (this.hooks = shutdownHooks(this.shutdown)).add(this.onShutdown);
+    if (this.drainSignal?.aborted) return this.shutdown();
+    if (this.drainSignal) (this.inFlight = shutdownSet(this.drainSignal)).add(this);
     this.upstream.consume(this);
   }
 
@@ -156,18 +142,17 @@ export class SseRelay implements BatchSink {
   private readonly onClose = (): void => {
     if (this.finished) return;
     this.settle();
-    this.abortUpstream();
-    this.upstream.cancel();
+    this.stopUpstream();
   };
 
-  private readonly onShutdown = (): void => {
+  /** Drain time ran out: the client gets an error it can retry elsewhere, not a silent cut. */
+  shutdown(): void {
     if (this.finished) return;
     this.call.cutByGateway = true;
     this.fail('overloaded_error', 'gateway shutting down');
     this.finish();
-    this.abortUpstream();
-    this.upstream.cancel();
-  };
+    this.stopUpstream();
+  }
 
   /** The client stopped reading: its socket, the upstream and the bytes queued for it would otherwise stay for as long as it keeps the connection open. */
   private stalled(): void {
@@ -175,9 +160,14 @@ export class SseRelay implements BatchSink {
     this.call.clientStalled = true;
     this.call.errorType = CLIENT_STALLED;
     this.call.errorMessage = `client read nothing for ${this.stallMs / 1000} s`;
+    this.stopUpstream();
+    this.res.destroy();
+  }
+
+  /** Aborts the upstream request and lets go of its body. */
+  private stopUpstream(): void {
     this.abortUpstream();
     this.upstream.cancel();
-    this.res.destroy();
   }
 
   /** Ends the response (once), after whatever was last written. */
@@ -190,7 +180,7 @@ export class SseRelay implements BatchSink {
   private settle(): void {
     this.finished = true;
     untrack(this);
-    this.hooks?.delete(this.onShutdown);
+    this.inFlight?.delete(this);
     this.res.off('close', this.onClose);
   }
 

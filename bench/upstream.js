@@ -2,7 +2,7 @@
 // SSE, and Gemini generateContent / streamGenerateContent?alt=sse. Runs in its own process so it
 // does not share an event loop with what it measures.
 // BENCH_TRICKLE_MS turns every Anthropic stream into a live one for the live-streams group: one
-// delta every BENCH_TRICKLE_MS until the bench sends { trickle: 'end' } over IPC (from the next
+// delta every BENCH_TRICKLE_MS (BENCH_TRICKLE_PHASE below) until the bench sends { trickle: 'end' } over IPC (from the next
 // tick every stream ends, late ones included, until { trickle: 'live' }), or BENCH_TRICKLE_SECONDS
 // (default 600) have passed.
 const http = require('node:http');
@@ -80,34 +80,48 @@ const geminiMessage = JSON.stringify({
   responseId: 'resp-bench',
 });
 
-// Live streams share one timer: each tick writes the next delta to every open stream, so 10,000 of
-// them cost one timer rather than 10,000.
-const live = new Set();
+// Live streams share one timer. Each stream gets a delta every TRICKLE_MS, in the phase it opened
+// in, as streams of a model started at different moments do: the period is cut into slots of
+// SLOT_MS and one timer writes to the streams of the slots that came due. BENCH_TRICKLE_PHASE=burst
+// puts every stream in one slot instead, so all of them get their delta in the same turn (the
+// worst case: a proxy has the whole period's events to relay at once).
+const SLOT_MS = 10;
+const BURST = process.env.BENCH_TRICKLE_PHASE === 'burst';
 let startLive = null;
 if (TRICKLE_MS) {
   const [head, ...rest] = anthropicStream.split(/(?<=\n\n)/);
   const start = head + rest[0];
   const delta = rest[1];
   const end = rest.slice(-3).join('');
+  const slots = Array.from({ length: Math.max(1, Math.round(TRICKLE_MS / SLOT_MS)) }, () => new Set());
+  const slotAt = (ms) => (BURST ? 0 : Math.floor(ms / SLOT_MS) % slots.length);
   let ending = false;
-  setInterval(() => {
-    for (const s of live) {
+  let done = Date.now();
+  const tick = (slot) => {
+    for (const s of slot) {
       if (s.res.destroyed) {
-        live.delete(s);
+        slot.delete(s);
         continue;
       }
       if (ending || ++s.ticks >= TRICKLE_TICKS) {
-        live.delete(s);
+        slot.delete(s);
         s.res.end(end);
       } else s.res.write(delta);
     }
-  }, TRICKLE_MS);
+  };
+  // A late timer catches up on every slot that came due meanwhile, at most one period's worth.
+  setInterval(() => {
+    const now = Date.now();
+    const from = Math.max(Math.floor(done / SLOT_MS) + 1, Math.floor(now / SLOT_MS) - slots.length + 1);
+    for (let k = from; k <= Math.floor(now / SLOT_MS); k++) if (!BURST || k % slots.length === 0) tick(slots[slotAt(k * SLOT_MS)]);
+    done = now;
+  }, SLOT_MS);
   process.on('message', (m) => {
     if (m?.trickle) ending = m.trickle === 'end';
   });
   startLive = (res) => {
     res.write(start);
-    live.add({ res, ticks: 0 });
+    slots[slotAt(Date.now())].add({ res, ticks: 0 });
   };
 }
 

@@ -3,7 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialError } from '../gateway/src/providers/credential-error';
+import type { Target } from '../gateway/src/core/routes';
 import { describeGoogleSource, vertexAuth } from '../gateway/src/providers/vertex/credentials';
+import { credentialsFor, MAX_ENTRIES } from '../gateway/src/providers/vertex/target-credentials';
 import { mapVertexError, vertexErrorReply } from '../gateway/src/providers/vertex/errors';
 import {
   claudeCountTokensURL,
@@ -106,6 +108,32 @@ describe('Vertex error mapping', () => {
     expect(mapVertexError(401, g(401, 'UNAUTHENTICATED', 'bad token ya29.secret-token-value'), ['ya29.secret-token-value']).message).toBe(
       'Vertex AI UNAUTHENTICATED: bad token [redacted]',
     );
+  });
+});
+
+describe('Vertex credentials per target', () => {
+  // A new configuration snapshot builds new Target objects; the id is what stays the same.
+  const snapshotOf = (id: string) =>
+    ({ id, provider: 'vertex', model: 'claude-sonnet-4-5@20250929', baseURL: 'https://aiplatform.googleapis.com/v1' }) as unknown as Target;
+
+  test('kept across snapshots by target id (the token cache with it), and bounded: the least recently configured goes', () => {
+    const first = credentialsFor(snapshotOf('vertex-cache-a'));
+    expect(credentialsFor(snapshotOf('vertex-cache-a'))).toBe(first);
+    const kept = credentialsFor(snapshotOf('vertex-cache-b'));
+    for (let i = 0; i < MAX_ENTRIES - 2; i++) credentialsFor(snapshotOf(`vertex-cache-other-${i}`));
+    // Configured again: now the most recent, so the next newcomers push out `a`, not `b`.
+    expect(credentialsFor(snapshotOf('vertex-cache-b'))).toBe(kept);
+    credentialsFor(snapshotOf('vertex-cache-newcomer-1'));
+    credentialsFor(snapshotOf('vertex-cache-newcomer-2'));
+    expect(credentialsFor(snapshotOf('vertex-cache-b'))).toBe(kept);
+    expect(credentialsFor(snapshotOf('vertex-cache-a'))).not.toBe(first);
+  });
+
+  test('within a snapshot, the same target object gets its credentials even once evicted', () => {
+    const target = snapshotOf('vertex-cache-live');
+    const c = credentialsFor(target);
+    for (let i = 0; i < MAX_ENTRIES + 1; i++) credentialsFor(snapshotOf(`vertex-cache-flood-${i}`));
+    expect(credentialsFor(target)).toBe(c);
   });
 });
 

@@ -13,8 +13,8 @@ import type { UpstreamPools } from '../http';
 import { rememberSecret, secretsOf } from '../redact';
 import { TranslationError } from '../translation-error';
 import type { JsonAnswer, Provider } from '../translator';
-import { vertexAuth, type VertexAuth } from './credentials';
 import { vertexErrorReply } from './errors';
+import { credentialsFor, type Credentials } from './target-credentials';
 import {
   DEFAULT_VERTEX_BETAS,
   DEFAULT_VERTEX_DROP_FIELDS,
@@ -45,25 +45,6 @@ export function vertexAdapter(pools: UpstreamPools): ProviderAdapter {
 interface Pending {
   url: (project: string) => string;
   project?: string;
-}
-
-interface Credentials {
-  auth: VertexAuth;
-  project?: Promise<string>;
-}
-
-// One auth client per target (its token cache lives in it), keyed by the target's stable id, which
-// changes with its credentials; a new snapshot with the same target keeps the cached token.
-const credentials = new Map<string, Credentials>();
-
-function credentialsFor(target: Target): Credentials {
-  let c = credentials.get(target.id);
-  if (!c) {
-    const source = target.googleServiceAccount ? ({ kind: 'serviceAccount', json: target.googleServiceAccount } as const) : ({ kind: 'adc' } as const);
-    c = { auth: vertexAuth(source) };
-    credentials.set(target.id, c);
-  }
-  return c;
 }
 
 function projectOf(target: Target, c: Credentials): Promise<string> {

@@ -422,6 +422,9 @@ describe.each(cases)('%s — %s', (_name, provider, row) => {
     expect(JSON.stringify(line)).not.toContain(UPSTREAM_SECRET);
     const metrics = await scrape(adminURL(gw));
     expect(metrics.sum('switchyard_requests_total', { code: String(want.status) })).toBe(1);
+    // A stream that started and then failed is a 200 above; this is where it shows as a failure.
+    const brokenStream = res.status === 200 && want.type !== undefined;
+    expect(metrics.sum('switchyard_stream_errors_total', brokenStream ? { type: want.type! } : {})).toBe(brokenStream ? 1 : 0);
     expect(metrics.text).not.toContain(UPSTREAM_SECRET);
     expect(logged.join('\n')).not.toContain(UPSTREAM_SECRET);
   });

@@ -53,6 +53,7 @@ export class SwitchyardMetrics implements Observer {
   readonly attempts: FastCounter;
   readonly fallbacks: FastCounter;
   readonly clientStalls: FastCounter;
+  readonly streamErrors: FastCounter;
   readonly rateLimited: FastCounter;
   readonly cost: FastCounter;
   readonly inflight: Gauge;
@@ -100,6 +101,12 @@ export class SwitchyardMetrics implements Observer {
       'switchyard_client_stalls_total',
       'Responses the gateway cut off because the client stopped reading for --stream-stall-seconds (its upstream aborted, its socket closed).',
       ['route', 'api_key'],
+      registry,
+    );
+    this.streamErrors = new FastCounter(
+      'switchyard_stream_errors_total',
+      'Streamed responses that started (200, counted so in requests_total) and ended with an `error` event instead of message_stop: the upstream broke off or sent an error mid-stream, or the drain ran out; by the error type the client got.',
+      ['route', 'provider', 'model', 'api_key', 'type'],
       registry,
     );
     this.fallbacks = new FastCounter('switchyard_fallbacks_total', 'Times a request moved on to a lower-priority group of targets.', ['route'], registry);
@@ -216,6 +223,8 @@ export class SwitchyardMetrics implements Observer {
     observeIn(c.duration, this.duration.buckets, call.durationMs / 1000);
     if (call.fallbacks > 0) this.fallbacks.inc([route], call.fallbacks);
     if (call.clientStalled) this.clientStalls.inc([route, apiKey]);
+    // A client cut off for not reading got no error event: client_stalls_total has it.
+    else if (call.errorType !== undefined && call.status === 200) this.streamErrors.inc([route, c.provider, c.model, apiKey, call.errorType]);
     const limited = call.rateLimited;
     if (limited) this.rateLimited.inc([limited.scope === 'route' ? 'route' : 'key', apiKey]);
     if (!isChat(call)) return;

@@ -61,7 +61,8 @@ export class SseRelay implements BatchSink, Shutdownable {
     private readonly upstream: BatchStream,
     private readonly call: CallContext,
     private readonly on: StreamHooks,
-    private readonly abortUpstream: () => void,
+    /** Aborts the upstream request (the request's cancellation). */
+    private readonly upstreamRequest: { abort(): void },
     private readonly pingIntervalMs: number,
     /** Aborted when a drain runs out of time. */
     private readonly drainSignal?: AbortSignal,
@@ -166,7 +167,7 @@ export class SseRelay implements BatchSink, Shutdownable {
 
   /** Aborts the upstream request and lets go of its body. */
   private stopUpstream(): void {
-    this.abortUpstream();
+    this.upstreamRequest.abort();
     this.upstream.cancel();
   }
 

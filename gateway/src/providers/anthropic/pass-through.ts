@@ -29,11 +29,9 @@ class PassThrough extends BodyReader {
   private readonly secrets: readonly string[];
   private broken: string | undefined;
 
-  constructor(
-    body: Readable,
-    private readonly call: UpstreamCall,
-    maxEventBytes: number,
-  ) {
+  // Only the call's target is kept (by BodyReader): the attempt's call, its trace headers and its
+  // references to the client's body and headers are not needed once the request has gone out.
+  constructor(body: Readable, call: UpstreamCall, maxEventBytes: number) {
     super(body, call.target);
     this.parser = new SseParser(maxEventBytes);
     this.secrets = secretsOf(call.target);
@@ -79,7 +77,7 @@ class PassThrough extends BodyReader {
   }
 
   private malformed(): UpstreamFailure {
-    return new UpstreamFailure('network', `${targetName(this.call.target)} sent a malformed stream event: ${redact(this.broken!, this.secrets)}`);
+    return new UpstreamFailure('network', `${targetName(this.target)} sent a malformed stream event: ${redact(this.broken!, this.secrets)}`);
   }
 
   private batchOf(events: SseEvent[]): EventBatch {

@@ -42,6 +42,17 @@ function untrack(s: SseRelay): void {
 }
 
 /**
+ * Node keeps a response's header block (`_header`) for the response's life, as it built it: a
+ * `+=` per header line, a tree of ~24 cons strings and their pieces (~1 KiB) for every open stream.
+ * A search through a string makes V8 flatten it in place (and the GC then drops the tree); the
+ * text, and what Node does with it, stay the same.
+ */
+function flattenHeaderBlock(res: ServerResponse): void {
+  const header = (res as { _header?: unknown })._header;
+  if (typeof header === 'string') header.indexOf('\0');
+}
+
+/**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
  * stream). Fed each batch as it arrives (BatchStream's push side: no promise per event, nothing
@@ -78,6 +89,7 @@ export class SseRelay implements BatchSink, Shutdownable {
     // batch is already in hand. One still awaited gets its headers alone, on the next tick.
     process.nextTick(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
+      flattenHeaderBlock(res);
     });
     if (this.pingIntervalMs > 0) track(this);
     if (this.drainSignal?.aborted) return this.shutdown();

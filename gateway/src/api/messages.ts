@@ -134,6 +134,10 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
   setHeaders(ctx.res, redactHeaders(reply.headers, secretsOf(call.target)));
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
+    // The parsed body is read no more once the stream starts, unless a shadow (which reads it a
+    // turn after the offer) or an observer reading it at the end wants it: a stream can be open for
+    // minutes, and a conversation's body parsed is often the largest thing it holds.
+    if (!call.route!.shadows && !deps.observers.readsRequestBody) call.body = undefined;
     setHeaders(ctx.res, SSE_HEADERS);
     ctx.respond = false;
     const relay = new SseRelay(

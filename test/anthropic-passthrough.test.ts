@@ -129,6 +129,41 @@ describe('Anthropic pass-through fidelity', () => {
     }
   });
 
+  test('a BOM and characters in chunks that each end on an event boundary reach the client as in split chunks', async () => {
+    // Chunks ending in an ASCII byte are decoded without a StringDecoder (one is made only for a
+    // chunk that ends inside a character): the BOM must still go, the characters stay whole.
+    const events = textStream('claude-upstream-1', ['€ and 🚀', ' — done']);
+    const text = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+    const firstEvent = bytes.indexOf('\n\n') + 2;
+    // Whole events first, then a cut inside the rocket, then the rest.
+    const cuts = [firstEvent, bytes.indexOf(Buffer.from('🚀')) + 1, bytes.length];
+    const up = await startServer(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let from = 0;
+      for (const to of cuts) {
+        res.write(bytes.subarray(from, to));
+        from = to;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      res.end();
+    });
+    const gw2 = await startGateway(snapshotOf(simpleConfig(up.url)));
+    try {
+      const r = await postSse(`${baseURL(gw2)}/v1/messages`, headers, {
+        model: 'claude-test',
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: 'user', content: 'x' }],
+      });
+      expect(r.text).toBe(text);
+      expect(grammarViolations(parseSse(r.text))).toEqual([]);
+    } finally {
+      await gw2.close();
+      await up.close();
+    }
+  });
+
   test('a JSON reply carries the headers the gateway sets: JSON content type and length, request ids', async () => {
     const res = await fetch(`${baseURL(gw)}/v1/messages`, {
       method: 'POST',

@@ -39,6 +39,23 @@ describe('Cancellation', () => {
     expect(c.signal.reason).toBe(c.reason);
   });
 
+  test('an exchange signal tells each listener once, as an AbortSignal with { once: true } does; a removed one is not told', () => {
+    const d = exchangeDeadline(new Cancellation(), 60, () => 'test target');
+    const heard: string[] = [];
+    const a = () => heard.push('a');
+    const b = () => heard.push('b');
+    const c = () => heard.push('c');
+    d.signal.addEventListener('abort', a);
+    d.signal.addEventListener('abort', b);
+    d.signal.addEventListener('abort', c);
+    d.signal.removeEventListener('abort', b);
+    d.signal.abort(new Error('first'));
+    d.signal.abort(new Error('second'));
+    expect(heard).toEqual(['a', 'c']);
+    expect((d.signal.reason as Error).message).toBe('first');
+    d.clear();
+  });
+
   test('an exchange deadline follows a Cancellation as it follows an AbortSignal, and lets go of it when cleared', () => {
     for (const make of [() => new Cancellation(), () => new AbortController()]) {
       const client = make();

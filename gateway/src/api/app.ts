@@ -6,10 +6,11 @@ import { errorEnvelope, requestContext } from './context';
 import { GatewayError } from '../core/errors';
 import { messagesHandler } from './messages';
 import { getModel, listModels } from './models';
+import { FinishQueueKoa } from './finish-queue';
 
 /** The traffic port: the Messages API surface, composed in one place. */
 export function trafficApp(deps: GatewayDeps): Koa {
-  const app = new Koa();
+  const app = new FinishQueueKoa();
   app.silent = true;
   const auth = authenticate(deps);
   const router = new Router();

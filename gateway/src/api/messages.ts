@@ -3,7 +3,7 @@ import { mergeUsage, type CallContext } from '../core/call';
 import type { GatewayDeps } from './deps';
 import { GatewayError, envelope } from '../core/errors';
 import { parseJsonObject, readBody } from './body';
-import { SseRelay } from './stream';
+import { SseRelay, type StreamHooks } from './stream';
 import { CLIENT_STALLED, guardWriteStall } from './write-stall';
 import { validateRequest } from './validate';
 import { runAttempts, type AttemptDeps } from '../routing/attempts';
@@ -107,24 +107,45 @@ function resolveRoute(call: CallContext): void {
   call.route = route;
 }
 
+/** What a relayed stream reports as it goes: one object's methods, not three closures and the context they share, kept for the stream's life. */
+class RelayHooks implements StreamHooks {
+  constructor(
+    private readonly deps: GatewayDeps,
+    private readonly call: CallContext,
+    private readonly admission: Admission,
+  ) {}
+
+  firstToken(): void {
+    this.deps.observers.firstToken(this.call);
+  }
+
+  usage(): void {
+    this.admission.usage?.(this.call, this.call.usage);
+  }
+
+  unexpected(err: unknown): void {
+    this.deps.log.error('stream relay failed', { request_id: this.call.requestId, err: String((err as Error)?.stack ?? err) });
+  }
+}
+
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
 
 function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: GatewayDeps, admission: Admission, client: Cancellation): void {
   setHeaders(ctx.res, redactHeaders(reply.headers, secretsOf(call.target)));
   ctx.status = reply.status;
   if (reply.kind === 'sse') {
+    // The parsed body is read no more once the stream starts, unless a shadow (which reads it a
+    // turn after the offer) or an observer reading it at the end wants it: a stream can be open for
+    // minutes, and a conversation's body parsed is often the largest thing it holds.
+    if (!call.route!.shadows && !deps.observers.readsRequestBody) call.body = undefined;
     setHeaders(ctx.res, SSE_HEADERS);
     ctx.respond = false;
     const relay = new SseRelay(
       ctx.res,
       reply.events,
       call,
-      {
-        firstToken: () => deps.observers.firstToken(call),
-        usage: () => admission.usage?.(call, call.usage),
-        unexpected: (err) => deps.log.error('stream relay failed', { request_id: call.requestId, err: String((err as Error)?.stack ?? err) }),
-      },
-      () => client.abort(),
+      new RelayHooks(deps, call, admission),
+      client,
       deps.options.pingIntervalMs,
       deps.shutdown,
       deps.options.streamStallMs,

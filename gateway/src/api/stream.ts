@@ -42,6 +42,17 @@ function untrack(s: SseRelay): void {
 }
 
 /**
+ * Node keeps a response's header block (`_header`) for the response's life, as it built it: a
+ * `+=` per header line, a tree of ~24 cons strings and their pieces (~1 KiB) for every open stream.
+ * A search through a string makes V8 flatten it in place (and the GC then drops the tree); the
+ * text, and what Node does with it, stay the same.
+ */
+function flattenHeaderBlock(res: ServerResponse): void {
+  const header = (res as { _header?: unknown })._header;
+  if (typeof header === 'string') header.indexOf('\0');
+}
+
+/**
  * The client side of a streamed response, written straight to the socket (Koa's `respond = false`
  * pattern: piping a Readable through Koa costs a stream.pipeline, and its AbortController, per
  * stream). Fed each batch as it arrives (BatchStream's push side: no promise per event, nothing
@@ -61,7 +72,8 @@ export class SseRelay implements BatchSink, Shutdownable {
     private readonly upstream: BatchStream,
     private readonly call: CallContext,
     private readonly on: StreamHooks,
-    private readonly abortUpstream: () => void,
+    /** Aborts the upstream request (the request's cancellation). */
+    private readonly upstreamRequest: { abort(): void },
     private readonly pingIntervalMs: number,
     /** Aborted when a drain runs out of time. */
     private readonly drainSignal?: AbortSignal,
@@ -77,6 +89,7 @@ export class SseRelay implements BatchSink, Shutdownable {
     // batch is already in hand. One still awaited gets its headers alone, on the next tick.
     process.nextTick(() => {
       if (!res.headersSent && !res.destroyed) res.flushHeaders();
+      flattenHeaderBlock(res);
     });
     if (this.pingIntervalMs > 0) track(this);
     if (this.drainSignal?.aborted) return this.shutdown();
@@ -166,7 +179,7 @@ export class SseRelay implements BatchSink, Shutdownable {
 
   /** Aborts the upstream request and lets go of its body. */
   private stopUpstream(): void {
-    this.abortUpstream();
+    this.upstreamRequest.abort();
     this.upstream.cancel();
   }
 

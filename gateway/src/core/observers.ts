@@ -10,6 +10,12 @@ export interface Observer {
   firstToken?(call: CallContext): void;
   /** Exactly once per request, after the last byte went out or the client went away. */
   requestEnd?(call: CallContext): void;
+  /**
+   * Set by an observer that reads the client's parsed body (`call.body`) after the upstream has
+   * answered (tracing: request attributes, captured content). Without one, a streamed request lets
+   * go of it once its stream starts: it is the largest thing most requests hold.
+   */
+  readonly readsRequestBody?: boolean;
 }
 
 /** Fans calls out to every observer; one observer throwing never breaks a request or the others. */
@@ -18,8 +24,11 @@ export class Observers implements Required<Observer> {
 
   constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
 
+  readsRequestBody = false;
+
   add(o: Observer): void {
     this.list.push(o);
+    if (o.readsRequestBody) this.readsRequestBody = true;
   }
 
   // A try per observer, written out rather than through a closure per call: these run several

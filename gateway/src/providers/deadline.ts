@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Cancellation } from '../core/cancellation';
 import { UpstreamFailure } from '../core/upstream';
 
@@ -6,19 +5,43 @@ import { UpstreamFailure } from '../core/upstream';
 export const DEFAULT_MAX_DURATION_SECONDS = 1800;
 
 /**
- * The signal undici is given for one attempt. undici takes an EventEmitter with `aborted` and
- * `reason` as it takes an AbortSignal, and one costs far less on the hot path than an
- * AbortController per attempt (an EventTarget, with EventTarget listeners, made for every request).
+ * The signal undici is given for one attempt. undici takes any object with `aborted`, `reason` and
+ * `addEventListener`/`removeEventListener` as it takes an AbortSignal, and adds one listener. An
+ * AbortController per attempt costs far more on the hot path (an EventTarget, with EventTarget
+ * listeners); an EventEmitter made undici wrap its listener in a `once` wrapper (a bound function
+ * and its state, in the emitter's listener table) kept for the exchange's life, a stream's whole
+ * life. Here the one listener is a field; any more (nobody adds them today) go in an array.
  */
-export class ExchangeSignal extends EventEmitter {
+export class ExchangeSignal {
   aborted = false;
   reason: unknown = undefined;
+  private listener: (() => void) | undefined = undefined;
+  private more: (() => void)[] | undefined = undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === undefined) this.listener = listener;
+    else (this.more ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+    else if (this.more) {
+      const i = this.more.indexOf(listener);
+      if (i >= 0) this.more.splice(i, 1);
+    }
+  }
 
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    this.emit('abort');
+    // Each listener hears it once, as with `{ once: true }`.
+    const first = this.listener;
+    const more = this.more;
+    this.listener = undefined;
+    this.more = undefined;
+    first?.();
+    if (more) for (const l of more) l();
   }
 }
 

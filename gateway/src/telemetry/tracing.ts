@@ -90,6 +90,8 @@ export function createTracing(config: TracingConfig, log: Logger, exporterOverri
   const capture = config.captureContent;
 
   const observer: Observer = {
+    // Span attributes (max_tokens, temperature…) and captured content are read from it at the end.
+    readsRequestBody: true,
     requestStart(call) {
       if (isProbe(call)) return;
       const parent = call.http ? propagator.extract(ROOT_CONTEXT, call.http.headers, defaultTextMapGetter) : ROOT_CONTEXT;

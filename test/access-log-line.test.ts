@@ -1,6 +1,6 @@
 import { CallContext, type AttemptRecord } from '../gateway/src/core/call';
 import type { ApiKey, Route, Target } from '../gateway/src/core/routes';
-import { accessLine, accessRecord } from '../gateway/src/telemetry/access-log';
+import { accessLine, accessRecord, isoTime } from '../gateway/src/telemetry/access-log';
 
 /**
  * The access log writes its line field by field (accessLine) instead of JSON.stringify of the
@@ -91,5 +91,22 @@ describe('access-log line', () => {
     expect(line).toBe(JSON.stringify(accessRecord(c)));
     expect(line).toContain('"status":null');
     expect(line).toContain('"fallbacks":null');
+  });
+
+  test('the time is toISOString() of the start, also when lines of one second reuse its first characters', () => {
+    const seconds = [Date.UTC(2026, 2, 31, 23, 59, 59), Date.UTC(2026, 3, 1), 0, -1000, Date.UTC(1900, 0, 1), Date.UTC(10000, 0, 1), Date.UTC(-1, 0, 1)];
+    let n = 0;
+    for (const s of seconds) {
+      // In order and back again, so every millisecond is written both from the cache and after a new second.
+      for (const ms of [0, 1, 9, 10, 99, 100, 101, 999, 500, 0, 998, -1, 1000, 999]) {
+        const d = new Date(s + ms);
+        expect(isoTime(d)).toBe(d.toISOString());
+        n++;
+      }
+    }
+    expect(n).toBe(seconds.length * 14);
+    expect(() => isoTime(new Date(NaN))).toThrow(RangeError);
+    const c = call('plain', 1);
+    expect(JSON.parse(accessLine(c)).time).toBe(c.startTime.toISOString());
   });
 });

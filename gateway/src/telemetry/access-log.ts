@@ -81,6 +81,24 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 const str = (s: string | null | undefined) => (s == null ? 'null' : PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s));
 const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null');
 
+// `toISOString()` is ~0.8 µs, a third of the line: the lines of one second share its first 20
+// characters ("2026-03-31T23:59:59."), so only the milliseconds are written per line. An invalid
+// date never matches the cached second and throws from toISOString as before.
+let isoSecond = NaN;
+let isoPrefix = '';
+export function isoTime(d: Date): string {
+  const ms = d.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    const iso = d.toISOString();
+    isoSecond = second;
+    isoPrefix = iso.slice(0, -4);
+    return iso;
+  }
+  const m = ms - second * 1000;
+  return isoPrefix + (m < 10 ? '00' : m < 100 ? '0' : '') + m + 'Z';
+}
+
 /**
  * `JSON.stringify(accessRecord(call))`, byte for byte, written out field by field: the generic
  * stringify of a ~30-field object (and building that object) was ~2% of a JSON request's CPU.
@@ -116,7 +134,7 @@ export function accessLine(call: CallContext): string {
   const errorType = call.errorType ?? (call.clientAborted ? 'cancelled' : null);
   return (
     '{"time":"' +
-    call.startTime.toISOString() +
+    isoTime(call.startTime) +
     '","request_id":' +
     str(call.requestId) +
     ',"trace_id":' +

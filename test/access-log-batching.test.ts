@@ -37,13 +37,24 @@ describe('access-log writer', () => {
     expect(writes[1]).toBe('{"n":5}\n');
   });
 
-  test('a batch over 64 KB is written at once, without waiting', () => {
+  test('a batch reaching 64 KB is written at once, without waiting; the rest follows in order', async () => {
     const { stream, writes } = recordingStream();
     const sink = batchedWriter(stream);
-    const line = 'x'.repeat(1000);
-    for (let i = 0; i < 66; i++) sink(line);
-    expect(writes.length).toBe(1);
-    expect(writes[0]).toBe(`${line}\n`.repeat(66));
+    const lines = Array.from({ length: 100 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(990)}"}`);
+    for (const l of lines) sink(l);
+    expect(writes.length).toBeGreaterThanOrEqual(1);
+    for (const w of writes) expect(Buffer.byteLength(w)).toBeLessThanOrEqual(64 * 1024);
+    await waitForWrites(writes, 2);
+    expect(writes.join('')).toBe(lines.map((l) => l + '\n').join(''));
+  });
+
+  test('lines of every character, and one larger than a batch, arrive whole and in order', async () => {
+    const { stream, writes } = recordingStream();
+    const sink = batchedWriter(stream);
+    const lines = ['{"a":"é ü 日本語 🚀"}', `{"big":"${'日'.repeat(30_000)}"}`, '{"b":"\\u2028 \u2028"}'];
+    for (const l of lines) sink(l);
+    await waitForWrites(writes, 3);
+    expect(writes.join('')).toBe(lines.map((l) => l + '\n').join(''));
   });
 
   test('lines still pending when the process exits are written, on process.exit() and on a natural exit', () => {

@@ -230,29 +230,35 @@ export function accessLine(call: CallContext): string {
   );
 }
 
-/** How long a line may wait for others to share its write, and how much may wait. */
-const FLUSH_MS = 20;
+/**
+ * A line is written on the next event-loop turn, unless a write was made less than WRITE_GAP_MS
+ * ago: then it waits for the rest of that gap, with whatever lines come meanwhile. A quiet log is
+ * written as promptly as ever; a busy one makes one write per gap, not one per request.
+ */
+const WRITE_GAP_MS = 1;
 const FLUSH_BYTES = 64 * 1024;
 const writers = new Map<NodeJS.WritableStream, { sink: LineSink; flush: () => void }>();
 let exitHooked = false;
 
 /**
- * Writes lines to a stream in batches: the lines of up to FLUSH_MS (or about FLUSH_BYTES) go out
- * in one write. A write per event-loop turn was still one write per request at bench load (~4 µs
- * each, a stdout pipe or file is written synchronously); per 20 ms it is one per ~60 requests.
- * Each line is encoded into the batch's buffer as it comes: a line kept as a string until the
- * write would be a tree of concatenations living through scavenges for those 20 ms. Lines still
- * pending when the process exits are written by an `exit` hook (those writes are synchronous), so
- * none is lost on a drain, a `process.exit()` or an uncaught exception. One writer per stream, so
- * the exit hook and the order of lines are shared by whoever writes there.
+ * Writes lines to a stream in batches (see WRITE_GAP_MS), at most about FLUSH_BYTES each. A write
+ * per event-loop turn was still one write per request at bench load (~4 µs each: a stdout pipe or
+ * file is written synchronously). Each line is encoded into the batch's buffer as it comes, not
+ * kept as a string (a tree of concatenations) until a join and an encoding at the write. Lines
+ * still pending when the process exits are written by an `exit` hook (those writes are
+ * synchronous). One writer per stream, so the exit hook and the order of lines are shared by
+ * whoever writes there.
  */
 export function batchedWriter(stream: NodeJS.WritableStream): LineSink {
   const existing = writers.get(stream);
   if (existing) return existing.sink;
   let batch: Buffer | undefined;
   let bytes = 0;
+  let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
+  let lastWrite = -Infinity;
   const flush = () => {
+    scheduled = false;
     if (timer !== undefined) {
       clearTimeout(timer);
       timer = undefined;
@@ -262,6 +268,7 @@ export function batchedWriter(stream: NodeJS.WritableStream): LineSink {
     // A new buffer for the next batch: the stream may hold this one until it is written.
     batch = undefined;
     bytes = 0;
+    lastWrite = performance.now();
     stream.write(out);
   };
   const sink: LineSink = (line) => {
@@ -277,8 +284,12 @@ export function batchedWriter(stream: NodeJS.WritableStream): LineSink {
     batch ??= Buffer.allocUnsafe(FLUSH_BYTES);
     bytes += batch.write(line, bytes);
     batch[bytes++] = 0x0a;
+    if (scheduled) return;
+    scheduled = true;
+    const wait = lastWrite + WRITE_GAP_MS - performance.now();
+    if (wait <= 0) setImmediate(flush);
     // Unref'd: a pending line never keeps a drained process up; the exit hook writes it.
-    if (timer === undefined) timer = setTimeout(flush, FLUSH_MS).unref();
+    else timer = setTimeout(flush, wait).unref();
   };
   writers.set(stream, { sink, flush });
   if (!exitHooked) {

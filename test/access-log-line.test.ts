@@ -1,6 +1,6 @@
 import { CallContext, type AttemptRecord } from '../gateway/src/core/call';
 import type { ApiKey, Route, Target } from '../gateway/src/core/routes';
-import { accessLine, accessRecord } from '../gateway/src/telemetry/access-log';
+import { accessLine, accessRecord, isoTime, tenths, usd } from '../gateway/src/telemetry/access-log';
 
 /**
  * The access log writes its line field by field (accessLine) instead of JSON.stringify of the
@@ -91,5 +91,63 @@ describe('access-log line', () => {
     expect(line).toBe(JSON.stringify(accessRecord(c)));
     expect(line).toContain('"status":null');
     expect(line).toContain('"fallbacks":null');
+  });
+
+  test('the time is toISOString() of the start, also when lines of one second reuse its first characters', () => {
+    const seconds = [Date.UTC(2026, 2, 31, 23, 59, 59), Date.UTC(2026, 3, 1), 0, -1000, Date.UTC(1900, 0, 1), Date.UTC(10000, 0, 1), Date.UTC(-1, 0, 1)];
+    let n = 0;
+    for (const s of seconds) {
+      // In order and back again, so every millisecond is written both from the cache and after a new second.
+      for (const ms of [0, 1, 9, 10, 99, 100, 101, 999, 500, 0, 998, -1, 1000, 999]) {
+        const d = new Date(s + ms);
+        expect(isoTime(d)).toBe(d.toISOString());
+        n++;
+      }
+    }
+    expect(n).toBe(seconds.length * 14);
+    expect(() => isoTime(new Date(NaN))).toThrow(RangeError);
+    const c = call('plain', 1);
+    expect(JSON.parse(accessLine(c)).time).toBe(c.startTime.toISOString());
+  });
+
+  test('durations and costs are written as JSON.stringify writes the rounded numbers, at every size', () => {
+    const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+    const values = [
+      0,
+      -0,
+      -1,
+      -0.05,
+      0.05,
+      0.04999,
+      0.95,
+      9.95,
+      1e-6,
+      9.9999999e-7,
+      0.0000015,
+      214748364.7,
+      214748364.8,
+      999999.99999999,
+      1e6,
+      1e14,
+      1e21,
+      NaN,
+      Infinity,
+      -Infinity,
+      5e-324,
+      0.1 + 0.2,
+    ];
+    // Pseudo-random but fixed, from 1e-12 to 1e22: every branch and both sides of each bound.
+    let seed = 42;
+    const next = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let e = -12; e <= 22; e++) for (let k = 0; k < 2000; k++) values.push(next() * 10 ** e);
+    for (let i = 0; i < 20000; i++) values.push(i / 10, i / 1e8, (i + 0.5) / 10, (i + 0.5) / 1e8);
+    for (const v of values) {
+      expect(tenths(v)).toBe(JSON.stringify(round(v, 1)));
+      expect(usd(v)).toBe(JSON.stringify(round(v, 8)));
+    }
+    const c = call('plain', 1);
+    c.endedAt = c.startedAt + 1234.56789;
+    c.attempts[0].durationMs = 0.04;
+    expect(accessLine(c)).toBe(JSON.stringify(accessRecord(c)));
   });
 });

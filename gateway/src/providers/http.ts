@@ -67,21 +67,56 @@ export interface SendOptions {
 export async function httpSend(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<HttpResponse> {
   const deadline = exchangeDeadline(opts.signal, target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS, () => targetName(target));
   try {
-    const res = await request(opts.url, {
+    const dispatcher = pools.agent(target.connectTimeoutSeconds * 1000);
+    const parts = urlParts(opts.url);
+    const options = {
       method: opts.method ?? 'POST',
       headers: opts.headers,
       body: opts.body,
       signal: deadline.signal,
-      dispatcher: pools.agent(target.connectTimeoutSeconds * 1000),
       headersTimeout: target.timeoutSeconds * 1000,
       bodyTimeout: target.idleTimeoutSeconds * 1000,
-    });
+    };
+    const res = parts ? await dispatcher.request({ ...options, origin: parts.origin, path: parts.path }) : await request(opts.url, { ...options, dispatcher });
     res.body.on('close', deadline.clear);
     return { status: res.statusCode, headers: singleValued(res.headers), body: res.body as any };
   } catch (err) {
     deadline.clear();
     throw toFailure(err, target);
   }
+}
+
+/** What undici's `request(url)` takes from a URL: the pool's origin and the request target. */
+interface UrlParts {
+  origin: string;
+  path: string;
+}
+
+const parsedUrls = new Map<string, UrlParts>();
+/** Bounds the cache: the query string is the client's, so the URLs seen are not only the configuration's. */
+const MAX_PARSED_URLS = 1000;
+
+/**
+ * undici's `request(url)` parses its URL string (`new URL`, a few µs, the largest part of that
+ * wrapper) on every call to get the origin and path it hands to the dispatcher: the gateway sends
+ * to a few URLs again and again, so they are parsed once, exactly as undici parses them. A URL
+ * undici would refuse (not http(s), unparsable) is not kept, and goes through `request()` to
+ * fail there as before.
+ */
+export function urlParts(url: string): UrlParts | undefined {
+  let parts = parsedUrls.get(url);
+  if (parts) return parts;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  parts = { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+  if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+  parsedUrls.set(url, parts);
+  return parts;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { SseEvent } from '../../core/sse';
 import type { StreamTranslator as Translator } from '../translator';
 import type { StreamEvent } from '../../core/upstream';
 import { BlockSequencer } from './blocks';
+import { messageStopEvent } from '../event-wire';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
 import type { ChatCompletionChunk, Usage } from './wire';
@@ -94,7 +95,7 @@ export class StreamTranslator implements Translator {
         : toStop(this.finish, this.blocks!.sawToolCall, this.matched, this.ctx);
     this.out.push(
       { event: 'message_delta', data: { type: 'message_delta', delta: { ...stop, stop_details: null }, usage: toUsage(this.usage) } },
-      { event: 'message_stop', data: { type: 'message_stop' } },
+      messageStopEvent(),
     );
     this.ended = true;
     return this.drain();

@@ -40,7 +40,14 @@ export class SseParser {
   /** Characters of the current event in finished lines (its raw text so far). */
   private eventLength = 0;
 
-  constructor(private readonly maxEventChars = Infinity) {}
+  /**
+   * `keepRaw` false: events come with `raw` empty, for readers that use only `event` and `data`
+   * (a translated stream), so each event's text is not gathered and joined a second time.
+   */
+  constructor(
+    private readonly maxEventChars = Infinity,
+    private readonly keepRaw = true,
+  ) {}
 
   /** Nothing buffered: the input so far ended exactly at an event boundary. */
   get idle(): boolean {
@@ -105,7 +112,7 @@ export class SseParser {
     }
     if (this.lines.length === 0) return [];
     const ev = this.dispatch();
-    ev.raw += '\n\n';
+    if (this.keepRaw) ev.raw += '\n\n';
     return [ev];
   }
 
@@ -119,7 +126,7 @@ export class SseParser {
   }
 
   private endLine(line: string, raw: string, out: SseEvent[]): void {
-    this.rawParts.push(raw);
+    if (this.keepRaw) this.rawParts.push(raw);
     if (line === '') {
       if (this.lines.length > 0) out.push(this.dispatch());
       this.rawParts = [];
@@ -137,7 +144,9 @@ export class SseParser {
 
   private dispatch(): SseEvent {
     let event = '';
-    const data: string[] = [];
+    // One data line is the usual event: its value is the data, with no array to join.
+    let data: string | undefined;
+    let more: string[] | undefined;
     let onlyComments = true;
     for (const line of this.lines) {
       if (line.startsWith(':')) continue;
@@ -147,12 +156,15 @@ export class SseParser {
       let value = colon < 0 ? '' : line.slice(colon + 1);
       if (value.startsWith(' ')) value = value.slice(1);
       if (field === 'event') event = value;
-      else if (field === 'data') data.push(value);
+      else if (field === 'data') {
+        if (data === undefined) data = value;
+        else (more ??= [data]).push(value);
+      }
     }
-    const raw = this.rawParts.join('');
+    const raw = this.keepRaw ? this.rawParts.join('') : '';
     this.lines = [];
     this.rawParts = [];
     this.eventLength = 0;
-    return { raw, event: onlyComments ? '' : event, data: data.join('\n') };
+    return { raw, event: onlyComments ? '' : event, data: more ? more.join('\n') : (data ?? '') };
   }
 }

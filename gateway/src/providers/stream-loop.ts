@@ -7,7 +7,7 @@ import type { StreamEvent } from '../core/upstream';
 import { BodyReader } from './body-reader';
 import type { FrameDecoder, StreamDecoder, StreamTranslator } from './translator';
 
-/** The default framing: SSE events, each capped at maxEventBytes. */
+/** The default framing: SSE events, each capped at maxEventBytes (`raw` left empty: translators read `event` and `data`). */
 export const sseDecoder: StreamDecoder<SseEvent> = (maxEventBytes) => new SseFrames(maxEventBytes);
 
 class SseFrames implements FrameDecoder<SseEvent> {
@@ -16,7 +16,7 @@ class SseFrames implements FrameDecoder<SseEvent> {
   private first = true;
 
   constructor(maxEventBytes: number) {
-    this.parser = new SseParser(maxEventBytes);
+    this.parser = new SseParser(maxEventBytes, false);
   }
 
   push(chunk: Buffer): SseEvent[] {

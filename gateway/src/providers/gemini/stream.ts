@@ -3,6 +3,7 @@ import type { SseEvent } from '../../core/sse';
 import { parseJson } from '../json';
 import type { StreamTranslator as Translator } from '../translator';
 import type { StreamEvent } from '../../core/upstream';
+import { blockStartEvent, blockStopEvent, deltaEvent, messageStopEvent } from '../event-wire';
 import { streamErrorData } from './errors';
 import { encodeSignature, encodeToolUseId, messageId } from './ids';
 import { toOutcome, toUsage } from './outcome';
@@ -118,7 +119,7 @@ export class StreamTranslator implements Translator {
     this.ensureStarted(out);
     this.close(out);
     out.push(ev('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null, stop_details: stopDetails }, usage: toUsage(this.usage) }));
-    out.push(ev('message_stop', {}));
+    out.push(messageStopEvent());
     return out;
   }
 
@@ -131,9 +132,7 @@ export class StreamTranslator implements Translator {
       const kind = p.thought ? 'thinking' : 'text';
       this.openBlock(kind, out);
       const index = this.open!.index;
-      out.push(
-        ev('content_block_delta', { index, delta: kind === 'text' ? { type: 'text_delta', text: p.text } : { type: 'thinking_delta', thinking: p.text } }),
-      );
+      out.push(kind === 'text' ? deltaEvent(index, 'text_delta', 'text', p.text) : deltaEvent(index, 'thinking_delta', 'thinking', p.text));
     }
     if (signature) this.signature(signature, out);
   }
@@ -155,7 +154,7 @@ export class StreamTranslator implements Translator {
     const id = encodeToolUseId({ id: call.id, signature, model: this.ctx.model });
     const index = this.startBlock({ type: 'tool_use', id, name: call.name, input: {} }, out);
     out.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(call.args ?? {}) } }));
-    out.push(ev('content_block_stop', { index }));
+    out.push(blockStopEvent(index));
   }
 
   private openBlock(kind: OpenBlock['kind'], out: StreamEvent[]): void {
@@ -163,7 +162,9 @@ export class StreamTranslator implements Translator {
     // A signed thinking block is finished: new thoughts after it start a new block.
     if (o && o.kind === kind && !(kind === 'thinking' && o.signature)) return;
     this.close(out);
-    const index = this.startBlock(kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' }, out);
+    this.ensureStarted(out);
+    const index = this.nextIndex++;
+    out.push(blockStartEvent(index, kind));
     this.open = { kind, index };
   }
 
@@ -174,7 +175,7 @@ export class StreamTranslator implements Translator {
     if (o.kind === 'thinking' && o.signature) {
       out.push(ev('content_block_delta', { index: o.index, delta: { type: 'signature_delta', signature: encodeSignature(this.ctx.model, o.signature) } }));
     }
-    out.push(ev('content_block_stop', { index: o.index }));
+    out.push(blockStopEvent(o.index));
     if (o.kind === 'text' && o.signature) this.carrier(o.signature, out);
   }
 
@@ -182,7 +183,7 @@ export class StreamTranslator implements Translator {
   private carrier(signature: string, out: StreamEvent[]): void {
     const index = this.startBlock({ type: 'thinking', thinking: '', signature: '' }, out);
     out.push(ev('content_block_delta', { index, delta: { type: 'signature_delta', signature: encodeSignature(this.ctx.model, signature) } }));
-    out.push(ev('content_block_stop', { index }));
+    out.push(blockStopEvent(index));
   }
 
   private startBlock(block: Record<string, unknown>, out: StreamEvent[]): number {

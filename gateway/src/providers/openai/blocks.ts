@@ -1,10 +1,11 @@
 import type { StreamEvent } from '../../core/upstream';
+import { blockStartEvent, blockStopEvent, deltaEvent, type DeltaField, type DeltaType } from '../event-wire';
 import { toAnthropicToolId, inventToolId } from './ids';
 import { JsonTail } from './json-tail';
 
 type Kind = 'text' | 'thinking' | 'tool_use';
 
-const DELTA: Record<Kind, [string, string]> = {
+const DELTA: Record<Kind, [DeltaType, DeltaField]> = {
   text: ['text_delta', 'text'],
   thinking: ['thinking_delta', 'thinking'],
   tool_use: ['input_json_delta', 'partial_json'],
@@ -122,13 +123,14 @@ export class BlockSequencer {
 
   private open(slot: Slot, andClose: boolean): void {
     const index = this.next++;
-    const block =
-      slot.kind === 'text'
-        ? { type: 'text', text: '' }
-        : slot.kind === 'thinking'
-          ? { type: 'thinking', thinking: '', signature: '' }
-          : { type: 'tool_use', id: slot.id, name: slot.name, input: {} };
-    this.out.push({ event: 'content_block_start', data: { type: 'content_block_start', index, content_block: block } });
+    this.out.push(
+      slot.kind === 'tool_use'
+        ? {
+            event: 'content_block_start',
+            data: { type: 'content_block_start', index, content_block: { type: 'tool_use', id: slot.id, name: slot.name, input: {} } },
+          }
+        : blockStartEvent(index, slot.kind),
+    );
     this.active = slot;
     slot.index = index;
     const buffered = slot.buffered;
@@ -139,13 +141,8 @@ export class BlockSequencer {
 
   private delta(slot: Slot, piece: string): void {
     if (!piece) return;
-    const index = slot.index;
     const [type, field] = DELTA[slot.kind];
-    const delta = { type, [field]: piece };
-    // Deltas are nearly every event of a stream: their wire form is built here by concatenation,
-    // which costs a fraction of serialising the event object again in the relay.
-    const raw = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"${type}","${field}":${JSON.stringify(piece)}}}\n\n`;
-    this.out.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta }, raw });
+    this.out.push(deltaEvent(slot.index!, type, field, piece));
   }
 
   private close(): void {
@@ -153,7 +150,7 @@ export class BlockSequencer {
     if (!slot) return;
     // Arguments cut short (max tokens) get the suffix that makes them valid JSON.
     if (slot.kind === 'tool_use') this.delta(slot, slot.json!.suffix());
-    this.out.push({ event: 'content_block_stop', data: { type: 'content_block_stop', index: slot.index } });
+    this.out.push(blockStopEvent(slot.index!));
     this.closed.add(slot);
     this.active = undefined;
   }

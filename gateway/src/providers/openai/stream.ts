@@ -3,6 +3,8 @@ import type { SseEvent } from '../../core/sse';
 import type { StreamTranslator as Translator } from '../translator';
 import type { StreamEvent } from '../../core/upstream';
 import { BlockSequencer } from './blocks';
+import { ContentFrames } from './content-frames';
+import { messageStopEvent } from '../event-wire';
 import { streamErrorMessage, streamErrorType } from './errors';
 import { messageId } from './ids';
 import type { ChatCompletionChunk, Usage } from './wire';
@@ -22,6 +24,10 @@ export class StreamTranslator implements Translator {
   private matched: unknown;
   private usage: Usage | null | undefined;
   private refused = false;
+  /** The shape of this stream's plain text frames, once one has been seen (content-frames.ts). */
+  private shape?: ContentFrames;
+  /** Frames left to learn it from: a stream whose frames never fit stops trying. */
+  private learning = 8;
   /** message_stop or error has been emitted; nothing more is. */
   ended = false;
 
@@ -42,13 +48,24 @@ export class StreamTranslator implements Translator {
     const data = ev.data.trim();
     if (!data) return [];
     if (data === '[DONE]') return this.done();
+    const isError = ev.event === 'error';
+    if (this.shape && !isError && this.blocks && !this.ended) {
+      const text = this.shape.content(data);
+      if (text !== undefined) {
+        this.blocks.text(text);
+        return this.drain();
+      }
+    }
     let chunk: any;
     try {
       chunk = JSON.parse(data);
     } catch {
       return this.fail('api_error', `upstream sent a stream event that is not JSON: ${this.redact(data.slice(0, 100))}`);
     }
-    return ev.event === 'error' ? this.upstreamError(chunk?.error ?? chunk) : this.chunk(chunk);
+    if (isError) return this.upstreamError(chunk?.error ?? chunk);
+    const out = this.chunk(chunk);
+    if (!this.shape && this.blocks && !this.ended && --this.learning >= 0) this.shape = ContentFrames.learn(data, chunk);
+    return out;
   }
 
   /** One parsed `data:` object. */
@@ -94,7 +111,7 @@ export class StreamTranslator implements Translator {
         : toStop(this.finish, this.blocks!.sawToolCall, this.matched, this.ctx);
     this.out.push(
       { event: 'message_delta', data: { type: 'message_delta', delta: { ...stop, stop_details: null }, usage: toUsage(this.usage) } },
-      { event: 'message_stop', data: { type: 'message_stop' } },
+      messageStopEvent(),
     );
     this.ended = true;
     return this.drain();

@@ -48,6 +48,47 @@ describe('SSE parser', () => {
     expect(p.idle).toBe(true);
   });
 
+  test('whole `event:` + `data:` events cut out of a chunk give what the line parser gives, byte for byte', () => {
+    // Fed a character at a time, no chunk ever holds a whole event, so the line parser does it all:
+    // the reference the whole-chunk shortcut must match, on the shapes it takes and the ones it must leave.
+    const bodies = [
+      'event: message_start\ndata: {"type":"message_start"}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"h\u00e9 \ud83d\ude00"}}\n\n',
+      'event: \ndata: {}\n\n',
+      'event: a:b\ndata: x:y\n\n',
+      'event:  spaced\ndata:  two spaces\n\n',
+      'event:e\ndata:x\n\nevent: f\ndata: y\n\n',
+      'event: e\ndata: a\ndata: b\n\nevent: f\ndata: c\n\n',
+      'event: e\ndata: x\n\n: keep-alive\n\nevent: f\ndata: y\n\n',
+      'event: e\n: note\ndata: x\n\n',
+      'id: 1\nevent: e\ndata: x\n\nevent: e\ndata: x\nid: 2\n\n',
+      'data: only\n\nevent: e\ndata: x\n\n',
+      'event: e\n\nevent: f\ndata: y\n\n',
+      'event: e\ndata: \n\n',
+      '\n\nevent: e\ndata: x\n\n\nevent: f\ndata: y\n\n',
+      'event: e\ndata: x\n\nevent: f\ndata: y',
+      'event: e\ndata: x\n\nevent: f\ndata: y\n',
+      'event: e\r\ndata: x\r\n\r\nevent: f\ndata: y\n\n',
+      'event: ping\ndata: {"type": "ping"}\n\nevent: e\ndata: x\n\n',
+    ];
+    const run = (chunks: string[], keepRaw: boolean, max = Infinity) => {
+      const p = new SseParser(max, keepRaw);
+      try {
+        return [...chunks.flatMap((c) => p.push(c)), ...p.flush()];
+      } catch (err) {
+        return (err as Error).name;
+      }
+    };
+    for (const body of bodies) {
+      for (const keepRaw of [true, false]) {
+        const reference = run([...body], keepRaw);
+        expect(run([body], keepRaw)).toEqual(reference);
+        for (let i = 1; i < body.length; i++) expect(run([body.slice(0, i), body.slice(i)], keepRaw)).toEqual(reference);
+        // A cap between the events' sizes: the line parser throws at the first event over it, and so must the shortcut.
+        for (const max of [8, 20, 40]) expect(run([body], keepRaw, max)).toEqual(run([...body], keepRaw, max));
+      }
+    }
+  });
+
   test('formatEvent writes one data line', () => {
     expect(formatEvent('ping', { type: 'ping' })).toBe('event: ping\ndata: {"type":"ping"}\n\n');
   });

@@ -467,7 +467,8 @@ async function startGateway(configText, env = {}, { execArgv = [], args = [] } =
     ['gateway', '--config', file, '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', ...args],
     {
       env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', ...env },
-      execArgv,
+      // BENCH_GATEWAY_NODE_FLAGS: Node/V8 flags for every gateway the bench starts (e.g. a GC setting under trial).
+      execArgv: [...(process.env.BENCH_GATEWAY_NODE_FLAGS || '').split(/\s+/).filter(Boolean), ...execArgv],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     },
   );

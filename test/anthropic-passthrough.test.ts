@@ -97,12 +97,8 @@ describe('Anthropic pass-through fidelity', () => {
     expect(r.text).toBe(expected);
   });
 
-  test('characters split across upstream chunks reach the client intact', async () => {
-    const events = textStream('claude-upstream-1', ['€ and 🚀', ' — done']);
-    const text = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
-    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
-    // Cut inside the euro sign (3 bytes) and inside the rocket (4 bytes).
-    const cuts = [bytes.indexOf(Buffer.from('€')) + 1, bytes.indexOf(Buffer.from('🚀')) + 2, bytes.length];
+  /** The upstream sends `bytes` in pieces ending at `cuts`, a pause between them; returns the client's text. */
+  async function relayedInPieces(bytes: Buffer, cuts: number[]): Promise<string> {
     const up = await startServer(async (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       let from = 0;
@@ -121,47 +117,39 @@ describe('Anthropic pass-through fidelity', () => {
         stream: true,
         messages: [{ role: 'user', content: 'x' }],
       });
-      expect(r.text).toBe(text);
-      expect(grammarViolations(parseSse(r.text))).toEqual([]);
+      return r.text;
     } finally {
       await split.close();
       await up.close();
     }
+  }
+
+  /** A text stream with a euro sign and a rocket, as the client should get it, and as upstream bytes after a BOM. */
+  function bomStream(): { text: string; bytes: Buffer } {
+    const events = textStream('claude-upstream-1', ['€ and 🚀', ' — done']);
+    const text = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+    return { text, bytes: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]) };
+  }
+
+  test('characters split across upstream chunks reach the client intact', async () => {
+    const { text, bytes } = bomStream();
+    // Cut inside the euro sign (3 bytes) and inside the rocket (4 bytes).
+    const cuts = [bytes.indexOf(Buffer.from('€')) + 1, bytes.indexOf(Buffer.from('🚀')) + 2, bytes.length];
+    const got = await relayedInPieces(bytes, cuts);
+    expect(got).toBe(text);
+    expect(grammarViolations(parseSse(got))).toEqual([]);
   });
 
   test('a BOM and characters in chunks that each end on an event boundary reach the client as in split chunks', async () => {
     // Chunks ending in an ASCII byte are decoded without a StringDecoder (one is made only for a
     // chunk that ends inside a character): the BOM must still go, the characters stay whole.
-    const events = textStream('claude-upstream-1', ['€ and 🚀', ' — done']);
-    const text = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`).join('');
-    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+    const { text, bytes } = bomStream();
     const firstEvent = bytes.indexOf('\n\n') + 2;
     // Whole events first, then a cut inside the rocket, then the rest.
     const cuts = [firstEvent, bytes.indexOf(Buffer.from('🚀')) + 1, bytes.length];
-    const up = await startServer(async (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let from = 0;
-      for (const to of cuts) {
-        res.write(bytes.subarray(from, to));
-        from = to;
-        await new Promise((r) => setTimeout(r, 30));
-      }
-      res.end();
-    });
-    const gw2 = await startGateway(snapshotOf(simpleConfig(up.url)));
-    try {
-      const r = await postSse(`${baseURL(gw2)}/v1/messages`, headers, {
-        model: 'claude-test',
-        max_tokens: 10,
-        stream: true,
-        messages: [{ role: 'user', content: 'x' }],
-      });
-      expect(r.text).toBe(text);
-      expect(grammarViolations(parseSse(r.text))).toEqual([]);
-    } finally {
-      await gw2.close();
-      await up.close();
-    }
+    const got = await relayedInPieces(bytes, cuts);
+    expect(got).toBe(text);
+    expect(grammarViolations(parseSse(got))).toEqual([]);
   });
 
   test('a JSON reply carries the headers the gateway sets: JSON content type and length, request ids', async () => {

@@ -7,7 +7,7 @@ import { parseJson } from '../gateway/src/providers/json';
 import { TranslationError } from '../gateway/src/providers/translation-error';
 import type { Provider, StreamDecoder, StreamTranslator } from '../gateway/src/providers/translator';
 import type { StreamEvent, UpstreamCall, UpstreamReply } from '../gateway/src/core/upstream';
-import type { Target } from '../gateway/src/core/routes';
+import { compiledTarget } from './helpers/target';
 import { readRequestBody, startServer, type TestServer } from './helpers/http-server';
 
 /**
@@ -178,18 +178,7 @@ beforeEach(() => {
 });
 
 function call(body: Record<string, any>): UpstreamCall {
-  const target: Target = {
-    id: 't1',
-    provider: 'openai',
-    model: 'frames-1',
-    baseURL: upstream.url,
-    weight: 1,
-    priority: 0,
-    connectTimeoutSeconds: 5,
-    timeoutSeconds: 30,
-    idleTimeoutSeconds: 30,
-    headers: { 'x-team': 'blue' },
-  };
+  const target = compiledTarget(upstream.url, { provider: 'openai', model: 'frames-1', headers: { 'x-team': 'blue' } });
   return {
     endpoint: 'messages',
     body,

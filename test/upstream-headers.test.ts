@@ -2,6 +2,7 @@ import type { Target } from '../gateway/src/core/routes';
 import { UpstreamPools, httpSend, readAll } from '../gateway/src/providers/http';
 import { Cancellation } from '../gateway/src/core/cancellation';
 import { startServer, type TestServer } from './helpers/http-server';
+import { compiledTarget } from './helpers/target';
 
 /**
  * An upstream reply's headers as the providers see them: one string per name, a repeated header's
@@ -19,17 +20,7 @@ describe('upstream response headers', () => {
       res.setHeader('content-type', 'application/json');
       res.end('{}');
     });
-    target = {
-      id: 't1',
-      provider: 'anthropic',
-      model: 'm',
-      baseURL: up.url,
-      weight: 1,
-      priority: 0,
-      connectTimeoutSeconds: 5,
-      timeoutSeconds: 30,
-      idleTimeoutSeconds: 30,
-    };
+    target = compiledTarget(up.url);
   });
   afterAll(async () => {
     await pools.close();

@@ -4,6 +4,7 @@ import { UpstreamPools, httpSend, readAll, urlParts } from '../gateway/src/provi
 import { Cancellation } from '../gateway/src/core/cancellation';
 import { UpstreamFailure } from '../gateway/src/core/upstream';
 import { startServer, type TestServer } from './helpers/http-server';
+import { compiledTarget } from './helpers/target';
 
 /**
  * httpSend hands undici's dispatcher the origin and path of each URL parsed once and kept, instead
@@ -23,17 +24,7 @@ describe('upstream URL', () => {
       res.setHeader('content-type', 'application/json');
       res.end('{}');
     });
-    target = {
-      id: 't1',
-      provider: 'anthropic',
-      model: 'm',
-      baseURL: up.url,
-      weight: 1,
-      priority: 0,
-      connectTimeoutSeconds: 5,
-      timeoutSeconds: 30,
-      idleTimeoutSeconds: 30,
-    };
+    target = compiledTarget(up.url);
   });
   afterAll(async () => {
     await pools.close();

@@ -21,6 +21,21 @@ async function serve(app: Koa): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
+/** A GET's whole body as text. */
+function getText(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let text = '';
+      res
+        .setEncoding('utf8')
+        .on('data', (c) => (text += c))
+        .on('end', () => resolve(text));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
 /** Opens a response that stays open (as a relayed stream does) and reports the listeners on it and its socket while open. */
 async function openResponseListeners(app: Koa): Promise<Seen> {
   let seen: Seen | undefined;
@@ -34,17 +49,7 @@ async function openResponseListeners(app: Koa): Promise<Seen> {
   });
   const { server, port } = await serve(app);
   try {
-    const body = await new Promise<string>((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/' }, (res) => {
-        let text = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (c) => (text += c))
-          .on('end', () => resolve(text));
-      })
-        .on('error', reject)
-        .end();
-    });
+    const body = await getText(port, '/');
     expect(body).toBe('open\ndone\n');
   } finally {
     server.close();
@@ -82,17 +87,7 @@ test('on-finished callbacks, registered as Koa registers them, run once when the
   });
   const { server, port } = await serve(app);
   try {
-    const text = await new Promise<string>((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/complete' }, (res) => {
-        let t = '';
-        res
-          .setEncoding('utf8')
-          .on('data', (c) => (t += c))
-          .on('end', () => resolve(t));
-      })
-        .on('error', reject)
-        .end();
-    });
+    const text = await getText(port, '/complete');
     expect(text).toBe('all\n');
     await new Promise<void>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path: '/leave' }, (res) => {

@@ -91,13 +91,15 @@ describe('operator metrics and watched namespaces', () => {
     const s = await waitFor(
       async () => {
         const m = await scrape();
+        // A reconcile is counted once its pushes are done, so a scrape can see the pushes first.
         return m.sum('switchyard_operator_pushes_total', { pod: 'gw-dead', outcome: 'failed' }) > 0 &&
-          m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'applied' }) > 0
+          m.sum('switchyard_operator_pushes_total', { pod: 'gw-0', outcome: 'applied' }) > 0 &&
+          m.sum('switchyard_operator_reconciles_total', { result: 'ok' }) > 0
           ? m
           : undefined;
       },
       30_000,
-      'an applied and a failed push',
+      'an applied and a failed push, and the reconcile that made them',
     );
     expect(s.sum('switchyard_operator_reconciles_total', { result: 'ok' })).toBeGreaterThan(0);
     expect(s.samples.get('switchyard_operator_reconciles_total{result="error"}')).toBe(0);

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { batchedWriter } from '../gateway/src/telemetry/access-log';
+import { CallContext } from '../gateway/src/core/call';
+import type { ApiKey, Route, Target } from '../gateway/src/core/routes';
+import { AccessLog, accessLine, batchedWriter } from '../gateway/src/telemetry/access-log';
 
 /** A real Writable that records each write it is handed, as the stdout/stderr the sink writes to would receive it. */
 function recordingStream(): { stream: Writable; writes: string[] } {
@@ -69,6 +71,46 @@ describe('access-log writer', () => {
     for (const l of lines) sink(l);
     await waitForWrites(writes, 3);
     expect(writes.join('')).toBe(lines.map((l) => l + '\n').join(''));
+  });
+
+  test('access-log lines encoded straight into the batch are accessLine() byte for byte, also when one outgrows the batch or a line throws', async () => {
+    const { stream, writes } = recordingStream();
+    const sink = batchedWriter(stream);
+    expect(sink.encoded).toBeInstanceOf(Function);
+    const log = new AccessLog(sink);
+    const mk = (model: string, i: number) => {
+      const c = new CallContext(Date.UTC(2026, 2, 31, 23, 59, 59, i % 1000));
+      c.endpoint = 'messages';
+      c.http = { method: 'POST', path: '/v1/messages', headers: {} };
+      c.key = { name: 'default/k' } as unknown as ApiKey;
+      c.route = { name: 'r' } as unknown as Route;
+      c.requestedModel = model;
+      c.target = { provider: 'anthropic', model } as unknown as Target;
+      c.responseModel = model;
+      c.status = 200;
+      c.endedAt = c.startedAt + i / 7;
+      return c;
+    };
+    const models = ['plain', 'é ü 日本語 🚀 "q" \\ \u0000 \u2028', '\ud800 lone'];
+    for (let i = 0; i < 400; i++) models.push(`m${i}-${'x'.repeat(i)}`); // ~80 KB: crosses a batch
+    models.push('"\u0001'.repeat(40_000)); // a line far larger than a batch, escaped at six bytes a character
+    models.push('after');
+    const calls = models.map(mk);
+    const expected: string[] = [];
+    for (const c of calls) {
+      log.requestEnd(c);
+      expected.push(accessLine(c) + '\n');
+    }
+    // A line that throws half-way (an invalid start time) leaves nothing of itself in the batch.
+    const bad = mk('bad', 1);
+    Object.defineProperty(bad, 'startTime', { value: new Date(NaN) });
+    expect(() => log.requestEnd(bad)).toThrow(RangeError);
+    log.requestEnd(calls[0]);
+    expected.push(accessLine(calls[0]) + '\n');
+    await waitForWrites(writes, 3);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(writes.join('')).toBe(expected.join(''));
+    for (const w of writes) if (!w.includes('"\\u0001')) expect(Buffer.byteLength(w)).toBeLessThanOrEqual(64 * 1024);
   });
 
   test('lines still pending when the process exits are written, on process.exit() and on a natural exit', () => {

@@ -81,6 +81,27 @@ describe('access-log line', () => {
     expect(n).toBe(TRICKY.length * 60);
   });
 
+  test('huge values (escapes, unicode, lone surrogates by the thousand) are written whole and byte for byte', () => {
+    const huge = [
+      '"\\\u0000\u001f'.repeat(20_000), // every character escaped, six bytes each at worst
+      '日本語🚀é'.repeat(20_000),
+      '\ud800'.repeat(10_000) + 'x'.repeat(100_000),
+    ];
+    for (const [i, s] of huge.entries()) {
+      const c = call('plain', i);
+      c.responseModel = s;
+      c.stopReason = s;
+      c.errorType = s;
+      c.target = target('anthropic', s);
+      c.attempts = [{ target: target(s, s), n: 1, startedAt: 0, retryable: false, durationMs: 1, outcome: 'error', status: 500, errorType: s }];
+      const line = accessLine(c);
+      expect(line).toBe(JSON.stringify(accessRecord(c)));
+    }
+    // The buffer a huge line grew is not what a small line after it is written into wrongly.
+    const small = call('plain', 1);
+    expect(accessLine(small)).toBe(JSON.stringify(accessRecord(small)));
+  });
+
   test('non-finite numbers are written as null, as JSON.stringify writes them', () => {
     const c = call('m', 1);
     c.status = NaN;

@@ -3,8 +3,16 @@ import type { Observer } from '../core/observers';
 import { callCost } from '../core/cost';
 import { NO_KEY, finalTarget, isChat, isProbe } from './labels';
 import { traceIdsOf } from './trace-ids';
+import { ByteLine, bytes } from './byte-line';
 
-export type LineSink = (line: string) => void;
+export interface LineSink {
+  (line: string): void;
+  /**
+   * Set on a batched writer: the line written by `encode` straight into its batch (the newline is
+   * the writer's), with no string built for it.
+   */
+  encoded?: <T>(encode: (w: ByteLine, arg: T) => void, arg: T) => void;
+}
 
 /**
  * One JSON line per request (base-URL probes excepted) when it is over. Carries names, counts and
@@ -16,7 +24,9 @@ export class AccessLog implements Observer {
 
   requestEnd(call: CallContext): void {
     if (isProbe(call)) return;
-    this.sink(accessLine(call));
+    const sink = this.sink;
+    if (sink.encoded) sink.encoded(writeAccessLine, call);
+    else sink(accessLine(call));
   }
 }
 
@@ -73,161 +83,250 @@ export function accessRecord(call: CallContext): Record<string, unknown> {
   };
 }
 
-// JSON.stringify of a string and String() of a finite number are exactly what JSON.stringify of
-// the whole record writes for that value; a non-finite number is `null` there too.
-// Printable ASCII other than `"` and `\` is written as it is, so a plain name skips the
-// JSON.stringify call (~100 ns each, a dozen per line).
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const str = (s: string | null | undefined) => (s == null ? 'null' : PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s));
-const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null');
-
 /**
- * `num(round(n, 1))` and `num(round(n, 8))` without V8's shortest-round-trip double formatting,
- * ~0.4 µs for a value not in its number-string cache, which a duration or a cost never is (three
- * or four per line). For a rounded value well inside the double range's exact decimals (below 2^31
- * tenths, between 1e-6 and 1e6 USD) the shortest decimal that reads back as the double is the
- * rounded decimal itself, written with its trailing zeros dropped; anything else (negative,
- * huge, tiny, non-finite) goes through `num` as before. test/access-log-line.test.ts holds both to
- * JSON.stringify over values of every size.
+ * Durations and costs written as `JSON.stringify(round(n, 1))` and `JSON.stringify(round(n, 8))`
+ * without V8's shortest-round-trip double formatting, ~0.4 µs for a value not in its
+ * number-string cache, which a duration or a cost never is (three or four per line). For a rounded
+ * value well inside the double range's exact decimals (below 2^31 tenths, between 1e-6 and 1e6
+ * USD) the shortest decimal that reads back as the double is the rounded decimal itself, written
+ * with its trailing zeros dropped; anything else (negative, huge, tiny, non-finite) goes through
+ * `num` as before. test/access-log-line.test.ts holds both to JSON.stringify over values of every
+ * size.
  */
-export function tenths(n: number): string {
+function writeTenths(w: ByteLine, n: number): void {
   const t = Math.round(n * 10);
-  if (!(t >= 0 && t < 2147483648)) return num(t / 10);
+  if (!(t >= 0 && t < 2147483648)) return w.num(t / 10);
   const i = (t / 10) | 0;
   const f = t - i * 10;
-  return f === 0 ? String(i) : i + '.' + f;
+  w.uint(i);
+  if (f !== 0) {
+    w.byte(0x2e);
+    w.byte(0x30 + f);
+  }
 }
 
-export function usd(n: number): string {
+function writeUsd(w: ByteLine, n: number): void {
   const t = Math.round(n * 1e8);
   // Below 1e-6 String() writes an exponent ("5e-7").
-  if (!(t >= 100 && t < 1e14)) return num(t / 1e8);
+  if (!(t >= 100 && t < 1e14)) return w.num(t / 1e8);
   const i = Math.floor(t / 1e8);
   let f = t - i * 1e8;
-  if (f === 0) return String(i);
+  w.uint(i);
+  if (f === 0) return;
   let digits = 8;
   while (f % 10 === 0) {
     f /= 10;
     digits--;
   }
-  const frac = String(f);
-  return i + '.' + '00000000'.slice(0, digits - frac.length) + frac;
+  w.byte(0x2e);
+  w.padded(f, digits);
 }
 
 // `toISOString()` is ~0.8 µs, a third of the line: the lines of one second share its first 20
 // characters ("2026-03-31T23:59:59."), so only the milliseconds are written per line. An invalid
 // date never matches the cached second and throws from toISOString as before.
 let isoSecond = NaN;
-let isoPrefix = '';
-export function isoTime(d: Date): string {
+let isoPrefix = bytes('');
+function writeIso(w: ByteLine, d: Date): void {
   const ms = d.getTime();
   const second = Math.floor(ms / 1000);
   if (second !== isoSecond) {
     const iso = d.toISOString();
     isoSecond = second;
-    isoPrefix = iso.slice(0, -4);
-    return iso;
+    isoPrefix = bytes(iso.slice(0, -4));
+    return w.ascii(iso);
   }
-  const m = ms - second * 1000;
-  return isoPrefix + (m < 10 ? '00' : m < 100 ? '0' : '') + m + 'Z';
+  w.raw(isoPrefix);
+  w.padded(ms - second * 1000, 3);
+  w.byte(0x5a);
+}
+
+/** Lines built for a string sink (and the string forms below) are written here first. */
+const scratch = new ByteLine(4096);
+function scratchString(encoding: 'utf8' | 'latin1'): string {
+  const s = scratch.buf.toString(encoding, 0, scratch.pos);
+  scratch.pos = 0;
+  // A huge line's buffer is not kept for the next one.
+  if (scratch.buf.length > 65536) scratch.buf = Buffer.allocUnsafe(4096);
+  return s;
+}
+
+export function tenths(n: number): string {
+  scratch.pos = 0;
+  scratch.ensure(0);
+  writeTenths(scratch, n);
+  return scratchString('latin1');
+}
+
+export function usd(n: number): string {
+  scratch.pos = 0;
+  scratch.ensure(0);
+  writeUsd(scratch, n);
+  return scratchString('latin1');
+}
+
+export function isoTime(d: Date): string {
+  scratch.pos = 0;
+  scratch.ensure(0);
+  writeIso(scratch, d);
+  return scratchString('latin1');
+}
+
+const K = {
+  time: bytes('{"time":"'),
+  requestId: bytes('","request_id":'),
+  traceId: bytes(',"trace_id":'),
+  spanId: bytes(',"span_id":'),
+  method: bytes(',"method":'),
+  path: bytes(',"path":'),
+  apiKey: bytes(',"api_key":'),
+  serviceAccount: bytes(',"service_account":'),
+  route: bytes(',"route":'),
+  model: bytes(',"model":'),
+  provider: bytes(',"provider":'),
+  upstreamModel: bytes(',"upstream_model":'),
+  responseModel: bytes(',"response_model":'),
+  streamTrue: bytes(',"stream":true,"status":'),
+  streamFalse: bytes(',"stream":false,"status":'),
+  errorType: bytes(',"error_type":'),
+  abortedTrue: bytes(',"client_aborted":true,"stop_reason":'),
+  abortedFalse: bytes(',"client_aborted":false,"stop_reason":'),
+  inputTokens: bytes(',"input_tokens":'),
+  outputTokens: bytes(',"output_tokens":'),
+  cacheRead: bytes(',"cache_read_input_tokens":'),
+  cacheCreation: bytes(',"cache_creation_input_tokens":'),
+  cacheCreation1h: bytes(',"cache_creation_1h_input_tokens":'),
+  noTokens: bytes(',"input_tokens":0,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"cache_creation_1h_input_tokens":0'),
+  cost: bytes(',"cost_usd":'),
+  duration: bytes(',"duration_ms":'),
+  ttft: bytes(',"ttft_ms":'),
+  ttftNull: bytes(',"ttft_ms":null'),
+  attempts: bytes(',"attempts":['),
+  attemptFirst: bytes('{"provider":'),
+  attemptNext: bytes(',{"provider":'),
+  outcome: bytes(',"outcome":'),
+  status: bytes(',"status":'),
+  statusNull: bytes(',"status":null'),
+  failure: bytes(',"failure":'),
+  fallbacks: bytes('],"fallbacks":'),
+  rateLimited: bytes(',"rate_limited":'),
+  budgetExceeded: bytes(',"budget_exceeded":'),
+  null: bytes('null'),
+};
+
+/** A value JSON.stringify writes itself (rate_limited, budget_exceeded: rare, small objects). */
+function writeJson(w: ByteLine, v: unknown): void {
+  if (!v) return w.raw(K.null);
+  const s = JSON.stringify(v);
+  w.ensure(3 * s.length);
+  w.pos += w.buf.write(s, w.pos, 'utf8');
 }
 
 /**
- * `JSON.stringify(accessRecord(call))`, byte for byte, written out field by field: the generic
- * stringify of a ~30-field object (and building that object) was ~2% of a JSON request's CPU.
- * test/access-log-line.test.ts holds the two to the same output; a field added to one must be
- * added to the other.
+ * `JSON.stringify(accessRecord(call))`, byte for byte, written as UTF-8 field by field with the
+ * constant parts encoded once: the generic stringify of a ~30-field object (and building that
+ * object) was ~2% of a JSON request's CPU, and the line built by concatenation ~3 KB of garbage
+ * per request. test/access-log-line.test.ts holds the two to the same output; a field added to one
+ * must be added to the other.
  */
-export function accessLine(call: CallContext): string {
+export function writeAccessLine(w: ByteLine, call: CallContext): void {
   const target = finalTarget(call);
   const trace = traceIdsOf(call);
-  const u = call.usage;
-  const chat = isChat(call);
-  const ttft = call.ttftMs;
   const http = call.http;
-  let attempts = '';
-  for (const a of call.attempts) {
-    attempts +=
-      (attempts === '' ? '{"provider":' : ',{"provider":') +
-      str(a.target.provider) +
-      ',"model":' +
-      str(a.target.model) +
-      ',"outcome":' +
-      str(a.outcome) +
-      ',"status":' +
-      (a.status === undefined ? 'null' : num(a.status)) +
-      ',"error_type":' +
-      str(a.errorType ?? a.failure) +
-      ',"failure":' +
-      str(a.failure) +
-      ',"duration_ms":' +
-      tenths(a.durationMs) +
-      '}';
+  // Room for the pieces written unchecked before the first string (see ByteLine's SLACK).
+  w.ensure(0);
+  w.raw(K.time);
+  writeIso(w, call.startTime);
+  w.raw(K.requestId);
+  w.str(call.requestId);
+  w.raw(K.traceId);
+  w.str(trace?.traceId);
+  w.raw(K.spanId);
+  w.str(trace?.spanId);
+  w.raw(K.method);
+  w.str(http?.method);
+  w.raw(K.path);
+  w.str(cap(http?.path));
+  w.raw(K.apiKey);
+  w.str(call.key?.name ?? NO_KEY);
+  w.raw(K.serviceAccount);
+  w.str(call.serviceAccount);
+  w.raw(K.route);
+  w.str(call.route?.name);
+  w.raw(K.model);
+  w.str(cap(call.requestedModel));
+  w.raw(K.provider);
+  w.str(target?.provider);
+  w.raw(K.upstreamModel);
+  w.str(target?.model);
+  w.raw(K.responseModel);
+  w.str(call.responseModel);
+  w.raw(call.stream ? K.streamTrue : K.streamFalse);
+  w.num(call.status);
+  w.raw(K.errorType);
+  w.str(call.errorType ?? (call.clientAborted ? 'cancelled' : null));
+  w.raw(call.clientAborted ? K.abortedTrue : K.abortedFalse);
+  w.str(call.stopReason);
+  if (isChat(call)) {
+    const u = call.usage;
+    w.raw(K.inputTokens);
+    w.num(u.input_tokens);
+    w.raw(K.outputTokens);
+    w.num(u.output_tokens);
+    w.raw(K.cacheRead);
+    w.num(u.cache_read_input_tokens);
+    w.raw(K.cacheCreation);
+    w.num(u.cache_creation_input_tokens);
+    w.raw(K.cacheCreation1h);
+    w.num(u.cache_creation_1h_input_tokens ?? 0);
+  } else w.raw(K.noTokens);
+  w.raw(K.cost);
+  writeUsd(w, callCost(call).total);
+  w.raw(K.duration);
+  writeTenths(w, call.durationMs);
+  const ttft = call.ttftMs;
+  if (ttft === undefined) w.raw(K.ttftNull);
+  else {
+    w.raw(K.ttft);
+    writeTenths(w, ttft);
   }
-  const errorType = call.errorType ?? (call.clientAborted ? 'cancelled' : null);
-  return (
-    '{"time":"' +
-    isoTime(call.startTime) +
-    '","request_id":' +
-    str(call.requestId) +
-    ',"trace_id":' +
-    str(trace?.traceId) +
-    ',"span_id":' +
-    str(trace?.spanId) +
-    ',"method":' +
-    str(http?.method) +
-    ',"path":' +
-    str(cap(http?.path)) +
-    ',"api_key":' +
-    str(call.key?.name ?? NO_KEY) +
-    ',"service_account":' +
-    str(call.serviceAccount) +
-    ',"route":' +
-    str(call.route?.name) +
-    ',"model":' +
-    str(cap(call.requestedModel)) +
-    ',"provider":' +
-    str(target?.provider) +
-    ',"upstream_model":' +
-    str(target?.model) +
-    ',"response_model":' +
-    str(call.responseModel) +
-    ',"stream":' +
-    (call.stream ? 'true' : 'false') +
-    ',"status":' +
-    num(call.status) +
-    ',"error_type":' +
-    str(errorType) +
-    ',"client_aborted":' +
-    (call.clientAborted ? 'true' : 'false') +
-    ',"stop_reason":' +
-    str(call.stopReason) +
-    ',"input_tokens":' +
-    (chat ? num(u.input_tokens) : '0') +
-    ',"output_tokens":' +
-    (chat ? num(u.output_tokens) : '0') +
-    ',"cache_read_input_tokens":' +
-    (chat ? num(u.cache_read_input_tokens) : '0') +
-    ',"cache_creation_input_tokens":' +
-    (chat ? num(u.cache_creation_input_tokens) : '0') +
-    ',"cache_creation_1h_input_tokens":' +
-    (chat ? num(u.cache_creation_1h_input_tokens ?? 0) : '0') +
-    ',"cost_usd":' +
-    usd(callCost(call).total) +
-    ',"duration_ms":' +
-    tenths(call.durationMs) +
-    ',"ttft_ms":' +
-    (ttft === undefined ? 'null' : tenths(ttft)) +
-    ',"attempts":[' +
-    attempts +
-    '],"fallbacks":' +
-    num(call.fallbacks) +
-    ',"rate_limited":' +
-    (call.rateLimited ? JSON.stringify(call.rateLimited) : 'null') +
-    ',"budget_exceeded":' +
-    (call.budgetExceeded ? JSON.stringify(call.budgetExceeded) : 'null') +
-    '}'
-  );
+  w.raw(K.attempts);
+  const attempts = call.attempts;
+  for (let i = 0; i < attempts.length; i++) {
+    const a = attempts[i];
+    w.raw(i === 0 ? K.attemptFirst : K.attemptNext);
+    w.str(a.target.provider);
+    w.raw(K.model);
+    w.str(a.target.model);
+    w.raw(K.outcome);
+    w.str(a.outcome);
+    if (a.status === undefined) w.raw(K.statusNull);
+    else {
+      w.raw(K.status);
+      w.num(a.status);
+    }
+    w.raw(K.errorType);
+    w.str(a.errorType ?? a.failure);
+    w.raw(K.failure);
+    w.str(a.failure);
+    w.raw(K.duration);
+    writeTenths(w, a.durationMs);
+    w.byte(0x7d);
+  }
+  w.raw(K.fallbacks);
+  w.num(call.fallbacks);
+  w.raw(K.rateLimited);
+  writeJson(w, call.rateLimited);
+  w.raw(K.budgetExceeded);
+  writeJson(w, call.budgetExceeded);
+  w.byte(0x7d);
+}
+
+/** The access-log line as a string, for a sink that takes strings. */
+export function accessLine(call: CallContext): string {
+  scratch.pos = 0;
+  writeAccessLine(scratch, call);
+  return scratchString('utf8');
 }
 
 /**
@@ -252,44 +351,74 @@ let exitHooked = false;
 export function batchedWriter(stream: NodeJS.WritableStream): LineSink {
   const existing = writers.get(stream);
   if (existing) return existing.sink;
-  let batch: Buffer | undefined;
-  let bytes = 0;
+  // Always fewer than FLUSH_BYTES bytes in it between lines (a fuller batch is written at once).
+  let batch: ByteLine | undefined;
   let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
   let lastWrite = -Infinity;
+  const write = (out: Buffer | string) => {
+    lastWrite = performance.now();
+    stream.write(out);
+  };
   const flush = () => {
     scheduled = false;
     if (timer !== undefined) {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (bytes === 0) return;
-    const out = batch!.subarray(0, bytes);
+    if (batch === undefined || batch.pos === 0) return;
+    const out = batch.buf.subarray(0, batch.pos);
     // A new buffer for the next batch: the stream may hold this one until it is written.
     batch = undefined;
-    bytes = 0;
-    lastWrite = performance.now();
-    stream.write(out);
+    write(out);
   };
-  const sink: LineSink = (line) => {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; and one for the newline.
-    const most = line.length * 3 + 1;
-    if (most > FLUSH_BYTES - bytes) {
-      flush();
-      if (most > FLUSH_BYTES) {
-        stream.write(line + '\n');
-        return;
-      }
-    }
-    batch ??= Buffer.allocUnsafe(FLUSH_BYTES);
-    bytes += batch.write(line, bytes);
-    batch[bytes++] = 0x0a;
+  // The line being encoded does not fit: the whole lines before it are written, and it moves to a
+  // new buffer with room for its worst case.
+  const grow = (b: ByteLine, need: number) => {
+    const partial = b.pos - b.start;
+    const next = Buffer.allocUnsafe(Math.max(FLUSH_BYTES, 2 * (partial + need)));
+    b.buf.copy(next, 0, b.start, b.pos);
+    const done = b.start > 0 ? b.buf.subarray(0, b.start) : undefined;
+    b.buf = next;
+    b.pos = partial;
+    b.start = 0;
+    if (done) write(done);
+  };
+  const schedule = () => {
     if (scheduled) return;
     scheduled = true;
     const wait = lastWrite + WRITE_GAP_MS - performance.now();
     if (wait <= 0) setImmediate(flush);
     // Unref'd: a pending line never keeps a drained process up; the exit hook writes it.
     else timer = setTimeout(flush, wait).unref();
+  };
+  const sink: LineSink = (line) => {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; and one for the newline.
+    const most = line.length * 3 + 1;
+    if (most > FLUSH_BYTES - (batch?.pos ?? 0)) {
+      flush();
+      if (most > FLUSH_BYTES) {
+        write(line + '\n');
+        return;
+      }
+    }
+    const b = (batch ??= new ByteLine(FLUSH_BYTES, grow));
+    b.pos += b.buf.write(line, b.pos);
+    b.buf[b.pos++] = 0x0a;
+    schedule();
+  };
+  sink.encoded = (encode, arg) => {
+    const b = (batch ??= new ByteLine(FLUSH_BYTES, grow));
+    b.start = b.pos;
+    try {
+      encode(b, arg);
+    } catch (err) {
+      b.pos = b.start;
+      throw err;
+    }
+    b.byte(0x0a);
+    if (b.pos >= FLUSH_BYTES) flush();
+    else schedule();
   };
   writers.set(stream, { sink, flush });
   if (!exitHooked) {

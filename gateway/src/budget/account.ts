@@ -4,7 +4,7 @@ import { GatewayError } from '../core/errors';
 import type { BudgetExceeded } from '../core/limits';
 import type { ApiKey } from '../core/routes';
 import type { SpendAccount } from '../limits/spend';
-import type { Check, CheckState, Debit } from '../limits/store';
+import type { Check, CheckState, DebitSink } from '../limits/store';
 import { MICROS, exhaustedMessage, ledgerOf, retainMs, type Ledger } from './ledger';
 
 /**
@@ -54,7 +54,7 @@ class Account implements SpendAccount {
    * request that ends without usage (an error, or a client gone before the first usage event)
    * costs nothing. The request itself counts once, at the end.
    */
-  debit(into: Debit[], call: CallContext, final: boolean): void {
+  debit(into: DebitSink, call: CallContext, final: boolean): void {
     const l = this.ledger;
     const u = call.usage;
     const spent = callCost(call).total * MICROS;
@@ -71,8 +71,8 @@ class Account implements SpendAccount {
   }
 }
 
-function add(into: Debit[], id: string, amount: number, ttlMs: number): void {
-  if (amount > 0) into.push({ id, perMs: 0, amount, ttlMs });
+function add(into: DebitSink, id: string, amount: number, ttlMs: number): void {
+  if (amount > 0) into.add(id, 0, amount, ttlMs);
 }
 
 /** The spend bucket of a key's budget: fits while spend is below the budget (cost 0; the price is debited later). */

@@ -1,7 +1,7 @@
 import type { CallContext } from '../core/call';
 import type { GatewayError } from '../core/errors';
 import type { ApiKey } from '../core/routes';
-import type { Check, CheckState, Debit } from './store';
+import type { Check, CheckState, DebitSink } from './store';
 
 /**
  * A key's spend account for one Messages request, as the limiter drives it. Budgets live in
@@ -14,7 +14,7 @@ export interface SpendAccount {
   /** The refusal when that check did not fit. */
   refusal(call: CallContext, state: CheckState, headers: Record<string, string>): GatewayError;
   /** Adds to `into` the debits for the usage reported since the last call; `final` once, when the request is over. */
-  debit(into: Debit[], call: CallContext, final: boolean): void;
+  debit(into: DebitSink, call: CallContext, final: boolean): void;
 }
 
 /** Opens a key's account for one request. */

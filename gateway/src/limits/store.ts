@@ -77,6 +77,11 @@ export interface Debit {
   ttlMs?: number;
 }
 
+/** Takes the debits of one settlement as they are worked out. */
+export interface DebitSink {
+  add(id: string, perMs: number, amount: number, ttlMs?: number): void;
+}
+
 export interface Settlement {
   holder: string;
   gateways: number;

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { CallContext } from '../core/call';
 import type { Observer } from '../core/observers';
 import { FastHistogram, observeIn, seriesResets, type HistogramSeries } from './series';
+import { branch, type LabelTree } from './label-tree';
 import { errorTypeOf, finalTarget, genAiProvider, isChat, modelLabel, routeLabel } from './labels';
 
 /**
@@ -62,7 +63,8 @@ export class GenAiMetrics implements Observer {
     );
   }
 
-  private readonly childrenCache = new Map<string, Children>();
+  /** route → provider → original → request → response model label → Children. */
+  private readonly childrenCache: LabelTree = new Map();
   private childrenEpoch = seriesResets();
 
   firstToken(call: CallContext): void {
@@ -113,12 +115,12 @@ export class GenAiMetrics implements Observer {
     const request = target ? modelLabel(call, target.model) : original;
     const response = modelLabel(call, call.responseModel);
     const route = routeLabel(call);
-    const id = provider + '\u0001' + original + '\u0001' + request + '\u0001' + response + '\u0001' + route;
-    let c = this.childrenCache.get(id);
+    const leaf = branch(branch(branch(branch(this.childrenCache, route), provider), original), request);
+    let c = leaf.get(response) as Children | undefined;
     if (!c) {
       // Label values in LABELS order.
       c = { values: ['chat', provider, original, request, response, route], duration: new Map() };
-      this.childrenCache.set(id, c);
+      leaf.set(response, c);
     }
     return c;
   }

@@ -3,6 +3,7 @@ import type { AttemptRecord, CallContext } from '../core/call';
 import type { Observer } from '../core/observers';
 import { callCost } from '../core/cost';
 import { FastCounter, FastHistogram, observeIn, seriesResets, type HistogramSeries } from './series';
+import { branch, type LabelTree } from './label-tree';
 import { apiKeyLabel, attemptOutcome, isChat, isProbe, modelLabel, providerLabel, routeLabel } from './labels';
 
 /**
@@ -61,7 +62,10 @@ export class SwitchyardMetrics implements Observer {
   readonly budget: Gauge<'api_key'>;
   private budgets?: () => Promise<BudgetLeft[]>;
   private budgetRead?: Promise<BudgetLeft[]>;
-  private readonly childrenCache = new Map<string, Children>();
+  /** route → provider → model → api_key label → Children. */
+  private readonly childrenCache: LabelTree = new Map();
+  /** provider → outcome → series of switchyard_upstream_attempts_total. */
+  private readonly attemptSeries: LabelTree = new Map();
   private childrenEpoch = seriesResets();
 
   constructor(registry: Registry, inflight: () => number) {
@@ -182,18 +186,29 @@ export class SwitchyardMetrics implements Observer {
     this.ttft.observe([routeLabel(call), providerLabel(call), modelLabel(call, call.requestedModel)], ttft / 1000);
   }
 
+  /** Series taken before a registry reset are no longer the registry's: look them up again. */
+  private dropStale(): void {
+    if (this.childrenEpoch === seriesResets()) return;
+    this.childrenCache.clear();
+    this.attemptSeries.clear();
+    this.childrenEpoch = seriesResets();
+  }
+
   attemptEnd(_call: CallContext, a: AttemptRecord): void {
-    this.attempts.inc([a.target.provider, attemptOutcome(a)]);
+    this.dropStale();
+    const provider = a.target.provider;
+    const outcome = attemptOutcome(a);
+    const byOutcome = branch(this.attemptSeries, provider);
+    let series = byOutcome.get(outcome) as { value: number } | undefined;
+    if (!series) byOutcome.set(outcome, (series = this.attempts.at([provider, outcome])));
+    series.value++;
   }
 
   /** The series one (route, provider, model, api_key) combination updates, looked up once per combination. */
   private children(route: string, provider: string, model: string, apiKey: string): Children {
-    if (this.childrenEpoch !== seriesResets()) {
-      this.childrenCache.clear();
-      this.childrenEpoch = seriesResets();
-    }
-    const id = route + '\u0001' + provider + '\u0001' + model + '\u0001' + apiKey;
-    let c = this.childrenCache.get(id);
+    this.dropStale();
+    const leaf = branch(branch(branch(this.childrenCache, route), provider), model);
+    let c = leaf.get(apiKey) as Children | undefined;
     if (!c) {
       c = {
         route,
@@ -208,7 +223,7 @@ export class SwitchyardMetrics implements Observer {
         provider,
         model,
       };
-      this.childrenCache.set(id, c);
+      leaf.set(apiKey, c);
     }
     return c;
   }

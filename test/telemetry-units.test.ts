@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
-import { CallContext } from '../gateway/src/core/call';
+import { CallContext, type AttemptRecord } from '../gateway/src/core/call';
 import { silentLogger } from '../gateway/src/log';
 import { RoutingTable } from '../gateway/src/routing/table';
 import { installTelemetry } from '../gateway/src/telemetry';
@@ -156,6 +156,35 @@ describe('observers on a CallContext refused by the gateway rate limiter', () =>
     expect(s.sum('switchyard_requests_total', { code: '429', route: 'default/main' })).toBe(0);
     expect(s.sum('switchyard_requests_total', { code: '200', route: 'default/main' })).toBe(1);
     expect(s.sum('switchyard_request_duration_seconds_count', { route: 'default/main' })).toBe(1);
+  });
+
+  test('upstream attempts are counted per provider and outcome, and a registry reset starts them afresh', async () => {
+    const registry = new Registry();
+    const m = new SwitchyardMetrics(registry, () => 0);
+    const call = refused('key');
+    const at = (provider: string, outcome: AttemptRecord['outcome'], status?: number, failure?: AttemptRecord['failure']): AttemptRecord =>
+      ({ target: { provider, model: 'm' }, n: 1, startedAt: 0, durationMs: 1, outcome, status, failure, retryable: false }) as AttemptRecord;
+    for (const a of [
+      at('anthropic', 'ok', 200),
+      at('anthropic', 'ok', 200),
+      at('anthropic', 'error', 429),
+      at('openai', 'error', 503),
+      at('openai', 'failure', undefined, 'connect'),
+    ])
+      m.attemptEnd(call, a);
+    const count = (s: ReturnType<typeof parseProm>, provider: string, outcome: string) => s.sum('switchyard_upstream_attempts_total', { provider, outcome });
+    let s = parseProm(await registry.metrics());
+    expect([
+      count(s, 'anthropic', 'ok'),
+      count(s, 'anthropic', '429'),
+      count(s, 'openai', '5xx'),
+      count(s, 'openai', 'connect'),
+      count(s, 'openai', 'ok'),
+    ]).toEqual([2, 1, 1, 1, 0]);
+    registry.resetMetrics();
+    m.attemptEnd(call, at('anthropic', 'ok', 200));
+    s = parseProm(await registry.metrics());
+    expect([count(s, 'anthropic', 'ok'), count(s, 'anthropic', '429')]).toEqual([1, 0]);
   });
 
   test('GenAI series are resolved once per label combination, appear only once observed, and a registry reset starts them afresh', async () => {

@@ -173,7 +173,10 @@ function record(
 ): void {
   // Every field in every record (undefined when an outcome has none): one shape for all of them.
   const rec: AttemptRecord = { target, n, startedAt, durationMs: performance.now() - startedAt, outcome, status, errorType, failure, retryable };
-  call.attempts.push(rec);
+  // Most requests make one attempt: a one-element array, where a push onto the empty list would
+  // give it room for 17.
+  if (call.attempts.length === 0) call.attempts = [rec];
+  else call.attempts.push(rec);
   deps.observers.attemptEnd(call, rec);
 }
 

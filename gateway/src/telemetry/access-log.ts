@@ -200,7 +200,11 @@ const K = {
   cost: bytes(',"cost_usd":'),
   duration: bytes(',"duration_ms":'),
   ttft: bytes(',"ttft_ms":'),
-  ttftNull: bytes(',"ttft_ms":null'),
+  noTtftAttempts: bytes(',"ttft_ms":null,"attempts":['),
+  noTraceMethod: bytes(',"trace_id":null,"span_id":null,"method":'),
+  noServiceAccountRoute: bytes(',"service_account":null,"route":'),
+  noErrorDuration: bytes(',"error_type":null,"failure":null,"duration_ms":'),
+  notLimitedEnd: bytes(',"rate_limited":null,"budget_exceeded":null}'),
   attempts: bytes(',"attempts":['),
   attemptFirst: bytes('{"provider":'),
   attemptNext: bytes(',{"provider":'),
@@ -239,19 +243,26 @@ export function writeAccessLine(w: ByteLine, call: CallContext): void {
   writeIso(w, call.startTime);
   w.raw(K.requestId);
   w.str(call.requestId);
-  w.raw(K.traceId);
-  w.str(trace?.traceId);
-  w.raw(K.spanId);
-  w.str(trace?.spanId);
-  w.raw(K.method);
+  // The usual absent values are written with the constant parts around them, in one piece.
+  if (trace === undefined) w.raw(K.noTraceMethod);
+  else {
+    w.raw(K.traceId);
+    w.str(trace.traceId);
+    w.raw(K.spanId);
+    w.str(trace.spanId);
+    w.raw(K.method);
+  }
   w.str(http?.method);
   w.raw(K.path);
   w.str(cap(http?.path));
   w.raw(K.apiKey);
   w.str(call.key?.name ?? NO_KEY);
-  w.raw(K.serviceAccount);
-  w.str(call.serviceAccount);
-  w.raw(K.route);
+  if (call.serviceAccount === undefined) w.raw(K.noServiceAccountRoute);
+  else {
+    w.raw(K.serviceAccount);
+    w.str(call.serviceAccount);
+    w.raw(K.route);
+  }
   w.str(call.route?.name);
   w.raw(K.model);
   w.str(cap(call.requestedModel));
@@ -285,12 +296,12 @@ export function writeAccessLine(w: ByteLine, call: CallContext): void {
   w.raw(K.duration);
   writeTenths(w, call.durationMs);
   const ttft = call.ttftMs;
-  if (ttft === undefined) w.raw(K.ttftNull);
+  if (ttft === undefined) w.raw(K.noTtftAttempts);
   else {
     w.raw(K.ttft);
     writeTenths(w, ttft);
+    w.raw(K.attempts);
   }
-  w.raw(K.attempts);
   const attempts = call.attempts;
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i];
@@ -305,21 +316,27 @@ export function writeAccessLine(w: ByteLine, call: CallContext): void {
       w.raw(K.status);
       w.num(a.status);
     }
-    w.raw(K.errorType);
-    w.str(a.errorType ?? a.failure);
-    w.raw(K.failure);
-    w.str(a.failure);
-    w.raw(K.duration);
+    if (a.errorType === undefined && a.failure === undefined) w.raw(K.noErrorDuration);
+    else {
+      w.raw(K.errorType);
+      w.str(a.errorType ?? a.failure);
+      w.raw(K.failure);
+      w.str(a.failure);
+      w.raw(K.duration);
+    }
     writeTenths(w, a.durationMs);
     w.byte(0x7d);
   }
   w.raw(K.fallbacks);
   w.num(call.fallbacks);
-  w.raw(K.rateLimited);
-  writeJson(w, call.rateLimited);
-  w.raw(K.budgetExceeded);
-  writeJson(w, call.budgetExceeded);
-  w.byte(0x7d);
+  if (!call.rateLimited && !call.budgetExceeded) w.raw(K.notLimitedEnd);
+  else {
+    w.raw(K.rateLimited);
+    writeJson(w, call.rateLimited);
+    w.raw(K.budgetExceeded);
+    writeJson(w, call.budgetExceeded);
+    w.byte(0x7d);
+  }
 }
 
 /** The access-log line as a string, for a sink that takes strings. */

@@ -31,6 +31,12 @@ export class ByteLine {
     const n = bytes.length;
     const buf = this.buf;
     let p = this.pos;
+    // A loop for the short ones; `set` (a memcpy behind a ~20 ns call) pays from ~16 bytes.
+    if (n > 16) {
+      buf.set(bytes, p);
+      this.pos = p + n;
+      return;
+    }
     for (let i = 0; i < n; i++) buf[p++] = bytes[i];
     this.pos = p;
   }

@@ -3,6 +3,7 @@ import { envelope } from '../core/errors';
 import { messageEvents } from './anthropic/message-events';
 import { CredentialError } from './credential-error';
 import { httpSend, readAll, targetName, type UpstreamPools } from './http';
+import { sendWhole, type WholeReply } from './json-exchange';
 import { parseJson } from './json';
 import { redact, secretsOf } from './redact';
 import { translateStream } from './stream-loop';
@@ -41,17 +42,24 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
         if (err instanceof CredentialError) return { kind: 'json', status: 502, headers: {}, body: envelope('api_error', err.message, null) };
         throw err;
       }
-      const res = await httpSend(pools, target, { url: req.url, headers: req.headers, body: req.body, signal: call.cancellation ?? call.signal });
-
-      const ok = res.status >= 200 && res.status < 300;
+      const send = { url: req.url, headers: req.headers, body: req.body, signal: call.cancellation ?? call.signal };
       const wantsStream = call.endpoint === 'messages' && call.body.stream === true;
-      if (ok && wantsStream && (res.headers['content-type'] ?? '').startsWith(streamType)) {
-        const events = provider.relay
-          ? provider.relay(res.body, call, pools.limits.maxEventBytes)
-          : translateStream(res.body, provider.streamTranslator!(req.state, call), target, pools.limits.maxEventBytes, provider.decoder);
-        return { kind: 'sse', status: 200, headers: provider.responseHeaders(res.headers), events };
+      let res: WholeReply;
+      if (wantsStream) {
+        const head = await httpSend(pools, target, send);
+        if (head.status >= 200 && head.status < 300 && (head.headers['content-type'] ?? '').startsWith(streamType)) {
+          const events = provider.relay
+            ? provider.relay(head.body, call, pools.limits.maxEventBytes)
+            : translateStream(head.body, provider.streamTranslator!(req.state, call), target, pools.limits.maxEventBytes, provider.decoder);
+          return { kind: 'sse', status: 200, headers: provider.responseHeaders(head.headers), events };
+        }
+        res = { status: head.status, headers: head.headers, raw: await readAll(head, target, pools.limits.maxResponseBytes) };
+      } else {
+        // Nothing but a whole reply can come of it: read in one step, without a body stream.
+        res = await sendWhole(pools, target, send);
       }
-      const raw = await readAll(res, target, pools.limits.maxResponseBytes);
+      const { raw } = res;
+      const ok = res.status >= 200 && res.status < 300;
       if (!ok) return { kind: 'json', headers: {}, ...provider.errorReply(res.status, res.headers, raw, call) };
       const body = parseJson(raw);
       // A 2xx that is not JSON (a truncated body, a proxy's HTML page, a stream nobody asked for) is

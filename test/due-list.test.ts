@@ -1,4 +1,4 @@
-import { Due, startDue, stopDue } from '../gateway/src/providers/due-list';
+import { Due, startDue, stopDue } from '../gateway/src/core/due-list';
 
 /** An entry that reports when (and that) it expired. */
 class Entry extends Due {

@@ -3,7 +3,7 @@ import type { Target } from '../core/routes';
 import { Cancellation } from '../core/cancellation';
 import { UpstreamFailure } from '../core/upstream';
 import { DEFAULT_MAX_DURATION_SECONDS } from './deadline';
-import { Due, startDue, stopDue } from './due-list';
+import { Due, startDue, stopDue } from '../core/due-list';
 import { httpSend, readAll, safeOrigin, singleValued, targetName, toFailure, urlParts, type SendOptions, type UpstreamPools } from './http';
 
 /** A whole upstream reply: what a non-streamed exchange gives the adapter. */
@@ -17,7 +17,7 @@ export interface WholeReply {
  * One HTTP exchange whose reply is read whole (`httpSend` + `readAll` in one step), with the same
  * timeouts, size limit and failures. It gives undici's dispatcher a handler of its own instead of
  * going through `request()`: no RequestHandler, no Readable for the body and no promise of
- * undici's per reply, and the whole-exchange deadline is an entry in a shared list (./due-list),
+ * undici's per reply, and the whole-exchange deadline is an entry in a shared list (../core/due-list),
  * not a timer, a signal and their closures per attempt. A URL undici's `request(url)` would have
  * to refuse goes the old way, to fail there as before.
  */

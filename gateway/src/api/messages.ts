@@ -153,14 +153,12 @@ function relay(ctx: Koa.Context, call: CallContext, reply: UpstreamReply, deps: 
     relay.run();
     return;
   }
-  // The reply, not its body: a body left unparsed (reply.facts) is parsed only if something reads it.
-  call.responseReply = reply;
+  call.responseBody = reply.body;
   if (reply.status < 300) {
-    const read = reply.facts ?? reply.body;
-    mergeUsage(call.usage, read?.usage);
-    if (typeof read?.input_tokens === 'number') call.usage.input_tokens = read.input_tokens; // count_tokens
-    if (typeof read?.model === 'string') call.responseModel = read.model;
-    if (typeof read?.stop_reason === 'string') call.stopReason = read.stop_reason;
+    mergeUsage(call.usage, reply.body?.usage);
+    if (typeof reply.body?.input_tokens === 'number') call.usage.input_tokens = reply.body.input_tokens; // count_tokens
+    if (typeof reply.body?.model === 'string') call.responseModel = reply.body.model;
+    if (typeof reply.body?.stop_reason === 'string') call.stopReason = reply.body.stop_reason;
   } else {
     call.errorType = reply.body?.error?.type;
     call.errorMessage = reply.body?.error?.message;

@@ -83,8 +83,8 @@ export class CallContext {
   /** performance.now() when the first content delta was sent. */
   firstTokenAt?: number;
   stopReason?: string;
-  /** The non-streamed upstream reply the client got; its body may be parsed only when first read. */
-  responseReply?: { readonly body: any };
+  /** The parsed JSON body of a non-streamed upstream reply (opt-in content capture reads the completion here). */
+  responseBody?: any;
   /** Set by an observer that wants every streamed event (opt-in content capture); unset, it costs one check per event. */
   eventTap?: (ev: StreamEvent) => void;
   /** HTTP status the client got. */
@@ -115,15 +115,6 @@ export class CallContext {
 
   constructor(now: number) {
     this.startMs = now;
-  }
-
-  /** The parsed JSON body of a non-streamed upstream reply (opt-in content capture reads the completion here). */
-  get responseBody(): any {
-    return this.responseReply?.body;
-  }
-
-  set responseBody(body: any) {
-    this.responseReply = { body };
   }
 
   /** Wall-clock time of arrival. */

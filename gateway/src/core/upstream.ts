@@ -42,21 +42,9 @@ export interface StreamEvent {
  */
 export type EventBatch = StreamEvent[] & { bytes?: Buffer };
 
-/**
- * The top-level members of a Message the gateway reads (usage accounting, the access log), when
- * they were taken from the reply's bytes without parsing it whole (`body` is then parsed on first
- * read). Each is the member's parsed value, or undefined when the reply has none.
- */
-export interface ReplyFacts {
-  usage: any;
-  model: any;
-  stop_reason: any;
-  input_tokens: any;
-}
-
 export type UpstreamReply =
   /** A complete response: an Anthropic Message (2xx) or an Anthropic error envelope (non-2xx). */
-  | { kind: 'json'; status: number; headers: Record<string, string>; body: any; raw?: Buffer; facts?: ReplyFacts }
+  | { kind: 'json'; status: number; headers: Record<string, string>; body: any; raw?: Buffer }
   /**
    * A stream of Anthropic SSE events, in batches: one batch per upstream chunk, so a burst of
    * events costs one write to the client rather than one per event. Status is always 200 here.

@@ -5,7 +5,6 @@ import { CredentialError } from './credential-error';
 import { httpSend, readAll, targetName, type UpstreamPools } from './http';
 import { sendWhole, type WholeReply } from './json-exchange';
 import { parseJson } from './json';
-import { ScannedReply } from './scanned-reply';
 import { redact, secretsOf } from './redact';
 import { translateStream } from './stream-loop';
 import { TranslationError } from './translation-error';
@@ -62,10 +61,6 @@ export function httpAdapter<S, F>(pools: UpstreamPools, provider: Provider<S, F>
       const { raw } = res;
       const ok = res.status >= 200 && res.status < 300;
       if (!ok) return { kind: 'json', headers: {}, ...provider.errorReply(res.status, res.headers, raw, call) };
-      if (!wantsStream && provider.scanReply) {
-        const facts = provider.scanReply(raw, call);
-        if (facts) return new ScannedReply(res.status, provider.responseHeaders(res.headers), raw, facts);
-      }
       const body = parseJson(raw);
       // A 2xx that is not JSON (a truncated body, a proxy's HTML page, a stream nobody asked for) is
       // the upstream failing: 502, which the core retries and the breaker counts.

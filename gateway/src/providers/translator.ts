@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { BatchStream } from '../core/batch-stream';
 import type { SseEvent } from '../core/sse';
-import type { ReplyFacts, StreamEvent, UpstreamCall } from '../core/upstream';
+import type { StreamEvent, UpstreamCall } from '../core/upstream';
 
 /**
  * The shape every provider fills in: one object per (Anthropic Messages in → upstream schema)
@@ -39,12 +39,6 @@ export interface Provider<S = undefined, F = SseEvent> {
    * token count or an error envelope. For a stream request the adapter replays a 200 Message as
    * stream events (anthropic/message-events.ts); a provider with its own replay returns `events`.
    */
-  /**
-   * Optional: a 2xx reply's facts read from its bytes when they are certainly the endpoint's
-   * answer (undefined when unsure); the body is then parsed only if read. Only for replies that
-   * `response` would pass through unchanged.
-   */
-  scanReply?(raw: Buffer, call: UpstreamCall): ReplyFacts | undefined;
   response(body: any, state: S, call: UpstreamCall, res: { status: number; raw: Buffer }): JsonAnswer | { events: StreamEvent[] };
 
   /** A non-2xx reply → the Anthropic error the client gets (status mapped, credentials redacted). */

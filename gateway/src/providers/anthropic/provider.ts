@@ -5,7 +5,6 @@ import { redact, redactJson, secretsOf } from '../redact';
 import type { Provider } from '../translator';
 import { RELAYED_HEADERS, type UpstreamCall } from '../../core/upstream';
 import { withoutForeignThinking } from './foreign-thinking';
-import { scanMessage } from './message-scan';
 import { passThrough } from './pass-through';
 import { replaceTopLevelString } from './splice';
 
@@ -31,10 +30,6 @@ export const anthropicProvider: Provider = {
   },
 
   responseHeaders: relayed,
-
-  scanReply(raw, call) {
-    return call.endpoint === 'messages' ? scanMessage(raw) : undefined;
-  },
 
   // A 2xx must be what the endpoint promises (a Message, a token count): anything else is the
   // upstream failing, a 502 `api_error` the core retries and the breaker counts.

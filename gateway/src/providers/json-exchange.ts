@@ -18,14 +18,15 @@ export interface WholeReply {
  * timeouts, size limit and failures. It gives undici's dispatcher a handler of its own instead of
  * going through `request()`: no RequestHandler, no Readable for the body and no promise of
  * undici's per reply, and the whole-exchange deadline is an entry in a shared list (../core/due-list),
- * not a timer, a signal and their closures per attempt. A URL undici's `request(url)` would have
- * to refuse goes the old way, to fail there as before.
+ * not a timer, a signal and their closures per attempt. `answer` turns the reply into what the
+ * promise gives, as the reply completes. A URL undici's `request(url)` would have to refuse goes
+ * the old way, to fail there as before.
  */
-export function sendWhole(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<WholeReply> {
+export function sendWhole<T>(pools: UpstreamPools, target: Target, opts: SendOptions, answer: (reply: WholeReply) => T): Promise<T> {
   const parts = urlParts(opts.url);
-  if (!parts) return sendWholeByRequest(pools, target, opts);
-  return new Promise((resolve, reject) => {
-    const exchange = new WholeExchange(target, pools.limits.maxResponseBytes, opts.signal, resolve, reject);
+  if (!parts) return sendWholeByRequest(pools, target, opts, answer);
+  return new Promise<T>((resolve, reject) => {
+    const exchange = new WholeExchange<T>(target, pools.limits.maxResponseBytes, opts.signal, answer, resolve, reject);
     pools.agent(target.connectTimeoutSeconds * 1000).dispatch(
       {
         origin: parts.origin,
@@ -41,9 +42,9 @@ export function sendWhole(pools: UpstreamPools, target: Target, opts: SendOption
   });
 }
 
-async function sendWholeByRequest(pools: UpstreamPools, target: Target, opts: SendOptions): Promise<WholeReply> {
+async function sendWholeByRequest<T>(pools: UpstreamPools, target: Target, opts: SendOptions, answer: (reply: WholeReply) => T): Promise<T> {
   const res = await httpSend(pools, target, opts);
-  return { status: res.status, headers: res.headers, raw: await readAll(res, target, pools.limits.maxResponseBytes) };
+  return answer({ status: res.status, headers: res.headers, raw: await readAll(res, target, pools.limits.maxResponseBytes) });
 }
 
 /**
@@ -51,7 +52,7 @@ async function sendWholeByRequest(pools: UpstreamPools, target: Target, opts: Se
  * way the exchange can end (reply complete, transport error, timeout, client gone, reply too
  * large) settles the promise once and lets go of the client's cancellation and the deadline.
  */
-class WholeExchange extends Due implements Dispatcher.DispatchHandler {
+class WholeExchange<T> extends Due implements Dispatcher.DispatchHandler {
   private abortRequest: ((err: Error) => void) | null = null;
   /** Why the exchange was stopped before undici handed over its abort function. */
   private reason: Error | undefined = undefined;
@@ -66,8 +67,10 @@ class WholeExchange extends Due implements Dispatcher.DispatchHandler {
     private readonly target: Target,
     private readonly maxBytes: number,
     private readonly client: AbortSignal | Cancellation,
-    private readonly resolve: (reply: WholeReply) => void,
-    private readonly reject: (err: UpstreamFailure) => void,
+    /** Makes the reply the caller's answer, inside this promise (an error it throws rejects it). */
+    private readonly answer: (reply: WholeReply) => T,
+    private readonly resolve: (answer: T) => void,
+    private readonly reject: (err: unknown) => void,
   ) {
     super();
     // What undici's RequestHandler did with the signal it was given: abort with its reason.
@@ -114,7 +117,14 @@ class WholeExchange extends Due implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     this.finish();
     const { chunks } = this;
-    this.resolve({ status: this.status, headers: this.headers!, raw: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size) });
+    let answer: T;
+    try {
+      answer = this.answer({ status: this.status, headers: this.headers!, raw: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size) });
+    } catch (err) {
+      this.reject(err);
+      return;
+    }
+    this.resolve(answer);
   }
 
   onError(err: Error): void {

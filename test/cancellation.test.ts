@@ -39,6 +39,24 @@ describe('Cancellation', () => {
     expect(c.signal.reason).toBe(c.reason);
   });
 
+  test('listeners hear the abort once each, in the order added; a removed one is not told, one added twice is told twice', () => {
+    const c = new Cancellation();
+    const heard: string[] = [];
+    const a = () => heard.push('a');
+    const b = () => heard.push('b');
+    const d = () => heard.push('d');
+    c.on('abort', a).once('abort', b).on('abort', a).on('abort', d);
+    c.removeListener('abort', a); // the latest registration of `a`
+    c.removeListener('abort', () => undefined); // never added: nothing happens
+    expect(c.listenerCount('abort')).toBe(3);
+    c.removeListener('abort', a);
+    c.on('abort', a);
+    c.abort();
+    c.abort();
+    expect(heard).toEqual(['b', 'd', 'a']);
+    expect(c.listenerCount('abort')).toBe(0);
+  });
+
   test('an exchange signal tells each listener once, as an AbortSignal with { once: true } does; a removed one is not told', () => {
     const d = exchangeDeadline(new Cancellation(), 60, () => 'test target');
     const heard: string[] = [];

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { Due, startDue, stopDue } from '../core/due-list';
 import { GatewayError, invalidRequest } from '../core/errors';
 
 export interface BodyOptions {
@@ -42,54 +43,96 @@ export function readBody(req: IncomingMessage, opts: BodyOptions): Promise<Buffe
   if (encoding && encoding !== 'identity') {
     return Promise.reject(new GatewayError(415, 'invalid_request_error', `content-encoding '${encoding}' is not supported; send an uncompressed body`));
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    /** Set once the body is over the limit: the rest is counted and dropped, then 413. */
-    let discarding = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (err: Error | null, body?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearTimeout(total);
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
-      if (err) {
-        // Stop reading what we will not use; the response carries `connection: close`.
-        req.pause();
-        reject(err);
-      } else resolve(body!);
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(timedOut(`request body not received within ${opts.idleTimeoutMs / 1000}s of the last byte`)), opts.idleTimeoutMs);
-    };
+  return new Promise((resolve, reject) => new BodyRead(req, opts, bound, resolve, reject).start());
+}
+
+/**
+ * One body being read: an object with its listeners, rather than a closure per listener, a timer
+ * and a closure per chunk (the idle deadline re-armed), and a second timer for the total. Both
+ * deadlines are entries in the shared lists of ../core/due-list: re-arming the idle one moves
+ * the entry to its list's end.
+ */
+class BodyRead extends Due {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+  /** Set once the body is over the limit: the rest is counted and dropped, then 413. */
+  private discarding = false;
+  private total: TotalDeadline | undefined = undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly opts: BodyOptions,
+    private readonly bound: number,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    super();
+  }
+
+  start(): void {
+    this.req.on('data', this.onData).on('end', this.onEnd).on('error', this.onError).on('aborted', this.onAborted);
+    startDue(this, this.opts.idleTimeoutMs);
     // 0 turns the deadline off.
-    const total =
-      opts.totalTimeoutMs > 0
-        ? setTimeout(
-            () => finish(discarding ? tooLarge(opts.maxBytes) : timedOut(`request body not received within ${opts.totalTimeoutMs / 1000}s`)),
-            opts.totalTimeoutMs,
-          )
-        : undefined;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > opts.maxBytes) {
-        if (!discarding) {
-          discarding = true;
-          chunks.length = 0;
-        }
-        if (size > bound) return finish(tooLarge(opts.maxBytes));
-      } else chunks.push(chunk);
-      arm();
-    };
-    const onEnd = () => finish(discarding ? tooLarge(opts.maxBytes) : null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    const onError = (err: Error) => finish(new GatewayError(400, 'invalid_request_error', `error reading request body: ${err.message}`));
-    const onAborted = () => finish(new GatewayError(400, 'invalid_request_error', 'client aborted the request body'));
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
-    arm();
-  });
+    if (this.opts.totalTimeoutMs > 0 && !this.done) startDue((this.total = new TotalDeadline(this)), this.opts.totalTimeoutMs);
+  }
+
+  /** The idle deadline: nothing came for `idleTimeoutMs`. */
+  expired(): void {
+    this.finish(timedOut(`request body not received within ${this.opts.idleTimeoutMs / 1000}s of the last byte`));
+  }
+
+  totalExpired(): void {
+    const { opts } = this;
+    this.finish(this.discarding ? tooLarge(opts.maxBytes) : timedOut(`request body not received within ${opts.totalTimeoutMs / 1000}s`));
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.done) return;
+    this.size += chunk.length;
+    if (this.size > this.opts.maxBytes) {
+      if (!this.discarding) {
+        this.discarding = true;
+        this.chunks.length = 0;
+      }
+      if (this.size > this.bound) return this.finish(tooLarge(this.opts.maxBytes));
+    } else this.chunks.push(chunk);
+    startDue(this, this.opts.idleTimeoutMs);
+  };
+
+  private readonly onEnd = (): void => {
+    const { chunks } = this;
+    this.finish(this.discarding ? tooLarge(this.opts.maxBytes) : null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size));
+  };
+
+  private readonly onError = (err: Error): void => this.finish(new GatewayError(400, 'invalid_request_error', `error reading request body: ${err.message}`));
+
+  private readonly onAborted = (): void => this.finish(new GatewayError(400, 'invalid_request_error', 'client aborted the request body'));
+
+  private finish(err: Error | null, body?: Buffer): void {
+    if (this.done) return;
+    this.done = true;
+    stopDue(this);
+    if (this.total) stopDue(this.total);
+    const { req } = this;
+    req.off('data', this.onData).off('end', this.onEnd).off('error', this.onError).off('aborted', this.onAborted);
+    if (err) {
+      // Stop reading what we will not use; the response carries `connection: close`.
+      req.pause();
+      this.reject(err);
+    } else this.resolve(body!);
+  }
+}
+
+/** A body's total deadline (slow-POST guard), in the list for its own length. */
+class TotalDeadline extends Due {
+  constructor(private readonly read: BodyRead) {
+    super();
+  }
+
+  expired(): void {
+    this.read.totalExpired();
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });

@@ -123,7 +123,7 @@ export function urlParts(url: string): UrlParts | undefined {
  * Response headers with one string per name (a repeated header's values joined with ", "). Most
  * replies repeat none, and then undici's own object is that already: no copy is made.
  */
-function singleValued(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+export function singleValued(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   for (const k in headers) {
     const v = headers[k];
     if (typeof v === 'string') continue;

@@ -1,4 +1,5 @@
 import { Cancellation } from '../core/cancellation';
+import { Due, startDue, stopDue } from '../core/due-list';
 import { UpstreamFailure } from '../core/upstream';
 
 /** When a target sets no `maxDurationSeconds`: generous enough for the longest streamed answers. */
@@ -48,7 +49,7 @@ export class ExchangeSignal {
 export interface Deadline {
   /** Aborts when the client's signal does, or with an UpstreamFailure('timeout') when time is up. */
   signal: ExchangeSignal;
-  /** Stops the timer and lets go of the client's signal; call once the exchange is over. */
+  /** Takes the deadline off its list and lets go of the client's signal; call once the exchange is over. */
   clear(): void;
 }
 
@@ -60,22 +61,38 @@ export interface Deadline {
  * already classified as a timeout.
  */
 export function exchangeDeadline(client: AbortSignal | Cancellation, seconds: number, describe: () => string): Deadline {
-  const ac = new ExchangeSignal();
-  const onClientAbort = () => ac.abort(client.reason);
-  const timer = setTimeout(
-    () => ac.abort(new UpstreamFailure('timeout', `${describe()} did not finish within ${seconds}s (maxDurationSeconds)`)),
-    seconds * 1000,
-  );
-  timer.unref();
-  if (client.aborted) onClientAbort();
-  else if (client instanceof Cancellation) client.on('abort', onClientAbort);
-  else client.addEventListener('abort', onClientAbort, { once: true });
-  return {
-    signal: ac,
-    clear() {
-      clearTimeout(timer);
-      if (client instanceof Cancellation) client.removeListener('abort', onClientAbort);
-      else client.removeEventListener('abort', onClientAbort);
-    },
+  return new ExchangeDeadline(client, seconds, describe);
+}
+
+/**
+ * One object per attempt for what was a Timeout, its closure, a signal, a result object and
+ * three closures over a shared context: a stream holds its deadline for its whole life, and at
+ * thousands of live streams each of those is memory per stream. The deadline is an entry in the
+ * shared list of its length (../core/due-list), as a whole reply's is.
+ */
+class ExchangeDeadline extends Due implements Deadline {
+  readonly signal = new ExchangeSignal();
+  readonly clear = (): void => {
+    stopDue(this);
+    const { client } = this;
+    if (client instanceof Cancellation) client.removeListener('abort', this.onClientAbort);
+    else client.removeEventListener('abort', this.onClientAbort);
   };
+  private readonly onClientAbort = (): void => this.signal.abort(this.client.reason);
+
+  constructor(
+    private readonly client: AbortSignal | Cancellation,
+    private readonly seconds: number,
+    private readonly describe: () => string,
+  ) {
+    super();
+    startDue(this, seconds * 1000);
+    if (client.aborted) this.onClientAbort();
+    else if (client instanceof Cancellation) client.on('abort', this.onClientAbort);
+    else client.addEventListener('abort', this.onClientAbort, { once: true });
+  }
+
+  expired(): void {
+    this.signal.abort(new UpstreamFailure('timeout', `${this.describe()} did not finish within ${this.seconds}s (maxDurationSeconds)`));
+  }
 }

@@ -53,6 +53,30 @@ describe('access-log writer', () => {
     expect(writes).toEqual(['{"first":1}\n', '{"second":2}\n']);
   });
 
+  test('a stream that holds the buffers it is handed and reads them later gets every batch intact, after the batch buffer is reused', async () => {
+    // A file stream (or a pipe under back-pressure) keeps a written chunk until the write completes.
+    const held: Buffer[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        held.push(chunk);
+        setTimeout(cb, 5);
+      },
+    });
+    const sink = batchedWriter(stream);
+    const lines: string[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      for (let i = 0; i < 3; i++) {
+        const line = `{"batch":${batch},"i":${i},"text":"${String.fromCharCode(97 + batch).repeat(40 + batch)}"}`;
+        lines.push(line);
+        sink(line);
+      }
+      // The next batch starts after this one's write (a quiet spell of more than the write gap).
+      while (held.length <= batch) await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(held.length).toBe(6);
+    expect(Buffer.concat(held).toString('utf8')).toBe(lines.map((l) => l + '\n').join(''));
+  });
+
   test('a batch reaching 64 KB is written at once, without waiting; the rest follows in order', async () => {
     const { stream, writes } = recordingStream();
     const sink = batchedWriter(stream);

@@ -1,10 +1,8 @@
 import { request } from 'undici';
-import type { Target } from '../gateway/src/core/routes';
-import { UpstreamPools, httpSend, readAll, urlParts } from '../gateway/src/providers/http';
+import { httpSend, urlParts } from '../gateway/src/providers/http';
 import { Cancellation } from '../gateway/src/core/cancellation';
 import { UpstreamFailure } from '../gateway/src/core/upstream';
-import { startServer, type TestServer } from './helpers/http-server';
-import { compiledTarget } from './helpers/target';
+import { loopbackUpstream } from './helpers/loopback-upstream';
 
 /**
  * httpSend hands undici's dispatcher the origin and path of each URL parsed once and kept, instead
@@ -13,27 +11,15 @@ import { compiledTarget } from './helpers/target';
  * HTTP on loopback, undici's request() beside ours.
  */
 describe('upstream URL', () => {
-  let up: TestServer;
   const seen: string[] = [];
-  const pools = new UpstreamPools();
-  let target: Target;
-
-  beforeAll(async () => {
-    up = await startServer((req, res) => {
-      seen.push(`${req.headers.host} ${req.url}`);
-      res.setHeader('content-type', 'application/json');
-      res.end('{}');
-    });
-    target = compiledTarget(up.url);
-  });
-  afterAll(async () => {
-    await pools.close();
-    await up.close();
+  const up = loopbackUpstream((req, res) => {
+    seen.push(`${req.headers.host} ${req.url}`);
+    res.setHeader('content-type', 'application/json');
+    res.end('{}');
   });
 
   const ours = async (url: string) => {
-    const res = await httpSend(pools, target, { url, method: 'GET', headers: {}, signal: new Cancellation() });
-    await readAll(res, target, 1024);
+    await up.get(url);
     return seen[seen.length - 1];
   };
   const undicis = async (url: string) => {
@@ -55,7 +41,7 @@ describe('upstream URL', () => {
 
   test('each URL reaches the upstream as undici request(url) sends it, the first time and from the cache', async () => {
     for (const p of PATHS) {
-      const url = up.url + p;
+      const url = up.server.url + p;
       const expected = await undicis(url);
       expect(await ours(url)).toBe(expected);
       expect(await ours(url)).toBe(expected);
@@ -63,14 +49,14 @@ describe('upstream URL', () => {
   });
 
   test('past the cache bound of 1,000 URLs (a client varying its query string), each URL is still sent right', async () => {
-    for (let i = 0; i < 1100; i++) expect(urlParts(`${up.url}/v1/messages?n=${i}`)?.path).toBe(`/v1/messages?n=${i}`);
-    expect(await ours(`${up.url}/v1/messages?n=last`)).toBe(`127.0.0.1:${up.port} /v1/messages?n=last`);
+    for (let i = 0; i < 1100; i++) expect(urlParts(`${up.server.url}/v1/messages?n=${i}`)?.path).toBe(`/v1/messages?n=${i}`);
+    expect(await ours(`${up.server.url}/v1/messages?n=last`)).toBe(`127.0.0.1:${up.server.port} /v1/messages?n=last`);
   });
 
   test('a URL undici refuses is not kept, and fails as it did', async () => {
     for (const url of ['ftp://127.0.0.1/v1/messages', 'not a url']) {
       expect(urlParts(url)).toBeUndefined();
-      await expect(httpSend(pools, target, { url, method: 'GET', headers: {}, signal: new Cancellation() })).rejects.toBeInstanceOf(UpstreamFailure);
+      await expect(httpSend(up.pools, up.target, { url, method: 'GET', headers: {}, signal: new Cancellation() })).rejects.toBeInstanceOf(UpstreamFailure);
     }
   });
 });

@@ -72,3 +72,19 @@ export class Cancellation {
     return (this.first ? 1 : 0) + (this.more?.length ?? 0);
   }
 }
+
+/**
+ * `listener` runs once when `client` aborts. The client's signal is a Cancellation (the gateway's
+ * own, per request) or an AbortSignal (a provider's, or a test's); whoever follows it must say
+ * which way it listens, and stop the same way (unfollowAbort).
+ */
+export function followAbort(client: AbortSignal | Cancellation, listener: () => void): void {
+  if (client instanceof Cancellation) client.on('abort', listener);
+  else client.addEventListener('abort', listener, { once: true });
+}
+
+/** Stops what followAbort started. */
+export function unfollowAbort(client: AbortSignal | Cancellation, listener: () => void): void {
+  if (client instanceof Cancellation) client.removeListener('abort', listener);
+  else client.removeEventListener('abort', listener);
+}

@@ -1,4 +1,4 @@
-import { Cancellation } from '../core/cancellation';
+import { followAbort, unfollowAbort, type Cancellation } from '../core/cancellation';
 import { Due, startDue, stopDue } from '../core/due-list';
 import { UpstreamFailure } from '../core/upstream';
 
@@ -46,6 +46,11 @@ export class ExchangeSignal {
   }
 }
 
+/** What an attempt past its target's `maxDurationSeconds` fails with, whichever way it was sent. */
+export function maxDurationFailure(target: string, seconds: number): UpstreamFailure {
+  return new UpstreamFailure('timeout', `${target} did not finish within ${seconds}s (maxDurationSeconds)`);
+}
+
 export interface Deadline {
   /** Aborts when the client's signal does, or with an UpstreamFailure('timeout') when time is up. */
   signal: ExchangeSignal;
@@ -74,9 +79,7 @@ class ExchangeDeadline extends Due implements Deadline {
   readonly signal = new ExchangeSignal();
   readonly clear = (): void => {
     stopDue(this);
-    const { client } = this;
-    if (client instanceof Cancellation) client.removeListener('abort', this.onClientAbort);
-    else client.removeEventListener('abort', this.onClientAbort);
+    unfollowAbort(this.client, this.onClientAbort);
   };
   private readonly onClientAbort = (): void => this.signal.abort(this.client.reason);
 
@@ -88,11 +91,10 @@ class ExchangeDeadline extends Due implements Deadline {
     super();
     startDue(this, seconds * 1000);
     if (client.aborted) this.onClientAbort();
-    else if (client instanceof Cancellation) client.on('abort', this.onClientAbort);
-    else client.addEventListener('abort', this.onClientAbort, { once: true });
+    else followAbort(client, this.onClientAbort);
   }
 
   expired(): void {
-    this.signal.abort(new UpstreamFailure('timeout', `${this.describe()} did not finish within ${this.seconds}s (maxDurationSeconds)`));
+    this.signal.abort(maxDurationFailure(this.describe(), this.seconds));
   }
 }

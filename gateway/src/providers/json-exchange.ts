@@ -1,8 +1,8 @@
 import { util, type Dispatcher } from 'undici';
 import type { Target } from '../core/routes';
-import { Cancellation } from '../core/cancellation';
+import { followAbort, unfollowAbort, type Cancellation } from '../core/cancellation';
 import { UpstreamFailure } from '../core/upstream';
-import { DEFAULT_MAX_DURATION_SECONDS } from './deadline';
+import { DEFAULT_MAX_DURATION_SECONDS, maxDurationFailure } from './deadline';
 import { Due, startDue, stopDue } from '../core/due-list';
 import { httpSend, readAll, safeOrigin, singleValued, targetName, toFailure, urlParts, type SendOptions, type UpstreamPools } from './http';
 
@@ -79,15 +79,13 @@ class WholeExchange<T> extends Due implements Dispatcher.DispatchHandler {
       this.reason = (client.reason as Error) ?? abortError();
       return;
     }
-    if (client instanceof Cancellation) client.on('abort', this.onClientAbort);
-    else client.addEventListener('abort', this.onClientAbort, { once: true });
+    followAbort(client, this.onClientAbort);
     startDue(this, (target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS) * 1000);
   }
 
   /** The `maxDurationSeconds` deadline: the exchange fails as a timeout. */
   expired(): void {
-    const seconds = this.target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS;
-    this.stop(new UpstreamFailure('timeout', `${targetName(this.target)} did not finish within ${seconds}s (maxDurationSeconds)`));
+    this.stop(maxDurationFailure(targetName(this.target), this.target.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS));
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -155,9 +153,7 @@ class WholeExchange<T> extends Due implements Dispatcher.DispatchHandler {
   private finish(): void {
     this.settled = true;
     stopDue(this);
-    const { client } = this;
-    if (client instanceof Cancellation) client.removeListener('abort', this.onClientAbort);
-    else client.removeEventListener('abort', this.onClientAbort);
+    unfollowAbort(this.client, this.onClientAbort);
   }
 }
 

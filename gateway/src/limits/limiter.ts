@@ -6,7 +6,6 @@ import { perMinute, waitMs } from './bucket';
 import { estimateInputTokens } from './estimate';
 import { rateLimitHeaders, type Category, type Reading } from './headers';
 import { StoreUnavailable, type AdmitResult, type Check, type CheckState, type Debit, type DebitSink, type LimitStore } from './store';
-import { LocalStore, type LocalSettler } from './local-store';
 import type { Admission, Limiter, RateLimited } from '../core/limits';
 import type { SpendAccount, SpendAccounts } from './spend';
 
@@ -278,18 +277,21 @@ class Held implements Admission {
     this.inDebited = input;
     this.outDebited = output;
     const store = this.store;
-    // The local store takes each debit as it comes: no Settlement, list or Debit objects per
-    // request. Other stores queue settlements, so theirs are built as before.
-    const sink: DebitSink = store instanceof LocalStore ? store.settler(this.gateways) : new Gathered();
+    // A store that applies each debit as it comes (the local one) is handed them so: no Settlement,
+    // list or Debit objects per request. Other stores queue settlements, so theirs are built.
+    const settler = store.settler?.(this.gateways);
+    const sink: DebitSink = settler ?? new Gathered();
     for (const e of this.entries) {
       const amount = e.metric === 'itpm' ? dIn : e.metric === 'otpm' ? dOut : 0;
       if (amount !== 0) sink.add(e.id, perMinute(e.limit), amount);
     }
     if (this.account) this.account.debit(sink, call, final);
-    if (sink instanceof Gathered) {
-      const debits = sink.debits;
+    if (settler) {
+      if (release.length) settler.release(release);
+    } else {
+      const debits = (sink as Gathered).debits;
       if (debits.length || release.length) store.settle({ holder: this.holder, gateways: this.gateways, debits, release });
-    } else if (release.length) (sink as LocalSettler).release(release);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { drain, fits } from './bucket';
-import type { AdmitRequest, AdmitResult, BucketRef, CheckState, DebitSink, LimitStore, RateCheck, Settlement, SlotCheck } from './store';
+import type { AdmitRequest, AdmitResult, BucketRef, CheckState, LimitStore, RateCheck, Settlement, Settler, SlotCheck } from './store';
 
 interface Bucket {
   used: number;
@@ -72,7 +72,7 @@ export class LocalStore implements LimitStore {
    * A settlement's parts applied one at a time, by a caller that would otherwise build a
    * Settlement (an object, an array and a Debit per bucket) per request for `settle` to read once.
    */
-  settler(gateways: number): LocalSettler {
+  settler(gateways: number): Settler {
     const s = this.settling;
     s.now = this.now();
     s.divisor = divisorOf(gateways);
@@ -149,7 +149,7 @@ export class LocalStore implements LimitStore {
 }
 
 /** What `LocalStore.settler` hands out: one per store, valid until the caller returns. */
-export class LocalSettler implements DebitSink {
+class LocalSettler implements Settler {
   now = 0;
   divisor = 1;
   constructor(private readonly store: LocalStore) {}

@@ -82,6 +82,11 @@ export interface DebitSink {
   add(id: string, perMs: number, amount: number, ttlMs?: number): void;
 }
 
+/** A settlement applied part by part as it is worked out, by a store that need not keep it (see LimitStore.settler). */
+export interface Settler extends DebitSink {
+  release(slots: string[]): void;
+}
+
 export interface Settlement {
   holder: string;
   gateways: number;
@@ -110,6 +115,12 @@ export interface LimitStore {
   admit(req: AdmitRequest): Promise<AdmitResult>;
   /** Usage debits and slot releases after the fact: fire and forget, batched by remote stores. */
   settle(s: Settlement): void;
+  /**
+   * `settle` without the Settlement: offered by a store that applies each part at once (the local
+   * one), so a request builds no Settlement, array or Debit per bucket. A store that queues
+   * settlements (Redis, failover) has none and gets `settle`. Valid until the caller returns.
+   */
+  settler?(gateways: number): Settler;
   /**
    * What each bucket has used now (after refill; 0 if it has none), in the order asked, in the
    * configured (undivided) units debits are made in. One round trip for a remote store; throws

@@ -151,26 +151,17 @@ function scratchString(encoding: 'utf8' | 'latin1'): string {
   return s;
 }
 
-export function tenths(n: number): string {
+/** The string form of what `write` writes of `v` (ASCII). */
+function viaScratch<T>(write: (w: ByteLine, v: T) => void, v: T): string {
   scratch.pos = 0;
   scratch.ensure(0);
-  writeTenths(scratch, n);
+  write(scratch, v);
   return scratchString('latin1');
 }
 
-export function usd(n: number): string {
-  scratch.pos = 0;
-  scratch.ensure(0);
-  writeUsd(scratch, n);
-  return scratchString('latin1');
-}
-
-export function isoTime(d: Date): string {
-  scratch.pos = 0;
-  scratch.ensure(0);
-  writeIso(scratch, d);
-  return scratchString('latin1');
-}
+export const tenths = (n: number): string => viaScratch(writeTenths, n);
+export const usd = (n: number): string => viaScratch(writeUsd, n);
+export const isoTime = (d: Date): string => viaScratch(writeIso, d);
 
 const K = {
   time: bytes('{"time":"'),
